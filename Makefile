@@ -1,0 +1,53 @@
+# Every target bootstraps .venv from the pinned constraints on first use.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed-stamp
+SCENARIO ?= scenarios/demo.json
+
+.PHONY: demo test test-unit test-workflow test-infra lint format synth bench graph clean lock
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	.venv/bin/smart-vault simulate $(SCENARIO) --report reports/demo-report.json
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+test-workflow: $(STAMP)
+	$(PY) -m pytest -q tests/workflow
+
+test-infra: $(STAMP)
+	$(PY) -m pytest -q tests/infra
+
+lint: $(STAMP)
+	.venv/bin/ruff check functions infra tests
+	.venv/bin/ruff format --check functions infra tests
+	.venv/bin/mypy
+
+format: $(STAMP)
+	.venv/bin/ruff format functions infra tests
+	.venv/bin/ruff check --fix functions infra tests
+
+synth: $(STAMP)
+	.venv/bin/python infra/app.py
+
+bench: $(STAMP)
+	$(PY) -m smart_vault_cli.bench
+
+graph: $(STAMP)
+	.venv/bin/smart-vault simulate $(SCENARIO) --report reports/demo-report.json --quiet
+	.venv/bin/smart-vault graph --report reports/demo-report.json -o docs/demo-run.svg
+
+# Regenerate constraints.txt from the current .venv (run after changing pyproject.toml).
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^smart-vault' > constraints.txt
+
+clean:
+	rm -rf .venv cdk.out reports .pytest_cache .mypy_cache .ruff_cache

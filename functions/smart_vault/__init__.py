@@ -1,0 +1,1 @@
+"""Smart Vault: tag-driven EBS snapshot backups for EC2 (Lambda code)."""

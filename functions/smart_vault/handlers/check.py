@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Any
+
+from smart_vault.aws import Ec2
+from smart_vault.models import InstanceJob
+from smart_vault.observability import correlate, lambda_handler
+from smart_vault.settings import get_settings
+from smart_vault.snapshots import check_backup
+
+
+@lambda_handler
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    job = InstanceJob.from_dict(event, need_backup=True)
+    correlate(job.run.execution_name, job.instance.instance_id)
+    return check_backup(job, settings=get_settings(), ec2=Ec2()).to_dict()

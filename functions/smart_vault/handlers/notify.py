@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Any
+
+from smart_vault.aws import Alerts, Store
+from smart_vault.errors import InvalidInputError
+from smart_vault.models import ErrorInfo, InstanceJob, RunContext
+from smart_vault.observability import correlate, lambda_handler
+from smart_vault.reporting import alert_run_failure, record_failure, summarize_run
+from smart_vault.settings import get_settings
+from smart_vault.validation import read_str, require_mapping
+
+ACTIONS = ("record_failure", "summarize", "run_failed")
+
+
+@lambda_handler
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    event = require_mapping(event, "input")
+    action = read_str(event, "action")
+    if action not in ACTIONS:
+        raise InvalidInputError("action", f"must be one of {', '.join(ACTIONS)}, got {action!r}")
+    settings = get_settings()
+    alerts = Alerts(settings.topic_arn) if settings.topic_arn else None
+
+    if action == "record_failure":
+        job_data = require_mapping(event.get("job"), "job")
+        failure = require_mapping(job_data.get("failure"), "job.failure")
+        job = InstanceJob.from_dict(job_data)
+        correlate(job.run.execution_name, job.instance.instance_id)
+        return record_failure(
+            job,
+            step=read_str(failure, "step", path="job.failure."),
+            error=ErrorInfo.from_catch(failure.get("error")),
+            settings=settings,
+            store=Store(settings.require_bucket()),
+        ).to_dict()
+
+    if action == "summarize":
+        run = RunContext.from_dict(event.get("run"))
+        inventory = require_mapping(event.get("inventory"), "inventory")
+        correlate(run.execution_name)
+        summary = summarize_run(
+            run,
+            inventory_key=read_str(inventory, "key", path="inventory."),
+            settings=settings,
+            store=Store(read_str(inventory, "bucket", path="inventory.")),
+            alerts=alerts,
+        )
+        return summary.to_dict()
+
+    failure = require_mapping(event.get("failure"), "failure")
+    execution_name = read_str(event, "execution_name")
+    correlate(execution_name)
+    return alert_run_failure(
+        execution_arn=read_str(event, "execution_arn"),
+        execution_name=execution_name,
+        step=read_str(failure, "step", path="failure."),
+        error=ErrorInfo.from_catch(failure.get("error")),
+        alerts=alerts,
+    )

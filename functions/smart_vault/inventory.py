@@ -1,0 +1,120 @@
+"""Discovery rules, pure: which instances and volumes to back up, and how to tag snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from smart_vault.constants import (
+    TAG_DEVICE_MAP,
+    TAG_INSTANCE_ID,
+    TAG_INSTANCE_NAME,
+    TAG_MANAGED,
+    TAG_RUN_ID,
+    TAG_RUN_TIME,
+)
+from smart_vault.models import InstanceTarget, RunContext, VolumeTarget
+
+# Instances in these states have no volumes to snapshot.
+EXCLUDED_STATES = frozenset({"terminated", "shutting-down"})
+SELECTED_STATES = ("pending", "running", "stopping", "stopped")
+MAX_TAG_VALUE = 256
+MAX_TAGS_PER_RESOURCE = 50
+
+
+def tag_dict(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or ()}
+
+
+def build_targets(
+    instances: Iterable[Mapping[str, Any]],
+    *,
+    volumes: Mapping[str, Mapping[str, Any]],
+    tag_key: str,
+    copy_tags: Sequence[str],
+    create_rate_per_second: int,
+    map_concurrency: int,
+) -> list[InstanceTarget]:
+    """Turn DescribeInstances output into inventory items, in a stable order.
+
+    ``start_delay_seconds`` spreads the CreateSnapshots calls of each wave of ``map_concurrency``
+    children over time so the account stays under EC2's refill rate.
+    """
+    targets: list[InstanceTarget] = []
+    ordered = sorted(instances, key=lambda i: i["InstanceId"])
+    for raw in ordered:
+        if raw.get("State", {}).get("Name") in EXCLUDED_STATES:
+            continue
+        tags = tag_dict(raw.get("Tags"))
+        root_device = raw.get("RootDeviceName")
+        selected: list[VolumeTarget] = []
+        excluded: list[str] = []
+        for mapping in raw.get("BlockDeviceMappings") or ():
+            ebs = mapping.get("Ebs")
+            if not ebs or not ebs.get("VolumeId"):
+                continue
+            volume_id = ebs["VolumeId"]
+            volume = volumes.get(volume_id, {})
+            # The same tag key with the value False opts one volume out.
+            if tag_dict(volume.get("Tags")).get(tag_key, "").lower() == "false":
+                excluded.append(volume_id)
+                continue
+            selected.append(
+                VolumeTarget(
+                    volume_id=volume_id,
+                    device=mapping.get("DeviceName", ""),
+                    root=mapping.get("DeviceName") == root_device,
+                    size_gib=int(volume.get("Size", 0)),
+                )
+            )
+        index = len(targets)
+        targets.append(
+            InstanceTarget(
+                instance_id=raw["InstanceId"],
+                name=tags.get("Name", ""),
+                availability_zone=raw.get("Placement", {}).get("AvailabilityZone", ""),
+                state=raw.get("State", {}).get("Name", ""),
+                volumes=tuple(selected),
+                excluded_volume_ids=tuple(excluded),
+                copied_tags={
+                    k: v for k, v in tags.items() if k in copy_tags and not k.startswith("aws:")
+                },
+                start_delay_seconds=(index % map_concurrency) // create_rate_per_second,
+            )
+        )
+    return targets
+
+
+def snapshot_tags(
+    target: InstanceTarget, run: RunContext, deployment_id: str
+) -> list[dict[str, str]]:
+    """Tags every snapshot of this instance and run carries from creation on."""
+    tags = {
+        k: v[:MAX_TAG_VALUE]
+        for k, v in target.copied_tags.items()
+        if not k.startswith("smart-vault:")
+    }
+    tags.update(
+        {
+            TAG_MANAGED: deployment_id,
+            TAG_INSTANCE_ID: target.instance_id,
+            TAG_RUN_ID: run.run_id,
+            TAG_RUN_TIME: run.run_time,
+        }
+    )
+    if target.name:
+        tags[TAG_INSTANCE_NAME] = target.name[:MAX_TAG_VALUE]
+    # One CreateSnapshots call tags all its snapshots alike, so the device of each volume goes
+    # in a shared map (VolumeId is a native attribute of every snapshot).
+    device_map = ",".join(f"{v.volume_id}={v.device}" for v in target.volumes)
+    if len(device_map) <= MAX_TAG_VALUE:
+        tags[TAG_DEVICE_MAP] = device_map
+    items = [{"Key": k, "Value": v} for k, v in tags.items()]
+    return items[-MAX_TAGS_PER_RESOURCE:]
+
+
+def device_of(target: InstanceTarget, volume_id: str) -> str:
+    for volume in target.volumes:
+        if volume.volume_id == volume_id:
+            return volume.device
+    return ""

@@ -1,0 +1,354 @@
+"""Typed contracts between the states of the workflow.
+
+Every handler parses its input with ``from_dict`` (which names the first bad field) and returns
+``to_dict()``; the ASL file only moves these objects between states.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from smart_vault.constants import RUNS_PREFIX
+from smart_vault.errors import InvalidInputError
+from smart_vault.validation import (
+    format_time,
+    parse_time,
+    read_aws_id,
+    read_bool,
+    read_int,
+    read_list,
+    read_str,
+    require_mapping,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunContext:
+    """Who and when. The run id comes from the scheduled time, so every re-run of that slot
+    (a second delivery, a manual "New execution" with the same input) shares it."""
+
+    run_id: str
+    run_time: str
+    execution_arn: str
+    execution_name: str
+    dry_run: bool
+
+    @staticmethod
+    def run_id_for(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    @property
+    def run_datetime(self) -> datetime:
+        return parse_time(self.run_time, "run.run_time")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "run.") -> RunContext:
+        data = require_mapping(data, path.rstrip("."))
+        run_time = read_str(data, "run_time", path=path)
+        moment = parse_time(run_time, f"{path}run_time")
+        run_id = read_str(data, "run_id", path=path)
+        if run_id != cls.run_id_for(moment):
+            raise InvalidInputError(f"{path}run_id", f"does not match run_time {run_time!r}")
+        return cls(
+            run_id=run_id,
+            run_time=run_time,
+            execution_arn=read_str(data, "execution_arn", path=path),
+            execution_name=read_str(data, "execution_name", path=path),
+            dry_run=read_bool(data, "dry_run", path=path),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    """The execution input: an EventBridge scheduled event, or a manual run with overrides."""
+
+    time: datetime
+    dry_run: bool | None = None
+    instance_ids: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_event(cls, event: Any) -> RunRequest:
+        event = require_mapping(event, "event")
+        ids = None
+        if event.get("instance_ids") is not None:
+            raw = read_list(event, "instance_ids", path="event.")
+            ids = tuple(
+                read_aws_id({"instance_ids": v}, "instance_ids", "instance", path="event.")
+                for v in raw
+            )
+        dry_run = None
+        if event.get("dry_run") is not None:
+            dry_run = read_bool(event, "dry_run", path="event.")
+        return cls(
+            time=parse_time(read_str(event, "time", path="event."), "event.time"),
+            dry_run=dry_run,
+            instance_ids=ids,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeTarget:
+    volume_id: str
+    device: str
+    root: bool
+    size_gib: int
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> VolumeTarget:
+        data = require_mapping(data, path.rstrip("."))
+        return cls(
+            volume_id=read_aws_id(data, "volume_id", "volume", path=path),
+            device=read_str(data, "device", path=path),
+            root=read_bool(data, "root", path=path),
+            size_gib=read_int(data, "size_gib", path=path, default=0, minimum=0),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceTarget:
+    """One inventory item: what to snapshot for an instance, as discovered."""
+
+    instance_id: str
+    name: str
+    availability_zone: str
+    state: str
+    volumes: tuple[VolumeTarget, ...]
+    excluded_volume_ids: tuple[str, ...] = ()
+    copied_tags: dict[str, str] = field(default_factory=dict)
+    start_delay_seconds: int = 0
+
+    @property
+    def included_volume_ids(self) -> set[str]:
+        return {v.volume_id for v in self.volumes}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "instance.") -> InstanceTarget:
+        data = require_mapping(data, path.rstrip("."))
+        volumes = tuple(
+            VolumeTarget.from_dict(v, f"{path}volumes[{i}].")
+            for i, v in enumerate(read_list(data, "volumes", path=path))
+        )
+        tags = require_mapping(data.get("copied_tags") or {}, f"{path}copied_tags")
+        return cls(
+            instance_id=read_aws_id(data, "instance_id", "instance", path=path),
+            name=str(data.get("name") or ""),
+            availability_zone=str(data.get("availability_zone") or ""),
+            state=str(data.get("state") or ""),
+            volumes=volumes,
+            excluded_volume_ids=tuple(
+                read_list(data, "excluded_volume_ids", path=path, default=[])
+            ),
+            copied_tags={str(k): str(v) for k, v in tags.items()},
+            start_delay_seconds=read_int(
+                data, "start_delay_seconds", path=path, default=0, minimum=0
+            ),
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.instance_id})" if self.name else self.instance_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotRef:
+    snapshot_id: str
+    volume_id: str
+    device: str
+    state: str = "pending"
+    progress: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> SnapshotRef:
+        data = require_mapping(data, path.rstrip("."))
+        return cls(
+            snapshot_id=read_aws_id(data, "snapshot_id", "snapshot", path=path),
+            volume_id=read_aws_id(data, "volume_id", "volume", path=path),
+            device=str(data.get("device") or ""),
+            state=read_str(data, "state", path=path, default="pending"),
+            progress=read_int(data, "progress", path=path, default=0, minimum=0, maximum=100),
+        )
+
+
+BackupStatus = Literal["pending", "completed", "skipped"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupState:
+    """Where an instance's backup stands: written by snapshot, advanced by check."""
+
+    status: BackupStatus
+    snapshots: tuple[SnapshotRef, ...] = ()
+    created: bool = False
+    reason: str | None = None
+    wait_seconds: int = 0
+    waited_seconds: int = 0
+    checks: int = 0
+    progress: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "backup.") -> BackupState:
+        data = require_mapping(data, path.rstrip("."))
+        status = read_str(data, "status", path=path)
+        if status not in ("pending", "completed", "skipped"):
+            raise InvalidInputError(
+                f"{path}status", f"must be pending, completed or skipped, got {status!r}"
+            )
+        return cls(
+            status=status,
+            snapshots=tuple(
+                SnapshotRef.from_dict(s, f"{path}snapshots[{i}].")
+                for i, s in enumerate(read_list(data, "snapshots", path=path, default=[]))
+            ),
+            created=read_bool(data, "created", path=path, default=False),
+            reason=data.get("reason"),
+            wait_seconds=read_int(data, "wait_seconds", path=path, default=0, minimum=0),
+            waited_seconds=read_int(data, "waited_seconds", path=path, default=0, minimum=0),
+            checks=read_int(data, "checks", path=path, default=0, minimum=0),
+            progress=read_int(data, "progress", path=path, default=0, minimum=0, maximum=100),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceJob:
+    """The input of every per-instance state: the inventory item, the run and the progress."""
+
+    instance: InstanceTarget
+    run: RunContext
+    backup: BackupState | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, *, need_backup: bool = False) -> InstanceJob:
+        data = require_mapping(data, "input")
+        if need_backup and data.get("backup") is None:
+            raise InvalidInputError("backup", "is required")
+        backup = data.get("backup")
+        return cls(
+            instance=InstanceTarget.from_dict(data.get("instance"), "instance."),
+            run=RunContext.from_dict(data.get("run"), "run."),
+            backup=BackupState.from_dict(backup) if backup is not None else None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorInfo:
+    """A failure as the alert shows it: the class Step Functions saw, its message, the AWS code."""
+
+    type: str
+    message: str
+    aws_code: str | None = None
+
+    @classmethod
+    def from_catch(cls, caught: Any) -> ErrorInfo:
+        """Build from a Catch result ``{"Error": ..., "Cause": ...}``; Cause is Lambda's JSON."""
+        caught = require_mapping(caught, "failure.error")
+        error = str(caught.get("Error") or "Unknown")
+        cause = caught.get("Cause") or ""
+        message = str(cause)
+        try:
+            parsed = json.loads(cause) if isinstance(cause, str) and cause.startswith("{") else None
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, Mapping):
+            message = str(parsed.get("errorMessage") or message)
+            error = str(parsed.get("errorType") or error)
+        match = re.search(r" failed: ([A-Za-z0-9.]+): ", message)
+        return cls(type=error, message=message[:2000], aws_code=match.group(1) if match else None)
+
+
+OutcomeStatus = Literal["backed_up", "failed", "skipped"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeletedSnapshot:
+    snapshot_id: str
+    volume_id: str
+    start_time: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkippedDelete:
+    snapshot_id: str
+    volume_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceOutcome:
+    """The per-instance record in S3 that Notify aggregates, and the child execution's output."""
+
+    instance_id: str
+    name: str
+    status: OutcomeStatus
+    run_id: str
+    execution_name: str
+    step: str | None = None
+    error: ErrorInfo | None = None
+    reason: str | None = None
+    snapshots: tuple[SnapshotRef, ...] = ()
+    created: bool = False
+    backup_gib: int = 0
+    deleted: tuple[DeletedSnapshot, ...] = ()
+    skipped_deletes: tuple[SkippedDelete, ...] = ()
+    would_delete: tuple[DeletedSnapshot, ...] = ()
+    breaker: str | None = None
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InstanceOutcome:
+        error = data.get("error")
+        return cls(
+            instance_id=data["instance_id"],
+            name=data.get("name") or "",
+            status=data["status"],
+            run_id=data["run_id"],
+            execution_name=data["execution_name"],
+            step=data.get("step"),
+            error=ErrorInfo(**error) if error else None,
+            reason=data.get("reason"),
+            snapshots=tuple(SnapshotRef(**s) for s in data.get("snapshots") or ()),
+            created=bool(data.get("created")),
+            backup_gib=int(data.get("backup_gib") or 0),
+            deleted=tuple(DeletedSnapshot(**d) for d in data.get("deleted") or ()),
+            skipped_deletes=tuple(SkippedDelete(**d) for d in data.get("skipped_deletes") or ()),
+            would_delete=tuple(DeletedSnapshot(**d) for d in data.get("would_delete") or ()),
+            breaker=data.get("breaker"),
+            dry_run=bool(data.get("dry_run")),
+        )
+
+
+def run_prefix(run: RunContext) -> str:
+    """S3 prefix for one execution of one run: inventory, per-instance outcomes, audit."""
+    return f"{RUNS_PREFIX}/{run.run_id}/{run.execution_name}"
+
+
+__all__ = [
+    "BackupState",
+    "DeletedSnapshot",
+    "ErrorInfo",
+    "InstanceJob",
+    "InstanceOutcome",
+    "InstanceTarget",
+    "RunContext",
+    "RunRequest",
+    "SkippedDelete",
+    "SnapshotRef",
+    "VolumeTarget",
+    "format_time",
+]

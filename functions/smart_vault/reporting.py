@@ -1,0 +1,305 @@
+"""Notify: record instance failures, summarise the run, alert on SNS, write the audit record."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from smart_vault.aws import Alerts, Store
+from smart_vault.constants import METRIC_SNAPSHOTS_FAILED
+from smart_vault.models import (
+    ErrorInfo,
+    InstanceJob,
+    InstanceOutcome,
+    InstanceTarget,
+    RunContext,
+    run_prefix,
+)
+from smart_vault.observability import count, logger
+from smart_vault.settings import Settings
+
+MAX_LISTED = 50  # failures spelled out in one alert; the audit record has them all
+
+
+def record_failure(
+    job: InstanceJob, *, step: str, error: ErrorInfo, settings: Settings, store: Store
+) -> InstanceOutcome:
+    outcome = InstanceOutcome(
+        instance_id=job.instance.instance_id,
+        name=job.instance.name,
+        status="failed",
+        run_id=job.run.run_id,
+        execution_name=job.run.execution_name,
+        step=step,
+        error=error,
+        snapshots=job.backup.snapshots if job.backup else (),
+        created=job.backup.created if job.backup else False,
+        dry_run=job.run.dry_run,
+    )
+    store.put_json(f"{run_prefix(job.run)}/instances/{outcome.instance_id}.json", outcome.to_dict())
+    count(METRIC_SNAPSHOTS_FAILED, max(1, len(job.instance.volumes)))
+    logger.error(
+        "instance backup failed",
+        extra={"step": step, "error_type": error.type, "error_message": error.message},
+    )
+    return outcome
+
+
+@dataclass(kw_only=True)
+class RunSummary:
+    run: RunContext
+    outcomes: list[InstanceOutcome]
+    audit_key: str | None = None
+    alert_subject: str | None = None
+    message_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def _with(self, status: str) -> list[InstanceOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def failed(self) -> list[InstanceOutcome]:
+        return self._with("failed")
+
+    @property
+    def breakers(self) -> list[InstanceOutcome]:
+        return [o for o in self.outcomes if o.breaker]
+
+    def to_dict(self) -> dict[str, Any]:
+        failed = self.failed
+        return {
+            "run_id": self.run.run_id,
+            "execution_name": self.run.execution_name,
+            "dry_run": self.run.dry_run,
+            "instances": len(self.outcomes),
+            "backed_up": len(self._with("backed_up")),
+            "failed": len(failed),
+            "skipped": len(self._with("skipped")),
+            "snapshots_created": sum(len(o.snapshots) for o in self.outcomes if o.created),
+            "snapshots_deleted": sum(len(o.deleted) for o in self.outcomes),
+            "deletes_skipped": sum(len(o.skipped_deletes) for o in self.outcomes),
+            "circuit_breakers": len(self.breakers),
+            "failed_instance_ids": [o.instance_id for o in failed][:MAX_LISTED],
+            "audit_key": self.audit_key,
+            "alert": self.alert_subject,
+            # The Fail state's cause when instances failed: short, readable in the console.
+            "cause": _cause(failed),
+        }
+
+
+def _cause(failed: list[InstanceOutcome]) -> str:
+    if not failed:
+        return ""
+    listed = ", ".join(f"{o.name or o.instance_id} at {o.step}" for o in failed[:10])
+    more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+    return f"{len(failed)} instance(s) failed: {listed}{more}"
+
+
+def console_link(execution_arn: str) -> str:
+    region = execution_arn.split(":")[3] if execution_arn.count(":") >= 3 else "us-east-1"
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
+
+
+def summarize_run(
+    run: RunContext,
+    *,
+    inventory_key: str,
+    settings: Settings,
+    store: Store,
+    alerts: Alerts | None,
+) -> RunSummary:
+    inventory = [InstanceTarget.from_dict(i) for i in store.get_json(inventory_key)]
+    prefix = f"{run_prefix(run)}/instances/"
+    records = {
+        o.instance_id: o
+        for o in (InstanceOutcome.from_dict(r) for r in store.get_many(store.keys(prefix)))
+    }
+    outcomes: list[InstanceOutcome] = []
+    for target in inventory:
+        outcome = records.get(target.instance_id)
+        if outcome is None:
+            # A child that died without recording (its own Catch failed too) still counts.
+            outcome = InstanceOutcome(
+                instance_id=target.instance_id,
+                name=target.name,
+                status="failed",
+                run_id=run.run_id,
+                execution_name=run.execution_name,
+                step="BackupInstances",
+                error=ErrorInfo(
+                    type="NoOutcomeRecorded",
+                    message="the instance's child execution ended without recording an outcome",
+                ),
+            )
+            count(METRIC_SNAPSHOTS_FAILED, max(1, len(target.volumes)))
+        outcomes.append(outcome)
+    summary = RunSummary(run=run, outcomes=outcomes)
+    summary.audit_key = f"{run_prefix(run)}/audit.json"
+    store.put_json(summary.audit_key, _audit_record(summary, inventory))
+    if alerts is not None and (summary.failed or summary.breakers or settings.notify_on_success):
+        subject, text = _alert_text(summary, store.bucket)
+        summary.alert_subject = subject
+        summary.message_id = alerts.publish(
+            subject=subject,
+            text=text,
+            document={
+                "type": _event_type(summary),
+                "summary": summary.to_dict(),
+                "failures": [_failure_doc(o) for o in summary.failed[:MAX_LISTED]],
+                "console": console_link(run.execution_arn),
+            },
+            attributes={
+                "event_type": _event_type(summary),
+                "run_id": run.run_id,
+                "failed_count": str(len(summary.failed)),
+            },
+        )
+    return summary
+
+
+def _event_type(summary: RunSummary) -> str:
+    if summary.failed:
+        return "backup_failed"
+    if summary.breakers:
+        return "prune_circuit_breaker"
+    return "backup_succeeded"
+
+
+def _failure_doc(o: InstanceOutcome) -> dict[str, Any]:
+    return {
+        "instance_id": o.instance_id,
+        "name": o.name,
+        "step": o.step,
+        "error_type": o.error.type if o.error else None,
+        "aws_code": o.error.aws_code if o.error else None,
+        "error_message": o.error.message if o.error else None,
+    }
+
+
+def _alert_text(summary: RunSummary, bucket: str) -> tuple[str, str]:
+    run = summary.run
+    data = summary.to_dict()
+    failed = summary.failed
+    if failed:
+        subject = f"Smart Vault: {len(failed)} of {data['instances']} instance backups FAILED"
+    elif summary.breakers:
+        subject = "Smart Vault: pruning stopped by the circuit breaker"
+    else:
+        subject = f"Smart Vault: {data['backed_up']} instances backed up"
+    lines = [
+        f"Smart Vault backup run {run.run_time} (execution {run.execution_name})",
+        f"Backed up: {data['backed_up']}  Failed: {data['failed']}  Skipped: {data['skipped']}",
+        f"Snapshots created: {data['snapshots_created']}  deleted: {data['snapshots_deleted']}"
+        f"  deletions skipped: {data['deletes_skipped']}",
+        "",
+    ]
+    if failed:
+        lines.append("Failed instances (their old snapshots were not pruned):")
+        for o in failed[:MAX_LISTED]:
+            err = o.error or ErrorInfo(type="Unknown", message="")
+            code = f" [{err.aws_code}]" if err.aws_code else ""
+            lines.append(
+                f"- {o.name or '-'} {o.instance_id}: step {o.step}: {err.type}{code}: {err.message}"
+            )
+        if len(failed) > MAX_LISTED:
+            lines.append(f"... and {len(failed) - MAX_LISTED} more in the audit record")
+        ids = ", ".join(f'"{o.instance_id}"' for o in failed[:MAX_LISTED])
+        lines += [
+            "",
+            "To retry only these instances, start a new execution with the input:",
+            f'{{"time": "{run.run_time}", "instance_ids": [{ids}]}}',
+        ]
+    for o in summary.breakers:
+        lines.append(f"Circuit breaker on {o.name or o.instance_id}: {o.breaker}")
+    lines += [
+        "",
+        f"Execution: {console_link(run.execution_arn)}",
+        f"Audit record: s3://{bucket}/{summary.audit_key}",
+    ]
+    return subject, "\n".join(lines)
+
+
+def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[str, Any]:
+    volumes = {t.instance_id: t.volumes for t in inventory}
+    instances = []
+    for o in summary.outcomes:
+        snaps = {s.volume_id: s.snapshot_id for s in o.snapshots}
+        instances.append(
+            {
+                "instance_id": o.instance_id,
+                "name": o.name,
+                "status": o.status,
+                "volumes": [
+                    {
+                        "volume_id": v.volume_id,
+                        "device": v.device,
+                        "snapshot_id": snaps.get(v.volume_id),
+                    }
+                    for v in volumes.get(o.instance_id, ())
+                ],
+                "deleted": [d.snapshot_id for d in o.deleted],
+                "would_delete": [d.snapshot_id for d in o.would_delete],
+                "skipped_deletes": [
+                    {"snapshot_id": s.snapshot_id, "reason": s.reason} for s in o.skipped_deletes
+                ],
+                "breaker": o.breaker,
+                "step": o.step,
+                "error": o.error
+                and {
+                    "type": o.error.type,
+                    "aws_code": o.error.aws_code,
+                    "message": o.error.message,
+                },
+            }
+        )
+    return {
+        "run_id": summary.run.run_id,
+        "run_time": summary.run.run_time,
+        "execution_arn": summary.run.execution_arn,
+        "dry_run": summary.run.dry_run,
+        "summary": {k: v for k, v in summary.to_dict().items() if k != "cause"},
+        "instances": instances,
+        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+    }
+
+
+def alert_run_failure(
+    *, execution_arn: str, execution_name: str, step: str, error: ErrorInfo, alerts: Alerts | None
+) -> dict[str, Any]:
+    """The whole run failed before or around the Map (discovery, inventory): one alert."""
+    subject = f"Smart Vault: backup run FAILED at {step}"
+    code = f" [{error.aws_code}]" if error.aws_code else ""
+    text = "\n".join(
+        [
+            f"Smart Vault execution {execution_name} failed at step {step}.",
+            "No instance was backed up by this execution and nothing was pruned.",
+            f"Error: {error.type}{code}: {error.message}",
+            "",
+            f"Execution: {console_link(execution_arn)}",
+        ]
+    )
+    message_id = None
+    if alerts is not None:
+        message_id = alerts.publish(
+            subject=subject,
+            text=text,
+            document={
+                "type": "run_failed",
+                "step": step,
+                "error": error.__dict__,
+                "execution_arn": execution_arn,
+                "console": console_link(execution_arn),
+            },
+            attributes={"event_type": "run_failed", "step": step},
+        )
+    logger.error("backup run failed", extra={"step": step, "error_type": error.type})
+    return {
+        "alert": subject,
+        "message_id": message_id,
+        "step": step,
+        "cause": f"{step}: {error.type}: {error.message}"[:1000],
+    }

@@ -1,0 +1,161 @@
+"""The one typed settings model, read from the environment the CDK app sets.
+
+Scenario settings in the simulator use the same lower-case names; the environment uses the
+upper-case form (``retention_days`` -> ``RETENTION_DAYS``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from smart_vault.errors import InvalidInputError
+from smart_vault.validation import (
+    read_bool,
+    read_fraction,
+    read_int,
+    read_str,
+    read_str_list,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    backup_tag_key: str = "backup"
+    backup_tag_value: str = "True"
+    retention_days: int = 7
+    keep_min: int = 2
+    copy_tags: tuple[str, ...] = ("Name",)
+    dry_run: bool = False
+    max_delete_fraction: float = 0.5
+    max_deletes_per_run: int = 50
+    notify_on_success: bool = False
+    # Completion polling: first wait after CreateSnapshots, doubling up to the cap, and the
+    # limit after which a still-pending snapshot fails its instance.
+    wait_initial_seconds: int = 60
+    wait_max_seconds: int = 600
+    snapshot_timeout_seconds: int = 6 * 3600
+    # CreateSnapshots pacing: EC2 refills 5 tokens/s per account-region; stay under it.
+    create_rate_per_second: int = 4
+    map_concurrency: int = 1000
+    deployment_id: str = "smart-vault"
+    topic_arn: str | None = None
+    bucket_name: str | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, path: str = "") -> Settings:
+        """Validate settings given by lower-case name; unknown names are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(f"{path}{unknown[0]}", "is not a known setting")
+        d = cls()
+        wait_initial = read_int(
+            data,
+            "wait_initial_seconds",
+            path=path,
+            default=d.wait_initial_seconds,
+            minimum=0,
+            maximum=3600,
+        )
+        settings = cls(
+            backup_tag_key=read_str(data, "backup_tag_key", path=path, default=d.backup_tag_key),
+            backup_tag_value=read_str(
+                data, "backup_tag_value", path=path, default=d.backup_tag_value
+            ),
+            retention_days=read_int(
+                data,
+                "retention_days",
+                path=path,
+                default=d.retention_days,
+                minimum=1,
+                maximum=36500,
+            ),
+            keep_min=read_int(
+                data, "keep_min", path=path, default=d.keep_min, minimum=1, maximum=1000
+            ),
+            copy_tags=read_str_list(data, "copy_tags", path=path, default=d.copy_tags),
+            dry_run=read_bool(data, "dry_run", path=path, default=d.dry_run),
+            max_delete_fraction=read_fraction(
+                data, "max_delete_fraction", path=path, default=d.max_delete_fraction
+            ),
+            max_deletes_per_run=read_int(
+                data, "max_deletes_per_run", path=path, default=d.max_deletes_per_run, minimum=1
+            ),
+            notify_on_success=read_bool(
+                data, "notify_on_success", path=path, default=d.notify_on_success
+            ),
+            wait_initial_seconds=wait_initial,
+            wait_max_seconds=read_int(
+                data,
+                "wait_max_seconds",
+                path=path,
+                default=max(d.wait_max_seconds, wait_initial),
+                minimum=max(1, wait_initial),
+                maximum=3600,
+            ),
+            snapshot_timeout_seconds=read_int(
+                data,
+                "snapshot_timeout_seconds",
+                path=path,
+                default=d.snapshot_timeout_seconds,
+                minimum=60,
+                maximum=7 * 24 * 3600,
+            ),
+            create_rate_per_second=read_int(
+                data,
+                "create_rate_per_second",
+                path=path,
+                default=d.create_rate_per_second,
+                minimum=1,
+                maximum=5,
+            ),
+            map_concurrency=read_int(
+                data,
+                "map_concurrency",
+                path=path,
+                default=d.map_concurrency,
+                minimum=1,
+                maximum=10000,
+            ),
+            deployment_id=read_str(data, "deployment_id", path=path, default=d.deployment_id),
+            topic_arn=read_str(data, "topic_arn", path=path, default=None),
+            bucket_name=read_str(data, "bucket_name", path=path, default=None),
+        )
+        if len(settings.copy_tags) > 40:
+            raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
+        return settings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        names = {f.name for f in fields(cls)}
+        data = {name: env[name.upper()] for name in names if env.get(name.upper(), "") != ""}
+        return cls.from_mapping(data, path="environment variable ")
+
+    def to_env(self) -> dict[str, str]:
+        """The environment the CDK app and the simulator give each function."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            env[f.name.upper()] = str(value)
+        return env
+
+    def require_bucket(self) -> str:
+        if not self.bucket_name:
+            raise InvalidInputError("environment variable BUCKET_NAME", "is required")
+        return self.bucket_name
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Parsed once per cold start; a misconfiguration fails the first invocation loudly."""
+    return Settings.from_env(os.environ)

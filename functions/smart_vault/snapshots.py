@@ -1,0 +1,141 @@
+"""Snapshot and check: one crash-consistent CreateSnapshots per instance, then poll it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smart_vault.aws import Ec2
+from smart_vault.constants import METRIC_BACKUP_GIB, METRIC_SNAPSHOTS_CREATED
+from smart_vault.errors import (
+    InstanceVanishedError,
+    SnapshotFailedError,
+    SnapshotTimeoutError,
+)
+from smart_vault.inventory import device_of, snapshot_tags
+from smart_vault.models import BackupState, InstanceJob, SnapshotRef
+from smart_vault.observability import GIGABYTES, count, logger
+from smart_vault.settings import Settings
+
+
+def _refs(job: InstanceJob, raw: list[dict[str, Any]]) -> tuple[SnapshotRef, ...]:
+    return tuple(
+        SnapshotRef(
+            snapshot_id=s["SnapshotId"],
+            volume_id=s["VolumeId"],
+            device=device_of(job.instance, s["VolumeId"]),
+            state=s.get("State", "pending"),
+            progress=_progress(s),
+        )
+        for s in sorted(raw, key=lambda s: s["VolumeId"])
+    )
+
+
+def _progress(snapshot: dict[str, Any]) -> int:
+    raw = str(snapshot.get("Progress") or "").rstrip("%")
+    if raw.isdigit():
+        return int(raw)
+    return 100 if snapshot.get("State") == "completed" else 0
+
+
+def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupState:
+    """Create this run's snapshots of the instance, or return them if a re-run finds them."""
+    target, run = job.instance, job.run
+    if not target.volumes:
+        return BackupState(status="skipped", reason="no volumes selected for backup")
+    existing = [
+        s
+        for s in ec2.run_snapshots(settings.deployment_id, target.instance_id, run.run_id)
+        if s.get("State") != "error"
+    ]
+    if existing:
+        logger.info("snapshots of this run already exist", extra={"count": len(existing)})
+        return BackupState(status="pending", snapshots=_refs(job, existing), wait_seconds=0)
+    if run.dry_run:
+        return BackupState(status="skipped", reason="dry run: no snapshot created")
+
+    root = [v for v in target.volumes if v.root]
+    try:
+        created = ec2.create_snapshots(
+            instance_id=target.instance_id,
+            exclude_boot=not root,
+            exclude_data_volume_ids=[v for v in target.excluded_volume_ids],
+            tags=snapshot_tags(target, run, settings.deployment_id),
+            description=f"Smart Vault {run.run_time} {target.label}",
+        )
+    except InstanceVanishedError as gone:
+        logger.warning("instance vanished", extra={"error": str(gone)})
+        return BackupState(status="skipped", reason=f"instance no longer exists ({gone.aws_code})")
+    # CreateSnapshots covers every attached volume not excluded; keep only those we selected,
+    # and say so if EC2 returned snapshots we did not ask for.
+    wanted = target.included_volume_ids
+    refs = tuple(r for r in _refs(job, created) if r.volume_id in wanted)
+    if len(refs) != len(created):
+        logger.warning(
+            "EC2 snapshotted volumes outside the selection",
+            extra={"returned": len(created), "selected": len(refs)},
+        )
+    count(METRIC_SNAPSHOTS_CREATED, len(refs))
+    count(METRIC_BACKUP_GIB, sum(v.size_gib for v in target.volumes), GIGABYTES)
+    logger.info("snapshots created", extra={"snapshot_ids": [r.snapshot_id for r in refs]})
+    return BackupState(
+        status="pending",
+        snapshots=refs,
+        created=True,
+        wait_seconds=settings.wait_initial_seconds,
+    )
+
+
+def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupState:
+    """One DescribeSnapshots for the instance's snapshots; decide done, pending or failed."""
+    backup = job.backup
+    assert backup is not None  # parse_job(need_backup=True) guarantees it
+    if backup.status == "skipped" or not backup.snapshots:
+        return BackupState(status="skipped", reason=backup.reason or "nothing to check")
+    ids = [s.snapshot_id for s in backup.snapshots]
+    found = {s["SnapshotId"]: s for s in ec2.describe_snapshots(ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise SnapshotFailedError(f"snapshots disappeared before completing: {', '.join(missing)}")
+    refs = _refs(job, list(found.values()))
+    failed = [s for s in found.values() if s.get("State") == "error"]
+    if failed:
+        detail = "; ".join(
+            f"{s['SnapshotId']} of {s['VolumeId']}: {s.get('StateMessage') or 'state error'}"
+            for s in failed
+        )
+        raise SnapshotFailedError(f"snapshot ended in state error: {detail}")
+    waited = backup.waited_seconds + backup.wait_seconds
+    if all(r.state == "completed" for r in refs):
+        return BackupState(
+            status="completed",
+            snapshots=refs,
+            created=backup.created,
+            waited_seconds=waited,
+            checks=backup.checks + 1,
+            progress=100,
+        )
+    if waited >= settings.snapshot_timeout_seconds:
+        raise SnapshotTimeoutError(
+            f"snapshots still pending after {waited} s (snapshot_timeout_seconds="
+            f"{settings.snapshot_timeout_seconds}): "
+            + ", ".join(f"{r.snapshot_id} {r.progress}%" for r in refs if r.state != "completed")
+        )
+    # Back off: double the wait, capped, never past the timeout.
+    next_wait = max(
+        1,
+        min(
+            backup.wait_seconds * 2,
+            settings.wait_max_seconds,
+            settings.snapshot_timeout_seconds - waited,
+        ),
+        min(settings.wait_initial_seconds, settings.snapshot_timeout_seconds - waited),
+    )
+    return BackupState(
+        status="pending",
+        snapshots=refs,
+        created=backup.created,
+        wait_seconds=next_wait,
+        waited_seconds=waited,
+        checks=backup.checks + 1,
+        progress=min(r.progress for r in refs),
+    )

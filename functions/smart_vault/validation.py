@@ -1,0 +1,144 @@
+"""Readers that validate one field of a JSON-like mapping and name it when it is wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from smart_vault.errors import InvalidInputError
+
+_MISSING = object()
+_ID_PATTERNS = {
+    "instance": re.compile(r"^i-[0-9a-f]{8,17}$"),
+    "volume": re.compile(r"^vol-[0-9a-f]{8,17}$"),
+    "snapshot": re.compile(r"^snap-[0-9a-f]{8,17}$"),
+}
+
+
+def require_mapping(value: Any, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(field, f"must be an object, got {type(value).__name__}")
+    return value
+
+
+def _get(data: Mapping[str, Any], key: str, field: str, default: Any) -> Any:
+    value = data.get(key, _MISSING)
+    if value is _MISSING or value is None:
+        if default is _MISSING:
+            raise InvalidInputError(field, "is required")
+        return default
+    return value
+
+
+def read_str(data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING) -> Any:
+    field = f"{path}{key}"
+    value = _get(data, key, field, default)
+    if value is default and default is not _MISSING:
+        return value
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(field, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def read_bool(
+    data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING
+) -> bool:
+    field = f"{path}{key}"
+    value = _get(data, key, field, default)
+    if isinstance(value, bool):
+        return value
+    # Environment variables and CDK context arrive as strings.
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    raise InvalidInputError(field, f"must be true or false, got {value!r}")
+
+
+def read_int(
+    data: Mapping[str, Any],
+    key: str,
+    *,
+    path: str = "",
+    default: Any = _MISSING,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    field = f"{path}{key}"
+    value = _get(data, key, field, default)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(field, f"must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise InvalidInputError(field, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidInputError(field, f"must be at most {maximum}, got {value}")
+    return value
+
+
+def read_fraction(
+    data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING
+) -> float:
+    field = f"{path}{key}"
+    value = _get(data, key, field, default)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidInputError(field, f"must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(field, f"must be a number, got {value!r}")
+    if not 0 < value <= 1:
+        raise InvalidInputError(field, f"must be greater than 0 and at most 1, got {value}")
+    return float(value)
+
+
+def read_str_list(
+    data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING
+) -> tuple[str, ...]:
+    field = f"{path}{key}"
+    value = _get(data, key, field, default)
+    if isinstance(value, str):  # comma-separated, as in an environment variable
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidInputError(field, f"must be a list of non-empty strings, got {value!r}")
+    return tuple(value)
+
+
+def read_time(data: Mapping[str, Any], key: str, *, path: str = "") -> datetime:
+    field = f"{path}{key}"
+    raw = read_str(data, key, path=path)
+    return parse_time(raw, field)
+
+
+def parse_time(raw: str, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(field, f"must be an ISO 8601 time, got {raw!r}") from None
+    if parsed.tzinfo is None:
+        raise InvalidInputError(field, f"must include a time zone, got {raw!r}")
+    return parsed.astimezone(UTC)
+
+
+def read_aws_id(data: Mapping[str, Any], key: str, kind: str, *, path: str = "") -> str:
+    value = read_str(data, key, path=path)
+    if not _ID_PATTERNS[kind].match(value):
+        raise InvalidInputError(f"{path}{key}", f"must be a {kind} id, got {value!r}")
+    return str(value)
+
+
+def read_list(
+    data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING
+) -> list[Any]:
+    field = f"{path}{key}"
+    value = _get(data, key, field, default)
+    if not isinstance(value, list):
+        raise InvalidInputError(field, f"must be a list, got {type(value).__name__}")
+    return value
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with a Z, second precision: the form used in tags and run ids."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
