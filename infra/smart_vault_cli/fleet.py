@@ -1,0 +1,97 @@
+"""Build EC2 instances, volumes and snapshots in an emulated (moto) account."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from moto.backends import get_backend
+
+ACCOUNT_ID = "123456789012"
+DEMO_AMI = "ami-03cf127a"  # one of moto's built-in images
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeSpec:
+    device: str
+    size_gib: int = 8
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltInstance:
+    instance_id: str
+    name: str
+    volume_ids: dict[str, str]  # device -> volume id
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def ec2_backend(region: str) -> Any:
+    return get_backend("ec2")[ACCOUNT_ID][region]
+
+
+def add_instance(
+    ec2: Any,
+    *,
+    region: str,
+    name: str,
+    tags: Mapping[str, str],
+    volumes: Sequence[VolumeSpec],
+    state: str = "running",
+) -> BuiltInstance:
+    """Run an instance whose first volume is its root device, then move it to ``state``."""
+    all_tags = {"Name": name, **tags} if name else dict(tags)
+    mappings = [
+        {"DeviceName": v.device, "Ebs": {"VolumeSize": v.size_gib, "DeleteOnTermination": False}}
+        for v in volumes
+    ]
+    extra: dict[str, Any] = {}
+    if all_tags:
+        extra["TagSpecifications"] = [{"ResourceType": "instance", "Tags": _tag_list(all_tags)}]
+    instance = ec2.run_instances(
+        ImageId=DEMO_AMI, MinCount=1, MaxCount=1, BlockDeviceMappings=mappings, **extra
+    )["Instances"][0]
+    instance_id = instance["InstanceId"]
+    if volumes:
+        # moto takes the root device name from the AMI; on AWS it is the first mapping here.
+        ec2_backend(region).get_instance(instance_id).root_device_name = volumes[0].device
+    volume_ids = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]}
+    for spec in volumes:
+        if spec.tags:
+            ec2.create_tags(Resources=[volume_ids[spec.device]], Tags=_tag_list(spec.tags))
+    if state == "stopped":
+        ec2.stop_instances(InstanceIds=[instance_id])
+    elif state == "terminated":
+        ec2.terminate_instances(InstanceIds=[instance_id])
+    return BuiltInstance(instance_id=instance_id, name=name, volume_ids=volume_ids)
+
+
+def add_snapshot(
+    ec2: Any,
+    *,
+    region: str,
+    volume_id: str,
+    start_time: datetime,
+    tags: Mapping[str, str],
+    state: str = "completed",
+    description: str = "",
+) -> str:
+    """A snapshot that already existed, with the creation time and state it had on AWS."""
+    snapshot_id = ec2.create_snapshot(
+        VolumeId=volume_id,
+        Description=description,
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(tags)}] if tags else [],
+    )["SnapshotId"]
+    snapshot = ec2_backend(region).snapshots[snapshot_id]
+    snapshot.start_time = start_time
+    snapshot.status = state
+    return str(snapshot_id)
+
+
+def set_snapshot_state(region: str, snapshot_id: str, state: str) -> None:
+    ec2_backend(region).snapshots[snapshot_id].status = state

@@ -1,0 +1,59 @@
+"""Where moto's EC2 differs from AWS in ways Smart Vault depends on, make it behave like AWS.
+
+- ``CreateSnapshots`` ignores ``ExcludeDataVolumeIds`` in moto; AWS snapshots only the rest.
+- moto stamps snapshots with the wall clock; the simulator's runs happen at virtual times.
+- moto completes snapshots at once; AWS leaves them ``pending`` for a while (the simulator
+  decides how long through ``on_created``).
+
+Installed with ``patched()``, restored on exit. moto is pinned exactly in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from moto.ec2.models.elastic_block_store import EBSBackend
+
+SnapshotHook = Callable[[Any, str], None]  # (moto Snapshot, instance id)
+
+
+def _excluded_ids(instance_spec: dict[str, Any]) -> set[str]:
+    raw = instance_spec.get("ExcludeDataVolumeIds") or []
+    if isinstance(raw, dict):
+        raw = list(raw.values())
+    if isinstance(raw, str):
+        raw = [raw]
+    return {str(v) for v in raw}
+
+
+@contextlib.contextmanager
+def patched(
+    *, now: Callable[[], datetime] | None = None, on_created: SnapshotHook | None = None
+) -> Iterator[None]:
+    original = EBSBackend.create_snapshots
+
+    def create_snapshots(
+        self: Any, instance_spec: dict[str, Any], description: str, tags: dict[str, str]
+    ) -> list[Any]:
+        excluded = _excluded_ids(instance_spec)
+        snapshots = original(self, instance_spec, description, tags)
+        kept = []
+        for snapshot in snapshots:
+            if snapshot.volume.id in excluded:
+                self.snapshots.pop(snapshot.id, None)  # AWS would not have made it
+                continue
+            if now is not None:
+                snapshot.start_time = now()
+            if on_created is not None:
+                on_created(snapshot, instance_spec["InstanceId"])
+            kept.append(snapshot)
+        return kept
+
+    EBSBackend.create_snapshots = create_snapshots  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EBSBackend.create_snapshots = original  # type: ignore[method-assign]

@@ -1,0 +1,149 @@
+import json
+
+import pytest
+
+from smart_vault import aws
+from smart_vault.errors import InvalidInputError, PermissionDeniedError, ThrottledError
+from smart_vault.handlers import discover
+from tests.conftest import BUCKET
+
+
+def event(time="2026-11-26T03:00:00Z", **extra):
+    return {
+        "event": {"detail-type": "Scheduled Event", "source": "aws.events", "time": time, **extra},
+        "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:sv:exec-1",
+        "execution_name": "exec-1",
+    }
+
+
+def inventory(account, result):
+    body = account.s3.get_object(Bucket=BUCKET, Key=result["inventory"]["key"])["Body"].read()
+    return {i["name"]: i for i in json.loads(body)}
+
+
+def test_selects_tagged_running_and_stopped_instances_only(account):
+    web = account.add_instance("web-1", volumes=[("/dev/xvda", 8), ("/dev/sdf", 100)])
+    account.add_instance("db-stopped", state="stopped")
+    account.add_instance("untagged", tags={})
+    account.add_instance("wrong-value", tags={"backup": "False"})
+    account.add_instance("gone", state="terminated")
+
+    result = account.invoke(discover.handler, event())
+
+    items = inventory(account, result)
+    assert set(items) == {"web-1", "db-stopped"}
+    assert result["instance_count"] == 2
+    assert result["run"]["run_id"] == "20261126T030000Z"
+    assert result["run"]["run_time"] == "2026-11-26T03:00:00Z"
+    vols = items["web-1"]["volumes"]
+    assert [(v["device"], v["root"], v["size_gib"]) for v in vols] == [
+        ("/dev/xvda", True, 8),
+        ("/dev/sdf", False, 100),
+    ]
+    assert {v["volume_id"] for v in vols} == set(web.volume_ids.values())
+
+
+def test_volume_tagged_false_is_excluded_and_tags_are_copied(account):
+    account.configure(copy_tags=["Name", "team"])
+    built = account.add_instance(
+        "web-1",
+        tags={"backup": "True", "team": "web", "secret": "x"},
+        volumes=[("/dev/xvda", 8), ("/dev/sdf", 100, {"backup": "False"})],
+    )
+    items = inventory(account, account.invoke(discover.handler, event()))
+    item = items["web-1"]
+    assert [v["device"] for v in item["volumes"]] == ["/dev/xvda"]
+    assert item["excluded_volume_ids"] == [built.volume_ids["/dev/sdf"]]
+    assert item["copied_tags"] == {"Name": "web-1", "team": "web"}
+
+
+def test_custom_tag_key_and_value(account):
+    account.configure(backup_tag_key="snapshot-policy", backup_tag_value="daily")
+    account.add_instance("a", tags={"snapshot-policy": "daily"})
+    account.add_instance("b", tags={"backup": "True"})
+    assert set(inventory(account, account.invoke(discover.handler, event()))) == {"a"}
+
+
+def test_paginates_across_pages(account, monkeypatch):
+    for n in range(7):
+        account.add_instance(f"web-{n}")
+    pages = []
+    original = aws._paginate
+
+    def small_pages(service, method, key, **kwargs):
+        if method == "describe_instances":
+            kwargs["PaginationConfig"] = {"PageSize": 5}
+            pages.append(method)
+        return original(service, method, key, **kwargs)
+
+    monkeypatch.setattr(aws, "_paginate", small_pages)
+    result = account.invoke(discover.handler, event())
+    assert result["instance_count"] == 7
+    assert account.tap.calls["ec2:DescribeInstances"] == 2  # 5 + 2
+
+
+def test_output_stays_small_for_a_large_fleet(account):
+    for n in range(60):
+        account.add_instance(f"node-{n:02d}", volumes=[("/dev/xvda", 8), ("/dev/sdf", 20)])
+    result = account.invoke(discover.handler, event())
+    assert result["instance_count"] == 60
+    assert len(json.dumps(result)) < 1024  # the list itself lives in S3
+    # One DescribeInstances page and one DescribeVolumes batch for the whole fleet.
+    assert account.tap.calls["ec2:DescribeInstances"] == 1
+    assert account.tap.calls["ec2:DescribeVolumes"] == 1
+
+
+def test_start_delays_pace_create_snapshots(account):
+    account.configure(create_rate_per_second=4, map_concurrency=8)
+    for n in range(10):
+        account.add_instance(f"n-{n}")
+    items = sorted(
+        inventory(account, account.invoke(discover.handler, event())).values(),
+        key=lambda i: i["instance_id"],
+    )
+    assert [i["start_delay_seconds"] for i in items] == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]
+
+
+def test_manual_run_can_restrict_to_instances_and_force_dry_run(account):
+    a = account.add_instance("a")
+    account.add_instance("b")
+    result = account.invoke(discover.handler, event(instance_ids=[a.instance_id], dry_run=True))
+    assert set(inventory(account, result)) == {"a"}
+    assert result["run"]["dry_run"] is True
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"time": "yesterday"}, "event.time"),
+        ({"time": None}, "event.time"),
+        ({"time": "2026-11-26T03:00:00"}, "event.time"),
+        ({"time": "2026-11-26T03:00:00Z", "instance_ids": ["web-1"]}, "event.instance_ids"),
+        ({"time": "2026-11-26T03:00:00Z", "dry_run": "yes"}, "event.dry_run"),
+    ],
+)
+def test_invalid_input_names_the_field_before_any_aws_call(account, bad, field):
+    with pytest.raises(InvalidInputError, match=field):
+        account.invoke(discover.handler, {**event(), "event": bad})
+    assert sum(account.tap.calls.values()) == 0
+
+
+def test_invalid_setting_fails_loudly(account):
+    account.monkeypatch.setenv("RETENTION_DAYS", "-1")
+    from smart_vault.settings import get_settings
+
+    get_settings.cache_clear()
+    with pytest.raises(InvalidInputError, match="retention_days"):
+        account.invoke(discover.handler, event())
+    assert sum(account.tap.calls.values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [("RequestLimitExceeded", ThrottledError), ("UnauthorizedOperation", PermissionDeniedError)],
+)
+def test_aws_errors_are_classified(account, code, kind):
+    account.add_instance("a")
+    account.tap.fail("DescribeInstances", code)
+    with pytest.raises(kind):
+        account.invoke(discover.handler, event())

@@ -1,0 +1,100 @@
+"""The retention rule must hold for every input, not just the examples."""
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
+from smart_vault.retention import RetentionPolicy, SnapshotRecord, plan_retention
+
+NOW = datetime(2026, 11, 26, 3, tzinfo=UTC)
+DEPLOYMENT = "vault-a"
+CURRENT = "20261126T030000Z"
+
+snapshots = st.lists(
+    st.builds(
+        lambda i, vol, age_h, state, owner, current: SnapshotRecord(
+            snapshot_id=f"snap-{i:08x}",
+            volume_id=f"vol-{vol:08x}",
+            start_time=NOW - timedelta(hours=age_h),
+            state=state,
+            tags={
+                **({TAG_MANAGED: owner} if owner else {}),
+                TAG_RUN_ID: CURRENT if current else f"run-{age_h}",
+            },
+        ),
+        st.integers(0, 10**6),
+        st.integers(0, 3),
+        st.integers(0, 24 * 60),
+        st.sampled_from(["completed", "completed", "pending", "error"]),
+        st.sampled_from([DEPLOYMENT, DEPLOYMENT, "vault-b", None]),
+        st.booleans(),
+    ),
+    max_size=30,
+    unique_by=lambda s: s.snapshot_id,
+)
+policies = st.builds(
+    RetentionPolicy,
+    retention_days=st.integers(1, 40),
+    keep_min=st.integers(1, 5),
+    max_delete_fraction=st.sampled_from([0.25, 0.5, 1.0]),
+    max_deletes_per_run=st.integers(1, 100),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(snaps=snapshots, policy=policies, blocked=st.sets(st.integers(0, 3)))
+def test_retention_invariants(snaps, policy, blocked):
+    blocked_ids = frozenset(f"vol-{v:08x}" for v in blocked)
+    plan = plan_retention(
+        snaps,
+        policy=policy,
+        now=NOW,
+        deployment_id=DEPLOYMENT,
+        current_run_id=CURRENT,
+        blocked_volume_ids=blocked_ids,
+    )
+    deleted = {s.snapshot_id for s in plan.to_delete}
+    assert len(plan.decisions) == len(snaps)
+
+    for snap in plan.to_delete:
+        # Only this deployment's, never the current run's, never a young one.
+        assert snap.tags.get(TAG_MANAGED) == DEPLOYMENT
+        assert snap.tags.get(TAG_RUN_ID) != CURRENT
+        assert NOW - snap.start_time > timedelta(days=policy.retention_days)
+        assert snap.volume_id not in blocked_ids
+        assert snap.state != "pending"
+
+    # The newest keep_min completed managed snapshots of every volume survive.
+    for volume in {s.volume_id for s in snaps}:
+        completed = sorted(
+            (
+                s
+                for s in snaps
+                if s.volume_id == volume
+                and s.state == "completed"
+                and s.tags.get(TAG_MANAGED) == DEPLOYMENT
+            ),
+            key=lambda s: s.start_time,
+            reverse=True,
+        )
+        assert not deleted & {s.snapshot_id for s in completed[: policy.keep_min]}
+
+    # The circuit breaker holds both limits.
+    assert len(deleted) <= policy.max_deletes_per_run
+    for volume in {s.volume_id for s in plan.to_delete}:
+        managed = [
+            s for s in snaps if s.volume_id == volume and s.tags.get(TAG_MANAGED) == DEPLOYMENT
+        ]
+        gone = [s for s in plan.to_delete if s.volume_id == volume]
+        assert len(gone) / len(managed) <= policy.max_delete_fraction
+
+
+@given(snaps=snapshots, policy=policies)
+def test_nothing_is_deleted_when_the_breaker_trips(snaps, policy):
+    plan = plan_retention(
+        snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT
+    )
+    if plan.breaker:
+        assert plan.to_delete == []
