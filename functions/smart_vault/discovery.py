@@ -20,12 +20,17 @@ class DiscoverResult:
     inventory_key: str
     instance_count: int
     volume_count: int
+    map_concurrency: int
 
     def to_dict(self) -> dict[str, Any]:
         # The Map reads the items from S3, so the state payload stays small for any fleet.
         return {
             "run": self.run.to_dict(),
-            "inventory": {"bucket": self.bucket, "key": self.inventory_key},
+            "inventory": {
+                "bucket": self.bucket,
+                "key": self.inventory_key,
+            },
+            "map_concurrency": self.map_concurrency,
             "instance_count": self.instance_count,
             "volume_count": self.volume_count,
         }
@@ -77,4 +82,5 @@ def discover(
         inventory_key=key,
         instance_count=len(targets),
         volume_count=sum(len(t.volumes) for t in targets),
+        map_concurrency=settings.map_concurrency,
     )

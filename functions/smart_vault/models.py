@@ -265,7 +265,7 @@ class ErrorInfo:
         if isinstance(parsed, Mapping):
             message = str(parsed.get("errorMessage") or message)
             error = str(parsed.get("errorType") or error)
-        match = re.search(r" failed: ([A-Za-z0-9.]+): ", message)
+        match = re.match(r"^\S+ failed: ([A-Za-z0-9.]+): ", message)
         return cls(type=error, message=message[:2000], aws_code=match.group(1) if match else None)
 
 

@@ -1,0 +1,538 @@
+"""`smart-vault simulate`: the real workflow on an emulated AWS account, with a virtual clock.
+
+The state machine is statemachine/smart_vault.asl.json with its ``${...}`` placeholders filled
+as CloudFormation fills them on deploy; moto's Step Functions interpreter executes it; every
+Lambda task runs the real handler in-process (see lambda_host); faults are real botocore errors
+(see aws_tap). Contract of the input and the report: shared/spec/simulation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from smart_vault.aws import reset_clients
+from smart_vault.constants import (
+    FUNCTION_HANDLERS,
+    RUNS_PREFIX,
+    STATE_MACHINE_FILE,
+    SUBSTITUTION_BUCKET,
+    SUBSTITUTION_FUNCTION_ARNS,
+    TAG_INSTANCE_ID,
+    TAG_MANAGED,
+    TAG_RUN_ID,
+)
+from smart_vault.settings import get_settings
+from smart_vault.validation import format_time
+from smart_vault_cli import fleet, moto_fixes
+from smart_vault_cli.aws_tap import AwsTap
+from smart_vault_cli.lambda_host import LambdaHost
+from smart_vault_cli.scenario import Scenario
+from smart_vault_cli.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
+
+HISTORY_LIMIT = 25_000
+WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
+DEPLOYMENT_ID = "smart-vault-sim"
+BUCKET = "smart-vault-sim-inventory"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def definition_path() -> Path:
+    return ROOT / "statemachine" / STATE_MACHINE_FILE
+
+
+def substitute(definition: str, values: Mapping[str, str]) -> str:
+    """Fill ``${Name}`` placeholders as CloudFormation's DefinitionSubstitutions does."""
+    for name, value in values.items():
+        definition = definition.replace("${" + name + "}", value)
+    return definition
+
+
+def scheduled_event(at: datetime, region: str, account: str) -> dict[str, Any]:
+    """The event an EventBridge schedule delivers; a re-delivery of a slot is identical."""
+    when = format_time(at)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"smart-vault/{when}")),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": when,
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{account}:rule/smart-vault-schedule"],
+        "detail": {},
+    }
+
+
+@dataclass
+class Account:
+    """The emulated account's clients and what the simulator knows about its resources."""
+
+    region: str
+    ec2: Any
+    s3: Any
+    sns: Any
+    sfn: Any
+    topic_arn: str
+    state_machine_arn: str
+    instance_ids: dict[str, str] = field(default_factory=dict)  # name -> id
+    volumes: dict[str, tuple[str, str]] = field(default_factory=dict)  # volume id -> (name, device)
+    labels: dict[str, str] = field(default_factory=dict)  # snapshot id -> label
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, *, verbose: bool = False) -> None:
+        self.scenario = scenario
+        self.verbose = verbose
+        self.tap = AwsTap()
+        self.hooks = InterpreterHooks()
+        self.pending_checks: dict[str, int] = {}  # snapshot id -> checks left that see pending
+        self.clock: datetime = scenario.runs[0]
+
+    # -- set-up -------------------------------------------------------------------------
+    def _env(self, topic_arn: str | None = None) -> dict[str, str]:
+        settings_env = {
+            **{k: v for k, v in self.scenario.settings.to_env().items()},
+            "DEPLOYMENT_ID": DEPLOYMENT_ID,
+            "BUCKET_NAME": BUCKET,
+        }
+        if topic_arn:
+            settings_env["TOPIC_ARN"] = topic_arn
+        return {
+            "AWS_DEFAULT_REGION": self.scenario.region,
+            "AWS_REGION": self.scenario.region,
+            "AWS_ACCESS_KEY_ID": "simulated",
+            "AWS_SECRET_ACCESS_KEY": "simulated",
+            "AWS_SESSION_TOKEN": "simulated",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "DEBUG" if self.verbose else "ERROR",
+            "POWERTOOLS_METRICS_NAMESPACE": "SmartVault",
+            **settings_env,
+        }
+
+    def _on_created(self, snapshot: Any, instance_id: str) -> None:
+        spec = self._instance_def(instance_id)
+        if spec is None:
+            return
+        if spec.snapshot_error:
+            snapshot.status = "error"
+        elif spec.snapshot_checks_until_complete:
+            snapshot.status = "pending"
+            self.pending_checks[snapshot.id] = spec.snapshot_checks_until_complete
+
+    def _instance_def(self, instance_id: str) -> Any:
+        names = {v: k for k, v in self.account.instance_ids.items()}
+        return next((i for i in self.scenario.instances if i.name == names.get(instance_id)), None)
+
+    def _advance_pending(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        """Each completion check of a pending snapshot brings it one check closer to done."""
+        if not self.tap.active:
+            return
+        for snapshot_id in params.get("SnapshotIds") or ():
+            left = self.pending_checks.get(snapshot_id)
+            if left is None:
+                continue
+            if left > 0:
+                self.pending_checks[snapshot_id] = left - 1
+            else:
+                fleet.set_snapshot_state(self.scenario.region, snapshot_id, "completed")
+                del self.pending_checks[snapshot_id]
+
+    def _build_account(self) -> Account:
+        region = self.scenario.region
+        s3 = boto3.client("s3", region_name=region)
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=BUCKET)
+        else:
+            s3.create_bucket(
+                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region}
+            )
+        sns = boto3.client("sns", region_name=region)
+        topic_arn = sns.create_topic(Name="smart-vault-alerts")["TopicArn"]
+        sfn = boto3.client("stepfunctions", region_name=region)
+        values = {name: self.host.arn(key) for name, key in SUBSTITUTION_FUNCTION_ARNS.items()}
+        values[SUBSTITUTION_BUCKET] = BUCKET
+        definition = substitute(definition_path().read_text(), values)
+        machine = sfn.create_state_machine(
+            name="smart-vault",
+            definition=definition,
+            roleArn=f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/smart-vault-state-machine",
+            type="STANDARD",
+        )
+        account = Account(
+            region=region,
+            ec2=boto3.client("ec2", region_name=region),
+            s3=s3,
+            sns=sns,
+            sfn=sfn,
+            topic_arn=topic_arn,
+            state_machine_arn=machine["stateMachineArn"],
+        )
+        for spec in self.scenario.instances:
+            built = fleet.add_instance(
+                account.ec2,
+                region=region,
+                name=spec.name,
+                tags=spec.tags,
+                volumes=[
+                    fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags)
+                    for v in spec.volumes
+                ],
+                state=spec.state,
+            )
+            account.instance_ids[spec.name] = built.instance_id
+            for device, volume_id in built.volume_ids.items():
+                account.volumes[volume_id] = (spec.name, device)
+        first = self.scenario.runs[0]
+        by_device = {(n, d): v for v, (n, d) in account.volumes.items()}
+        for snap in self.scenario.existing_snapshots:
+            instance_id = account.instance_ids[snap.instance]
+            tags = {TAG_INSTANCE_ID: instance_id, TAG_RUN_ID: f"pre-existing-{snap.label}"}
+            if snap.managed:
+                tags[TAG_MANAGED] = DEPLOYMENT_ID
+            snapshot_id = fleet.add_snapshot(
+                account.ec2,
+                region=region,
+                volume_id=by_device[(snap.instance, snap.device)],
+                start_time=first - timedelta(days=snap.age_days),
+                tags=tags,
+                description=f"existing snapshot {snap.label}",
+            )
+            account.labels[snapshot_id] = snap.label
+            if snap.used_by_ami:
+                # EC2 refuses to delete a snapshot a registered AMI uses; moto cannot link them.
+                self.tap.fail("DeleteSnapshot", "InvalidSnapshot.InUse", targets=[snapshot_id])
+        for fault in self.scenario.faults:
+            targets: list[str] = []
+            if fault.instance:
+                instance_id = account.instance_ids[fault.instance]
+                targets = [
+                    instance_id,
+                    *(v for v, (n, _) in account.volumes.items() if n == fault.instance),
+                ]
+            if fault.snapshot:
+                targets += [sid for sid, label in account.labels.items() if label == fault.snapshot]
+            self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets)
+        return account
+
+    # -- running ------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        logging.getLogger("moto.stepfunctions").disabled = True
+        with (
+            _environment(self._env()),
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+            moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
+            self.hooks.installed(),
+        ):
+            reset_clients()
+            self.tap.install()
+            boto3._get_default_session().events.register(
+                "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
+            )
+            self.host = LambdaHost(
+                prefix="smart-vault",
+                region=self.scenario.region,
+                account=fleet.ACCOUNT_ID,
+                tap=self.tap,
+            )
+            self.host.install()
+            self.account = self._build_account()
+            os.environ["TOPIC_ARN"] = self.account.topic_arn
+            get_settings.cache_clear()
+            try:
+                runs = [self._run_once(i, at) for i, at in enumerate(self.scenario.runs)]
+                final = self._final_snapshots()
+            finally:
+                reset_clients()
+                get_settings.cache_clear()
+        return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": final}
+
+    def _snapshot_ids(self) -> set[str]:
+        backend = fleet.ec2_backend(self.scenario.region)
+        return {
+            sid for sid, snap in backend.snapshots.items() if snap.volume.id in self.account.volumes
+        }
+
+    def _run_once(self, index: int, at: datetime) -> dict[str, Any]:
+        self.clock = at
+        events = self.hooks.new_run()
+        self.tap.reset_counts()
+        self.host.metrics.clear()
+        before = self._snapshot_ids()
+        backend = fleet.ec2_backend(self.scenario.region)
+        before_details = {sid: backend.snapshots[sid] for sid in before}
+        topic = self._topic()
+        sent_before = len(topic.sent_notifications)
+
+        event = scheduled_event(at, self.scenario.region, fleet.ACCOUNT_ID)
+        name = f"sv-{at.strftime('%Y%m%dT%H%M%SZ')}-{index:04d}"
+        started = time.monotonic()
+        arn = self.account.sfn.start_execution(
+            stateMachineArn=self.account.state_machine_arn, name=name, input=json.dumps(event)
+        )["executionArn"]
+        description = self._wait_for(arn)
+        wall = time.monotonic() - started
+        history = self._history(arn)
+
+        after = self._snapshot_ids()
+        created = sorted(after - before)
+        deleted = sorted(before - after)
+        run_id = at.strftime("%Y%m%dT%H%M%SZ")
+        outcomes = self._outcomes(run_id, name)
+        execution = self._execution_figures(description, history, events)
+        execution["wall_seconds"] = round(wall, 3)
+        alerts = [
+            {"subject": n[2] or "", "message": _readable(n[1])}
+            for n in topic.sent_notifications[sent_before:]
+        ]
+        return {
+            "at": format_time(at),
+            "execution": execution,
+            "instances": self._instances(outcomes),
+            "created": [self._describe_created(sid) for sid in created],
+            "deleted": [
+                {
+                    "snapshot_id": sid,
+                    "label": self.account.labels.get(sid),
+                    "instance": self.account.volumes[before_details[sid].volume.id][0],
+                }
+                for sid in deleted
+            ],
+            "skipped_deletes": [
+                {
+                    "snapshot_id": s["snapshot_id"],
+                    "label": self.account.labels.get(s["snapshot_id"]),
+                    "instance": o.get("name"),
+                    "reason": s["reason"],
+                }
+                for o in outcomes.values()
+                for s in o.get("skipped_deletes") or ()
+            ],
+            "alerts": alerts,
+            "metrics": dict(sorted(self.host.metrics.items())),
+            "api_calls": dict(sorted(self.tap.calls.items())),
+            "faults_injected": dict(sorted(self.tap.injected.items())),
+            "states": _state_outcomes(history, events),
+        }
+
+    def _topic(self) -> Any:
+        from moto.sns.models import sns_backends
+
+        return sns_backends[fleet.ACCOUNT_ID][self.scenario.region].topics[self.account.topic_arn]
+
+    def _wait_for(self, arn: str) -> dict[str, Any]:
+        deadline = time.monotonic() + WALL_LIMIT_SECONDS
+        while time.monotonic() < deadline:
+            description = self.account.sfn.describe_execution(executionArn=arn)
+            if description["status"] != "RUNNING":
+                return dict(description)
+            time.sleep(0.005)
+        raise RuntimeError(f"the emulated execution did not finish within {WALL_LIMIT_SECONDS} s")
+
+    def _history(self, arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        while True:
+            page = self.account.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def _execution_figures(
+        self, description: dict[str, Any], history: list[dict[str, Any]], events: RunEvents
+    ) -> dict[str, Any]:
+        parent_entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
+        parent_retries = _retries([(e["type"], "") for e in history])
+        child_entered = sum(
+            sum(n for t, n in c.types.items() if t.endswith("StateEntered"))
+            for c in events.children.values()
+        )
+        child_retries = sum(_retries(c.states) for c in events.children.values())
+        max_child = max((c.events for c in events.children.values()), default=0)
+        status = description["status"]
+        error, cause = description.get("error"), description.get("cause")
+        limit_breach = None
+        if len(history) > HISTORY_LIMIT or max_child > HISTORY_LIMIT:
+            limit_breach = f"execution history exceeded {HISTORY_LIMIT} events"
+            error = "States.Runtime"
+        elif events.largest_payload > PAYLOAD_LIMIT:
+            limit_breach = (
+                f"state {events.largest_payload_state} passed {events.largest_payload} bytes, "
+                f"above the {PAYLOAD_LIMIT}-byte payload limit"
+            )
+            error = "States.DataLimitExceeded"
+        if limit_breach:
+            status, cause = "FAILED", limit_breach
+        return {
+            "status": status,
+            "state_transitions": parent_entered + parent_retries + child_entered + child_retries,
+            "history_events": len(history),
+            "max_child_history_events": max_child,
+            "child_executions": len(events.children),
+            "error": error,
+            "cause": cause,
+            "largest_payload_bytes": events.largest_payload,
+            "virtual_wait_seconds": events.virtual_wait_seconds,
+            "virtual_retry_seconds": round(events.retry_wait_seconds, 3),
+        }
+
+    def _outcomes(self, run_id: str, execution_name: str) -> dict[str, dict[str, Any]]:
+        prefix = f"{RUNS_PREFIX}/{run_id}/{execution_name}/instances/"
+        listing = self.account.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+        outcomes = {}
+        for obj in listing:
+            body = json.loads(
+                self.account.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
+            )
+            outcomes[body["instance_id"]] = body
+        return outcomes
+
+    def _instances(self, outcomes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        rows = []
+        for spec in self.scenario.instances:
+            instance_id = self.account.instance_ids[spec.name]
+            outcome = outcomes.get(instance_id)
+            if outcome is None:
+                continue  # not selected for backup
+            error = outcome.get("error")
+            rows.append(
+                {
+                    "name": spec.name,
+                    "instance_id": instance_id,
+                    "status": outcome["status"],
+                    "error": _error_text(outcome) if outcome["status"] != "backed_up" else None,
+                    "step": outcome.get("step"),
+                    "aws_code": error.get("aws_code") if error else None,
+                    "snapshots": [s["snapshot_id"] for s in outcome.get("snapshots") or ()],
+                    "pruned": [d["snapshot_id"] for d in outcome.get("deleted") or ()],
+                    "would_prune": [d["snapshot_id"] for d in outcome.get("would_delete") or ()],
+                    "circuit_breaker": outcome.get("breaker"),
+                }
+            )
+        return rows
+
+    def _describe_created(self, snapshot_id: str) -> dict[str, Any]:
+        snap = fleet.ec2_backend(self.scenario.region).snapshots[snapshot_id]
+        name, device = self.account.volumes[snap.volume.id]
+        return {
+            "snapshot_id": snapshot_id,
+            "instance": name,
+            "volume_id": snap.volume.id,
+            "device": device,
+            "state": snap.status,
+        }
+
+    def _final_snapshots(self) -> list[dict[str, Any]]:
+        backend = fleet.ec2_backend(self.scenario.region)
+        rows = []
+        for sid in sorted(self._snapshot_ids(), key=lambda s: (backend.snapshots[s].start_time, s)):
+            snap = backend.snapshots[sid]
+            name, device = self.account.volumes[snap.volume.id]
+            tags = {
+                t["key"]: t["value"] for t in backend.describe_tags(filters={"resource-id": [sid]})
+            }
+            rows.append(
+                {
+                    "snapshot_id": sid,
+                    "label": self.account.labels.get(sid),
+                    "instance": name,
+                    "volume_id": snap.volume.id,
+                    "device": device,
+                    "state": snap.status,
+                    "managed": tags.get(TAG_MANAGED) == DEPLOYMENT_ID,
+                    "start_time": format_time(snap.start_time),
+                }
+            )
+        return rows
+
+
+def _retries(events: list[tuple[str, str]]) -> int:
+    """Retry attempts: Lambda invocations beyond the first of each Task state entry."""
+    scheduled = sum(1 for t, _ in events if t == "LambdaFunctionScheduled")
+    entered = sum(1 for t, _ in events if t == "TaskStateEntered")
+    return max(0, scheduled - entered)
+
+
+def _state_outcomes(history: list[dict[str, Any]], events: RunEvents) -> dict[str, dict[str, int]]:
+    """Per state: how often it was entered, exited, retried, and failed (caught or not)."""
+    table: dict[str, Counter[str]] = {}
+    sequences = [[(e["type"], _state_name(e)) for e in history]]
+    sequences += [c.states for c in events.children.values()]
+    for sequence in sequences:
+        current = ""
+        for event_type, name in sequence:
+            if event_type.endswith("StateEntered") and name:
+                current = name
+                table.setdefault(name, Counter())["entered"] += 1
+            elif event_type.endswith("StateExited") and name:
+                table.setdefault(name, Counter())["exited"] += 1
+            elif event_type == "LambdaFunctionScheduled" and current:
+                table[current]["attempts"] += 1
+            elif event_type in ("LambdaFunctionFailed", "LambdaFunctionTimedOut") and current:
+                table[current]["errors"] += 1
+    for counts in table.values():
+        counts["retries"] = (
+            max(0, counts["attempts"] - counts["entered"]) if counts["attempts"] else 0
+        )
+        # An entry that never exited failed uncaught; errors beyond the retries were caught.
+        counts["failed"] = max(0, counts["errors"] - counts["retries"])
+    return {name: dict(sorted(c.items())) for name, c in sorted(table.items())}
+
+
+def _state_name(event: dict[str, Any]) -> str:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict) and "name" in value:
+            return str(value["name"])
+    return ""
+
+
+def _error_text(outcome: dict[str, Any]) -> str | None:
+    error = outcome.get("error")
+    if error:
+        return f"{outcome.get('step')}: {error['type']}: {error['message']}"
+    return outcome.get("reason")
+
+
+def _readable(message: str) -> str:
+    try:
+        return str(json.loads(message).get("default", message))
+    except (ValueError, AttributeError):
+        return message
+
+
+def simulate(scenario: Scenario, *, verbose: bool = False) -> dict[str, Any]:
+    return Simulation(scenario, verbose=verbose).run()
+
+
+__all__ = ["FUNCTION_HANDLERS", "Simulation", "simulate"]

@@ -1,0 +1,61 @@
+"""The readable per-run summary the simulator prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _instance_line(row: dict[str, Any]) -> str:
+    mark = {"backed_up": "ok  ", "failed": "FAIL", "skipped": "skip"}[row["status"]]
+    detail = f"{len(row['snapshots'])} snapshot(s)"
+    if row["pruned"]:
+        detail += f", pruned {len(row['pruned'])}"
+    if row.get("would_prune"):
+        detail += f", would prune {len(row['would_prune'])}"
+    if row.get("circuit_breaker"):
+        detail += f", circuit breaker: {row['circuit_breaker']}"
+    if row["error"]:
+        detail = row["error"]
+    return f"    {mark} {row['name']:<16} {row['instance_id']:<21} {detail}"
+
+
+def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
+    click.echo(f"Smart Vault simulation: {report['scenario']}")
+    for run in report["runs"]:
+        execution = run["execution"]
+        statuses = [r["status"] for r in run["instances"]]
+        click.echo(
+            f"\nRun {run['at']}: {execution['status']}  "
+            f"backed up {statuses.count('backed_up')}, failed {statuses.count('failed')}, "
+            f"skipped {statuses.count('skipped')}; snapshots created {len(run['created'])}, "
+            f"deleted {len(run['deleted'])}, deletions skipped {len(run['skipped_deletes'])}"
+        )
+        click.echo(
+            f"  {execution['state_transitions']} state transitions, {execution['history_events']} "
+            f"history events (longest child {execution['max_child_history_events']}), "
+            f"{sum(run['api_calls'].values())} AWS API calls"
+        )
+        if len(report["runs"]) <= 5:
+            for row in run["instances"]:
+                click.echo(_instance_line(row))
+            for skipped in run["skipped_deletes"]:
+                click.echo(
+                    f"    kept {skipped['label'] or skipped['snapshot_id']}: {skipped['reason']}"
+                )
+        for alert in run["alerts"]:
+            click.echo(f"  ALERT: {alert['subject']}")
+            if len(report["runs"]) <= 5:
+                for line in alert["message"].splitlines():
+                    click.echo(f"    | {line}")
+        if execution.get("error") and execution["status"] != "SUCCEEDED":
+            click.echo(f"  execution error: {execution['error']}: {execution.get('cause') or ''}")
+    managed = [s for s in report["final_snapshots"] if s["managed"]]
+    click.echo(
+        f"\nAfter {len(report['runs'])} run(s): {len(report['final_snapshots'])} snapshots of the "
+        f"scenario's volumes ({len(managed)} managed by Smart Vault)"
+    )
+    if report_path:
+        click.echo(f"Report: {report_path}")
