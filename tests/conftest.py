@@ -140,6 +140,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     }.items():
         monkeypatch.setenv(key, value)
     with mock_aws(), patched():

@@ -127,6 +127,6 @@ def _keep_reason(
         return "keep_min"
     if snap.state not in ("completed", "error"):
         return "in_progress"
-    if snap.start_time > cutoff:
+    if snap.start_time >= cutoff:  # "older than" is strict
         return "within_retention"
     return None

@@ -121,7 +121,8 @@ def _runs(data: Mapping[str, Any]) -> tuple[datetime, ...]:
                 raise _fail(f"{path}.every", "needs an earlier run with 'at' to continue from")
             step = _duration(entry["every"], f"{path}.every")
             count = read_int(entry, "count", path=f"{path}.", minimum=1, maximum=1000)
-            times.extend(times[-1] + step * (n + 1) for n in range(count))
+            last = times[-1]
+            times.extend(last + step * (n + 1) for n in range(count))
         else:
             raise _fail(path, "must have 'at' or 'every'")
     if len(times) > 1000:

@@ -36,6 +36,7 @@ from smart_vault.constants import (
     TAG_MANAGED,
     TAG_RUN_ID,
 )
+from smart_vault.observability import logger
 from smart_vault.settings import get_settings
 from smart_vault.validation import format_time
 from smart_vault_cli import fleet, moto_fixes
@@ -135,6 +136,8 @@ class Simulation:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "DEBUG" if self.verbose else "ERROR",
             "POWERTOOLS_METRICS_NAMESPACE": "SmartVault",
+            # moto's 1,300 built-in AMI snapshots would slow every DescribeSnapshots filter.
+            "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
             **settings_env,
         }
 
@@ -255,6 +258,7 @@ class Simulation:
             self.hooks.installed(),
         ):
             reset_clients()
+            logger.setLevel("DEBUG" if self.verbose else "ERROR")
             self.tap.install()
             boto3._get_default_session().events.register(
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
@@ -356,7 +360,7 @@ class Simulation:
             description = self.account.sfn.describe_execution(executionArn=arn)
             if description["status"] != "RUNNING":
                 return dict(description)
-            time.sleep(0.005)
+            time.sleep(0.05)
         raise RuntimeError(f"the emulated execution did not finish within {WALL_LIMIT_SECONDS} s")
 
     def _history(self, arn: str) -> list[dict[str, Any]]:
