@@ -76,9 +76,7 @@ class Account:
         name: str,
         *,
         tags: Mapping[str, str] | None = None,
-        volumes: Sequence[tuple[str, int] | tuple[str, int, Mapping[str, str]]] = (
-            ("/dev/xvda", 8),
-        ),
+        volumes: Sequence[tuple[str, int] | tuple[str, int, Mapping[str, str]]] = (("/dev/xvda", 8),),
         state: str = "running",
     ) -> fleet.BuiltInstance:
         specs = [
@@ -152,9 +150,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         sqs = boto3.client("sqs")
         topic_arn = sns.create_topic(Name="smart-vault-alerts")["TopicArn"]
         queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         acct = Account(
             ec2=boto3.client("ec2"),
@@ -174,9 +170,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         get_settings.cache_clear()
 
 
-def run_context(
-    *, dry_run: bool = False, at: datetime = RUN_TIME, name: str = "exec-1"
-) -> RunContext:
+def run_context(*, dry_run: bool = False, at: datetime = RUN_TIME, name: str = "exec-1") -> RunContext:
     return RunContext(
         run_id=RunContext.run_id_for(at),
         run_time=at.strftime("%Y-%m-%dT%H:%M:%SZ"),

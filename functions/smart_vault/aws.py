@@ -22,12 +22,8 @@ from smart_vault.errors import classify, error_code
 # Reads may be retried by botocore. CreateSnapshots takes no client token, so a retried request
 # could create a second set: it gets no SDK retries, and the workflow retries the whole step,
 # which first looks for this run's snapshots.
-_READ_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3}, user_agent_extra="smart-vault"
-)
-_ONCE_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 1}, user_agent_extra="smart-vault"
-)
+_READ_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, user_agent_extra="smart-vault")
+_ONCE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, user_agent_extra="smart-vault")
 
 
 @functools.cache
@@ -71,9 +67,7 @@ class Ec2:
         ]
         extra: dict[str, Any] = {"InstanceIds": list(instance_ids)} if instance_ids else {}
         instances: list[dict[str, Any]] = []
-        for reservation in _paginate(
-            "ec2", "describe_instances", "Reservations", Filters=filters, **extra
-        ):
+        for reservation in _paginate("ec2", "describe_instances", "Reservations", Filters=filters, **extra):
             instances.extend(reservation.get("Instances", ()))
         return instances
 
@@ -92,9 +86,7 @@ class Ec2:
                 found[volume["VolumeId"]] = volume
         return found
 
-    def run_snapshots(
-        self, deployment_id: str, instance_id: str, run_id: str
-    ) -> list[dict[str, Any]]:
+    def run_snapshots(self, deployment_id: str, instance_id: str, run_id: str) -> list[dict[str, Any]]:
         return list(
             _paginate(
                 "ec2",
@@ -189,12 +181,7 @@ class Store:
         return json.loads(response["Body"].read())
 
     def keys(self, prefix: str) -> list[str]:
-        return [
-            obj["Key"]
-            for obj in _paginate(
-                "s3", "list_objects_v2", "Contents", Bucket=self.bucket, Prefix=prefix
-            )
-        ]
+        return [obj["Key"] for obj in _paginate("s3", "list_objects_v2", "Contents", Bucket=self.bucket, Prefix=prefix)]
 
     def get_many(self, keys: Sequence[str]) -> list[Any]:
         if len(keys) < 8:
@@ -207,9 +194,7 @@ class Alerts:
     def __init__(self, topic_arn: str):
         self.topic_arn = topic_arn
 
-    def publish(
-        self, *, subject: str, text: str, document: dict[str, Any], attributes: dict[str, str]
-    ) -> str:
+    def publish(self, *, subject: str, text: str, document: dict[str, Any], attributes: dict[str, str]) -> str:
         body = json.dumps(document, separators=(",", ":"), default=str)
         # E-mail gets the readable text; machine subscribers (SQS, Lambda, HTTPS) get JSON.
         message = {
@@ -227,8 +212,6 @@ class Alerts:
             Subject=subject[:100],
             Message=json.dumps(message),
             MessageStructure="json",
-            MessageAttributes={
-                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
-            },
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
         return str(response.get("MessageId", ""))

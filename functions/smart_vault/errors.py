@@ -88,9 +88,7 @@ THROTTLING_CODES = frozenset(
         "SlowDown",
     }
 )
-PACING_CODES = frozenset(
-    {"SnapshotCreationPerVolumeRateExceeded", "ConcurrentSnapshotLimitExceeded"}
-)
+PACING_CODES = frozenset({"SnapshotCreationPerVolumeRateExceeded", "ConcurrentSnapshotLimitExceeded"})
 TRANSIENT_CODES = frozenset(
     {
         "InternalError",
@@ -157,10 +155,7 @@ def classify(error: Exception, operation: str) -> SmartVaultError:
         kind = ThrottledError
     elif code in PACING_CODES:
         kind = VolumePacingError
-    elif (
-        code in TRANSIENT_CODES
-        or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-    ):
+    elif code in TRANSIENT_CODES or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
         kind = TransientAwsError
     elif code in PERMISSION_CODES:
         kind = PermissionDeniedError

@@ -76,24 +76,16 @@ def build_targets(
                 state=raw.get("State", {}).get("Name", ""),
                 volumes=tuple(selected),
                 excluded_volume_ids=tuple(excluded),
-                copied_tags={
-                    k: v for k, v in tags.items() if k in copy_tags and not k.startswith("aws:")
-                },
+                copied_tags={k: v for k, v in tags.items() if k in copy_tags and not k.startswith("aws:")},
                 start_delay_seconds=(index % map_concurrency) // create_rate_per_second,
             )
         )
     return targets
 
 
-def snapshot_tags(
-    target: InstanceTarget, run: RunContext, deployment_id: str
-) -> list[dict[str, str]]:
+def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> list[dict[str, str]]:
     """Tags every snapshot of this instance and run carries from creation on."""
-    tags = {
-        k: v[:MAX_TAG_VALUE]
-        for k, v in target.copied_tags.items()
-        if not k.startswith("smart-vault:")
-    }
+    tags = {k: v[:MAX_TAG_VALUE] for k, v in target.copied_tags.items() if not k.startswith("smart-vault:")}
     tags.update(
         {
             TAG_MANAGED: deployment_id,

@@ -80,10 +80,7 @@ class RunRequest:
         ids = None
         if event.get("instance_ids") is not None:
             raw = read_list(event, "instance_ids", path="event.")
-            ids = tuple(
-                read_aws_id({"instance_ids": v}, "instance_ids", "instance", path="event.")
-                for v in raw
-            )
+            ids = tuple(read_aws_id({"instance_ids": v}, "instance_ids", "instance", path="event.") for v in raw)
         dry_run = None
         if event.get("dry_run") is not None:
             dry_run = read_bool(event, "dry_run", path="event.")
@@ -146,13 +143,9 @@ class InstanceTarget:
             availability_zone=str(data.get("availability_zone") or ""),
             state=str(data.get("state") or ""),
             volumes=volumes,
-            excluded_volume_ids=tuple(
-                read_list(data, "excluded_volume_ids", path=path, default=[])
-            ),
+            excluded_volume_ids=tuple(read_list(data, "excluded_volume_ids", path=path, default=[])),
             copied_tags={str(k): str(v) for k, v in tags.items()},
-            start_delay_seconds=read_int(
-                data, "start_delay_seconds", path=path, default=0, minimum=0
-            ),
+            start_delay_seconds=read_int(data, "start_delay_seconds", path=path, default=0, minimum=0),
         )
 
     @property
@@ -204,9 +197,7 @@ class BackupState:
         data = require_mapping(data, path.rstrip("."))
         status = read_str(data, "status", path=path)
         if status not in ("pending", "completed", "skipped"):
-            raise InvalidInputError(
-                f"{path}status", f"must be pending, completed or skipped, got {status!r}"
-            )
+            raise InvalidInputError(f"{path}status", f"must be pending, completed or skipped, got {status!r}")
         return cls(
             status=status,
             snapshots=tuple(

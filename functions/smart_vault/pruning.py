@@ -86,11 +86,7 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> Instanc
             if reason is None:
                 deleted.append(_deleted(snap))
             else:
-                skipped.append(
-                    SkippedDelete(
-                        snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, reason=reason
-                    )
-                )
+                skipped.append(SkippedDelete(snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, reason=reason))
     count(METRIC_SNAPSHOTS_DELETED, len(deleted))
     count(METRIC_DELETES_SKIPPED, len(skipped))
     logger.info(

@@ -98,10 +98,7 @@ def _cause(failed: list[InstanceOutcome]) -> str:
 
 def console_link(execution_arn: str) -> str:
     region = execution_arn.split(":")[3] if execution_arn.count(":") >= 3 else "us-east-1"
-    return (
-        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-        f"#/v2/executions/details/{execution_arn}"
-    )
+    return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
 def summarize_run(
@@ -114,10 +111,7 @@ def summarize_run(
 ) -> RunSummary:
     inventory = [InstanceTarget.from_dict(i) for i in store.get_json(inventory_key)]
     prefix = f"{run_prefix(run)}/instances/"
-    records = {
-        o.instance_id: o
-        for o in (InstanceOutcome.from_dict(r) for r in store.get_many(store.keys(prefix)))
-    }
+    records = {o.instance_id: o for o in (InstanceOutcome.from_dict(r) for r in store.get_many(store.keys(prefix)))}
     outcomes: list[InstanceOutcome] = []
     for target in inventory:
         outcome = records.get(target.instance_id)
@@ -202,9 +196,7 @@ def _alert_text(summary: RunSummary, bucket: str) -> tuple[str, str]:
         for o in failed[:MAX_LISTED]:
             err = o.error or ErrorInfo(type="Unknown", message="")
             code = f" [{err.aws_code}]" if err.aws_code else ""
-            lines.append(
-                f"- {o.name or '-'} {o.instance_id}: step {o.step}: {err.type}{code}: {err.message}"
-            )
+            lines.append(f"- {o.name or '-'} {o.instance_id}: step {o.step}: {err.type}{code}: {err.message}")
         if len(failed) > MAX_LISTED:
             lines.append(f"... and {len(failed) - MAX_LISTED} more in the audit record")
         ids = ", ".join(f'"{o.instance_id}"' for o in failed[:MAX_LISTED])
@@ -243,9 +235,7 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 ],
                 "deleted": [d.snapshot_id for d in o.deleted],
                 "would_delete": [d.snapshot_id for d in o.would_delete],
-                "skipped_deletes": [
-                    {"snapshot_id": s.snapshot_id, "reason": s.reason} for s in o.skipped_deletes
-                ],
+                "skipped_deletes": [{"snapshot_id": s.snapshot_id, "reason": s.reason} for s in o.skipped_deletes],
                 "breaker": o.breaker,
                 "step": o.step,
                 "error": o.error

@@ -82,16 +82,10 @@ def plan_retention(
     for volume_id in sorted(by_volume):
         volume_snaps = sorted(by_volume[volume_id], key=lambda s: s.start_time, reverse=True)
         newest_completed = {s.snapshot_id for s in volume_snaps if s.state == "completed"}
-        protected = set(
-            [s.snapshot_id for s in volume_snaps if s.snapshot_id in newest_completed][
-                : policy.keep_min
-            ]
-        )
+        protected = set([s.snapshot_id for s in volume_snaps if s.snapshot_id in newest_completed][: policy.keep_min])
         volume_deletes = 0
         for snap in volume_snaps:
-            reason = _keep_reason(
-                snap, protected, cutoff, current_run_id, volume_id in blocked_volume_ids
-            )
+            reason = _keep_reason(snap, protected, cutoff, current_run_id, volume_id in blocked_volume_ids)
             delete = reason is None
             volume_deletes += delete
             decisions.append(Decision(snapshot=snap, delete=delete, reason=reason or "expired"))
@@ -104,10 +98,7 @@ def plan_retention(
                 f"{policy.max_delete_fraction:.0%}"
             )
     if breaker is None and total_deletes > policy.max_deletes_per_run:
-        breaker = (
-            f"would delete {total_deletes} snapshots, above max_deletes_per_run "
-            f"{policy.max_deletes_per_run}"
-        )
+        breaker = f"would delete {total_deletes} snapshots, above max_deletes_per_run {policy.max_deletes_per_run}"
     return RetentionPlan(decisions=tuple(decisions), breaker=breaker)
 
 

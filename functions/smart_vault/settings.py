@@ -63,9 +63,7 @@ class Settings:
         )
         settings = cls(
             backup_tag_key=read_str(data, "backup_tag_key", path=path, default=d.backup_tag_key),
-            backup_tag_value=read_str(
-                data, "backup_tag_value", path=path, default=d.backup_tag_value
-            ),
+            backup_tag_value=read_str(data, "backup_tag_value", path=path, default=d.backup_tag_value),
             retention_days=read_int(
                 data,
                 "retention_days",
@@ -74,20 +72,14 @@ class Settings:
                 minimum=1,
                 maximum=36500,
             ),
-            keep_min=read_int(
-                data, "keep_min", path=path, default=d.keep_min, minimum=1, maximum=1000
-            ),
+            keep_min=read_int(data, "keep_min", path=path, default=d.keep_min, minimum=1, maximum=1000),
             copy_tags=read_str_list(data, "copy_tags", path=path, default=d.copy_tags),
             dry_run=read_bool(data, "dry_run", path=path, default=d.dry_run),
-            max_delete_fraction=read_fraction(
-                data, "max_delete_fraction", path=path, default=d.max_delete_fraction
-            ),
+            max_delete_fraction=read_fraction(data, "max_delete_fraction", path=path, default=d.max_delete_fraction),
             max_deletes_per_run=read_int(
                 data, "max_deletes_per_run", path=path, default=d.max_deletes_per_run, minimum=1
             ),
-            notify_on_success=read_bool(
-                data, "notify_on_success", path=path, default=d.notify_on_success
-            ),
+            notify_on_success=read_bool(data, "notify_on_success", path=path, default=d.notify_on_success),
             wait_initial_seconds=wait_initial,
             wait_max_seconds=read_int(
                 data,

@@ -100,8 +100,7 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
     failed = [s for s in found.values() if s.get("State") == "error"]
     if failed:
         detail = "; ".join(
-            f"{s['SnapshotId']} of {s['VolumeId']}: {s.get('StateMessage') or 'state error'}"
-            for s in failed
+            f"{s['SnapshotId']} of {s['VolumeId']}: {s.get('StateMessage') or 'state error'}" for s in failed
         )
         raise SnapshotFailedError(f"snapshot ended in state error: {detail}")
     waited = backup.waited_seconds + backup.wait_seconds

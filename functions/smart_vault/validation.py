@@ -42,9 +42,7 @@ def read_str(data: Mapping[str, Any], key: str, *, path: str = "", default: Any 
     return value
 
 
-def read_bool(
-    data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING
-) -> bool:
+def read_bool(data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING) -> bool:
     field = f"{path}{key}"
     value = _get(data, key, field, default)
     if isinstance(value, bool):
@@ -77,9 +75,7 @@ def read_int(
     return value
 
 
-def read_fraction(
-    data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING
-) -> float:
+def read_fraction(data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING) -> float:
     field = f"{path}{key}"
     value = _get(data, key, field, default)
     if isinstance(value, str):
@@ -94,9 +90,7 @@ def read_fraction(
     return float(value)
 
 
-def read_str_list(
-    data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING
-) -> tuple[str, ...]:
+def read_str_list(data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING) -> tuple[str, ...]:
     field = f"{path}{key}"
     value = _get(data, key, field, default)
     if isinstance(value, str):  # comma-separated, as in an environment variable
@@ -129,9 +123,7 @@ def read_aws_id(data: Mapping[str, Any], key: str, kind: str, *, path: str = "")
     return str(value)
 
 
-def read_list(
-    data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING
-) -> list[Any]:
+def read_list(data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING) -> list[Any]:
     field = f"{path}{key}"
     value = _get(data, key, field, default)
     if not isinstance(value, list):

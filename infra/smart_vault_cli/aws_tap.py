@@ -82,9 +82,7 @@ class AwsTap:
     def activate(self, on: bool = True) -> None:
         self._local.active = on
 
-    def fail(
-        self, operation: str, code: str, *, count: int | None = None, targets: Iterable[str] = ()
-    ) -> Fault:
+    def fail(self, operation: str, code: str, *, count: int | None = None, targets: Iterable[str] = ()) -> Fault:
         fault = Fault(operation=operation, code=code, remaining=count, targets=tuple(targets))
         self.faults.append(fault)
         return fault

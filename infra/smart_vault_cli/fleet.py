@@ -47,15 +47,14 @@ def add_instance(
     """Run an instance whose first volume is its root device, then move it to ``state``."""
     all_tags = {"Name": name, **tags} if name else dict(tags)
     mappings = [
-        {"DeviceName": v.device, "Ebs": {"VolumeSize": v.size_gib, "DeleteOnTermination": False}}
-        for v in volumes
+        {"DeviceName": v.device, "Ebs": {"VolumeSize": v.size_gib, "DeleteOnTermination": False}} for v in volumes
     ]
     extra: dict[str, Any] = {}
     if all_tags:
         extra["TagSpecifications"] = [{"ResourceType": "instance", "Tags": _tag_list(all_tags)}]
-    instance = ec2.run_instances(
-        ImageId=DEMO_AMI, MinCount=1, MaxCount=1, BlockDeviceMappings=mappings, **extra
-    )["Instances"][0]
+    instance = ec2.run_instances(ImageId=DEMO_AMI, MinCount=1, MaxCount=1, BlockDeviceMappings=mappings, **extra)[
+        "Instances"
+    ][0]
     instance_id = instance["InstanceId"]
     if volumes:
         # moto takes the root device name from the AMI; on AWS it is the first mapping here.

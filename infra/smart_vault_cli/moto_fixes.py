@@ -34,14 +34,10 @@ def _excluded_ids(instance_spec: dict[str, Any]) -> set[str]:
 
 
 @contextlib.contextmanager
-def patched(
-    *, now: Callable[[], datetime] | None = None, on_created: SnapshotHook | None = None
-) -> Iterator[None]:
+def patched(*, now: Callable[[], datetime] | None = None, on_created: SnapshotHook | None = None) -> Iterator[None]:
     original = EBSBackend.create_snapshots
 
-    def create_snapshots(
-        self: Any, instance_spec: dict[str, Any], description: str, tags: dict[str, str]
-    ) -> list[Any]:
+    def create_snapshots(self: Any, instance_spec: dict[str, Any], description: str, tags: dict[str, str]) -> list[Any]:
         excluded = _excluded_ids(instance_spec)
         snapshots = original(self, instance_spec, description, tags)
         kept = []
@@ -64,10 +60,7 @@ def patched(
             return []
         own = self.ec2_backend.tags.get(resource_id) or {}
         kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
-        return [
-            {"resource_id": resource_id, "key": k, "value": v, "resource_type": kind}
-            for k, v in own.items()
-        ]
+        return [{"resource_id": resource_id, "key": k, "value": v, "resource_type": kind} for k, v in own.items()]
 
     EBSBackend.create_snapshots = create_snapshots  # type: ignore[method-assign]
     TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]

@@ -158,9 +158,7 @@ def _parse(data: Any) -> Scenario:
         names.add(name)
         state = read_str(raw, "state", path=path, default="running")
         if state not in INSTANCE_STATES:
-            raise _fail(
-                f"{path}state", f"must be one of {', '.join(INSTANCE_STATES)}, got {state!r}"
-            )
+            raise _fail(f"{path}state", f"must be one of {', '.join(INSTANCE_STATES)}, got {state!r}")
         volumes = []
         devices: set[str] = set()
         raw_volumes = read_list(raw, "volumes", path=path)
@@ -176,9 +174,7 @@ def _parse(data: Any) -> Scenario:
             volumes.append(
                 VolumeDef(
                     device=device,
-                    size_gib=read_int(
-                        vol, "size_gib", path=vpath, default=8, minimum=1, maximum=65536
-                    ),
+                    size_gib=read_int(vol, "size_gib", path=vpath, default=8, minimum=1, maximum=65536),
                     tags=_str_map(vol.get("tags"), f"{vpath}tags"),
                 )
             )
@@ -255,9 +251,7 @@ def _parse(data: Any) -> Scenario:
                 error=error,
                 instance=instance,
                 snapshot=snapshot,
-                count=read_int(raw, "count", path=path, minimum=1)
-                if raw.get("count") is not None
-                else None,
+                count=read_int(raw, "count", path=path, minimum=1) if raw.get("count") is not None else None,
             )
         )
 

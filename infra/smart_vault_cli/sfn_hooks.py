@@ -37,9 +37,7 @@ class ChildHistory:
 class RunEvents:
     """Everything the interpreter recorded for one execution, parent and children."""
 
-    children: dict[tuple[int, int], ChildHistory] = field(
-        default_factory=lambda: defaultdict(ChildHistory)
-    )
+    children: dict[tuple[int, int], ChildHistory] = field(default_factory=lambda: defaultdict(ChildHistory))
     parent_states: list[tuple[str, str]] = field(default_factory=list)
     virtual_wait_seconds: float = 0.0
     retry_wait_seconds: float = 0.0
@@ -80,9 +78,7 @@ class InterpreterHooks:
         original_wait = wait_function.WaitFunction._wait_interval
         original_time = retrier_decl.time
 
-        def add_event(
-            self: Any, context: Any, event_type: Any, event_details: Any = None, **kw: Any
-        ) -> Any:
+        def add_event(self: Any, context: Any, event_type: Any, event_details: Any = None, **kw: Any) -> Any:
             key = hooks._child_managers.get(id(self))
             hooks._record(str(getattr(event_type, "value", event_type)), event_details, key)
             return original_add(self, context, event_type, event_details, **kw)

@@ -175,9 +175,7 @@ class Simulation:
         if region == "us-east-1":
             s3.create_bucket(Bucket=BUCKET)
         else:
-            s3.create_bucket(
-                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region}
-            )
+            s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
         sns = boto3.client("sns", region_name=region)
         topic_arn = sns.create_topic(Name="smart-vault-alerts")["TopicArn"]
         sfn = boto3.client("stepfunctions", region_name=region)
@@ -205,10 +203,7 @@ class Simulation:
                 region=region,
                 name=spec.name,
                 tags=spec.tags,
-                volumes=[
-                    fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags)
-                    for v in spec.volumes
-                ],
+                volumes=[fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags) for v in spec.volumes],
                 state=spec.state,
             )
             account.instance_ids[spec.name] = built.instance_id
@@ -283,9 +278,7 @@ class Simulation:
 
     def _snapshot_ids(self) -> set[str]:
         backend = fleet.ec2_backend(self.scenario.region)
-        return {
-            sid for sid, snap in backend.snapshots.items() if snap.volume.id in self.account.volumes
-        }
+        return {sid for sid, snap in backend.snapshots.items() if snap.volume.id in self.account.volumes}
 
     def _run_once(self, index: int, at: datetime) -> dict[str, Any]:
         self.clock = at
@@ -315,10 +308,7 @@ class Simulation:
         outcomes = self._outcomes(run_id, name)
         execution = self._execution_figures(description, history, events)
         execution["wall_seconds"] = round(wall, 3)
-        alerts = [
-            {"subject": n[2] or "", "message": _readable(n[1])}
-            for n in topic.sent_notifications[sent_before:]
-        ]
+        alerts = [{"subject": n[2] or "", "message": _readable(n[1])} for n in topic.sent_notifications[sent_before:]]
         return {
             "at": format_time(at),
             "execution": execution,
@@ -379,8 +369,7 @@ class Simulation:
         parent_entered = sum(1 for e in history if e["type"].endswith("StateEntered"))
         parent_retries = _retries([(e["type"], "") for e in history])
         child_entered = sum(
-            sum(n for t, n in c.types.items() if t.endswith("StateEntered"))
-            for c in events.children.values()
+            sum(n for t, n in c.types.items() if t.endswith("StateEntered")) for c in events.children.values()
         )
         child_retries = sum(_retries(c.states) for c in events.children.values())
         max_child = max((c.events for c in events.children.values()), default=0)
@@ -416,9 +405,7 @@ class Simulation:
         listing = self.account.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
         outcomes = {}
         for obj in listing:
-            body = json.loads(
-                self.account.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
-            )
+            body = json.loads(self.account.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
             outcomes[body["instance_id"]] = body
         return outcomes
 
@@ -463,9 +450,7 @@ class Simulation:
         for sid in sorted(self._snapshot_ids(), key=lambda s: (backend.snapshots[s].start_time, s)):
             snap = backend.snapshots[sid]
             name, device = self.account.volumes[snap.volume.id]
-            tags = {
-                t["key"]: t["value"] for t in backend.describe_tags(filters={"resource-id": [sid]})
-            }
+            tags = {t["key"]: t["value"] for t in backend.describe_tags(filters={"resource-id": [sid]})}
             rows.append(
                 {
                     "snapshot_id": sid,
@@ -506,9 +491,7 @@ def _state_outcomes(history: list[dict[str, Any]], events: RunEvents) -> dict[st
             elif event_type in ("LambdaFunctionFailed", "LambdaFunctionTimedOut") and current:
                 table[current]["errors"] += 1
     for counts in table.values():
-        counts["retries"] = (
-            max(0, counts["attempts"] - counts["entered"]) if counts["attempts"] else 0
-        )
+        counts["retries"] = max(0, counts["attempts"] - counts["entered"]) if counts["attempts"] else 0
         # An entry that never exited failed uncaught; errors beyond the retries were caught.
         counts["failed"] = max(0, counts["errors"] - counts["retries"])
     return {name: dict(sorted(c.items())) for name, c in sorted(table.items())}

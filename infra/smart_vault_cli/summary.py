@@ -42,9 +42,7 @@ def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
             for row in run["instances"]:
                 click.echo(_instance_line(row))
             for skipped in run["skipped_deletes"]:
-                click.echo(
-                    f"    kept {skipped['label'] or skipped['snapshot_id']}: {skipped['reason']}"
-                )
+                click.echo(f"    kept {skipped['label'] or skipped['snapshot_id']}: {skipped['reason']}")
         for alert in run["alerts"]:
             click.echo(f"  ALERT: {alert['subject']}")
             if len(report["runs"]) <= 5:

@@ -34,7 +34,5 @@ def test_retryable_classes_are_exactly_the_retried_ones():
 
 
 def test_network_errors_are_transient():
-    err = errors.classify(
-        EndpointConnectionError(endpoint_url="https://ec2"), "ec2:DescribeSnapshots"
-    )
+    err = errors.classify(EndpointConnectionError(endpoint_url="https://ec2"), "ec2:DescribeSnapshots")
     assert isinstance(err, errors.TransientAwsError)

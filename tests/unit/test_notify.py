@@ -53,10 +53,7 @@ def test_summary_alerts_with_instance_step_and_aws_error(account):
 
     [(subject, text)] = account.published()
     assert subject == "Smart Vault: 1 of 2 instance backups FAILED"
-    assert (
-        f"db-1 {bad.instance_id}: step Snapshot: PermissionDeniedError [UnauthorizedOperation]"
-        in text
-    )
+    assert f"db-1 {bad.instance_id}: step Snapshot: PermissionDeniedError [UnauthorizedOperation]" in text
     assert "console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/" in text
     assert f'"instance_ids": ["{bad.instance_id}"]' in text  # ready-made retry input
 
@@ -64,9 +61,7 @@ def test_summary_alerts_with_instance_step_and_aws_error(account):
     assert doc["type"] == "backup_failed"
     assert doc["failures"][0]["aws_code"] == "UnauthorizedOperation"
 
-    audit = json.loads(
-        account.s3.get_object(Bucket=BUCKET, Key=summary["audit_key"])["Body"].read()
-    )
+    audit = json.loads(account.s3.get_object(Bucket=BUCKET, Key=summary["audit_key"])["Body"].read())
     by_id = {i["instance_id"]: i for i in audit["instances"]}
     assert by_id[good.instance_id]["volumes"][0]["snapshot_id"].startswith("snap-")
     assert by_id[bad.instance_id]["error"]["aws_code"] == "UnauthorizedOperation"
@@ -89,9 +84,7 @@ def test_missing_outcome_counts_as_failed(account):
 def test_success_is_quiet_unless_configured(account):
     web = account.add_instance("web-1")
     job = account.job(web.instance_id)
-    job["backup"] = account.invoke(
-        check.handler, {**job, "backup": account.invoke(snapshot.handler, job)}
-    )
+    job["backup"] = account.invoke(check.handler, {**job, "backup": account.invoke(snapshot.handler, job)})
     account.invoke(prune.handler, job)
     event = {
         "action": "summarize",
@@ -117,8 +110,7 @@ def test_run_failure_alert(account):
                     "Error": "ThrottledError",
                     "Cause": lambda_cause(
                         "ThrottledError",
-                        "ec2:DescribeInstances failed: RequestLimitExceeded: Request limit"
-                        " exceeded.",
+                        "ec2:DescribeInstances failed: RequestLimitExceeded: Request limit exceeded.",
                     ),
                 },
             },
@@ -133,9 +125,7 @@ def test_run_failure_alert(account):
 def test_lambda_service_error_cause_is_kept_verbatim(account):
     from smart_vault.models import ErrorInfo
 
-    info = ErrorInfo.from_catch(
-        {"Error": "Lambda.ServiceException", "Cause": "Service unavailable"}
-    )
+    info = ErrorInfo.from_catch({"Error": "Lambda.ServiceException", "Cause": "Service unavailable"})
     assert (info.type, info.message, info.aws_code) == (
         "Lambda.ServiceException",
         "Service unavailable",

@@ -149,9 +149,7 @@ def test_volume_without_a_completed_snapshot_this_run_is_not_pruned(account):
     data_old = old(account, web, "/dev/sdf", days=30)
     job = backed_up(account, web)
     # Only the root volume's snapshot is in the state as completed.
-    job["backup"]["snapshots"] = [
-        s for s in job["backup"]["snapshots"] if s["device"] == "/dev/xvda"
-    ]
+    job["backup"]["snapshots"] = [s for s in job["backup"]["snapshots"] if s["device"] == "/dev/xvda"]
     outcome = account.invoke(prune.handler, job)
     assert [d["snapshot_id"] for d in outcome["deleted"]] == [root_old]
     assert data_old in existing_ids(account)
@@ -167,9 +165,7 @@ def test_pending_backup_is_refused(account):
     assert account.tap.calls["ec2:DeleteSnapshot"] == 0
 
 
-@pytest.mark.parametrize(
-    "bad", [None, {"status": "done"}, {"status": "completed", "snapshots": "x"}]
-)
+@pytest.mark.parametrize("bad", [None, {"status": "done"}, {"status": "completed", "snapshots": "x"}])
 def test_invalid_backup_state_deletes_nothing(account, bad):
     web = account.add_instance("web-1")
     old(account, web, days=30)

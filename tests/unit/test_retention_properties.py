@@ -72,9 +72,7 @@ def test_retention_invariants(snaps, policy, blocked):
             (
                 s
                 for s in snaps
-                if s.volume_id == volume
-                and s.state == "completed"
-                and s.tags.get(TAG_MANAGED) == DEPLOYMENT
+                if s.volume_id == volume and s.state == "completed" and s.tags.get(TAG_MANAGED) == DEPLOYMENT
             ),
             key=lambda s: s.start_time,
             reverse=True,
@@ -84,17 +82,13 @@ def test_retention_invariants(snaps, policy, blocked):
     # The circuit breaker holds both limits.
     assert len(deleted) <= policy.max_deletes_per_run
     for volume in {s.volume_id for s in plan.to_delete}:
-        managed = [
-            s for s in snaps if s.volume_id == volume and s.tags.get(TAG_MANAGED) == DEPLOYMENT
-        ]
+        managed = [s for s in snaps if s.volume_id == volume and s.tags.get(TAG_MANAGED) == DEPLOYMENT]
         gone = [s for s in plan.to_delete if s.volume_id == volume]
         assert len(gone) / len(managed) <= policy.max_delete_fraction
 
 
 @given(snaps=snapshots, policy=policies)
 def test_nothing_is_deleted_when_the_breaker_trips(snaps, policy):
-    plan = plan_retention(
-        snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT
-    )
+    plan = plan_retention(snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT)
     if plan.breaker:
         assert plan.to_delete == []

@@ -64,9 +64,7 @@ def test_re_invocation_returns_the_existing_snapshots(account):
     second = account.invoke(snapshot.handler, job)
     assert account.tap.calls["ec2:CreateSnapshots"] == 1
     assert second["created"] is False
-    assert [s["snapshot_id"] for s in second["snapshots"]] == [
-        s["snapshot_id"] for s in first["snapshots"]
-    ]
+    assert [s["snapshot_id"] for s in second["snapshots"]] == [s["snapshot_id"] for s in first["snapshots"]]
     assert len(account.snapshots(web.instance_id)) == 2
 
 
@@ -91,9 +89,7 @@ def test_snapshots_in_error_do_not_count_as_done(account):
 
 def test_dry_run_creates_nothing(account):
     web = account.add_instance("web-1")
-    result = account.invoke(
-        snapshot.handler, account.job(web.instance_id, run=run_context(dry_run=True))
-    )
+    result = account.invoke(snapshot.handler, account.job(web.instance_id, run=run_context(dry_run=True)))
     assert result["status"] == "skipped"
     assert account.tap.calls["ec2:CreateSnapshots"] == 0
     assert account.snapshots(web.instance_id) == []

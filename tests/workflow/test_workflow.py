@@ -162,17 +162,13 @@ def test_a_permanently_failing_instance(run_scenario):
             {"label": "bad-old", "instance": "bad-1", "age_days": 30},
             {"label": "web-old", "instance": "web-1", "age_days": 30},
         ],
-        faults=[
-            {"operation": "CreateSnapshots", "instance": "bad-1", "error": "UnauthorizedOperation"}
-        ],
+        faults=[{"operation": "CreateSnapshots", "instance": "bad-1", "error": "UnauthorizedOperation"}],
     )
     run = report["runs"][0]
     rows = by_name(run)
     assert rows["web-1"]["status"] == rows["db-1"]["status"] == "backed_up"
     assert rows["bad-1"]["status"] == "failed"
-    assert (
-        rows["bad-1"]["step"] == "Snapshot" and rows["bad-1"]["aws_code"] == "UnauthorizedOperation"
-    )
+    assert rows["bad-1"]["step"] == "Snapshot" and rows["bad-1"]["aws_code"] == "UnauthorizedOperation"
     assert run["execution"]["status"] == "FAILED"
     assert run["execution"]["error"] == "SmartVault.InstancesFailed"
     assert [d["label"] for d in run["deleted"]] == ["web-old"]  # bad-old untouched
@@ -185,9 +181,7 @@ def test_a_permanently_failing_instance(run_scenario):
 
 
 def test_pending_snapshots_complete_after_several_checks(run_scenario):
-    report = run_scenario(
-        instances=[instance("slow-1", volumes=2, snapshot_checks_until_complete=3)]
-    )
+    report = run_scenario(instances=[instance("slow-1", volumes=2, snapshot_checks_until_complete=3)])
     run = report["runs"][0]
     assert run["execution"]["status"] == "SUCCEEDED"
     assert run["states"]["CheckSnapshots"]["entered"] == 4
@@ -278,9 +272,7 @@ def test_cli_writes_the_report_and_exits_0_on_a_failed_run(tmp_path):
     scenario = {
         "name": "cli",
         "instances": [instance("web-1")],
-        "faults": [
-            {"operation": "CreateSnapshots", "instance": "web-1", "error": "UnauthorizedOperation"}
-        ],
+        "faults": [{"operation": "CreateSnapshots", "instance": "web-1", "error": "UnauthorizedOperation"}],
         "runs": [{"at": "2026-11-26T03:00:00Z"}],
     }
     path = tmp_path / "s.json"

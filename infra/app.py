@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""CDK app: `make synth` (or `npx cdk synth`) writes cdk.out/ offline, with no credentials."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+sys.path[:0] = [
+    str(Path(__file__).resolve().parent),
+    str(Path(__file__).resolve().parents[1] / "functions"),
+]
+
+from smart_vault.errors import InvalidInputError  # noqa: E402
+from smart_vault.settings import Settings  # noqa: E402
+from smart_vault_infra.config import STACK_KEYS, DeploymentConfig  # noqa: E402
+from smart_vault_infra.stack import SmartVaultStack  # noqa: E402
+
+SETTING_KEYS = (*Settings.__dataclass_fields__, *STACK_KEYS)
+
+
+def build_app(context: dict[str, object] | None = None, outdir: str | None = None) -> cdk.App:
+    app = cdk.App(context=context or {}, outdir=outdir)
+    values = {k: app.node.try_get_context(k) for k in SETTING_KEYS}
+    config = DeploymentConfig.from_context({k: v for k, v in values.items() if v is not None})
+    stack_name = app.node.try_get_context("stack_name") or "SmartVault"
+    SmartVaultStack(
+        app,
+        str(stack_name),
+        config=config,
+        description="Smart Vault: tag-driven EBS snapshot backups",
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+def main() -> int:
+    try:
+        app = build_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
+    except InvalidInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    assembly = app.synth()
+    errors = [m for stack in assembly.stacks for m in stack.messages if m.level.value == "error"]
+    for message in errors:
+        print(f"{message.id}: {message.entry.data}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Deployment configuration from CDK context, validated at synth with errors that name the key.
+
+The function settings share their names (and validation) with smart_vault.settings.Settings,
+so the README's configuration table, the Lambda environment and the simulator agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from smart_vault.errors import InvalidInputError
+from smart_vault.settings import Settings
+from smart_vault.validation import read_int, read_str
+
+LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
+# Retention values CloudWatch Logs accepts.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    3653,
+)
+STACK_KEYS = (
+    "schedule",
+    "time_zone",
+    "expected_interval_hours",
+    "alarm_email",
+    "log_retention_days",
+    "state_machine_log_level",
+    "kms_key_arn",
+    "audit_retention_days",
+    "powertools_version",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentConfig:
+    settings: Settings
+    schedule: str
+    time_zone: str
+    expected_interval_hours: int
+    alarm_email: str | None
+    log_retention_days: int
+    state_machine_log_level: str
+    kms_key_arn: str | None
+    audit_retention_days: int
+    powertools_version: str
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> DeploymentConfig:
+        path = "context "
+        known_settings = set(Settings.__dataclass_fields__) - {"topic_arn", "bucket_name"}
+        unknown = sorted(set(context) - known_settings - set(STACK_KEYS))
+        if unknown:
+            raise InvalidInputError(f"{path}{unknown[0]}", "is not a Smart Vault setting")
+        settings = Settings.from_mapping({k: v for k, v in context.items() if k in known_settings}, path=path)
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", settings.deployment_id):
+            raise InvalidInputError(f"{path}deployment_id", "must be 1-31 lower-case letters, digits or dashes")
+        schedule = read_str(context, "schedule", path=path, default="cron(0 3 * * ? *)")
+        if not re.fullmatch(r"(cron|rate)\(.+\)", schedule):
+            raise InvalidInputError(f"{path}schedule", f"must be cron(...) or rate(...), got {schedule!r}")
+        email = context.get("alarm_email") or None
+        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(email)):
+            raise InvalidInputError(f"{path}alarm_email", f"is not an e-mail address: {email!r}")
+        retention = read_int(context, "log_retention_days", path=path, default=90)
+        if retention not in LOG_RETENTION_DAYS:
+            raise InvalidInputError(
+                f"{path}log_retention_days", f"must be one of {LOG_RETENTION_DAYS}, got {retention}"
+            )
+        level = read_str(context, "state_machine_log_level", path=path, default="ALL").upper()
+        if level not in LOG_LEVELS:
+            raise InvalidInputError(f"{path}state_machine_log_level", f"must be one of {LOG_LEVELS}")
+        key_arn = context.get("kms_key_arn") or None
+        if key_arn is not None and not re.fullmatch(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[\w-]+", str(key_arn)):
+            raise InvalidInputError(f"{path}kms_key_arn", f"is not a KMS key ARN: {key_arn!r}")
+        return cls(
+            settings=settings,
+            schedule=schedule,
+            time_zone=read_str(context, "time_zone", path=path, default="UTC"),
+            expected_interval_hours=read_int(
+                context, "expected_interval_hours", path=path, default=24, minimum=1, maximum=166
+            ),
+            alarm_email=email,
+            log_retention_days=retention,
+            state_machine_log_level=level,
+            kms_key_arn=key_arn,
+            audit_retention_days=read_int(context, "audit_retention_days", path=path, default=400, minimum=1),
+            powertools_version=read_str(context, "powertools_version", path=path, default="3.37.0"),
+        )

@@ -1,0 +1,277 @@
+"""Template assertions on the synthesized stack (synthesized once per session)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from aws_cdk.assertions import Match
+
+from smart_vault.constants import FUNCTION_HANDLERS, TAG_MANAGED
+from smart_vault.errors import InvalidInputError
+from smart_vault_infra.config import DeploymentConfig
+
+
+def resources(synthesized, kind):
+    return {k: v for k, v in synthesized["template"]["Resources"].items() if v["Type"] == kind}
+
+
+def statements(synthesized):
+    for policy in resources(synthesized, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            yield policy["Properties"]["Roles"][0]["Ref"], statement
+
+
+def test_resource_counts(template):
+    template.resource_count_is("AWS::Lambda::Function", 5)
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    template.resource_count_is("AWS::Scheduler::Schedule", 1)
+    template.resource_count_is("AWS::SNS::Topic", 1)
+    template.resource_count_is("AWS::S3::Bucket", 1)
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    # 3 per function + 4 execution alarms + SnapshotsFailed + no-successful-run.
+    template.resource_count_is("AWS::CloudWatch::Alarm", 3 * 5 + 6)
+
+
+def test_functions_are_arm64_current_python_traced_json_logged(template):
+    template.all_resources_properties(
+        "AWS::Lambda::Function",
+        {
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "TracingConfig": {"Mode": "Active"},
+            "LoggingConfig": Match.object_like({"LogFormat": "JSON"}),
+            "Layers": [Match.any_value()],
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "RETENTION_DAYS": "7",
+                        "KEEP_MIN": "2",
+                        "DEPLOYMENT_ID": "smart-vault",
+                        "BUCKET_NAME": Match.any_value(),
+                        "TOPIC_ARN": Match.any_value(),
+                    }
+                )
+            },
+        },
+    )
+    handlers = {r["Properties"]["Handler"] for r in template.find_resources("AWS::Lambda::Function").values()}
+    assert handlers == set(FUNCTION_HANDLERS.values())
+
+
+def test_each_function_has_its_own_role(synthesized):
+    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in resources(synthesized, "AWS::Lambda::Function").values()}
+    assert len(roles) == 5
+    for role in resources(synthesized, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_no_wildcard_actions(synthesized):
+    for _, statement in statements(synthesized):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            assert action != "*" and not action.endswith(":*"), action
+
+
+def test_snapshot_permissions_carry_tag_conditions(synthesized):
+    by_action = {}
+    for role, statement in statements(synthesized):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            by_action.setdefault(action, []).append((role, statement))
+    creates_on_snapshots = [s for _, s in by_action["ec2:CreateSnapshots"] if "snapshot/*" in json.dumps(s["Resource"])]
+    assert creates_on_snapshots and all(
+        s["Condition"] == {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": "smart-vault"}}
+        for s in creates_on_snapshots
+    )
+    [(_, tags)] = by_action["ec2:CreateTags"]
+    assert tags["Condition"] == {"StringEquals": {"ec2:CreateAction": ["CreateSnapshots", "CreateSnapshot"]}}
+    [(role, delete)] = by_action["ec2:DeleteSnapshot"]
+    assert delete["Condition"] == {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": "smart-vault"}}
+    assert role.startswith("PruneRole")
+    # Only the snapshot function creates, only prune deletes, only notify publishes.
+    assert {r for r, _ in by_action["ec2:CreateSnapshots"]} == {
+        next(iter(r for r, _ in by_action["ec2:CreateSnapshots"]))
+    }
+    assert all(r.startswith("NotifyRole") for r, _ in by_action["sns:Publish"])
+
+
+def test_state_machine_invokes_only_the_five_functions(synthesized):
+    invokes = [s for r, s in statements(synthesized) if s["Action"] == "lambda:InvokeFunction"]
+    [statement] = invokes
+    assert len(statement["Resource"]) == 5
+
+
+def test_definition_is_substituted_with_the_function_arns(synthesized):
+    [machine] = resources(synthesized, "AWS::StepFunctions::StateMachine").values()
+    props = machine["Properties"]
+    subs = props["DefinitionSubstitutions"]
+    functions = set(resources(synthesized, "AWS::Lambda::Function"))
+    assert {v["Fn::GetAtt"][0] for k, v in subs.items() if k.endswith("FunctionArn")} == functions
+    assert "InventoryBucketName" in subs
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+
+
+def test_schedule_passes_the_scheduled_time(template):
+    template.has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {
+            "ScheduleExpression": "cron(0 3 * * ? *)",
+            "ScheduleExpressionTimezone": "UTC",
+            "Target": Match.object_like({"Input": Match.string_like_regexp("<aws.scheduler.scheduled-time>")}),
+        },
+    )
+
+
+def test_status_change_rule_alerts(template):
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {
+                    "detail-type": ["Step Functions Execution Status Change"],
+                    "detail": Match.object_like({"status": ["FAILED", "TIMED_OUT", "ABORTED"]}),
+                }
+            )
+        },
+    )
+
+
+def test_encrypted_private_bucket_and_topic(template):
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": Match.object_like(
+                {
+                    "ServerSideEncryptionConfiguration": [
+                        Match.object_like(
+                            {"ServerSideEncryptionByDefault": Match.object_like({"SSEAlgorithm": "aws:kms"})}
+                        )
+                    ]
+                }
+            ),
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LifecycleConfiguration": Match.object_like(
+                {"Rules": Match.array_with([Match.object_like({"Prefix": "runs/", "ExpirationInDays": 400})])}
+            ),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": Match.object_like(
+                {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Effect": "Deny",
+                                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                }
+                            )
+                        ]
+                    )
+                }
+            )
+        },
+    )
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": Match.object_like(
+                {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Effect": "Deny",
+                                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                }
+                            )
+                        ]
+                    )
+                }
+            )
+        },
+    )
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_alarms_per_function_and_state_machine(synthesized):
+    alarms = resources(synthesized, "AWS::CloudWatch::Alarm").values()
+    by_metric = {}
+    for alarm in alarms:
+        props = alarm["Properties"]
+        by_metric.setdefault(props.get("MetricName"), []).append(props)
+        assert props["AlarmActions"], "every alarm notifies the topic"
+    assert len(by_metric["Errors"]) == len(by_metric["Throttles"]) == len(by_metric["Duration"]) == 5
+    for name in (
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
+        "ExecutionThrottled",
+        "SnapshotsFailed",
+    ):
+        assert name in by_metric, name
+    [heartbeat] = by_metric["ExecutionsSucceeded"]
+    assert heartbeat["TreatMissingData"] == "breaching"
+    assert heartbeat["ComparisonOperator"] == "LessThanThreshold"
+    assert heartbeat["EvaluationPeriods"] * heartbeat["Period"] >= 24 * 3600
+
+
+def test_outputs(template):
+    for name in ("StateMachineArn", "AlertTopicArn", "InventoryBucketName", "DashboardUrl"):
+        template.has_output(name, {})
+
+
+def test_cdk_nag_found_nothing_unacknowledged(synthesized):
+    report = json.loads((synthesized["outdir"] / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+
+
+def test_an_unacknowledged_finding_fails_synth(monkeypatch, tmp_path):
+    # Without its acknowledgments the same stack must not synthesize.
+    from app import build_app
+    from smart_vault_infra import stack
+
+    monkeypatch.setattr(stack, "acknowledge", lambda *args, **kwargs: None)
+    with pytest.raises(Exception, match="ValidationFailed"):
+        build_app(outdir=str(tmp_path)).synth()
+
+
+def test_cfn_lint_reports_no_errors(synthesized):
+    result = subprocess.run([sys.executable, "-m", "cfnlint", str(synthesized["path"])], capture_output=True, text=True)
+    # Exit code bit 2 = errors (4 = warnings, 8 = informational).
+    assert result.returncode & 2 == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("context", "key"),
+    [
+        ({"retention_days": 0}, "retention_days"),
+        ({"keep_min": "x"}, "keep_min"),
+        ({"schedule": "daily"}, "schedule"),
+        ({"alarm_email": "nobody"}, "alarm_email"),
+        ({"log_retention_days": 42}, "log_retention_days"),
+        ({"kms_key_arn": "my-key"}, "kms_key_arn"),
+        ({"deployment_id": "Smart Vault"}, "deployment_id"),
+        ({"retension_days": 7}, "retension_days"),
+    ],
+)
+def test_invalid_context_is_a_clear_synth_error(context, key):
+    with pytest.raises(InvalidInputError, match=key):
+        DeploymentConfig.from_context(context)
