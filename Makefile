@@ -3,9 +3,13 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed-stamp
 SCENARIO ?= scenarios/demo.json
 
-.PHONY: demo test test-unit test-workflow test-infra lint format synth bench graph clean lock
+.PHONY: demo test test-unit test-workflow test-infra test-cli lint format synth bench graph clean lock
 
 $(STAMP): pyproject.toml constraints.txt
+	@command -v dot >/dev/null || { echo "installing Graphviz (smart-vault graph)"; \
+	  (apt-get update -qq && apt-get install -y -qq graphviz) >/dev/null 2>&1 || \
+	  sudo sh -c 'apt-get update -qq && apt-get install -y -qq graphviz' >/dev/null 2>&1 || \
+	  echo "warning: could not install Graphviz; 'smart-vault graph' needs its 'dot' command"; }
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
@@ -26,6 +30,9 @@ test-workflow: $(STAMP)
 test-infra: $(STAMP)
 	$(PY) -m pytest -q tests/infra
 
+test-cli: $(STAMP)
+	$(PY) -m pytest -q tests/cli
+
 lint: $(STAMP)
 	.venv/bin/ruff check functions infra tests
 	.venv/bin/ruff format --check functions infra tests
@@ -41,9 +48,10 @@ synth: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m smart_vault_cli.bench
 
+# Regenerates the picture of the demo run embedded in the README.
 graph: $(STAMP)
 	.venv/bin/smart-vault simulate $(SCENARIO) --report reports/demo-report.json --quiet
-	.venv/bin/smart-vault graph --report reports/demo-report.json -o docs/demo-run.svg
+	.venv/bin/smart-vault graph --report reports/demo-report.json -o docs/demo-run.png
 
 # Regenerate constraints.txt from the current .venv (run after changing pyproject.toml).
 lock:

@@ -42,17 +42,27 @@ def call(operation: str, func: Any, **kwargs: Any) -> Any:
         raise classify(error, operation) from error
 
 
-def _paginate(service: str, method: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    operation = f"{service}:{''.join(p.title() for p in method.split('_'))}"
+def _paginate(service: str | Any, method: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Pages of ``method`` from a service name (cached client) or a client object."""
+    api = client(service) if isinstance(service, str) else service
+    operation = f"{api.meta.service_model.service_name}:{''.join(p.title() for p in method.split('_'))}"
     try:
-        for page in client(service).get_paginator(method).paginate(**kwargs):
+        for page in api.get_paginator(method).paginate(**kwargs):
             yield from page.get(key, ())
     except (ClientError, BotoCoreError) as error:
         raise classify(error, operation) from error
 
 
 class Ec2:
-    """The EC2 calls Smart Vault makes, one method each."""
+    """The EC2 calls Smart Vault makes, one method each.
+
+    ``session`` lets the operator CLI make the same calls with its own credentials."""
+
+    def __init__(self, session: Any = None) -> None:
+        self._session = session
+
+    def _api(self, *, once: bool = False) -> Any:
+        return self._session.client("ec2") if self._session is not None else client("ec2", once=once)
 
     def find_instances(
         self,
@@ -67,7 +77,7 @@ class Ec2:
         ]
         extra: dict[str, Any] = {"InstanceIds": list(instance_ids)} if instance_ids else {}
         instances: list[dict[str, Any]] = []
-        for reservation in _paginate("ec2", "describe_instances", "Reservations", Filters=filters, **extra):
+        for reservation in _paginate(self._api(), "describe_instances", "Reservations", Filters=filters, **extra):
             instances.extend(reservation.get("Instances", ()))
         return instances
 
@@ -78,7 +88,7 @@ class Ec2:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             for volume in _paginate(
-                "ec2",
+                self._api(),
                 "describe_volumes",
                 "Volumes",
                 Filters=[{"Name": "volume-id", "Values": chunk}],
@@ -89,7 +99,7 @@ class Ec2:
     def run_snapshots(self, deployment_id: str, instance_id: str, run_id: str) -> list[dict[str, Any]]:
         return list(
             _paginate(
-                "ec2",
+                self._api(),
                 "describe_snapshots",
                 "Snapshots",
                 OwnerIds=["self"],
@@ -104,7 +114,7 @@ class Ec2:
     def managed_snapshots(self, deployment_id: str, instance_id: str) -> list[dict[str, Any]]:
         return list(
             _paginate(
-                "ec2",
+                self._api(),
                 "describe_snapshots",
                 "Snapshots",
                 OwnerIds=["self"],
@@ -129,7 +139,7 @@ class Ec2:
             spec["ExcludeDataVolumeIds"] = list(exclude_data_volume_ids)
         response = call(
             "ec2:CreateSnapshots",
-            client("ec2", once=True).create_snapshots,
+            self._api(once=True).create_snapshots,
             InstanceSpecification=spec,
             Description=description[:255],
             TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
@@ -139,7 +149,7 @@ class Ec2:
     def describe_snapshots(self, snapshot_ids: Sequence[str]) -> list[dict[str, Any]]:
         response = call(
             "ec2:DescribeSnapshots",
-            client("ec2").describe_snapshots,
+            self._api().describe_snapshots,
             SnapshotIds=list(snapshot_ids),
         )
         return list(response.get("Snapshots", ()))
@@ -147,7 +157,7 @@ class Ec2:
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         """Delete; returns None on success, or the reason it was skipped."""
         try:
-            client("ec2").delete_snapshot(SnapshotId=snapshot_id)
+            self._api().delete_snapshot(SnapshotId=snapshot_id)
         except ClientError as error:
             code = error_code(error)
             if code == "InvalidSnapshot.InUse":

@@ -21,7 +21,7 @@ from smart_vault.settings import Settings
 from smart_vault.validation import format_time
 
 
-def _record(raw: dict[str, Any]) -> SnapshotRecord:
+def snapshot_record(raw: dict[str, Any]) -> SnapshotRecord:
     start = raw["StartTime"]
     if not isinstance(start, datetime):
         start = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
@@ -69,7 +69,7 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> Instanc
         max_deletes_per_run=settings.max_deletes_per_run,
     )
     plan = plan_retention(
-        [_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)],
+        [snapshot_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)],
         policy=policy,
         now=run.run_datetime,
         deployment_id=settings.deployment_id,

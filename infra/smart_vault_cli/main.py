@@ -8,14 +8,217 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, TextColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
 
+from smart_vault_cli import operations as ops
+from smart_vault_cli.deployment import CliError, Deployment, manual_input
+from smart_vault_cli.graph import DEFINITION
 from smart_vault_cli.scenario import ScenarioError, parse_scenario
 from smart_vault_cli.summary import print_summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option(
+    "--stack",
+    default="SmartVault",
+    envvar="SMART_VAULT_STACK",
+    show_default=True,
+    help="CloudFormation stack of the deployment.",
+)
+@click.option("--region", envvar="AWS_REGION", help="AWS region of the stack.")
+@click.option("--profile", envvar="AWS_PROFILE", help="AWS profile (standard credential chain otherwise).")
+@click.pass_context
+def cli(ctx: click.Context, stack: str, region: str | None, profile: str | None) -> None:
     """Smart Vault: tag-driven EBS snapshot backups for EC2, orchestrated by Step Functions."""
+    ctx.obj = {"stack": stack, "region": region, "profile": profile}
+
+
+def _deployment(ctx: click.Context) -> Deployment:
+    try:
+        return Deployment.find(ctx.obj["stack"], region=ctx.obj["region"], profile=ctx.obj["profile"])
+    except CliError as error:
+        _fail(error)
+        raise  # unreachable
+
+
+def _fail(error: Exception) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(2)
+
+
+def _follow_and_exit(dep: Deployment, arn: str, follow: bool) -> None:
+    click.echo(f"execution: {arn}")
+    if not follow:
+        return
+    console = Console(stderr=True)
+    with RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}"),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("backing up", total=None, counts="")
+
+        def update(p: ops.Progress) -> None:
+            pending = (p.total - p.done - p.failed) if p.total is not None else "?"
+            bar.update(
+                task,
+                total=p.total,
+                completed=p.done + p.failed,
+                counts=f"done {p.done}  failed {p.failed}  pending {pending}  [{p.status}]",
+            )
+
+        final = ops.follow(dep, arn, on_update=update, interval=0.5)
+    click.echo(f"{final.status}: {final.done} backed up or skipped, {final.failed} failed")
+    sys.exit(0 if final.status == "SUCCEEDED" else 1)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be created and deleted; change nothing.")
+@click.option("--follow", is_flag=True, help="Show progress until the execution ends; exit 0 only on SUCCEEDED.")
+@click.pass_context
+def run(ctx: click.Context, dry_run: bool, follow: bool) -> None:
+    """Start a backup run now."""
+    dep = _deployment(ctx)
+    _follow_and_exit(dep, dep.start(manual_input(dry_run=dry_run), kind="manual"), follow)
+
+
+@cli.command()
+@click.argument("execution")
+@click.option("--redrive", is_flag=True, help="Redrive the execution instead of starting a new one.")
+@click.option("--follow/--no-follow", default=True, show_default=True, help="Follow it like `run --follow`.")
+@click.pass_context
+def rerun(ctx: click.Context, execution: str, redrive: bool, follow: bool) -> None:
+    """Re-run EXECUTION (name or ARN) with the same input: completes what is missing, no duplicates."""
+    dep = _deployment(ctx)
+    try:
+        arn = ops.rerun(dep, execution, redrive=redrive)
+    except CliError as error:
+        _fail(error)
+    _follow_and_exit(dep, arn, follow)
+
+
+@cli.command()
+@click.argument("execution", required=False)
+@click.option("--limit", default=10, show_default=True, help="How many recent executions to list.")
+@click.pass_context
+def status(ctx: click.Context, execution: str | None, limit: int) -> None:
+    """Recent executions, or one execution's result per instance."""
+    dep = _deployment(ctx)
+    console = Console(width=160)
+    try:
+        if execution is None:
+            table = Table(title=f"Smart Vault executions ({dep.stack})")
+            for column in ("execution", "started", "status", "backed up", "failed", "created", "deleted"):
+                table.add_column(column)
+            for row in ops.status_rows(dep, limit):
+                table.add_row(
+                    row["name"],
+                    f"{row['start']:%Y-%m-%d %H:%M:%S}",
+                    row["status"],
+                    *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted")),
+                )
+            console.print(table)
+            return
+        description, rows = ops.execution_detail(dep, execution)
+    except CliError as error:
+        _fail(error)
+    table = Table(title=f"{description['name']}: {description['status']}")
+    for column in ("instance", "id", "status", "snapshots", "deleted", "detail"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"], row["instance_id"], row["status"], str(row["snapshots"]), str(row["deleted"]), row["detail"]
+        )
+    console.print(table)
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+@cli.command()
+@click.pass_context
+def plan(ctx: click.Context) -> None:
+    """What a run now would back up and prune (same code paths, read-only calls)."""
+    dep = _deployment(ctx)
+    table = Table(title="Next run")
+    for column in ("instance", "id", "volumes", "would delete", "note"):
+        table.add_column(column)
+    for row in ops.plan(dep):
+        note = f"circuit breaker: {row['breaker']}" if row["breaker"] else ""
+        if row["excluded"]:
+            note = f"excluded {', '.join(row['excluded'])} {note}".strip()
+        table.add_row(
+            row["name"], row["instance_id"], ", ".join(row["volumes"]), ", ".join(row["would_delete"]) or "-", note
+        )
+    Console(width=200).print(table)
+
+
+@cli.command()
+@click.option("--execution", "execution", help="Colour by this execution's history.")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Colour by a simulator report."
+)
+@click.option("--run", "run_index", default=-1, show_default=True, help="Which run of the report (0-based; -1 last).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="FILE.svg or FILE.png"
+)
+@click.pass_context
+def graph(ctx: click.Context, execution: str | None, report_path: Path | None, run_index: int, output: Path) -> None:
+    """Render the workflow (statemachine/) as a picture, coloured by what happened."""
+    from smart_vault_cli.graph import load_definition, render, to_dot
+    from smart_vault_cli.history import state_outcomes
+
+    definition = load_definition(DEFINITION)
+    outcomes = None
+    title = "Smart Vault workflow"
+    try:
+        if report_path is not None:
+            report = json.loads(report_path.read_text())
+            try:
+                chosen = report["runs"][run_index]
+            except IndexError:
+                raise CliError(f"the report has {len(report['runs'])} run(s); --run {run_index} is not one") from None
+            outcomes = chosen.get("states") or {}
+            title = f"Smart Vault run {chosen['at']}: {chosen['execution']['status']}"
+        elif execution is not None:
+            dep = _deployment(ctx)
+            description = dep.describe(execution)
+            history = dep.client("stepfunctions").get_execution_history(
+                executionArn=description["executionArn"], maxResults=1000
+            )["events"]
+            outcomes = state_outcomes(history, _child_sequences(dep, history))
+            title = f"Smart Vault execution {description['name']}: {description['status']}"
+        render(to_dot(definition, outcomes, title), output)
+    except CliError as error:
+        _fail(error)
+    click.echo(f"wrote {output}")
+
+
+def _child_sequences(dep: Deployment, history: list[dict[str, Any]]) -> list[list[tuple[str, str]]]:
+    """Histories of the Map's child executions, where the service lists them."""
+    from smart_vault_cli.history import state_name
+
+    sequences = []
+    sfn = dep.client("stepfunctions")
+    for event in history:
+        arn = (event.get("mapRunStartedEventDetails") or {}).get("mapRunArn")
+        if not arn:
+            continue
+        try:
+            children = sfn.list_executions(mapRunArn=arn, maxResults=1000)["executions"]
+        except Exception:  # the local emulator cannot list Map Run children
+            click.echo("note: child executions could not be listed; showing the parent only", err=True)
+            continue
+        for child in children:
+            events = sfn.get_execution_history(executionArn=child["executionArn"], maxResults=1000)["events"]
+            sequences.append([(e["type"], state_name(e)) for e in events])
+    return sequences
 
 
 @cli.command()

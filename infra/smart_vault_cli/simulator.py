@@ -14,7 +14,6 @@ import os
 import time
 import uuid
 import warnings
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +40,8 @@ from smart_vault.settings import get_settings
 from smart_vault.validation import format_time
 from smart_vault_cli import fleet, moto_fixes
 from smart_vault_cli.aws_tap import AwsTap
+from smart_vault_cli.history import retries as _retries
+from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_cli.lambda_host import LambdaHost
 from smart_vault_cli.scenario import Scenario
 from smart_vault_cli.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
@@ -242,7 +243,9 @@ class Simulation:
         return account
 
     # -- running ------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    @contextmanager
+    def emulated(self) -> Iterator[Account]:
+        """The emulated account with the stack's resources, the fleet and the hooks in place."""
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         logging.getLogger("moto.stepfunctions").disabled = True
@@ -253,27 +256,28 @@ class Simulation:
             self.hooks.installed(),
         ):
             reset_clients()
-            logger.setLevel("DEBUG" if self.verbose else "ERROR")
+            logger.setLevel("DEBUG" if self.verbose else "CRITICAL")
             self.tap.install()
             boto3._get_default_session().events.register(
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
             )
             self.host = LambdaHost(
-                prefix="smart-vault",
-                region=self.scenario.region,
-                account=fleet.ACCOUNT_ID,
-                tap=self.tap,
+                prefix="smart-vault", region=self.scenario.region, account=fleet.ACCOUNT_ID, tap=self.tap
             )
             self.host.install()
             self.account = self._build_account()
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:
-                runs = [self._run_once(i, at) for i, at in enumerate(self.scenario.runs)]
-                final = self._final_snapshots()
+                yield self.account
             finally:
                 reset_clients()
                 get_settings.cache_clear()
+
+    def run(self) -> dict[str, Any]:
+        with self.emulated():
+            runs = [self._run_once(i, at) for i, at in enumerate(self.scenario.runs)]
+            final = self._final_snapshots()
         return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": final}
 
     def _snapshot_ids(self) -> set[str]:
@@ -336,7 +340,7 @@ class Simulation:
             "metrics": dict(sorted(self.host.metrics.items())),
             "api_calls": dict(sorted(self.tap.calls.items())),
             "faults_injected": dict(sorted(self.tap.injected.items())),
-            "states": _state_outcomes(history, events),
+            "states": _state_outcomes(history, [c.states for c in events.children.values()]),
         }
 
     def _topic(self) -> Any:
@@ -464,44 +468,6 @@ class Simulation:
                 }
             )
         return rows
-
-
-def _retries(events: list[tuple[str, str]]) -> int:
-    """Retry attempts: Lambda invocations beyond the first of each Task state entry."""
-    scheduled = sum(1 for t, _ in events if t == "LambdaFunctionScheduled")
-    entered = sum(1 for t, _ in events if t == "TaskStateEntered")
-    return max(0, scheduled - entered)
-
-
-def _state_outcomes(history: list[dict[str, Any]], events: RunEvents) -> dict[str, dict[str, int]]:
-    """Per state: how often it was entered, exited, retried, and failed (caught or not)."""
-    table: dict[str, Counter[str]] = {}
-    sequences = [[(e["type"], _state_name(e)) for e in history]]
-    sequences += [c.states for c in events.children.values()]
-    for sequence in sequences:
-        current = ""
-        for event_type, name in sequence:
-            if event_type.endswith("StateEntered") and name:
-                current = name
-                table.setdefault(name, Counter())["entered"] += 1
-            elif event_type.endswith("StateExited") and name:
-                table.setdefault(name, Counter())["exited"] += 1
-            elif event_type == "LambdaFunctionScheduled" and current:
-                table[current]["attempts"] += 1
-            elif event_type in ("LambdaFunctionFailed", "LambdaFunctionTimedOut") and current:
-                table[current]["errors"] += 1
-    for counts in table.values():
-        counts["retries"] = max(0, counts["attempts"] - counts["entered"]) if counts["attempts"] else 0
-        # An entry that never exited failed uncaught; errors beyond the retries were caught.
-        counts["failed"] = max(0, counts["errors"] - counts["retries"])
-    return {name: dict(sorted(c.items())) for name, c in sorted(table.items())}
-
-
-def _state_name(event: dict[str, Any]) -> str:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict) and "name" in value:
-            return str(value["name"])
-    return ""
 
 
 def _error_text(outcome: dict[str, Any]) -> str | None:

@@ -1,0 +1,144 @@
+"""A deployed Smart Vault stack, found by name through its CloudFormation outputs."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+
+from smart_vault.constants import (
+    OUTPUT_BUCKET_NAME,
+    OUTPUT_STATE_MACHINE_ARN,
+    OUTPUT_TOPIC_ARN,
+    RUNS_PREFIX,
+)
+from smart_vault.models import RunContext
+from smart_vault.validation import format_time, parse_time
+
+
+class CliError(Exception):
+    """A problem the user can fix (no stack, no credentials, unknown execution): exit code 2."""
+
+
+@dataclass
+class Deployment:
+    stack: str
+    session: Any
+    state_machine_arn: str
+    topic_arn: str
+    bucket: str
+
+    @classmethod
+    def find(cls, stack: str, *, region: str | None = None, profile: str | None = None) -> Deployment:
+        try:
+            session = boto3.Session(profile_name=profile, region_name=region)
+            response = session.client("cloudformation").describe_stacks(StackName=stack)
+        except ProfileNotFound as error:
+            raise CliError(str(error)) from None
+        except NoRegionError:
+            raise CliError("no AWS region: pass --region or set AWS_REGION") from None
+        except NoCredentialsError:
+            raise CliError("no AWS credentials found: use --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
+        except ClientError as error:
+            message = error.response.get("Error", {}).get("Message", "")
+            if "does not exist" in message:
+                raise CliError(f"no such stack: {stack} in {session.region_name}") from None
+            raise CliError(f"cannot read stack {stack}: {message}") from None
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in response["Stacks"][0].get("Outputs", [])}
+        missing = [k for k in (OUTPUT_STATE_MACHINE_ARN, OUTPUT_TOPIC_ARN, OUTPUT_BUCKET_NAME) if k not in outputs]
+        if missing:
+            raise CliError(f"stack {stack} is not a Smart Vault stack (no output {missing[0]})")
+        return cls(
+            stack=stack,
+            session=session,
+            state_machine_arn=outputs[OUTPUT_STATE_MACHINE_ARN],
+            topic_arn=outputs[OUTPUT_TOPIC_ARN],
+            bucket=outputs[OUTPUT_BUCKET_NAME],
+        )
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    # -- executions -------------------------------------------------------------------------
+    def execution_arn(self, execution: str) -> str:
+        if execution.startswith("arn:"):
+            return execution
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution}"
+
+    def describe(self, execution: str) -> dict[str, Any]:
+        arn = self.execution_arn(execution)
+        try:
+            return dict(self.client("stepfunctions").describe_execution(executionArn=arn))
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("ExecutionDoesNotExist", "InvalidArn", "ResourceNotFound"):
+                raise CliError(f"no such execution: {execution}") from None
+            raise
+
+    def start(self, payload: dict[str, Any], *, kind: str) -> str:
+        """Start an execution named after what started it, so the console list tells them apart."""
+        name = f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+            )["executionArn"]
+        )
+
+    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+        response = self.client("stepfunctions").list_executions(
+            stateMachineArn=self.state_machine_arn, maxResults=limit
+        )
+        return sorted(response["executions"], key=lambda e: e["startDate"], reverse=True)[:limit]
+
+    # -- run records in S3 --------------------------------------------------------------------
+    def run_prefix(self, description: dict[str, Any]) -> str | None:
+        try:
+            moment = parse_time(json.loads(description.get("input") or "{}").get("time", ""), "time")
+        except Exception:
+            return None
+        return f"{RUNS_PREFIX}/{RunContext.run_id_for(moment)}/{description['name']}"
+
+    def read_json(self, key: str) -> Any:
+        try:
+            body = self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError:
+            return None
+        return json.loads(body)
+
+    def outcomes(self, description: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        prefix = self.run_prefix(description)
+        if prefix is None:
+            return {}
+        s3 = self.client("s3")
+        found: dict[str, dict[str, Any]] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{prefix}/instances/"):
+            for obj in page.get("Contents", []):
+                record = self.read_json(obj["Key"])
+                if record:
+                    found[record["instance_id"]] = record
+        return found
+
+    def inventory(self, description: dict[str, Any]) -> list[dict[str, Any]] | None:
+        prefix = self.run_prefix(description)
+        return self.read_json(f"{prefix}/inventory.json") if prefix else None
+
+    def audit(self, description: dict[str, Any]) -> dict[str, Any] | None:
+        prefix = self.run_prefix(description)
+        return self.read_json(f"{prefix}/audit.json") if prefix else None
+
+
+def manual_input(*, dry_run: bool, now: datetime | None = None) -> dict[str, Any]:
+    """A manual run: its own run id (now), so it never collides with a scheduled slot."""
+    payload: dict[str, Any] = {
+        "detail-type": "Manual Run",
+        "source": "smart-vault.cli",
+        "time": format_time(now or datetime.now(UTC)),
+    }
+    if dry_run:
+        payload["dry_run"] = True
+    return payload

@@ -1,0 +1,85 @@
+"""A deployed Smart Vault stack on the emulated account: the simulator's machinery (the real ASL,
+the real handlers) plus the CloudFormation outputs and function settings the CLI reads."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner
+
+from smart_vault.constants import FUNCTION_HANDLERS
+from smart_vault_cli.main import cli
+from smart_vault_cli.scenario import parse_scenario
+from smart_vault_cli.simulator import BUCKET, Simulation
+
+SCENARIO = {
+    "name": "cli",
+    "settings": {"keep_min": 1},
+    "instances": [
+        {"name": "web-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}, {"device": "/dev/sdf"}]},
+        {"name": "db-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}]},
+        {"name": "bad-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}]},
+        {"name": "other", "tags": {}, "volumes": [{"device": "/dev/xvda"}]},
+    ],
+    "existing_snapshots": [
+        {"label": "web-old", "instance": "web-1", "device": "/dev/xvda", "age_days": 30},
+        {"label": "web-recent", "instance": "web-1", "device": "/dev/xvda", "age_days": 1},
+    ],
+    "faults": [{"operation": "CreateSnapshots", "instance": "bad-1", "error": "UnauthorizedOperation"}],
+    "runs": [{"at": "2026-11-26T03:00:00Z"}],
+}
+
+
+class Stack:
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.account = sim.account
+
+    def cli(self, *args: str) -> Any:
+        return CliRunner().invoke(cli, ["--stack", "SmartVault", "--region", "us-east-1", *args])
+
+    def execution_names(self) -> list[str]:
+        sfn = boto3.client("stepfunctions")
+        return [e["name"] for e in sfn.list_executions(stateMachineArn=self.account.state_machine_arn)["executions"]]
+
+
+def _deploy(sim: Simulation) -> None:
+    account = sim.account
+    cfn = boto3.client("cloudformation")
+    template = {
+        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "StateMachineArn": {"Value": account.state_machine_arn},
+            "AlertTopicArn": {"Value": account.topic_arn},
+            "InventoryBucketName": {"Value": BUCKET},
+        },
+    }
+    cfn.create_stack(StackName="SmartVault", TemplateBody=json.dumps(template))
+    role = boto3.client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("placeholder.py", "")
+    env = {**sim.scenario.settings.to_env(), "DEPLOYMENT_ID": "smart-vault-sim", "BUCKET_NAME": BUCKET}
+    for key, handler in FUNCTION_HANDLERS.items():
+        boto3.client("lambda").create_function(
+            FunctionName=f"smart-vault-{key}",
+            Runtime="python3.12",
+            Role=role,
+            Handler=handler,
+            Code={"ZipFile": code.getvalue()},
+            Environment={"Variables": env},
+        )
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    sim = Simulation(parse_scenario(SCENARIO))
+    with sim.emulated():
+        _deploy(sim)
+        yield Stack(sim)

@@ -1,0 +1,154 @@
+"""Every verb against an emulated deployed stack, failure paths included."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from smart_vault_cli.graph import OUTCOMES
+from smart_vault_cli.main import cli
+
+
+def test_run_follow_reports_and_exits_1_on_failed_run(stack):
+    result = stack.cli("run", "--follow")
+    assert result.exit_code == 1, result.output
+    assert "FAILED: 2 backed up or skipped, 1 failed" in result.output
+
+
+def test_dry_run_succeeds_and_changes_nothing(stack):
+    before = stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    result = stack.cli("run", "--dry-run", "--follow")
+    assert result.exit_code == 0, result.output
+    assert "SUCCEEDED" in result.output
+    after = stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    assert len(after) == len(before)
+
+
+def test_run_without_follow_prints_the_execution(stack):
+    result = stack.cli("run")
+    assert result.exit_code == 0
+    assert "execution: arn:aws:states:" in result.output
+
+
+def test_rerun_uses_the_same_input_and_creates_no_duplicates(stack):
+    stack.cli("run", "--follow")
+    first = stack.execution_names()[0]
+    snapshots = len(stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"])
+    result = stack.cli("rerun", first)
+    assert result.exit_code == 1  # bad-1 still fails
+    assert len(stack.execution_names()) == 2
+    assert len(stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]) == snapshots
+
+
+def test_rerun_unknown_execution(stack):
+    result = stack.cli("rerun", "no-such-execution")
+    assert result.exit_code == 2
+    assert "no such execution: no-such-execution" in result.output
+
+
+def test_redrive_says_why_it_cannot(stack):
+    stack.cli("run", "--follow")
+    result = stack.cli("rerun", stack.execution_names()[0], "--redrive")
+    assert result.exit_code == 2
+    assert "cannot redrive" in result.output
+
+
+def test_status_lists_and_details(stack):
+    stack.cli("run", "--follow")
+    name = stack.execution_names()[0]
+    listing = stack.cli("status")
+    assert listing.exit_code == 0, listing.output
+    assert name[:20] in listing.output and "FAILED" in listing.output
+    detail = stack.cli("status", name)
+    assert detail.exit_code == 0, detail.output
+    assert "bad-1" in detail.output and "UnauthorizedOperation" in detail.output
+    assert "web-1" in detail.output and "backed_up" in detail.output
+
+
+def test_status_unknown_execution(stack):
+    result = stack.cli("status", "nope")
+    assert result.exit_code == 2 and "no such execution" in result.output
+
+
+def test_plan_shows_backups_and_prunes_without_changing_anything(stack):
+    before = stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    result = stack.cli("plan")
+    assert result.exit_code == 0, result.output
+    assert "web-1" in result.output and "db-1" in result.output and "other" not in result.output
+    web_old = next(sid for sid, label in stack.account.labels.items() if label == "web-old")
+    assert web_old in result.output
+    assert stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"] == before
+    assert stack.execution_names() == []
+
+
+def test_no_such_stack(stack):
+    result = CliRunner().invoke(cli, ["--stack", "Nope", "--region", "us-east-1", "status"])
+    assert result.exit_code == 2
+    assert "no such stack: Nope" in result.output
+
+
+def test_no_credentials(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = CliRunner().invoke(cli, ["--region", "us-east-1", "status"])
+    assert result.exit_code == 2
+    assert "no AWS credentials found" in result.output
+
+
+@pytest.mark.parametrize("verb", ["run", "rerun", "status", "plan", "graph", "simulate"])
+def test_every_verb_has_help(verb):
+    result = CliRunner().invoke(cli, [verb, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def _colours(path):
+    image = Image.open(path).convert("RGB")
+    return {f"#{r:02x}{g:02x}{b:02x}" for r, g, b in image.getdata()}
+
+
+def test_graph_of_an_execution_is_a_png_with_outcome_colours(stack, tmp_path):
+    stack.cli("run", "--follow")
+    out = tmp_path / "run.png"
+    result = stack.cli("graph", "--execution", stack.execution_names()[0], "-o", str(out))
+    assert result.exit_code == 0, result.output
+    image = Image.open(out)
+    assert image.format == "PNG" and image.width > 400 and image.height > 400
+    colours = _colours(out)
+    assert OUTCOMES["succeeded"][0] in colours and OUTCOMES["failed"][0] in colours
+
+
+def test_graph_of_a_simulator_report(tmp_path):
+    scenario = {
+        "name": "graph",
+        "instances": [
+            {"name": "a", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}]},
+            {"name": "b", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}]},
+        ],
+        "faults": [
+            {"operation": "CreateSnapshots", "instance": "b", "error": "UnauthorizedOperation"},
+            {"operation": "CreateSnapshots", "instance": "a", "error": "RequestLimitExceeded", "count": 1},
+        ],
+        "runs": [{"at": "2026-11-26T03:00:00Z"}],
+    }
+    (tmp_path / "s.json").write_text(json.dumps(scenario))
+    runner = CliRunner()
+    assert (
+        runner.invoke(cli, ["simulate", str(tmp_path / "s.json"), "--report", str(tmp_path / "r.json")]).exit_code == 0
+    )
+    result = runner.invoke(cli, ["graph", "--report", str(tmp_path / "r.json"), "-o", str(tmp_path / "g.png")])
+    assert result.exit_code == 0, result.output
+    colours = _colours(tmp_path / "g.png")
+    for outcome in ("succeeded", "caught", "failed", "not_reached"):
+        assert OUTCOMES[outcome][0] in colours, outcome
+    svg = runner.invoke(cli, ["graph", "--report", str(tmp_path / "r.json"), "-o", str(tmp_path / "g.svg")])
+    assert svg.exit_code == 0 and (tmp_path / "g.svg").read_text().lstrip().startswith("<?xml")
+    bad = runner.invoke(
+        cli, ["graph", "--report", str(tmp_path / "r.json"), "--run", "5", "-o", str(tmp_path / "x.png")]
+    )
+    assert bad.exit_code == 2 and "--run 5" in bad.output
