@@ -96,34 +96,17 @@ class Ec2:
                 found[volume["VolumeId"]] = volume
         return found
 
-    def run_snapshots(self, deployment_id: str, instance_id: str, run_id: str) -> list[dict[str, Any]]:
-        return list(
-            _paginate(
-                self._api(),
-                "describe_snapshots",
-                "Snapshots",
-                OwnerIds=["self"],
-                Filters=[
-                    {"Name": f"tag:{TAG_MANAGED}", "Values": [deployment_id]},
-                    {"Name": f"tag:{TAG_INSTANCE_ID}", "Values": [instance_id]},
-                    {"Name": f"tag:{TAG_RUN_ID}", "Values": [run_id]},
-                ],
-            )
-        )
-
-    def managed_snapshots(self, deployment_id: str, instance_id: str) -> list[dict[str, Any]]:
-        return list(
-            _paginate(
-                self._api(),
-                "describe_snapshots",
-                "Snapshots",
-                OwnerIds=["self"],
-                Filters=[
-                    {"Name": f"tag:{TAG_MANAGED}", "Values": [deployment_id]},
-                    {"Name": f"tag:{TAG_INSTANCE_ID}", "Values": [instance_id]},
-                ],
-            )
-        )
+    def managed_snapshots(
+        self, deployment_id: str, instance_id: str, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """This deployment's snapshots of one instance (of one run, when ``run_id`` is given)."""
+        filters = [
+            {"Name": f"tag:{TAG_MANAGED}", "Values": [deployment_id]},
+            {"Name": f"tag:{TAG_INSTANCE_ID}", "Values": [instance_id]},
+        ]
+        if run_id is not None:
+            filters.append({"Name": f"tag:{TAG_RUN_ID}", "Values": [run_id]})
+        return list(_paginate(self._api(), "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=filters))
 
     def create_snapshots(
         self,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import METRIC_INSTANCES_DISCOVERED
 from smart_vault.inventory import SELECTED_STATES, build_targets
-from smart_vault.models import RunContext, RunRequest, run_prefix
+from smart_vault.models import InstanceTarget, RunContext, RunRequest, run_prefix
 from smart_vault.observability import count, logger
 from smart_vault.settings import Settings
 
@@ -36,6 +37,25 @@ class DiscoverResult:
         }
 
 
+def find_targets(*, settings: Settings, ec2: Ec2, instance_ids: Sequence[str] | None = None) -> list[InstanceTarget]:
+    """The instances a run backs up now and their selected volumes (read-only EC2 calls)."""
+    instances = ec2.find_instances(settings.backup_tag_key, settings.backup_tag_value, SELECTED_STATES, instance_ids)
+    volume_ids = [
+        m["Ebs"]["VolumeId"]
+        for i in instances
+        for m in i.get("BlockDeviceMappings") or ()
+        if m.get("Ebs", {}).get("VolumeId")
+    ]
+    return build_targets(
+        instances,
+        volumes=ec2.volumes(volume_ids) if volume_ids else {},
+        tag_key=settings.backup_tag_key,
+        copy_tags=settings.copy_tags,
+        create_rate_per_second=settings.create_rate_per_second,
+        map_concurrency=settings.map_concurrency,
+    )
+
+
 def discover(
     request: RunRequest,
     *,
@@ -52,23 +72,7 @@ def discover(
         execution_name=execution_name,
         dry_run=settings.dry_run if request.dry_run is None else request.dry_run,
     )
-    instances = ec2.find_instances(
-        settings.backup_tag_key, settings.backup_tag_value, SELECTED_STATES, request.instance_ids
-    )
-    volume_ids = [
-        m["Ebs"]["VolumeId"]
-        for i in instances
-        for m in i.get("BlockDeviceMappings") or ()
-        if m.get("Ebs", {}).get("VolumeId")
-    ]
-    targets = build_targets(
-        instances,
-        volumes=ec2.volumes(volume_ids) if volume_ids else {},
-        tag_key=settings.backup_tag_key,
-        copy_tags=settings.copy_tags,
-        create_rate_per_second=settings.create_rate_per_second,
-        map_concurrency=settings.map_concurrency,
-    )
+    targets = find_targets(settings=settings, ec2=ec2, instance_ids=request.instance_ids)
     key = f"{run_prefix(run)}/inventory.json"
     store.put_json(key, [t.to_dict() for t in targets])
     count(METRIC_INSTANCES_DISCOVERED, len(targets))

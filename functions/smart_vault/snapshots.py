@@ -44,7 +44,7 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         return BackupState(status="skipped", reason="no volumes selected for backup")
     existing = [
         s
-        for s in ec2.run_snapshots(settings.deployment_id, target.instance_id, run.run_id)
+        for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id, run.run_id)
         if s.get("State") != "error"
     ]
     if existing:

@@ -11,7 +11,7 @@ from typing import Any
 
 from smart_vault.aws import Ec2
 from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
-from smart_vault.inventory import SELECTED_STATES, build_targets
+from smart_vault.discovery import find_targets
 from smart_vault.models import RunContext
 from smart_vault.pruning import snapshot_record
 from smart_vault.retention import RetentionPolicy, SnapshotRecord, plan_retention
@@ -130,16 +130,7 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> list[dict[str, Any]
     moment = now or datetime.now(UTC)
     run_id = RunContext.run_id_for(moment)
     ec2 = Ec2(session=dep.session)
-    instances = ec2.find_instances(settings.backup_tag_key, settings.backup_tag_value, SELECTED_STATES, None)
-    volume_ids = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings") or () if m.get("Ebs")]
-    targets = build_targets(
-        instances,
-        volumes=ec2.volumes(volume_ids) if volume_ids else {},
-        tag_key=settings.backup_tag_key,
-        copy_tags=settings.copy_tags,
-        create_rate_per_second=settings.create_rate_per_second,
-        map_concurrency=settings.map_concurrency,
-    )
+    targets = find_targets(settings=settings, ec2=ec2)
     policy = RetentionPolicy(
         retention_days=settings.retention_days,
         keep_min=settings.keep_min,
