@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from smart_vault.aws import Alerts, Store
@@ -52,8 +52,6 @@ class RunSummary:
     outcomes: list[InstanceOutcome]
     audit_key: str | None = None
     alert_subject: str | None = None
-    message_id: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     def _with(self, status: str) -> list[InstanceOutcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -137,7 +135,7 @@ def summarize_run(
     if alerts is not None and (summary.failed or summary.breakers or settings.notify_on_success):
         subject, text = _alert_text(summary, store.bucket)
         summary.alert_subject = subject
-        summary.message_id = alerts.publish(
+        alerts.publish(
             subject=subject,
             text=text,
             document={

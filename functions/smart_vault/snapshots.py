@@ -58,7 +58,7 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         created = ec2.create_snapshots(
             instance_id=target.instance_id,
             exclude_boot=not root,
-            exclude_data_volume_ids=[v for v in target.excluded_volume_ids],
+            exclude_data_volume_ids=list(target.excluded_volume_ids),
             tags=snapshot_tags(target, run, settings.deployment_id),
             description=f"Smart Vault {run.run_time} {target.label}",
         )

@@ -100,12 +100,6 @@ def read_str_list(data: Mapping[str, Any], key: str, *, path: str = "", default:
     return tuple(value)
 
 
-def read_time(data: Mapping[str, Any], key: str, *, path: str = "") -> datetime:
-    field = f"{path}{key}"
-    raw = read_str(data, key, path=path)
-    return parse_time(raw, field)
-
-
 def parse_time(raw: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))

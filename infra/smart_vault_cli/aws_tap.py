@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,6 @@ class AwsTap:
         self.faults: list[Fault] = []
         self.injected: Counter[str] = Counter()
         self._local = threading.local()
-        self.target_resolver: Callable[[Fault], Iterable[str]] | None = None
 
     def install(self) -> AwsTap:
         boto3._get_default_session().events.register("before-parameter-build", self._before)

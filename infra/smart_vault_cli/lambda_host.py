@@ -58,7 +58,6 @@ class LambdaHost:
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self.invocations: Counter[str] = Counter()
         self.metrics: Counter[str] = Counter()  # name -> summed value
-        self.on_invoke: Callable[[str, Any], None] | None = None
 
     def arn(self, key: str) -> str:
         name = function_name(self.prefix, key)
@@ -108,8 +107,6 @@ class LambdaHost:
             finally:
                 self.tap.activate(False)
             self._collect_metrics(captured.getvalue())
-        if self.on_invoke is not None:
-            self.on_invoke(key, payload)
         return self._respond(payload, error=error)
 
     def _collect_metrics(self, output: str) -> None:

@@ -38,7 +38,6 @@ class RunEvents:
     """Everything the interpreter recorded for one execution, parent and children."""
 
     children: dict[tuple[int, int], ChildHistory] = field(default_factory=lambda: defaultdict(ChildHistory))
-    parent_states: list[tuple[str, str]] = field(default_factory=list)
     virtual_wait_seconds: float = 0.0
     retry_wait_seconds: float = 0.0
     largest_payload: int = 0
@@ -123,9 +122,7 @@ class InterpreterHooks:
                         self.current.largest_payload = len(payload.encode())
                         self.current.largest_payload_state = state_name or event_type
         with self._lock:
-            if key is None:
-                if state_name:
-                    self.current.parent_states.append((event_type, state_name))
+            if key is None:  # the parent's history comes from GetExecutionHistory
                 return
             child = self.current.children[key]
             child.events += 1

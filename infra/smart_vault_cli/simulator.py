@@ -26,7 +26,6 @@ from moto import mock_aws
 
 from smart_vault.aws import reset_clients
 from smart_vault.constants import (
-    FUNCTION_HANDLERS,
     RUNS_PREFIX,
     STATE_MACHINE_FILE,
     SUBSTITUTION_BUCKET,
@@ -486,6 +485,3 @@ def _readable(message: str) -> str:
 
 def simulate(scenario: Scenario, *, verbose: bool = False) -> dict[str, Any]:
     return Simulation(scenario, verbose=verbose).run()
-
-
-__all__ = ["FUNCTION_HANDLERS", "Simulation", "simulate"]
