@@ -17,6 +17,7 @@ from smart_vault.aws import reset_clients
 from smart_vault.models import RunContext
 from smart_vault.observability import metrics
 from smart_vault.settings import Settings, get_settings
+from smart_vault.validation import format_time
 from smart_vault_cli import fleet
 from smart_vault_cli.aws_tap import AwsTap
 from smart_vault_cli.moto_fixes import patched
@@ -173,7 +174,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
 def run_context(*, dry_run: bool = False, at: datetime = RUN_TIME, name: str = "exec-1") -> RunContext:
     return RunContext(
         run_id=RunContext.run_id_for(at),
-        run_time=at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        run_time=format_time(at),
         execution_arn=f"arn:aws:states:{REGION}:123456789012:execution:smart-vault:{name}",
         execution_name=name,
         dry_run=dry_run,

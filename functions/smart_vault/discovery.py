@@ -12,6 +12,7 @@ from smart_vault.inventory import SELECTED_STATES, build_targets
 from smart_vault.models import InstanceTarget, RunContext, RunRequest, run_prefix
 from smart_vault.observability import count, logger
 from smart_vault.settings import Settings
+from smart_vault.validation import format_time
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +68,7 @@ def discover(
 ) -> DiscoverResult:
     run = RunContext(
         run_id=RunContext.run_id_for(request.time),
-        run_time=request.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        run_time=format_time(request.time),
         execution_arn=execution_arn,
         execution_name=execution_name,
         dry_run=settings.dry_run if request.dry_run is None else request.dry_run,

@@ -326,7 +326,16 @@ class InstanceOutcome:
 
 def run_prefix(run: RunContext) -> str:
     """S3 prefix for one execution of one run: inventory, per-instance outcomes, audit."""
-    return f"{RUNS_PREFIX}/{run.run_id}/{run.execution_name}"
+    return execution_prefix(run.run_id, run.execution_name)
+
+
+def execution_prefix(run_id: str, execution_name: str) -> str:
+    return f"{RUNS_PREFIX}/{run_id}/{execution_name}"
+
+
+def outcomes_prefix(prefix: str) -> str:
+    """Where the per-instance outcome records of one execution (``run_prefix``) live."""
+    return f"{prefix}/instances/"
 
 
 __all__ = [

@@ -12,7 +12,9 @@ from smart_vault.models import (
     DeletedSnapshot,
     InstanceJob,
     InstanceOutcome,
+    RunContext,
     SkippedDelete,
+    outcomes_prefix,
     run_prefix,
 )
 from smart_vault.observability import count, logger
@@ -105,9 +107,6 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> Instanc
     )
 
 
-def outcome_key(outcome: InstanceOutcome, job: InstanceJob) -> str:
-    return f"{run_prefix(job.run)}/instances/{outcome.instance_id}.json"
-
-
-def save_outcome(outcome: InstanceOutcome, job: InstanceJob, store: Store) -> None:
-    store.put_json(outcome_key(outcome, job), outcome.to_dict())
+def save_outcome(outcome: InstanceOutcome, run: RunContext, store: Store) -> None:
+    """The record Notify aggregates (and the CLI reads) for one instance of one execution."""
+    store.put_json(f"{outcomes_prefix(run_prefix(run))}{outcome.instance_id}.json", outcome.to_dict())

@@ -14,9 +14,11 @@ from smart_vault.models import (
     InstanceOutcome,
     InstanceTarget,
     RunContext,
+    outcomes_prefix,
     run_prefix,
 )
 from smart_vault.observability import count, logger
+from smart_vault.pruning import save_outcome
 from smart_vault.settings import Settings
 
 MAX_LISTED = 50  # failures spelled out in one alert; the audit record has them all
@@ -37,7 +39,7 @@ def record_failure(
         created=job.backup.created if job.backup else False,
         dry_run=job.run.dry_run,
     )
-    store.put_json(f"{run_prefix(job.run)}/instances/{outcome.instance_id}.json", outcome.to_dict())
+    save_outcome(outcome, job.run, store)
     count(METRIC_SNAPSHOTS_FAILED, max(1, len(job.instance.volumes)))
     logger.error(
         "instance backup failed",
@@ -108,7 +110,7 @@ def summarize_run(
     alerts: Alerts | None,
 ) -> RunSummary:
     inventory = [InstanceTarget.from_dict(i) for i in store.get_json(inventory_key)]
-    prefix = f"{run_prefix(run)}/instances/"
+    prefix = outcomes_prefix(run_prefix(run))
     records = {o.instance_id: o for o in (InstanceOutcome.from_dict(r) for r in store.get_many(store.keys(prefix)))}
     outcomes: list[InstanceOutcome] = []
     for target in inventory:

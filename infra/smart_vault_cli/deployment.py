@@ -15,9 +15,8 @@ from smart_vault.constants import (
     OUTPUT_BUCKET_NAME,
     OUTPUT_STATE_MACHINE_ARN,
     OUTPUT_TOPIC_ARN,
-    RUNS_PREFIX,
 )
-from smart_vault.models import RunContext
+from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
 from smart_vault.validation import format_time, parse_time
 
 
@@ -101,7 +100,7 @@ class Deployment:
             moment = parse_time(json.loads(description.get("input") or "{}").get("time", ""), "time")
         except Exception:
             return None
-        return f"{RUNS_PREFIX}/{RunContext.run_id_for(moment)}/{description['name']}"
+        return execution_prefix(RunContext.run_id_for(moment), description["name"])
 
     def read_json(self, key: str) -> Any:
         try:
@@ -116,7 +115,7 @@ class Deployment:
             return {}
         s3 = self.client("s3")
         found: dict[str, dict[str, Any]] = {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{prefix}/instances/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=outcomes_prefix(prefix)):
             for obj in page.get("Contents", []):
                 record = self.read_json(obj["Key"])
                 if record:

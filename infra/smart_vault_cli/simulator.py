@@ -26,7 +26,6 @@ from moto import mock_aws
 
 from smart_vault.aws import reset_clients
 from smart_vault.constants import (
-    RUNS_PREFIX,
     STATE_MACHINE_FILE,
     SUBSTITUTION_BUCKET,
     SUBSTITUTION_FUNCTION_ARNS,
@@ -34,6 +33,7 @@ from smart_vault.constants import (
     TAG_MANAGED,
     TAG_RUN_ID,
 )
+from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
 from smart_vault.observability import logger
 from smart_vault.settings import get_settings
 from smart_vault.validation import format_time
@@ -295,7 +295,8 @@ class Simulation:
         sent_before = len(topic.sent_notifications)
 
         event = scheduled_event(at, self.scenario.region, fleet.ACCOUNT_ID)
-        name = f"sv-{at.strftime('%Y%m%dT%H%M%SZ')}-{index:04d}"
+        run_id = RunContext.run_id_for(at)
+        name = f"sv-{run_id}-{index:04d}"
         started = time.monotonic()
         arn = self.account.sfn.start_execution(
             stateMachineArn=self.account.state_machine_arn, name=name, input=json.dumps(event)
@@ -307,7 +308,6 @@ class Simulation:
         after = self._snapshot_ids()
         created = sorted(after - before)
         deleted = sorted(before - after)
-        run_id = at.strftime("%Y%m%dT%H%M%SZ")
         outcomes = self._outcomes(run_id, name)
         execution = self._execution_figures(description, history, events)
         execution["wall_seconds"] = round(wall, 3)
@@ -404,7 +404,7 @@ class Simulation:
         }
 
     def _outcomes(self, run_id: str, execution_name: str) -> dict[str, dict[str, Any]]:
-        prefix = f"{RUNS_PREFIX}/{run_id}/{execution_name}/instances/"
+        prefix = outcomes_prefix(execution_prefix(run_id, execution_name))
         listing = self.account.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
         outcomes = {}
         for obj in listing:

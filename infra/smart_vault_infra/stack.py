@@ -443,7 +443,7 @@ class SmartVaultStack(Stack):
             )
         )
         machine.add_to_role_policy(self._use_key())
-        self._machine_findings = [
+        machine_findings = [
             "Resource::*",
             f"Resource::<{self._logical(self.bucket)}.Arn>/runs/*",
             f"Resource::<{self._logical(self.bucket)}.Arn>/map-results/*",
@@ -456,7 +456,7 @@ class SmartVaultStack(Stack):
             "Functions generates (execution:<name>/*); X-Ray and log delivery support no "
             "resource-level permissions (Resource::*); the inventory and Map results have generated "
             "keys under runs/ and map-results/ only.",
-            *self._machine_findings,
+            *machine_findings,
         )
         if level != "ALL":
             acknowledge(

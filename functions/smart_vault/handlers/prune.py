@@ -20,5 +20,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = get_settings()
     store = Store(settings.require_bucket())
     outcome = prune_instance(job, settings=settings, ec2=Ec2())
-    save_outcome(outcome, job, store)
+    save_outcome(outcome, job.run, store)
     return outcome.to_dict()
