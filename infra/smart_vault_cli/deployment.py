@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,9 @@ class Deployment:
     state_machine_arn: str
     topic_arn: str
     bucket: str
+    # Outcome records are written once per instance and execution: `run --follow` polls the
+    # listing but reads each record only the first time it appears.
+    _records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def find(cls, stack: str, *, region: str | None = None, profile: str | None = None) -> Deployment:
@@ -117,8 +120,9 @@ class Deployment:
         found: dict[str, dict[str, Any]] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=outcomes_prefix(prefix)):
             for obj in page.get("Contents", []):
-                record = self.read_json(obj["Key"])
+                record = self._records.get(obj["Key"]) or self.read_json(obj["Key"])
                 if record:
+                    self._records[obj["Key"]] = record
                     found[record["instance_id"]] = record
         return found
 
