@@ -46,7 +46,7 @@ synth: $(STAMP)
 	.venv/bin/python infra/app.py
 
 bench: $(STAMP)
-	$(PY) -m smart_vault_cli.bench
+	$(PY) -m smart_vault_sim.bench
 
 # Regenerates the picture of the demo run embedded in the README.
 graph: $(STAMP)

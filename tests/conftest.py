@@ -18,9 +18,9 @@ from smart_vault.models import RunContext
 from smart_vault.observability import metrics
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
-from smart_vault_cli import fleet
-from smart_vault_cli.aws_tap import AwsTap
-from smart_vault_cli.moto_fixes import patched
+from smart_vault_sim import fleet
+from smart_vault_sim.aws_tap import AwsTap
+from smart_vault_sim.moto_fixes import patched
 
 REGION = "us-east-1"
 BUCKET = "smart-vault-test-inventory"

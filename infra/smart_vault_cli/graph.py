@@ -9,10 +9,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from smart_vault.constants import STATE_MACHINE_FILE
 from smart_vault_cli.deployment import CliError
-
-DEFINITION = Path(__file__).resolve().parents[2] / "statemachine" / STATE_MACHINE_FILE
 
 # Outcome -> (fill colour, legend text). Colours are fixed: tests look for them in the PNG.
 OUTCOMES = {

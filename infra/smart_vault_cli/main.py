@@ -15,9 +15,9 @@ from rich.table import Table
 
 from smart_vault_cli import operations as ops
 from smart_vault_cli.deployment import CliError, Deployment, manual_input
-from smart_vault_cli.graph import DEFINITION
-from smart_vault_cli.scenario import ScenarioError, parse_scenario
-from smart_vault_cli.summary import print_summary
+from smart_vault_infra.paths import definition_path
+from smart_vault_sim.scenario import ScenarioError, parse_scenario
+from smart_vault_sim.summary import print_summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -174,7 +174,7 @@ def graph(ctx: click.Context, execution: str | None, report_path: Path | None, r
     from smart_vault_cli.graph import load_definition, render, to_dot
     from smart_vault_cli.history import state_outcomes
 
-    definition = load_definition(DEFINITION)
+    definition = load_definition(definition_path())
     outcomes = None
     title = "Smart Vault workflow"
     try:
@@ -250,7 +250,7 @@ def simulate(scenario_file: Path, report_path: Path | None, quiet: bool, verbose
     except ScenarioError as error:
         click.echo(f"error: invalid scenario: {error}", err=True)
         sys.exit(2)
-    from smart_vault_cli.simulator import simulate as run_simulation
+    from smart_vault_sim.simulator import simulate as run_simulation
 
     try:
         report: dict[str, Any] = run_simulation(scenario, verbose=verbose)

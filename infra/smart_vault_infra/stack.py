@@ -4,7 +4,6 @@ privilege. Environment-agnostic: nothing is looked up at synth time."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from aws_cdk import (
     Acknowledgment,
@@ -45,16 +44,12 @@ from smart_vault.constants import (
     OUTPUT_TOPIC_ARN,
     RUNS_PREFIX,
     SERVICE_NAME,
-    STATE_MACHINE_FILE,
     SUBSTITUTION_BUCKET,
     SUBSTITUTION_FUNCTION_ARNS,
     TAG_MANAGED,
 )
 from smart_vault_infra.config import DeploymentConfig
-
-ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS_DIR = ROOT / "functions"
-DEFINITION = ROOT / "statemachine" / STATE_MACHINE_FILE
+from smart_vault_infra.paths import FUNCTIONS_DIR, definition_path
 
 # Memory and timeout per function: discovery and notify handle the whole fleet, the rest one
 # instance. Duration alarms fire at 80% of the timeout.
@@ -390,7 +385,7 @@ class SmartVaultStack(Stack):
             "StateMachine",
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(DEFINITION)),
+            definition_body=sfn.DefinitionBody.from_file(str(definition_path())),
             definition_substitutions=substitutions,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel[level], include_execution_data=False),

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from smart_vault.constants import FUNCTION_HANDLERS
 from smart_vault_cli.main import cli
-from smart_vault_cli.scenario import parse_scenario
-from smart_vault_cli.simulator import BUCKET, Simulation
+from smart_vault_sim.scenario import parse_scenario
+from smart_vault_sim.simulator import BUCKET, Simulation
 
 SCENARIO = {
     "name": "cli",

@@ -2,7 +2,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from smart_vault import errors
-from smart_vault_cli.aws_tap import aws_error
+from smart_vault_sim.aws_tap import aws_error
 
 
 @pytest.mark.parametrize(

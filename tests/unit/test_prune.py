@@ -5,7 +5,7 @@ import pytest
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
 from smart_vault.errors import InvalidInputError, ThrottledError
 from smart_vault.handlers import check, prune, snapshot
-from smart_vault_cli import fleet
+from smart_vault_sim import fleet
 from tests.conftest import BUCKET, DEPLOYMENT, REGION, RUN_TIME, run_context
 
 

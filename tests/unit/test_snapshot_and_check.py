@@ -18,7 +18,7 @@ from smart_vault.errors import (
     VolumePacingError,
 )
 from smart_vault.handlers import check, snapshot
-from smart_vault_cli.fleet import set_snapshot_state
+from smart_vault_sim.fleet import set_snapshot_state
 from tests.conftest import DEPLOYMENT, REGION, run_context
 
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from smart_vault_cli.scenario import parse_scenario
-from smart_vault_cli.simulator import simulate
+from smart_vault_sim.scenario import parse_scenario
+from smart_vault_sim.simulator import simulate
 
 BASE: dict[str, Any] = {
     "name": "workflow test",

@@ -4,7 +4,7 @@ import json
 import re
 
 from smart_vault.constants import SUBSTITUTION_BUCKET, SUBSTITUTION_FUNCTION_ARNS
-from smart_vault_cli.simulator import definition_path
+from smart_vault_infra.paths import definition_path
 
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",

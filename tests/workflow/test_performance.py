@@ -2,9 +2,9 @@
 
 import pytest
 
-from smart_vault_cli.bench import fleet_scenario
-from smart_vault_cli.scenario import parse_scenario
-from smart_vault_cli.simulator import simulate
+from smart_vault_sim.bench import fleet_scenario
+from smart_vault_sim.scenario import parse_scenario
+from smart_vault_sim.simulator import simulate
 
 
 @pytest.mark.slow

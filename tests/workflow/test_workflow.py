@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from smart_vault_cli import simulator
 from smart_vault_cli.main import cli
+from smart_vault_sim import simulator
 from tests.workflow.conftest import by_name, instance
 
 

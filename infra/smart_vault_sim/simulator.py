@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -26,7 +25,6 @@ from moto import mock_aws
 
 from smart_vault.aws import reset_clients
 from smart_vault.constants import (
-    STATE_MACHINE_FILE,
     SUBSTITUTION_BUCKET,
     SUBSTITUTION_FUNCTION_ARNS,
     TAG_INSTANCE_ID,
@@ -37,23 +35,19 @@ from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
 from smart_vault.observability import logger
 from smart_vault.settings import get_settings
 from smart_vault.validation import format_time
-from smart_vault_cli import fleet, moto_fixes
-from smart_vault_cli.aws_tap import AwsTap
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
-from smart_vault_cli.lambda_host import LambdaHost
-from smart_vault_cli.scenario import Scenario
-from smart_vault_cli.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
+from smart_vault_infra.paths import definition_path
+from smart_vault_sim import fleet, moto_fixes
+from smart_vault_sim.aws_tap import AwsTap
+from smart_vault_sim.lambda_host import LambdaHost
+from smart_vault_sim.scenario import Scenario
+from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
 
 HISTORY_LIMIT = 25_000
 WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
 DEPLOYMENT_ID = "smart-vault-sim"
 BUCKET = "smart-vault-sim-inventory"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def definition_path() -> Path:
-    return ROOT / "statemachine" / STATE_MACHINE_FILE
 
 
 def substitute(definition: str, values: Mapping[str, str]) -> str:

@@ -10,8 +10,8 @@ import sys
 import time
 from typing import Any
 
-from smart_vault_cli.scenario import parse_scenario
-from smart_vault_cli.simulator import simulate
+from smart_vault_sim.scenario import parse_scenario
+from smart_vault_sim.simulator import simulate
 
 SIZES = (10, 100, 1000)
 

@@ -24,7 +24,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 
 from smart_vault.constants import FUNCTION_HANDLERS
-from smart_vault_cli.aws_tap import AwsTap
+from smart_vault_sim.aws_tap import AwsTap
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 

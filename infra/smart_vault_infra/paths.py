@@ -1,0 +1,15 @@
+"""Where the repository keeps what the stack deploys: the one place that knows the layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from smart_vault.constants import STATE_MACHINE_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = ROOT / "functions"
+
+
+def definition_path() -> Path:
+    """statemachine/smart_vault.asl.json: deployed by the stack, run by the simulator, drawn by graph."""
+    return ROOT / "statemachine" / STATE_MACHINE_FILE

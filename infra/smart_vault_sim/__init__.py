@@ -1,0 +1,1 @@
+"""The emulated AWS account: the real workflow and handlers on moto, with a virtual clock."""
