@@ -32,8 +32,6 @@ SUBSTITUTION_FUNCTION_ARNS = {
     "NotifyFunctionArn": "notify",
 }
 SUBSTITUTION_BUCKET = "InventoryBucketName"
-SUBSTITUTION_MAP_CONCURRENCY = "MapConcurrency"
-SUBSTITUTION_EXECUTION_TIMEOUT = "ExecutionTimeoutSeconds"
 
 STATE_MACHINE_FILE = "smart_vault.asl.json"
 

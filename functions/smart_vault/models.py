@@ -16,7 +16,6 @@ from typing import Any, Literal
 from smart_vault.constants import RUNS_PREFIX
 from smart_vault.errors import InvalidInputError
 from smart_vault.validation import (
-    format_time,
     parse_time,
     read_aws_id,
     read_bool,
@@ -350,5 +349,4 @@ __all__ = [
     "SkippedDelete",
     "SnapshotRef",
     "VolumeTarget",
-    "format_time",
 ]

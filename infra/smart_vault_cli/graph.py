@@ -133,4 +133,7 @@ def render(dot_source: str, output: Path) -> None:
 
 
 def load_definition(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    definition = json.loads(path.read_text())
+    if not isinstance(definition, dict):
+        raise CliError(f"{path} is not a state machine definition (a JSON object)")
+    return definition

@@ -50,7 +50,6 @@ class Fault:
     code: str
     remaining: int | None = None  # None: always
     targets: tuple[str, ...] = ()  # ids that must appear in the request (any of them)
-    label: str = ""
 
     def matches(self, operation: str, params: dict[str, Any]) -> bool:
         if operation != self.operation or self.remaining == 0:

@@ -56,7 +56,6 @@ class LambdaHost:
         # time so module state (Powertools metrics, cached clients) is never shared mid-call.
         self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
-        self.invocations: Counter[str] = Counter()
         self.metrics: Counter[str] = Counter()  # name -> summed value
 
     def arn(self, key: str) -> str:
@@ -85,7 +84,6 @@ class LambdaHost:
             )
         event = json.loads(params.get("body") or b"{}")
         with self._lock:
-            self.invocations[key] += 1
             context = LambdaContext(
                 function_name=name,
                 aws_request_id=str(uuid.uuid4()),

@@ -19,7 +19,7 @@ from typing import Any
 
 from moto.ec2.models.core import TaggedEC2Resource
 from moto.ec2.models.elastic_block_store import EBSBackend
-from moto.ec2.models.tags import EC2_PREFIX_TO_RESOURCE, get_prefix
+from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
 SnapshotHook = Callable[[Any, str], None]  # (moto Snapshot, instance id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,7 +87,6 @@ class Scenario:
     existing_snapshots: tuple[ExistingSnapshot, ...] = ()
     faults: tuple[FaultDef, ...] = ()
     runs: tuple[datetime, ...] = ()
-    raw_settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _str_map(value: Any, field: str) -> dict[str, str]:
@@ -263,5 +262,4 @@ def _parse(data: Any) -> Scenario:
         existing_snapshots=tuple(existing),
         faults=tuple(faults),
         runs=_runs(data),
-        raw_settings=raw_settings,
     )

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
@@ -75,7 +76,8 @@ class InterpreterHooks:
         original_add = event_manager.EventManager.add_event
         original_job = child_worker.DistributedItemProcessorWorker._eval_job
         original_wait = wait_function.WaitFunction._wait_interval
-        original_time = retrier_decl.time
+        # The retrier imports ``time`` as a module global; patch.object swaps and restores it.
+        virtual_time = mock.patch.object(retrier_decl, "time", _VirtualTime(self))
 
         def add_event(self: Any, context: Any, event_type: Any, event_details: Any = None, **kw: Any) -> Any:
             key = hooks._child_managers.get(id(self))
@@ -100,14 +102,14 @@ class InterpreterHooks:
         event_manager.EventManager.add_event = add_event  # type: ignore[method-assign,assignment]
         child_worker.DistributedItemProcessorWorker._eval_job = eval_job  # type: ignore[method-assign]
         wait_function.WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
-        retrier_decl.time = _VirtualTime(self)  # type: ignore[assignment]
+        virtual_time.start()
         try:
             yield
         finally:
             event_manager.EventManager.add_event = original_add  # type: ignore[method-assign]
             child_worker.DistributedItemProcessorWorker._eval_job = original_job  # type: ignore[method-assign]
             wait_function.WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]
-            retrier_decl.time = original_time
+            virtual_time.stop()
 
     def _record(self, event_type: str, details: Any, key: tuple[int, int] | None) -> None:
         state_name = ""

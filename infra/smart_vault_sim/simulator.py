@@ -113,14 +113,12 @@ class Simulation:
         self.clock: datetime = scenario.runs[0]
 
     # -- set-up -------------------------------------------------------------------------
-    def _env(self, topic_arn: str | None = None) -> dict[str, str]:
+    def _env(self) -> dict[str, str]:
         settings_env = {
             **{k: v for k, v in self.scenario.settings.to_env().items()},
             "DEPLOYMENT_ID": DEPLOYMENT_ID,
             "BUCKET_NAME": BUCKET,
         }
-        if topic_arn:
-            settings_env["TOPIC_ARN"] = topic_arn
         return {
             "AWS_DEFAULT_REGION": self.scenario.region,
             "AWS_REGION": self.scenario.region,

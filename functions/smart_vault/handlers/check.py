@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_vault.aws import Ec2
 from smart_vault.models import InstanceJob
 from smart_vault.observability import correlate, lambda_handler
@@ -10,7 +12,7 @@ from smart_vault.snapshots import check_backup
 
 
 @lambda_handler
-def handler(event: Any, context: Any) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     job = InstanceJob.from_dict(event, need_backup=True)
     correlate(job.run.execution_name, job.instance.instance_id)
     return check_backup(job, settings=get_settings(), ec2=Ec2()).to_dict()

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_vault.aws import Ec2, Store
 from smart_vault.discovery import discover
 from smart_vault.models import RunRequest
@@ -11,7 +13,7 @@ from smart_vault.validation import read_str, require_mapping
 
 
 @lambda_handler
-def handler(event: Any, context: Any) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     event = require_mapping(event, "input")
     execution_name = read_str(event, "execution_name")
     execution_arn = read_str(event, "execution_arn")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_vault.aws import Alerts, Store
 from smart_vault.errors import InvalidInputError
 from smart_vault.models import ErrorInfo, InstanceJob, RunContext
@@ -14,7 +16,7 @@ ACTIONS = ("record_failure", "summarize", "run_failed")
 
 
 @lambda_handler
-def handler(event: Any, context: Any) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     event = require_mapping(event, "input")
     action = read_str(event, "action")
     if action not in ACTIONS:

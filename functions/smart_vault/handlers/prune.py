@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_vault.aws import Ec2, Store
 from smart_vault.errors import InvalidInputError
 from smart_vault.models import InstanceJob
@@ -11,7 +13,7 @@ from smart_vault.settings import get_settings
 
 
 @lambda_handler
-def handler(event: Any, context: Any) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     job = InstanceJob.from_dict(event, need_backup=True)
     assert job.backup is not None
     if job.backup.status == "pending":
