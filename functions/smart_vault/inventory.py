@@ -55,9 +55,13 @@ def build_targets(
                 continue
             volume_id = ebs["VolumeId"]
             volume = volumes.get(volume_id, {})
-            # The same tag key with the value False opts one volume out.
+            # The same tag key with the value False opts one volume out. ExcludeDataVolumeIds takes
+            # data volumes only ("If you specify the ID of the root volume, the request fails",
+            # EC2 API Reference, InstanceSpecification): an opted-out root is left out by
+            # ExcludeBootVolume, since no selected volume is the root.
             if tag_dict(volume.get("Tags")).get(tag_key, "").lower() == "false":
-                excluded.append(volume_id)
+                if mapping.get("DeviceName") != root_device:
+                    excluded.append(volume_id)
                 continue
             selected.append(
                 VolumeTarget(

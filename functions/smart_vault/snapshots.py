@@ -85,6 +85,22 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
     )
 
 
+def next_check_wait(previous_wait: int, *, waited_seconds: int, settings: Settings) -> int:
+    """Seconds the Wait state sleeps before the next check of a pending backup.
+
+    Doubles the previous wait, starting from ``wait_initial_seconds`` (also after a re-run that
+    found its snapshots and waited 0), up to ``wait_max_seconds``. Doubling keeps the checks of
+    a long snapshot few (about log2(max/initial) to reach the cap, then one per
+    ``wait_max_seconds``), which bounds the Lambda invocations, DescribeSnapshots calls and
+    state transitions per instance; the cap bounds how late a completed snapshot is noticed.
+    It never sleeps past ``snapshot_timeout_seconds``, so the timeout fires on time, and always
+    at least 1 s so the Wait/Check loop cannot spin.
+    """
+    remaining = settings.snapshot_timeout_seconds - waited_seconds
+    doubled = max(previous_wait * 2, settings.wait_initial_seconds)
+    return max(1, min(doubled, settings.wait_max_seconds, remaining))
+
+
 def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupState:
     """One DescribeSnapshots for the instance's snapshots; decide done, pending or failed."""
     backup = job.backup
@@ -119,21 +135,11 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
             f"{settings.snapshot_timeout_seconds}): "
             + ", ".join(f"{r.snapshot_id} {r.progress}%" for r in refs if r.state != "completed")
         )
-    # Back off: double the wait, capped, never past the timeout.
-    next_wait = max(
-        1,
-        min(
-            backup.wait_seconds * 2,
-            settings.wait_max_seconds,
-            settings.snapshot_timeout_seconds - waited,
-        ),
-        min(settings.wait_initial_seconds, settings.snapshot_timeout_seconds - waited),
-    )
     return BackupState(
         status="pending",
         snapshots=refs,
         created=backup.created,
-        wait_seconds=next_wait,
+        wait_seconds=next_check_wait(backup.wait_seconds, waited_seconds=waited, settings=settings),
         waited_seconds=waited,
         checks=backup.checks + 1,
         progress=min(r.progress for r in refs),

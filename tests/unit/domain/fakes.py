@@ -1,0 +1,281 @@
+"""In-memory stand-ins for the AWS adapters in ``smart_vault.aws`` (``Ec2``, ``Store``, ``Alerts``).
+
+They keep the adapters' contracts: the same methods and keyword names (checked by
+test_fakes_contract.py), records shaped like the EC2/S3 responses the adapters return, and
+errors raised as the Smart Vault class the real adapter raises, built by the same classifier
+from the AWS error code (``classify(aws_error(code))``). ``fail()`` queues such an error for
+an operation, the way ``AwsTap.fail`` injects one into botocore.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
+from smart_vault.errors import SmartVaultError, classify
+from smart_vault_sim.aws_tap import aws_error
+
+CLOCK = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+
+def error(operation: str, code: str) -> SmartVaultError:
+    """The error the real adapter raises when AWS answers ``code`` (``ec2:CreateSnapshots``)."""
+    return classify(aws_error(code, operation.split(":")[1]), operation)
+
+
+@dataclass
+class _Faults:
+    queued: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
+
+    def add(self, operation: str, code: str, times: int, targets: Iterable[str]) -> None:
+        self.queued.setdefault(operation, []).extend([(code, frozenset(targets))] * times)
+
+    def check(self, operation: str, *ids: str) -> None:
+        for i, (code, targets) in enumerate(self.queued.get(operation, [])):
+            if not targets or targets & set(ids):
+                del self.queued[operation][i]
+                raise error(operation, code)
+
+
+def _tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class FakeEc2:
+    """An account's instances, volumes and snapshots; ``calls`` counts API calls like AwsTap."""
+
+    def __init__(self) -> None:
+        self.instances: dict[str, dict[str, Any]] = {}
+        self.volume_records: dict[str, dict[str, Any]] = {}
+        self.snapshots: dict[str, dict[str, Any]] = {}
+        self.calls: Counter[str] = Counter()
+        self.now = CLOCK
+        self.in_use: set[str] = set()  # snapshots a registered AMI uses
+        self._faults = _Faults()
+        self._ids = itertools.count(1)
+
+    # -- building the account --------------------------------------------------------------
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._ids):017x}"
+
+    def add_instance(
+        self,
+        name: str = "",
+        *,
+        tags: Mapping[str, str] | None = None,
+        volumes: Sequence[tuple[str, int] | tuple[str, int, Mapping[str, str]]] = (("/dev/xvda", 8),),
+        state: str = "running",
+    ) -> str:
+        """An instance whose first volume is its root device; returns its id."""
+        instance_id = self._id("i")
+        all_tags = {"Name": name} if name else {}
+        all_tags.update({"backup": "True"} if tags is None else tags)
+        mappings = []
+        for spec in volumes:
+            volume_id = self._id("vol")
+            vol_tags: Mapping[str, str] = spec[2] if len(spec) > 2 else {}  # type: ignore[misc]
+            self.volume_records[volume_id] = {"VolumeId": volume_id, "Size": spec[1], "Tags": _tags(vol_tags)}
+            mappings.append({"DeviceName": spec[0], "Ebs": {"VolumeId": volume_id, "Status": "attached"}})
+        self.instances[instance_id] = {
+            "InstanceId": instance_id,
+            "State": {"Name": state},
+            "Tags": _tags(all_tags),
+            "RootDeviceName": volumes[0][0] if volumes else "/dev/xvda",
+            "BlockDeviceMappings": mappings,
+            "Placement": {"AvailabilityZone": "us-east-1a"},
+        }
+        return instance_id
+
+    def volume_id(self, instance_id: str, device: str) -> str:
+        for mapping in self.instances[instance_id]["BlockDeviceMappings"]:
+            if mapping["DeviceName"] == device:
+                return str(mapping["Ebs"]["VolumeId"])
+        raise KeyError(device)
+
+    def add_snapshot(
+        self,
+        volume_id: str,
+        *,
+        start_time: datetime,
+        tags: Mapping[str, str],
+        state: str = "completed",
+    ) -> str:
+        snapshot_id = self._id("snap")
+        self.snapshots[snapshot_id] = {
+            "SnapshotId": snapshot_id,
+            "VolumeId": volume_id,
+            "VolumeSize": self.volume_records.get(volume_id, {}).get("Size", 8),
+            "StartTime": start_time,
+            "State": state,
+            "Progress": "100%" if state == "completed" else "0%",
+            "OwnerId": "123456789012",
+            "Description": "",
+            "Tags": _tags(tags),
+        }
+        return snapshot_id
+
+    def set_state(self, snapshot_id: str, state: str, progress: int | None = None) -> None:
+        record = self.snapshots[snapshot_id]
+        record["State"] = state
+        record["Progress"] = f"{100 if state == 'completed' else (progress or 0)}%"
+
+    def fail(self, operation: str, code: str, *, times: int = 1, targets: Iterable[str] = ()) -> None:
+        """The next ``times`` calls of ``operation`` (naming one of ``targets``, if given) fail."""
+        self._faults.add(operation, code, times, targets)
+
+    def _call(self, operation: str, *ids: str) -> None:
+        self.calls[operation] += 1
+        self._faults.check(operation, *ids)
+
+    # -- the adapter contract (smart_vault.aws.Ec2) ---------------------------------------------
+    def find_instances(
+        self,
+        tag_key: str,
+        tag_value: str,
+        states: Sequence[str],
+        instance_ids: Sequence[str] | None,
+    ) -> list[dict[str, Any]]:
+        self._call("ec2:DescribeInstances", *(instance_ids or ()))
+        if instance_ids:
+            # DescribeInstances with an id that does not exist fails the whole request.
+            missing = [i for i in instance_ids if i not in self.instances]
+            if missing:
+                raise error("ec2:DescribeInstances", "InvalidInstanceID.NotFound")
+        return [
+            json.loads(json.dumps(i))
+            for i in self.instances.values()
+            if i["State"]["Name"] in states
+            and {"Key": tag_key, "Value": tag_value} in i["Tags"]
+            and (not instance_ids or i["InstanceId"] in instance_ids)
+        ]
+
+    def volumes(self, volume_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = sorted(set(volume_ids))
+        for _ in range(0, len(ids), 500):
+            self._call("ec2:DescribeVolumes", *ids)
+        # A volume-id filter (not VolumeIds) skips ids that no longer exist instead of failing.
+        return {i: dict(self.volume_records[i]) for i in ids if i in self.volume_records}
+
+    def managed_snapshots(
+        self, deployment_id: str, instance_id: str, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        self._call("ec2:DescribeSnapshots", instance_id)
+        wanted = {TAG_MANAGED: deployment_id, TAG_INSTANCE_ID: instance_id}
+        if run_id is not None:
+            wanted[TAG_RUN_ID] = run_id
+        found = []
+        for snap in self.snapshots.values():
+            tags = {t["Key"]: t["Value"] for t in snap["Tags"]}
+            if all(tags.get(k) == v for k, v in wanted.items()):
+                found.append(dict(snap))
+        return found
+
+    def create_snapshots(
+        self,
+        *,
+        instance_id: str,
+        exclude_boot: bool,
+        exclude_data_volume_ids: Sequence[str],
+        tags: list[dict[str, str]],
+        description: str,
+    ) -> list[dict[str, Any]]:
+        operation = "ec2:CreateSnapshots"
+        self._call(operation, instance_id)
+        instance = self.instances.get(instance_id)
+        if instance is None:
+            raise error(operation, "InvalidInstanceID.NotFound")
+        root = instance["RootDeviceName"]
+        attached = {m["Ebs"]["VolumeId"]: m["DeviceName"] for m in instance["BlockDeviceMappings"]}
+        # API_InstanceSpecification: ExcludeDataVolumeIds takes data (non-root) volumes only, up
+        # to 40; "If you specify the ID of the root volume, the request fails."
+        excluded = set(exclude_data_volume_ids)
+        if len(excluded) > 40 or any(attached.get(v) == root for v in excluded):
+            raise error(operation, "InvalidParameterValue")
+        if len(tags) > 50:  # a resource has at most 50 user tags
+            raise error(operation, "TagLimitExceeded")
+        made = []
+        for volume_id, device in attached.items():
+            if volume_id in excluded or (exclude_boot and device == root):
+                continue
+            snapshot_id = self.add_snapshot(
+                volume_id, start_time=self.now, tags={t["Key"]: t["Value"] for t in tags}, state="pending"
+            )
+            self.snapshots[snapshot_id]["Description"] = description
+            made.append(dict(self.snapshots[snapshot_id]))
+        return made
+
+    def describe_snapshots(self, snapshot_ids: Sequence[str]) -> list[dict[str, Any]]:
+        operation = "ec2:DescribeSnapshots"
+        self._call(operation, *snapshot_ids)
+        # DescribeSnapshots: "If you specify an invalid snapshot ID, an error is returned."
+        if any(i not in self.snapshots for i in snapshot_ids):
+            raise error(operation, "InvalidSnapshot.NotFound")
+        return [dict(self.snapshots[i]) for i in snapshot_ids]
+
+    def delete_snapshot(self, snapshot_id: str) -> str | None:
+        self._call("ec2:DeleteSnapshot", snapshot_id)
+        if snapshot_id in self.in_use:
+            return "in_use"
+        if self.snapshots.pop(snapshot_id, None) is None:
+            return "already_deleted"
+        return None
+
+
+class FakeStore:
+    """The inventory/audit bucket: JSON bodies stored as the real adapter serialises them."""
+
+    def __init__(self, bucket: str = "fake-inventory") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
+        self.calls: Counter[str] = Counter()
+        self._faults = _Faults()
+
+    def fail(self, operation: str, code: str, *, times: int = 1, targets: Iterable[str] = ()) -> None:
+        self._faults.add(operation, code, times, targets)
+
+    def _call(self, operation: str, *keys: str) -> None:
+        self.calls[operation] += 1
+        self._faults.check(operation, *keys)
+
+    def put_json(self, key: str, body: Any) -> None:
+        self._call("s3:PutObject", key)
+        self.objects[key] = json.dumps(body, separators=(",", ":"), default=str).encode()
+
+    def get_json(self, key: str) -> Any:
+        self._call("s3:GetObject", key)
+        if key not in self.objects:
+            raise error("s3:GetObject", "NoSuchKey")
+        return json.loads(self.objects[key])
+
+    def keys(self, prefix: str) -> list[str]:
+        self._call("s3:ListObjectsV2", prefix)
+        return sorted(k for k in self.objects if k.startswith(prefix))  # S3 lists in key order
+
+    def get_many(self, keys: Sequence[str]) -> list[Any]:
+        return [self.get_json(k) for k in keys]
+
+
+@dataclass
+class Published:
+    subject: str
+    text: str
+    document: dict[str, Any]
+    attributes: dict[str, str]
+
+
+class FakeAlerts:
+    def __init__(self, topic_arn: str = "arn:aws:sns:us-east-1:123456789012:fake-alerts") -> None:
+        self.topic_arn = topic_arn
+        self.published: list[Published] = []
+
+    def publish(self, *, subject: str, text: str, document: dict[str, Any], attributes: dict[str, str]) -> str:
+        # The document travels as JSON: keep only what survives that.
+        body = json.loads(json.dumps(document, default=str))
+        self.published.append(Published(subject=subject[:100], text=text, document=body, attributes=attributes))
+        return f"message-{len(self.published)}"
