@@ -1,6 +1,7 @@
 """Where moto's EC2 differs from AWS in ways Smart Vault depends on, make it behave like AWS.
 
-- ``CreateSnapshots`` ignores ``ExcludeDataVolumeIds`` in moto; AWS snapshots only the rest.
+- ``CreateSnapshots`` ignores ``ExcludeDataVolumeIds`` in moto; AWS snapshots only the rest, and
+  fails the request when the list names the root volume.
 - moto stamps snapshots with the wall clock; the simulator's runs happen at virtual times.
 - moto completes snapshots at once; AWS leaves them ``pending`` for a while (the simulator
   decides how long through ``on_created``).
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from moto.ec2.exceptions import InvalidParameterValueError
 from moto.ec2.models.core import TaggedEC2Resource
 from moto.ec2.models.elastic_block_store import EBSBackend
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
@@ -39,6 +41,12 @@ def patched(*, now: Callable[[], datetime] | None = None, on_created: SnapshotHo
 
     def create_snapshots(self: Any, instance_spec: dict[str, Any], description: str, tags: dict[str, str]) -> list[Any]:
         excluded = _excluded_ids(instance_spec)
+        # EC2 API Reference, InstanceSpecification: ExcludeDataVolumeIds takes data volumes only;
+        # "If you specify the ID of the root volume, the request fails."
+        instance = self.get_instance(instance_spec["InstanceId"])
+        root = dict(instance.get_block_device_mapping).get(instance.root_device_name)
+        if root is not None and root.volume_id in excluded:
+            raise InvalidParameterValueError(root.volume_id)
         snapshots = original(self, instance_spec, description, tags)
         kept = []
         for snapshot in snapshots:

@@ -204,3 +204,11 @@ def test_check_of_a_skipped_backup_stays_skipped(account):
     job["backup"] = {"status": "skipped", "reason": "instance no longer exists"}
     assert account.invoke(check.handler, job)["status"] == "skipped"
     assert sum(account.tap.calls.values()) == 0
+
+
+def test_an_opted_out_root_volume_is_left_out_by_exclude_boot_volume(account):
+    # AWS fails CreateSnapshots when ExcludeDataVolumeIds names the root volume (the emulator too).
+    web = account.add_instance("web-1", volumes=[("/dev/xvda", 8, {"backup": "False"}), ("/dev/sdf", 10)])
+    backup = account.invoke(snapshot.handler, account.job(web.instance_id))
+    assert [s["device"] for s in backup["snapshots"]] == ["/dev/sdf"]
+    assert {s["VolumeId"] for s in account.snapshots(web.instance_id)} == {web.volume_ids["/dev/sdf"]}
