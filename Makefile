@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed-stamp
 SCENARIO ?= scenarios/demo.json
 
-.PHONY: demo test test-unit test-workflow test-infra test-cli lint format synth bench graph clean lock
+.PHONY: demo test test-domain test-unit test-workflow test-infra test-cli lint format synth bench graph clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v dot >/dev/null || { echo "installing Graphviz (smart-vault graph)"; \
@@ -18,8 +18,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	.venv/bin/smart-vault simulate $(SCENARIO) --report reports/demo-report.json
 
+# The whole suite with a coverage report of the four packages (a report, not a gate).
+COVERAGE := --cov=smart_vault --cov=smart_vault_sim --cov=smart_vault_cli --cov=smart_vault_infra \
+	--cov-report=term:skip-covered
+
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q $(COVERAGE)
+
+# Domain logic with in-memory adapters: no moto, seconds.
+test-domain: $(STAMP)
+	$(PY) -m pytest -q tests/unit/domain
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
@@ -37,6 +45,7 @@ lint: $(STAMP)
 	.venv/bin/ruff check functions infra tests
 	.venv/bin/ruff format --check functions infra tests
 	.venv/bin/mypy
+	.venv/bin/mypy infra/app.py
 
 format: $(STAMP)
 	.venv/bin/ruff format functions infra tests
