@@ -93,17 +93,6 @@ def test_output_stays_small_for_a_large_fleet(account):
     assert account.tap.calls["ec2:DescribeVolumes"] == 1
 
 
-def test_start_delays_pace_create_snapshots(account):
-    account.configure(create_rate_per_second=4, map_concurrency=8)
-    for n in range(10):
-        account.add_instance(f"n-{n}")
-    items = sorted(
-        inventory(account, account.invoke(discover.handler, event())).values(),
-        key=lambda i: i["instance_id"],
-    )
-    assert [i["start_delay_seconds"] for i in items] == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]
-
-
 def test_manual_run_can_restrict_to_instances_and_force_dry_run(account):
     a = account.add_instance("a")
     account.add_instance("b")

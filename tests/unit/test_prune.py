@@ -6,7 +6,7 @@ from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
 from smart_vault.errors import InvalidInputError, ThrottledError
 from smart_vault.handlers import check, prune, snapshot
 from smart_vault_sim import fleet
-from tests.conftest import BUCKET, DEPLOYMENT, REGION, RUN_TIME, run_context
+from tests.conftest import BUCKET, DEPLOYMENT, REGION, RUN_TIME
 
 
 def old(
@@ -107,52 +107,6 @@ def test_throttled_delete_raises_for_the_workflow_to_retry_and_the_retry_finishe
     assert {b, c}.isdisjoint(existing_ids(account))
     assert a in existing_ids(account)
     assert len(outcome["deleted"]) <= 2
-
-
-def test_dry_run_reports_and_deletes_nothing(account):
-    web = account.add_instance("web-1")
-    for days in (9, 10, 11):
-        old(account, web, days=days)
-    before = existing_ids(account)
-    job = backed_up(account, web, run=run_context(dry_run=True))
-    outcome = account.invoke(prune.handler, job)
-    assert outcome["status"] == "skipped" and outcome["dry_run"] is True
-    assert len(outcome["would_delete"]) == 1  # keep_min 2 protects the two newest
-    assert outcome["deleted"] == []
-    assert existing_ids(account) == before
-    assert account.tap.calls["ec2:DeleteSnapshot"] == 0
-
-
-def test_circuit_breaker_stops_pruning(account):
-    account.configure(keep_min=1, max_delete_fraction=0.5)
-    web = account.add_instance("web-1")
-    doomed = {old(account, web, days=d) for d in (10, 11, 12)}
-    outcome = account.invoke(prune.handler, backed_up(account, web))
-    assert outcome["deleted"] == []
-    assert "max_delete_fraction" in outcome["breaker"]
-    assert doomed <= existing_ids(account)
-
-
-def test_max_deletes_per_run(account):
-    account.configure(keep_min=1, max_delete_fraction=1.0, max_deletes_per_run=2)
-    web = account.add_instance("web-1")
-    for d in (10, 11, 12):
-        old(account, web, days=d)
-    outcome = account.invoke(prune.handler, backed_up(account, web))
-    assert outcome["deleted"] == [] and "max_deletes_per_run" in outcome["breaker"]
-
-
-def test_volume_without_a_completed_snapshot_this_run_is_not_pruned(account):
-    account.configure(keep_min=1, max_delete_fraction=1.0)
-    web = account.add_instance("web-1", volumes=[("/dev/xvda", 8), ("/dev/sdf", 10)])
-    root_old = old(account, web, "/dev/xvda", days=30)
-    data_old = old(account, web, "/dev/sdf", days=30)
-    job = backed_up(account, web)
-    # Only the root volume's snapshot is in the state as completed.
-    job["backup"]["snapshots"] = [s for s in job["backup"]["snapshots"] if s["device"] == "/dev/xvda"]
-    outcome = account.invoke(prune.handler, job)
-    assert [d["snapshot_id"] for d in outcome["deleted"]] == [root_old]
-    assert data_old in existing_ids(account)
 
 
 def test_pending_backup_is_refused(account):

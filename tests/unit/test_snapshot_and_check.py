@@ -12,7 +12,6 @@ from smart_vault.errors import (
     InvalidInputError,
     PermissionDeniedError,
     SnapshotFailedError,
-    SnapshotTimeoutError,
     ThrottledError,
     TransientAwsError,
     VolumePacingError,
@@ -186,17 +185,6 @@ def test_check_fails_on_error_state_naming_the_snapshot(account):
     set_snapshot_state(REGION, bad, "error")
     with pytest.raises(SnapshotFailedError, match=bad):
         account.invoke(check.handler, job)
-
-
-def test_check_times_out(account):
-    account.configure(snapshot_timeout_seconds=600, wait_initial_seconds=60, wait_max_seconds=300)
-    job = started(account)
-    for snap in job["backup"]["snapshots"]:
-        set_snapshot_state(REGION, snap["snapshot_id"], "pending")
-    with pytest.raises(SnapshotTimeoutError, match="still pending after 600 s"):
-        for _ in range(10):
-            job["backup"] = account.invoke(check.handler, job)
-    assert job["backup"]["waited_seconds"] < 600
 
 
 def test_check_of_a_skipped_backup_stays_skipped(account):
