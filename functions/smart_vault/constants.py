@@ -32,6 +32,7 @@ SUBSTITUTION_FUNCTION_ARNS = {
     "NotifyFunctionArn": "notify",
 }
 SUBSTITUTION_BUCKET = "InventoryBucketName"
+SUBSTITUTION_TOPIC = "AlertTopicArn"
 SUBSTITUTION_MAP_CONCURRENCY = "MapConcurrency"
 SUBSTITUTION_EXECUTION_TIMEOUT = "ExecutionTimeoutSeconds"
 
@@ -44,6 +45,9 @@ METRIC_SNAPSHOTS_FAILED = "SnapshotsFailed"
 METRIC_SNAPSHOTS_DELETED = "SnapshotsDeleted"
 METRIC_DELETES_SKIPPED = "DeletesSkipped"
 METRIC_BACKUP_GIB = "BackupGiB"
+# RecordFailure: one per failed step, dimensions service and Step (the failed state's name).
+METRIC_STEP_FAILED = "StepFailed"
+METRIC_DIMENSION_STEP = "Step"
 
 # S3 layout of the inventory/audit bucket.
 RUNS_PREFIX = "runs"

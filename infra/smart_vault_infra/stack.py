@@ -7,7 +7,6 @@ import json
 
 from aws_cdk import (
     Acknowledgment,
-    Arn,
     ArnFormat,
     CfnOutput,
     Duration,
@@ -397,24 +396,14 @@ class SmartVaultStack(Stack):
             )
         )
         # Distributed Map: the parent starts and watches child executions of itself, reads the
-        # inventory and writes the Map's results.
-        own_arn = Arn.format(
-            {
-                "service": "states",
-                "resource": "stateMachine",
-                "resource_name": name,
-                "arn_format": ArnFormat.COLON_RESOURCE_NAME,
-            },
-            self,
+        # inventory and writes the Map's results. "IAM policies for using Distributed Map states"
+        # (Step Functions developer guide): StartExecution on stateMachine:<name>, Describe/Stop
+        # on execution:<name>/*. The fixed name avoids a role -> state machine -> role cycle.
+        own_arn = self.format_arn(
+            service="states", resource="stateMachine", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
         )
-        executions = Arn.format(
-            {
-                "service": "states",
-                "resource": "execution",
-                "resource_name": f"{name}/*",
-                "arn_format": ArnFormat.COLON_RESOURCE_NAME,
-            },
-            self,
+        executions = self.format_arn(
+            service="states", resource="execution", resource_name=f"{name}/*", arn_format=ArnFormat.COLON_RESOURCE_NAME
         )
         machine.add_to_role_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[own_arn]))
         machine.add_to_role_policy(

@@ -275,3 +275,19 @@ def test_cfn_lint_reports_no_errors(synthesized):
 def test_invalid_context_is_a_clear_synth_error(context, key):
     with pytest.raises(InvalidInputError, match=key):
         DeploymentConfig.from_context(context)
+
+
+def test_distributed_map_permissions_name_this_state_machine_and_its_executions(synthesized):
+    # Step Functions, "IAM policies for using Distributed Map states": the parent's role needs
+    # states:StartExecution on arn:...:stateMachine:<name> and Describe/StopExecution on
+    # arn:...:execution:<name>/*. An ARN without the name matches nothing and the Map fails.
+    prefix = ["arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}]
+    by_action = {}
+    for role, statement in statements(synthesized):
+        if role.startswith("StateMachineRole"):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in actions:
+                by_action[action] = statement["Resource"]
+    assert by_action["states:StartExecution"] == {"Fn::Join": ["", [*prefix, ":stateMachine:smart-vault-backup"]]}
+    executions = {"Fn::Join": ["", [*prefix, ":execution:smart-vault-backup/*"]]}
+    assert by_action["states:DescribeExecution"] == by_action["states:StopExecution"] == executions
