@@ -59,7 +59,6 @@ class DeploymentConfig:
     alarm_email: str | None
     log_retention_days: int
     state_machine_log_level: str
-    kms_key_arn: str | None
     audit_retention_days: int
     powertools_version: str
 
@@ -87,9 +86,14 @@ class DeploymentConfig:
         level = read_str(context, "state_machine_log_level", path=path, default="ALL").upper()
         if level not in LOG_LEVELS:
             raise InvalidInputError(f"{path}state_machine_log_level", f"must be one of {LOG_LEVELS}")
-        key_arn = context.get("kms_key_arn") or None
-        if key_arn is not None and not re.fullmatch(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[\w-]+", str(key_arn)):
-            raise InvalidInputError(f"{path}kms_key_arn", f"is not a KMS key ARN: {key_arn!r}")
+        if context.get("kms_key_arn"):
+            # Issue 8, defect 6: CDK cannot add statements to an imported key's policy, and without
+            # them alarms, EventBridge alerts and log encryption fail silently after deploy.
+            raise InvalidInputError(
+                f"{path}kms_key_arn",
+                "is not supported: the stack must own its KMS key to give CloudWatch alarms, EventBridge "
+                "and CloudWatch Logs the key-policy statements they need (docs/decisions.md); remove it",
+            )
         return cls(
             settings=settings,
             schedule=schedule,
@@ -100,7 +104,6 @@ class DeploymentConfig:
             alarm_email=email,
             log_retention_days=retention,
             state_machine_log_level=level,
-            kms_key_arn=key_arn,
             audit_retention_days=read_int(context, "audit_retention_days", path=path, default=400, minimum=1),
             powertools_version=read_str(context, "powertools_version", path=path, default="3.37.0"),
         )

@@ -26,6 +26,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
@@ -33,10 +34,12 @@ from constructs import Construct, IConstruct
 from smart_vault.constants import (
     FUNCTION_HANDLERS,
     METRIC_BACKUP_GIB,
+    METRIC_DIMENSION_STEP,
     METRIC_NAMESPACE,
     METRIC_SNAPSHOTS_CREATED,
     METRIC_SNAPSHOTS_DELETED,
     METRIC_SNAPSHOTS_FAILED,
+    METRIC_STEP_FAILED,
     OUTPUT_BUCKET_NAME,
     OUTPUT_DASHBOARD_URL,
     OUTPUT_STATE_MACHINE_ARN,
@@ -45,6 +48,7 @@ from smart_vault.constants import (
     SERVICE_NAME,
     SUBSTITUTION_BUCKET,
     SUBSTITUTION_FUNCTION_ARNS,
+    SUBSTITUTION_TOPIC,
     TAG_MANAGED,
 )
 from smart_vault_infra.config import DeploymentConfig
@@ -81,6 +85,10 @@ RETENTION = {
 }
 
 
+# Acknowledgment ids of cdk-validator-cfnguard (Control Tower proactive controls) findings.
+GUARD = "cdk-validator-cfnguard::"
+
+
 def acknowledge(scope: IConstruct, rule: str, reason: str, *findings: str) -> None:
     """Acknowledge a cdk-nag finding on one construct, with the reason it is acceptable there."""
     ids = [f"{rule}[{finding}]" for finding in findings] or [rule]
@@ -110,6 +118,7 @@ class SmartVaultStack(Stack):
 
         state_machine_name = f"{deployment}-backup"
         self.state_machine = self._state_machine(state_machine_name)
+        self.dead_letters = self._dead_letter_queue()
         self._schedule()
         self._status_change_alerts()
         self.alarms = self._alarms()
@@ -136,28 +145,34 @@ class SmartVaultStack(Stack):
         )
 
     # -- encryption, storage, alerts ------------------------------------------------------
-    def _key(self) -> kms.IKey:
-        if self.config.kms_key_arn:
-            return kms.Key.from_key_arn(self, "Key", self.config.kms_key_arn)
+    def _key(self) -> kms.Key:
         key = kms.Key(
             self,
             "Key",
-            description="Smart Vault: alerts topic, inventory bucket and logs",
+            description="Smart Vault: alerts topic, inventory bucket, dead-letter queue and logs",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # CloudWatch alarms and EventBridge publish to the encrypted topic; Logs encrypts.
-        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-            key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    principals=[iam.ServicePrincipal(service)],
-                    resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-                )
-            )
+        # CloudWatch alarms publish to the encrypted topic. SNS developer guide, "Key management"
+        # (compatibility with AWS services): the source service needs kms:GenerateDataKey* and
+        # kms:Decrypt; aws:SourceAccount/aws:SourceArn protect against the confused deputy.
         key.add_to_resource_policy(
             iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublishToTheEncryptedTopic",
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": self._alarm_arns()},
+                },
+            )
+        )
+        # CloudWatch Logs, "Encrypt log data in CloudWatch Logs using AWS KMS": the regional
+        # service principal, limited by the encryption context to this account's log groups.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptsThisAccountsLogGroups",
                 actions=[
                     "kms:Encrypt*",
                     "kms:Decrypt*",
@@ -176,7 +191,29 @@ class SmartVaultStack(Stack):
                 },
             )
         )
+        # Control Tower CT.KMS.PR.3: grants only for AWS services acting on our behalf.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="GrantsOnlyForAwsResources",
+                effect=iam.Effect.DENY,
+                actions=["kms:CreateGrant"],
+                principals=[iam.AnyPrincipal()],
+                resources=["*"],
+                conditions={
+                    "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
+                },
+            )
+        )
         return key
+
+    def _alarm_arns(self) -> str:
+        """Every alarm of this deployment: their names start with the deployment id."""
+        return self.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=f"{self.config.settings.deployment_id}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
 
     def _bucket(self) -> s3.Bucket:
         bucket = s3.Bucket(
@@ -212,6 +249,22 @@ class SmartVaultStack(Stack):
             "own least-privilege role; object-level access is recorded by CloudTrail data events "
             "where the account enables them, so a second access-log bucket adds cost, not audit.",
         )
+        acknowledge(
+            bucket,
+            GUARD + "s3_bucket_logging_enabled_check",
+            "CT.S3.PR.2: as AwsSolutions-S1 above; CloudTrail data events are the account's audit.",
+        )
+        acknowledge(
+            bucket,
+            GUARD + "s3_event_notifications_enabled_check",
+            "CT.S3.PR.4: nothing reacts to these objects; Notify reads them within the same run.",
+        )
+        acknowledge(
+            bucket,
+            GUARD + "s3_bucket_object_lock_enabled_check",
+            "CT.S3.PR.9: run records and Map results expire by lifecycle and a re-run rewrites them; "
+            "versioning keeps earlier versions for 30 days. The snapshots themselves are the backup.",
+        )
         return bucket
 
     def _topic(self) -> sns.Topic:
@@ -221,6 +274,21 @@ class SmartVaultStack(Stack):
             display_name="Smart Vault alerts",
             master_key=self.key,
             enforce_ssl=True,
+        )
+        # enforce_ssl and the EventBridge target create a topic policy, which replaces SNS's
+        # default one: CloudWatch alarms must be allowed explicitly or every alarm is silent.
+        # SNS developer guide, "Example cases for Amazon SNS access control".
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": self._alarm_arns()},
+                },
+            )
         )
         if self.config.alarm_email:
             topic.add_subscription(subscriptions.EmailSubscription(self.config.alarm_email))
@@ -269,7 +337,24 @@ class SmartVaultStack(Stack):
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
         )
+        acknowledge(
+            function,
+            GUARD + "lambda_inside_vpc_check",
+            "CT.LAMBDA.PR.3: the functions call only AWS APIs (EC2, S3, SNS) and reach no private "
+            "network; a VPC would add NAT or five interface endpoints and nothing to protect.",
+        )
+        self._acknowledge_log_retention(log_group)
         return function
+
+    def _acknowledge_log_retention(self, log_group: logs.LogGroup) -> None:
+        days = self.config.log_retention_days
+        if days < 365:
+            acknowledge(
+                log_group,
+                GUARD + "cloudwatch_log_group_retention_period_check",
+                f"CT.CLOUDWATCH.PR.2: operational logs are kept log_retention_days ({days}), the "
+                "operator's choice; every run's audit record is kept in S3 for audit_retention_days.",
+            )
 
     def _ec2(self, resource: str) -> str:
         account = "" if resource.startswith("snapshot") else self.account
@@ -290,13 +375,13 @@ class SmartVaultStack(Stack):
         # this deployment's marker from creation on, and tags may only be written by the create.
         fns["snapshot"].add_to_role_policy(
             iam.PolicyStatement(
-                actions=["ec2:CreateSnapshots", "ec2:CreateSnapshot"],
+                actions=["ec2:CreateSnapshots"],
                 resources=[self._ec2("instance/*"), self._ec2("volume/*")],
             )
         )
         fns["snapshot"].add_to_role_policy(
             iam.PolicyStatement(
-                actions=["ec2:CreateSnapshots", "ec2:CreateSnapshot"],
+                actions=["ec2:CreateSnapshots"],
                 resources=[self._ec2("snapshot/*")],
                 conditions={"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment}},
             )
@@ -305,7 +390,7 @@ class SmartVaultStack(Stack):
             iam.PolicyStatement(
                 actions=["ec2:CreateTags"],
                 resources=[self._ec2("snapshot/*")],
-                conditions={"StringEquals": {"ec2:CreateAction": ["CreateSnapshots", "CreateSnapshot"]}},
+                conditions={"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}},
             )
         )
         fns["prune"].add_to_role_policy(
@@ -375,10 +460,12 @@ class SmartVaultStack(Stack):
             encryption_key=self.key,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        self._acknowledge_log_retention(log_group)
         substitutions = {
             placeholder: self.functions[key].function_arn for placeholder, key in SUBSTITUTION_FUNCTION_ARNS.items()
         }
         substitutions[SUBSTITUTION_BUCKET] = self.bucket.bucket_name
+        substitutions[SUBSTITUTION_TOPIC] = self.topic.topic_arn
         machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -426,6 +513,9 @@ class SmartVaultStack(Stack):
                 resources=[self.bucket.arn_for_objects("map-results/*")],
             )
         )
+        # The fallback alert (an sns:publish Task) when Notify itself fails; the topic is encrypted,
+        # so publishing also needs the key (SNS developer guide, "Key management").
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
         machine.add_to_role_policy(self._use_key())
         machine_findings = [
             "Resource::*",
@@ -450,9 +540,47 @@ class SmartVaultStack(Stack):
             )
         return machine
 
+    def _dead_letter_queue(self) -> sqs.Queue:
+        """Where the schedule and the status rule put what they could not deliver (alarmed on)."""
+        queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "This queue is the dead-letter queue of the schedule and the status-change rule; "
+            "nothing reads it automatically, so a dead-letter queue of its own would never be used.",
+        )
+        acknowledge(queue, GUARD + "sqs_dlq_check", "CT.SQS.PR.1: as AwsSolutions-SQS3 above.")
+        return queue
+
     def _schedule(self) -> None:
-        role = iam.Role(self, "ScheduleRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
+        # EventBridge Scheduler, "Confused deputy prevention": aws:SourceArn must be the schedule
+        # group's ARN (not a schedule's); the schedule lives in the default group.
+        group = self.format_arn(
+            service="scheduler",
+            resource="schedule-group",
+            resource_name="default",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": self.account, "aws:SourceArn": group}},
+            ),
+        )
         self.state_machine.grant_start_execution(role)
+        # "Configuring a dead-letter queue" (Scheduler guide): the execution role sends to it;
+        # an SSE-KMS queue's producers also need GenerateDataKey and Decrypt (SQS "Key management").
+        role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letters.queue_arn]))
+        role.add_to_policy(self._use_key())
         scheduler.CfnSchedule(
             self,
             "Schedule",
@@ -474,27 +602,36 @@ class SmartVaultStack(Stack):
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_event_age_in_seconds=3600, maximum_retry_attempts=10
                 ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
             ),
         )
 
     def _status_change_alerts(self) -> None:
-        """Timeouts and aborts happen outside any Catch: alert on the status change itself."""
+        """Timeouts and aborts happen outside any Catch: alert on the status change itself.
+
+        FAILED is not matched: Notify has already alerted with the details (and its own fallback
+        alert covers Notify failing), so a second, vaguer alert would only be noise."""
         rule = events.Rule(
             self,
             "ExecutionStatusRule",
-            description="Alert when a Smart Vault execution fails, times out or is aborted",
+            description="Alert when a Smart Vault execution times out or is aborted",
             event_pattern=events.EventPattern(
                 source=["aws.states"],
                 detail_type=["Step Functions Execution Status Change"],
                 detail={
-                    "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                    "status": ["TIMED_OUT", "ABORTED"],
                     "stateMachineArn": [self.state_machine.state_machine_arn],
                 },
             ),
         )
+        # The target adds to the key policy an events.amazonaws.com statement without conditions,
+        # as it must: SNS developer guide, "Key management": aws:SourceAccount/aws:SourceArn in a
+        # key policy "is not supported for EventBridge-to-encrypted topics". It also covers the
+        # encrypted dead-letter queue.
         rule.add_target(
             targets.SnsTopic(
                 self.topic,
+                dead_letter_queue=self.dead_letters,
                 message=events.RuleTargetInput.from_text(
                     f"Smart Vault execution {events.EventField.from_path('$.detail.name')} ended "
                     f"{events.EventField.from_path('$.detail.status')}: "
@@ -521,6 +658,8 @@ class SmartVaultStack(Stack):
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
+            # Named after the deployment: the topic and key policies allow alarm:<deployment>-*.
+            alarm_name=f"{self.config.settings.deployment_id}-{construct_id}",
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
@@ -538,13 +677,9 @@ class SmartVaultStack(Stack):
         for key, function in self.functions.items():
             name = key.title()
             timeout = SIZING[key][1].to_milliseconds()
+            # No Errors alarm: errors that Step Functions retried successfully are not failures;
+            # what still fails after retries is counted by StepFailed below.
             alarms += [
-                self._alarm(
-                    f"{name}Errors",
-                    function.metric_errors(period=five, statistic="Sum"),
-                    threshold=0,
-                    description=f"Smart Vault {key} function raised errors",
-                ),
                 self._alarm(
                     f"{name}Throttles",
                     function.metric_throttles(period=five, statistic="Sum"),
@@ -596,6 +731,27 @@ class SmartVaultStack(Stack):
                 ),
                 threshold=0,
                 description="Volumes whose backup failed in a Smart Vault run",
+            ),
+            # RecordFailure emits StepFailed with dimensions service and Step, one series per step:
+            # a Metrics Insights query sums them all, including steps added later (CloudWatch,
+            # "Create a CloudWatch alarm based on a Metrics Insights query": one aggregated series).
+            self._alarm(
+                "StepsFailed",
+                cloudwatch.MathExpression(
+                    expression=f"SELECT SUM({METRIC_STEP_FAILED}) FROM SCHEMA({METRIC_NAMESPACE}, "
+                    f"{METRIC_DIMENSION_STEP}, service) WHERE service = '{SERVICE_NAME}'",
+                    period=five,
+                    label="Failed steps (after retries)",
+                    using_metrics={},
+                ),
+                threshold=0,
+                description="A Smart Vault step failed after its retries (the alert names instance and step)",
+            ),
+            self._alarm(
+                "DeadLetters",
+                self.dead_letters.metric_approximate_number_of_messages_visible(period=five, statistic="Maximum"),
+                threshold=0,
+                description="The schedule or the status-change rule could not deliver (see the dead-letter queue)",
             ),
             # Backups that silently stop (schedule disabled, permissions broken before Discover)
             # produce no failure: alarm when no run succeeded for the interval plus a margin.

@@ -24,6 +24,8 @@ PINNED = {
     "StateMachine2E01A3A5": "AWS::StepFunctions::StateMachine",
     "Schedule": "AWS::Scheduler::Schedule",
     "Dashboard9E4231ED": "AWS::CloudWatch::Dashboard",
+    # Added with issue 8 (dead letters of the schedule and the status rule), pinned from the start.
+    "DeadLetterQueue9F481546": "AWS::SQS::Queue",
 }
 RETAINED = {"Key961B73FD", "InventoryBucketA869B8CB"}
 
