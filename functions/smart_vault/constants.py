@@ -51,6 +51,8 @@ METRIC_DIMENSION_STEP = "Step"
 
 # S3 layout of the inventory/audit bucket.
 RUNS_PREFIX = "runs"
+# The Distributed Map's ResultWriter prefix (statemachine/smart_vault.asl.json).
+MAP_RESULTS_PREFIX = "map-results"
 
 # Stack outputs (stable names the CLI reads).
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"

@@ -16,27 +16,28 @@ from smart_vault.settings import Settings
 from smart_vault.validation import read_int, read_str
 
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
-# Retention values CloudWatch Logs accepts.
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    3653,
-)
+# Retention values CloudWatch Logs accepts, in days, and CDK's name for each: the one list.
+LOG_RETENTION = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    3653: "TEN_YEARS",
+}
+LOG_RETENTION_DAYS = tuple(LOG_RETENTION)
 STACK_KEYS = (
     "schedule",
     "time_zone",
@@ -61,6 +62,23 @@ class DeploymentConfig:
     state_machine_log_level: str
     audit_retention_days: int
     powertools_version: str
+
+    @property
+    def deployment_id(self) -> str:
+        return self.settings.deployment_id
+
+    @property
+    def state_machine_name(self) -> str:
+        return f"{self.deployment_id}-backup"
+
+    def alarm_name(self, construct_id: str) -> str:
+        """Alarms are named after the deployment, so the topic and key policies can name them all."""
+        return f"{self.deployment_id}-{construct_id}"
+
+    @property
+    def alarm_names(self) -> str:
+        """The pattern of every alarm_name() (aws:SourceArn conditions)."""
+        return self.alarm_name("*")
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> DeploymentConfig:

@@ -260,9 +260,10 @@ def test_cdk_nag_and_cfn_guard_found_nothing_unacknowledged(synthesized):
 def test_an_unacknowledged_finding_fails_synth(monkeypatch, tmp_path):
     # Without its acknowledgments the same stack must not synthesize.
     from app import build_app
-    from smart_vault_infra import stack
+    from smart_vault_infra import checks, functions, storage, workflow
 
-    monkeypatch.setattr(stack, "acknowledge", lambda *args, **kwargs: None)
+    for module in (checks, functions, storage, workflow):
+        monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
     with pytest.raises(Exception, match="ValidationFailed"):
         build_app(outdir=str(tmp_path)).synth()
 
