@@ -1,7 +1,8 @@
 """Functions: the five Lambda functions, each with its own role, log group and IAM.
 
-Each function's permissions are one row of FUNCTIONS below, next to the reason its wildcard
-resources are acceptable (the cdk-nag AwsSolutions-IAM5 acknowledgment made from the same row).
+Each function's sizing and permissions are one row of function_specs() below, next to the reason
+its wildcard resources are acceptable (the cdk-nag AwsSolutions-IAM5 acknowledgment is made from
+the same row).
 """
 
 from __future__ import annotations
