@@ -7,7 +7,13 @@ from __future__ import annotations
 from aws_cdk import CfnElement, CfnOutput, Stack
 from constructs import Construct
 
-from smart_vault.constants import OUTPUT_BUCKET_NAME, OUTPUT_DASHBOARD_URL, OUTPUT_STATE_MACHINE_ARN, OUTPUT_TOPIC_ARN
+from smart_vault.constants import (
+    OUTPUT_BUCKET_NAME,
+    OUTPUT_DASHBOARD_URL,
+    OUTPUT_DEAD_LETTER_QUEUE_URL,
+    OUTPUT_STATE_MACHINE_ARN,
+    OUTPUT_TOPIC_ARN,
+)
 from smart_vault_infra.config import DeploymentConfig
 from smart_vault_infra.functions import Functions
 from smart_vault_infra.logical_ids import logical_id
@@ -59,6 +65,12 @@ class SmartVaultStack(Stack):
             OUTPUT_DASHBOARD_URL,
             value=f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
             f"#dashboards:name={self.monitoring.dashboard.dashboard_name}",
+        )
+        CfnOutput(
+            self,
+            OUTPUT_DEAD_LETTER_QUEUE_URL,
+            value=self.workflow.dead_letters.queue_url,
+            description="Schedule and status-change events that could not be delivered",
         )
 
     def _allocate_logical_id(self, cfn_element: CfnElement) -> str:

@@ -235,7 +235,7 @@ def test_alarms_per_function_and_state_machine(synthesized):
 
 
 def test_outputs(template):
-    for name in ("StateMachineArn", "AlertTopicArn", "InventoryBucketName", "DashboardUrl"):
+    for name in ("StateMachineArn", "AlertTopicArn", "InventoryBucketName", "DashboardUrl", "DeadLetterQueueUrl"):
         template.has_output(name, {})
 
 
