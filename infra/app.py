@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
+from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
 sys.path[:0] = [
     str(Path(__file__).resolve().parent),
@@ -34,7 +35,9 @@ def build_app(context: dict[str, object] | None = None, outdir: str | None = Non
         config=config,
         description="Smart Vault: tag-driven EBS snapshot backups",
     )
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    # Both gates fail synth on any finding not acknowledged (with its reason) in the stack:
+    # cdk-nag's AwsSolutions pack and cfn-guard with the bundled Control Tower proactive controls.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), CfnGuardValidator())
     return app
 
 

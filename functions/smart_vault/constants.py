@@ -32,6 +32,7 @@ SUBSTITUTION_FUNCTION_ARNS = {
     "NotifyFunctionArn": "notify",
 }
 SUBSTITUTION_BUCKET = "InventoryBucketName"
+SUBSTITUTION_TOPIC = "AlertTopicArn"
 
 STATE_MACHINE_FILE = "smart_vault.asl.json"
 
@@ -42,12 +43,18 @@ METRIC_SNAPSHOTS_FAILED = "SnapshotsFailed"
 METRIC_SNAPSHOTS_DELETED = "SnapshotsDeleted"
 METRIC_DELETES_SKIPPED = "DeletesSkipped"
 METRIC_BACKUP_GIB = "BackupGiB"
+# RecordFailure: one per failed step, dimensions service and Step (the failed state's name).
+METRIC_STEP_FAILED = "StepFailed"
+METRIC_DIMENSION_STEP = "Step"
 
 # S3 layout of the inventory/audit bucket.
 RUNS_PREFIX = "runs"
+# The Distributed Map's ResultWriter prefix (statemachine/smart_vault.asl.json).
+MAP_RESULTS_PREFIX = "map-results"
 
 # Stack outputs (stable names the CLI reads).
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_TOPIC_ARN = "AlertTopicArn"
 OUTPUT_BUCKET_NAME = "InventoryBucketName"
 OUTPUT_DASHBOARD_URL = "DashboardUrl"
+OUTPUT_DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"

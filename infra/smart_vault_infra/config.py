@@ -16,27 +16,28 @@ from smart_vault.settings import Settings
 from smart_vault.validation import read_int, read_str
 
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
-# Retention values CloudWatch Logs accepts.
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    3653,
-)
+# Retention values CloudWatch Logs accepts, in days, and CDK's name for each: the one list.
+LOG_RETENTION = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    3653: "TEN_YEARS",
+}
+LOG_RETENTION_DAYS = tuple(LOG_RETENTION)
 STACK_KEYS = (
     "schedule",
     "time_zone",
@@ -59,9 +60,25 @@ class DeploymentConfig:
     alarm_email: str | None
     log_retention_days: int
     state_machine_log_level: str
-    kms_key_arn: str | None
     audit_retention_days: int
     powertools_version: str
+
+    @property
+    def deployment_id(self) -> str:
+        return self.settings.deployment_id
+
+    @property
+    def state_machine_name(self) -> str:
+        return f"{self.deployment_id}-backup"
+
+    def alarm_name(self, construct_id: str) -> str:
+        """Alarms are named after the deployment, so the topic and key policies can name them all."""
+        return f"{self.deployment_id}-{construct_id}"
+
+    @property
+    def alarm_names(self) -> str:
+        """The pattern of every alarm_name() (aws:SourceArn conditions)."""
+        return self.alarm_name("*")
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> DeploymentConfig:
@@ -87,9 +104,14 @@ class DeploymentConfig:
         level = read_str(context, "state_machine_log_level", path=path, default="ALL").upper()
         if level not in LOG_LEVELS:
             raise InvalidInputError(f"{path}state_machine_log_level", f"must be one of {LOG_LEVELS}")
-        key_arn = context.get("kms_key_arn") or None
-        if key_arn is not None and not re.fullmatch(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[\w-]+", str(key_arn)):
-            raise InvalidInputError(f"{path}kms_key_arn", f"is not a KMS key ARN: {key_arn!r}")
+        if context.get("kms_key_arn"):
+            # Issue 8, defect 6: CDK cannot add statements to an imported key's policy, and without
+            # them alarms, EventBridge alerts and log encryption fail silently after deploy.
+            raise InvalidInputError(
+                f"{path}kms_key_arn",
+                "is not supported: the stack must own its KMS key to give CloudWatch alarms, EventBridge "
+                "and CloudWatch Logs the key-policy statements they need (docs/decisions.md); remove it",
+            )
         return cls(
             settings=settings,
             schedule=schedule,
@@ -100,7 +122,6 @@ class DeploymentConfig:
             alarm_email=email,
             log_retention_days=retention,
             state_machine_log_level=level,
-            kms_key_arn=key_arn,
             audit_retention_days=read_int(context, "audit_retention_days", path=path, default=400, minimum=1),
             powertools_version=read_str(context, "powertools_version", path=path, default="3.37.0"),
         )

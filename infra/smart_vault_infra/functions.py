@@ -1,0 +1,232 @@
+"""Functions: the five Lambda functions, each with its own role, log group and IAM.
+
+Each function's sizing and permissions are one row of function_specs() below, next to the reason
+its wildcard resources are acceptable (the cdk-nag AwsSolutions-IAM5 acknowledgment is made from
+the same row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from smart_vault.constants import FUNCTION_HANDLERS, METRIC_NAMESPACE, RUNS_PREFIX, SERVICE_NAME, TAG_MANAGED
+from smart_vault_infra.checks import GUARD, acknowledge, acknowledge_log_retention
+from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig
+from smart_vault_infra.paths import FUNCTIONS_DIR
+from smart_vault_infra.storage import Storage
+
+
+class On(Enum):
+    """What a statement's Resource names, resolved per deployment by the construct."""
+
+    ANY = "any"  # actions without resource-level permissions (EC2 Describe*)
+    RUN_RECORDS = "run records"  # objects under runs/ in the bucket
+    BUCKET = "bucket"  # the bucket itself (ListBucket)
+    TOPIC = "topic"
+    INSTANCES = "instances"
+    VOLUMES = "volumes"
+    SNAPSHOTS = "snapshots"  # snapshot ARNs have no account: arn:...:ec2:<region>::snapshot/*
+
+
+@dataclass(frozen=True)
+class Allow:
+    actions: tuple[str, ...]
+    on: tuple[On, ...]
+    conditions: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSpec:
+    memory_mb: int
+    timeout: Duration  # the Duration alarm fires at 80% of it
+    allow: tuple[Allow, ...]
+    uses_key: bool  # reads or writes the encrypted bucket or topic
+    wildcards: str  # why this row's wildcard resources are acceptable (AwsSolutions-IAM5)
+
+
+def function_specs(deployment_id: str) -> dict[str, FunctionSpec]:
+    """Every function's sizing and IAM. deployment_id is the managed marker's value."""
+    managed_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id}}
+    managed = {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id}}
+    describe = "EC2 Describe* and X-Ray support no resource-level permissions (Resource::*)"
+    runs = f"run records have generated keys under {RUNS_PREFIX}/ only"
+    return {
+        "discover": FunctionSpec(
+            memory_mb=1024,
+            timeout=Duration.minutes(5),
+            allow=(
+                Allow(("ec2:DescribeInstances", "ec2:DescribeVolumes"), (On.ANY,)),
+                Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
+            ),
+            uses_key=True,
+            wildcards=f"{describe}; {runs}.",
+        ),
+        "snapshot": FunctionSpec(
+            memory_mb=256,
+            timeout=Duration.minutes(1),
+            allow=(
+                Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
+                # The instance and its volumes are the sources; the snapshots must carry this
+                # deployment's marker from creation on, and tags are written only by the create.
+                Allow(("ec2:CreateSnapshots",), (On.INSTANCES, On.VOLUMES)),
+                Allow(("ec2:CreateSnapshots",), (On.SNAPSHOTS,), managed_at_create),
+                Allow(("ec2:CreateTags",), (On.SNAPSHOTS,), {"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}}),
+            ),
+            uses_key=False,
+            wildcards=f"{describe}; instance, volume and snapshot ARNs are unknown before the call, so "
+            "CreateSnapshots requires the managed tag on the snapshot (aws:RequestTag) and CreateTags "
+            "is allowed only inside it (ec2:CreateAction).",
+        ),
+        "check": FunctionSpec(
+            memory_mb=256,
+            timeout=Duration.minutes(1),
+            allow=(Allow(("ec2:DescribeSnapshots",), (On.ANY,)),),
+            uses_key=False,
+            wildcards=f"{describe}.",
+        ),
+        "prune": FunctionSpec(
+            memory_mb=256,
+            timeout=Duration.minutes(3),
+            allow=(
+                Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
+                Allow(("ec2:DeleteSnapshot",), (On.SNAPSHOTS,), managed),
+                Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
+            ),
+            uses_key=True,
+            wildcards=f"{describe}; DeleteSnapshot only on snapshots with this deployment's marker "
+            f"(aws:ResourceTag); {runs}.",
+        ),
+        "notify": FunctionSpec(
+            memory_mb=1024,
+            timeout=Duration.minutes(10),
+            allow=(
+                Allow(("s3:PutObject", "s3:GetObject"), (On.RUN_RECORDS,)),
+                Allow(("s3:ListBucket",), (On.BUCKET,), {"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}/*"]}}),
+                Allow(("sns:Publish",), (On.TOPIC,)),
+            ),
+            uses_key=True,
+            wildcards=f"X-Ray supports no resource-level permissions (Resource::*); {runs}.",
+        ),
+    }
+
+
+class Functions(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._storage = storage
+        self.specs = function_specs(config.deployment_id)
+        if set(self.specs) != set(FUNCTION_HANDLERS):
+            raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")
+        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(
+                self, f"/aws/service/powertools/python/arm64/python3.14/{config.powertools_version}"
+            ),
+        )
+        self.functions = {key: self._function(key, spec) for key, spec in self.specs.items()}
+
+    def _function(self, key: str, spec: FunctionSpec) -> lambda_.Function:
+        name = key.title()
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=logs.RetentionDays[LOG_RETENTION[self._config.log_retention_days]],
+            encryption_key=self._storage.key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        acknowledge_log_retention(log_group, self._config.log_retention_days)
+        # Own role without the AWS managed basic-execution policy: logs go to our group only.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Smart Vault {key} function",
+        )
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            f"{name}Function",
+            description=f"Smart Vault: {key}",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=FUNCTION_HANDLERS[key],
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=["**/__pycache__", "*.pyc", "**/*.egg-info"]),
+            memory_size=spec.memory_mb,
+            timeout=spec.timeout,
+            role=role,
+            layers=[self._powertools],
+            environment={
+                **self._config.settings.to_env(),
+                "BUCKET_NAME": self._storage.bucket.bucket_name,
+                "TOPIC_ARN": self._storage.topic.topic_arn,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+        acknowledge(
+            function,
+            GUARD + "lambda_inside_vpc_check",
+            "CT.LAMBDA.PR.3: the functions call only AWS APIs (EC2, S3, SNS) and reach no private "
+            "network; a VPC would add NAT or five interface endpoints and nothing to protect.",
+        )
+        self._grant(role, key, spec)
+        return function
+
+    def _grant(self, role: iam.Role, key: str, spec: FunctionSpec) -> None:
+        for allow in spec.allow:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=list(allow.actions),
+                    resources=[self._arn(on) for on in allow.on],
+                    conditions=dict(allow.conditions) or None,
+                )
+            )
+        if spec.uses_key:
+            role.add_to_policy(self._storage.key_use())
+        wildcard = {on for allow in spec.allow for on in allow.on} - {On.BUCKET, On.TOPIC}
+        acknowledge(
+            role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
+            f"{key}: {spec.wildcards}",
+            "Resource::*",  # X-Ray PutTraceSegments/PutTelemetryRecords (active tracing)
+            *sorted(self._nag_finding(on) for on in wildcard if on is not On.ANY),
+        )
+
+    def _arn(self, on: On) -> str:
+        stack = Stack.of(self)
+        ec2 = f"arn:{stack.partition}:ec2:{stack.region}"
+        return {
+            On.ANY: "*",
+            On.RUN_RECORDS: self._storage.objects(RUNS_PREFIX),
+            On.BUCKET: self._storage.bucket.bucket_arn,
+            On.TOPIC: self._storage.topic.topic_arn,
+            On.INSTANCES: f"{ec2}:{stack.account}:instance/*",
+            On.VOLUMES: f"{ec2}:{stack.account}:volume/*",
+            On.SNAPSHOTS: f"{ec2}::snapshot/*",
+        }[on]
+
+    def _nag_finding(self, on: On) -> str:
+        """How cdk-nag names a wildcard resource in its IAM5 finding id."""
+        bucket = Stack.of(self).get_logical_id(self._storage.bucket.node.default_child)  # type: ignore[arg-type]
+        ec2 = "arn:<AWS::Partition>:ec2:<AWS::Region>"
+        return {
+            On.RUN_RECORDS: f"Resource::<{bucket}.Arn>/{RUNS_PREFIX}/*",
+            On.INSTANCES: f"Resource::{ec2}:<AWS::AccountId>:instance/*",
+            On.VOLUMES: f"Resource::{ec2}:<AWS::AccountId>:volume/*",
+            On.SNAPSHOTS: f"Resource::{ec2}::snapshot/*",
+        }[on]
