@@ -1,16 +1,30 @@
-"""Count and fail the AWS calls that handler code makes, as botocore would see them.
+"""Count, check and fail the AWS calls that handler code makes, as botocore would see them.
 
 Registered on boto3's default session (which every handler client is created from). Faults
 raise the exact ``ClientError`` botocore raises for an AWS error response, before the request
 is sent, so the handler's own error handling is what gets tested.
+
+Who makes a call is decided per call, not per thread, so calls from a handler's worker threads
+(Notify reads records from a thread pool) are counted, checked and faulted like any other:
+
+- a *function* call: made while a handler runs (LambdaHost runs one at a time) by a client of
+  the product (``smart_vault.aws`` marks its clients with ``user_agent_extra``) or from the
+  handler's own thread;
+- a *state machine* call: made by moto's Step Functions interpreter, whose clients are built
+  with ``parameter_validation=False`` (``moto...asl.utils.boto_client.boto_client_for``);
+- anything else (the simulator's own set-up and polling) is not the product's and is ignored.
+
+Checks (IAM, request limits) run before scripted faults: AWS authorizes and validates a request
+before anything else can happen to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +44,14 @@ _MESSAGES = {
     "InvalidInstanceID.NotFound": "The instance ID does not exist",
 }
 _HTTP_STATUS = {"InternalError": 500, "ServiceUnavailable": 503, "Unavailable": 503}
+# Marks the clients smart_vault.aws creates (its botocore Config sets user_agent_extra).
+PRODUCT_USER_AGENT = "smart-vault"
+STATE_MACHINE = "state-machine"  # the caller name of calls made by the Step Functions interpreter
 
 
-def aws_error(code: str, operation: str, message: str | None = None) -> ClientError:
+def aws_error(code: str, operation: str, message: str | None = None, *, status: int | None = None) -> ClientError:
     """The ClientError botocore raises for an AWS error response with this code."""
-    status = _HTTP_STATUS.get(code, 400)
+    status = status or _HTTP_STATUS.get(code, 400)
     return ClientError(
         {
             "Error": {"Code": code, "Message": message or _MESSAGES.get(code, code)},
@@ -60,14 +77,30 @@ class Fault:
         return any(t in text for t in self.targets)
 
 
+@dataclass(frozen=True)
+class ApiCall:
+    """One AWS request as the tap sees it, before it is sent."""
+
+    service: str  # botocore service name: ec2, s3, sns, lambda, stepfunctions
+    operation: str  # API operation name: CreateSnapshots, PutObject
+    params: dict[str, Any]
+    caller: str  # a function key (discover, ...) or STATE_MACHINE
+
+
+Check = Callable[[ApiCall], None]  # raises the ClientError AWS would return, or returns
+
+
 class AwsTap:
     """Install once per emulated account; active only while handler code runs."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.state_machine_calls: Counter[str] = Counter()
         self.faults: list[Fault] = []
         self.injected: Counter[str] = Counter()
-        self._local = threading.local()
+        self.checks: list[Check] = []
+        self._function: str | None = None
+        self._handler_thread: int | None = None
 
     def install(self) -> AwsTap:
         boto3._get_default_session().events.register("before-parameter-build", self._before)
@@ -75,10 +108,31 @@ class AwsTap:
 
     @property
     def active(self) -> bool:
-        return bool(getattr(self._local, "active", False))
+        return self._function is not None
 
-    def activate(self, on: bool = True) -> None:
-        self._local.active = on
+    @contextlib.contextmanager
+    def running(self, function: str) -> Iterator[None]:
+        """Calls made while this handler runs, from any of its threads, are the function's."""
+        self._function, self._handler_thread = function, threading.get_ident()
+        try:
+            yield
+        finally:
+            self._function, self._handler_thread = None, None
+
+    def activate(self, on: bool = True, function: str = "handler") -> None:
+        self._function, self._handler_thread = (function, threading.get_ident()) if on else (None, None)
+
+    def caller(self, context: dict[str, Any] | None) -> str | None:
+        """Who makes the call with this botocore request context (see the module docstring)."""
+        config = (context or {}).get("client_config")
+        if config is not None and config.parameter_validation is False:
+            return STATE_MACHINE
+        function = self._function
+        if function is None:
+            return None
+        if PRODUCT_USER_AGENT in str(getattr(config, "user_agent_extra", "") or ""):
+            return function
+        return function if threading.get_ident() == self._handler_thread else None
 
     def fail(self, operation: str, code: str, *, count: int | None = None, targets: Iterable[str] = ()) -> Fault:
         fault = Fault(operation=operation, code=code, remaining=count, targets=tuple(targets))
@@ -87,13 +141,22 @@ class AwsTap:
 
     def reset_counts(self) -> None:
         self.calls.clear()
+        self.state_machine_calls.clear()
         self.injected.clear()
 
-    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        if not self.active:
+    def _before(self, params: dict[str, Any], model: Any, context: Any = None, **_: Any) -> None:
+        caller = self.caller(context)
+        if caller is None:
             return
         operation = model.name
-        self.calls[f"{model.service_model.service_name}:{operation}"] += 1
+        service = model.service_model.service_name
+        counter = self.state_machine_calls if caller == STATE_MACHINE else self.calls
+        counter[f"{service}:{operation}"] += 1
+        call = ApiCall(service=service, operation=operation, params=params, caller=caller)
+        for check in self.checks:
+            check(call)
+        if caller == STATE_MACHINE:
+            return
         for fault in self.faults:
             if fault.matches(operation, params):
                 if fault.remaining is not None:

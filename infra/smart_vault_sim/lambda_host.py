@@ -90,9 +90,8 @@ class LambdaHost:
                 invoked_function_arn=self.arn(key),
             )
             captured = io.StringIO()
-            self.tap.activate(True)
             try:
-                with contextlib.redirect_stdout(captured):
+                with self.tap.running(key), contextlib.redirect_stdout(captured):
                     result = self._handler(key)(event, context)
                 payload, error = result, False
             except Exception as exc:  # a raised exception is a Lambda function error
@@ -102,8 +101,6 @@ class LambdaHost:
                     "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
                 }
                 error = True
-            finally:
-                self.tap.activate(False)
             self._collect_metrics(captured.getvalue())
         return self._respond(payload, error=error)
 

@@ -39,7 +39,7 @@ from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim import fleet, moto_fixes
-from smart_vault_sim.aws_tap import AwsTap
+from smart_vault_sim.aws_tap import STATE_MACHINE, AwsTap
 from smart_vault_sim.lambda_host import LambdaHost
 from smart_vault_sim.scenario import Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
@@ -147,9 +147,9 @@ class Simulation:
         names = {v: k for k, v in self.account.instance_ids.items()}
         return next((i for i in self.scenario.instances if i.name == names.get(instance_id)), None)
 
-    def _advance_pending(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+    def _advance_pending(self, params: dict[str, Any], model: Any, context: Any = None, **_: Any) -> None:
         """Each completion check of a pending snapshot brings it one check closer to done."""
-        if not self.tap.active:
+        if self.tap.caller(context) in (None, STATE_MACHINE):
             return
         for snapshot_id in params.get("SnapshotIds") or ():
             left = self.pending_checks.get(snapshot_id)
