@@ -11,7 +11,7 @@ Who makes a call is decided per call, not per thread, so calls from a handler's 
   the product (``smart_vault.aws`` marks its clients with ``user_agent_extra``) or from the
   handler's own thread;
 - a *state machine* call: made by moto's Step Functions interpreter, whose clients are built
-  with ``parameter_validation=False`` (``moto...asl.utils.boto_client.boto_client_for``);
+  with its own connect timeout (``moto...asl.utils.boto_client.boto_client_for``);
 - anything else (the simulator's own set-up and polling) is not the product's and is ignored.
 
 Checks (IAM, request limits) run before scripted faults: AWS authorizes and validates a request
@@ -30,6 +30,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
 # AWS's own messages for the codes we inject, so alerts read as they would on AWS.
 _MESSAGES = {
@@ -125,7 +126,7 @@ class AwsTap:
     def caller(self, context: dict[str, Any] | None) -> str | None:
         """Who makes the call with this botocore request context (see the module docstring)."""
         config = (context or {}).get("client_config")
-        if config is not None and config.parameter_validation is False:
+        if config is not None and config.connect_timeout == TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS:
             return STATE_MACHINE
         function = self._function
         if function is None:

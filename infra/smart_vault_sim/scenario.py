@@ -87,6 +87,8 @@ class Scenario:
     existing_snapshots: tuple[ExistingSnapshot, ...] = ()
     faults: tuple[FaultDef, ...] = ()
     runs: tuple[datetime, ...] = ()
+    # Simulator-only: authorize every call against the synthesized stack's IAM (default on).
+    enforce_iam: bool = True
 
 
 def _str_map(value: Any, field: str) -> dict[str, str]:
@@ -144,6 +146,8 @@ def _parse(data: Any) -> Scenario:
     for owned in SIMULATOR_OWNED:
         if owned in raw_settings:
             raise _fail(f"settings.{owned}", "is set by the simulator")
+    enforce_iam = read_bool(raw_settings, "enforce_iam", path="settings.", default=True)
+    raw_settings.pop("enforce_iam", None)
     settings = Settings.from_mapping(raw_settings, path="settings.")
 
     instances: list[InstanceDef] = []
@@ -262,4 +266,5 @@ def _parse(data: Any) -> Scenario:
         existing_snapshots=tuple(existing),
         faults=tuple(faults),
         runs=_runs(data),
+        enforce_iam=enforce_iam,
     )

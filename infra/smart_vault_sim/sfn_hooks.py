@@ -4,6 +4,15 @@ intervals, and per-child history accounting for Distributed Map children.
 moto runs a Distributed Map's children inside the parent, all writing to one event manager per
 Map Run; AWS gives each child its own execution history. We give each child (Map item) its own
 event manager, as AWS gives it its own history, and count each one's events.
+
+AWS errors the interpreter meets surface as Step Functions surfaces them:
+- a Lambda task whose Invoke AWS refuses fails with ``Lambda.<SDK exception>`` (for an access
+  denial ``Lambda.AWSLambdaException``) and a cause in the SDK's "(Service: AWSLambda; Status
+  Code: 403; Error Code: AccessDeniedException; ...)" shape, where moto says ``Exception``;
+- a refused ItemReader read fails the Map with ``States.ItemReaderFailed``, a refused ResultWriter
+  write with ``States.ResultWriterFailed`` (Step Functions Developer Guide, "Error names");
+- a Map Run that may not start its child executions (states:StartExecution denied) fails with
+  ``States.Runtime`` before any child starts (see docs/decisions.md: modelled, not observed).
 These are moto internals: moto is pinned exactly in pyproject.toml.
 """
 
@@ -12,19 +21,70 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails, MapRunFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader import item_reader_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker as child_worker,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import result_writer_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval.event import event_manager
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 PAYLOAD_LIMIT = 256 * 1024
+# Lambda error codes with their own exception class in the SDK Step Functions uses; any other
+# code surfaces as the generic Lambda.AWSLambdaException.
+_LAMBDA_EXCEPTIONS = {
+    "ResourceNotFoundException",
+    "TooManyRequestsException",
+    "ServiceException",
+    "InvalidRequestContentException",
+    "RequestTooLargeException",
+}
+
+
+def sdk_cause(error: ClientError, service: str) -> str:
+    """An AWS SDK exception's text as Step Functions shows it in a cause."""
+    info = error.response.get("Error", {})
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+    return (
+        f"{info.get('Message', '')} (Service: {service}; Status Code: {status}; Error Code: {info.get('Code')}; "
+        f"Request ID: {error.response.get('ResponseMetadata', {}).get('RequestId', '')}; Proxy: null)"
+    )
+
+
+def lambda_error_name(error: ClientError) -> str:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    return f"Lambda.{code}" if code in _LAMBDA_EXCEPTIONS else "Lambda.AWSLambdaException"
+
+
+def _map_failure(env: Any, error: StatesErrorNameType, cause: str) -> FailureEventException:
+    name = StatesErrorName(typ=error)
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=name,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                mapRunFailedEventDetails=MapRunFailedEventDetails(error=name.error_name, cause=cause)
+            ),
+        )
+    )
 
 
 @dataclass
@@ -65,6 +125,8 @@ class InterpreterHooks:
         self._lock = threading.Lock()
         self.current = RunEvents()
         self._child_managers: dict[int, tuple[int, int]] = {}
+        # Asked before a Distributed Map starts its children: the error AWS would refuse with.
+        self.authorize_children: Callable[[], ClientError | None] | None = None
 
     def new_run(self) -> RunEvents:
         self.current = RunEvents()
@@ -75,9 +137,10 @@ class InterpreterHooks:
         hooks = self
         original_add = event_manager.EventManager.add_event
         original_job = child_worker.DistributedItemProcessorWorker._eval_job
-        original_wait = wait_function.WaitFunction._wait_interval
-        # The retrier imports ``time`` as a module global; patch.object swaps and restores it.
-        virtual_time = mock.patch.object(retrier_decl, "time", _VirtualTime(self))
+        original_lambda_error = state_task_lambda.StateTaskLambda._from_error
+        original_reader = item_reader_decl.ItemReader._eval_body
+        original_writer = result_writer_decl.ResultWriter._eval_body
+        original_map_run = distributed_iteration_component.DistributedIterationComponent._map_run
 
         def add_event(self: Any, context: Any, event_type: Any, event_details: Any = None, **kw: Any) -> Any:
             key = hooks._child_managers.get(id(self))
@@ -99,17 +162,57 @@ class InterpreterHooks:
             with hooks._lock:
                 hooks.current.virtual_wait_seconds += wait_seconds
 
-        event_manager.EventManager.add_event = add_event  # type: ignore[method-assign,assignment]
-        child_worker.DistributedItemProcessorWorker._eval_job = eval_job  # type: ignore[method-assign]
-        wait_function.WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
-        virtual_time.start()
+        def lambda_error(self: Any, env: Any, ex: Exception) -> Any:
+            if not isinstance(ex, ClientError):
+                return original_lambda_error(self, env, ex)
+            error, cause = lambda_error_name(ex), sdk_cause(ex, "AWSLambda")
+            return FailureEvent(
+                env=env,
+                error_name=CustomErrorName(error),
+                event_type=HistoryEventType.LambdaFunctionFailed,
+                event_details=EventDetails(
+                    lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)
+                ),
+            )
+
+        def read_items(self: Any, env: Any) -> None:
+            try:
+                original_reader(self, env)
+            except ClientError as ex:
+                raise _map_failure(env, StatesErrorNameType.StatesItemReaderFailed, sdk_cause(ex, "Amazon S3")) from ex
+
+        def write_results(self: Any, env: Any) -> None:
+            try:
+                original_writer(self, env)
+            except ClientError as ex:
+                raise _map_failure(
+                    env, StatesErrorNameType.StatesResultWriterFailed, sdk_cause(ex, "Amazon S3")
+                ) from ex
+
+        def map_run(self: Any, env: Any, eval_input: Any) -> None:
+            refused = hooks.authorize_children() if hooks.authorize_children else None
+            if refused is not None:
+                raise _map_failure(env, StatesErrorNameType.StatesRuntime, sdk_cause(refused, "AWSStepFunctions"))
+            original_map_run(self, env, eval_input)
+
+        patches: list[tuple[Any, str, Any]] = [
+            (event_manager.EventManager, "add_event", add_event),
+            (child_worker.DistributedItemProcessorWorker, "_eval_job", eval_job),
+            (wait_function.WaitFunction, "_wait_interval", wait_interval),
+            (retrier_decl, "time", _VirtualTime(self)),
+            (state_task_lambda.StateTaskLambda, "_from_error", lambda_error),
+            (item_reader_decl.ItemReader, "_eval_body", read_items),
+            (result_writer_decl.ResultWriter, "_eval_body", write_results),
+            (distributed_iteration_component.DistributedIterationComponent, "_map_run", map_run),
+        ]
+        originals = [(target, name, getattr(target, name)) for target, name, _ in patches]
+        for target, name, replacement in patches:
+            setattr(target, name, replacement)
         try:
             yield
         finally:
-            event_manager.EventManager.add_event = original_add  # type: ignore[method-assign]
-            child_worker.DistributedItemProcessorWorker._eval_job = original_job  # type: ignore[method-assign]
-            wait_function.WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]
-            virtual_time.stop()
+            for target, name, original in originals:
+                setattr(target, name, original)
 
     def _record(self, event_type: str, details: Any, key: tuple[int, int] | None) -> None:
         state_name = ""

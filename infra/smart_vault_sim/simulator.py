@@ -8,13 +8,14 @@ Lambda task runs the real handler in-process (see lambda_host); faults are real 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from moto import mock_aws
 
 from smart_vault.aws import reset_clients
 from smart_vault.constants import (
+    FUNCTION_HANDLERS,
     SUBSTITUTION_BUCKET,
     SUBSTITUTION_FUNCTION_ARNS,
     TAG_INSTANCE_ID,
@@ -33,21 +35,29 @@ from smart_vault.constants import (
 )
 from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
 from smart_vault.observability import logger
-from smart_vault.settings import get_settings
+from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim import fleet, moto_fixes
+from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import STATE_MACHINE, AwsTap
-from smart_vault_sim.lambda_host import LambdaHost
-from smart_vault_sim.scenario import Scenario
+from smart_vault_sim.lambda_host import LambdaHost, function_name
+from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
+from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
 
 HISTORY_LIMIT = 25_000
 WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
 DEPLOYMENT_ID = "smart-vault-sim"
 BUCKET = "smart-vault-sim-inventory"
+FUNCTION_PREFIX = "smart-vault"
+# The emulated bucket and topic are not encrypted by moto; the stack's key ARN stands for the key
+# whose permissions the stack's policies must grant (see authorization.Authorizer._with_kms).
+KEY_ARN = f"arn:aws:kms:{{region}}:{fleet.ACCOUNT_ID}:key/0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011"
+STATE_MACHINE_SESSION = "StepFunctionsSession"  # Step Functions' role session (random on AWS)
+TemplateEdit = Callable[[dict[str, Any]], None]
 
 
 def substitute(definition: str, values: Mapping[str, str]) -> str:
@@ -104,13 +114,46 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, *, verbose: bool = False) -> None:
+    def __init__(self, scenario: Scenario, *, verbose: bool = False, edit_template: TemplateEdit | None = None) -> None:
         self.scenario = scenario
         self.verbose = verbose
         self.tap = AwsTap()
         self.hooks = InterpreterHooks()
         self.pending_checks: dict[str, int] = {}  # snapshot id -> checks left that see pending
         self.clock: datetime = scenario.runs[0]
+        self.edit_template = edit_template  # tests: narrow the synthesized stack before it is judged
+        self.authorizer: Authorizer | None = None
+
+    def _template(self) -> dict[str, Any] | None:
+        """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""
+        if not self.scenario.enforce_iam:
+            return None
+        template = synthesized_template(cdk_context(self.scenario.settings))
+        if self.edit_template is not None:
+            self.edit_template(template)
+        return template
+
+    def _enforce_iam(self, template: dict[str, Any]) -> None:
+        """Every function and state machine call is authorized against the stack's IAM from now on."""
+        account = self.account
+        emulated = Emulated(
+            region=self.scenario.region,
+            account=fleet.ACCOUNT_ID,
+            bucket=BUCKET,
+            topic_arn=account.topic_arn,
+            state_machine_arn=account.state_machine_arn,
+            function_arns={key: self.host.arn(key) for key in FUNCTION_HANDLERS},
+            key_arn=KEY_ARN.format(region=self.scenario.region),
+        )
+        iam = StackIam.from_template(template, emulated)
+        sessions = {key: function_name(FUNCTION_PREFIX, key) for key in FUNCTION_HANDLERS}
+        sessions[STATE_MACHINE] = STATE_MACHINE_SESSION
+        self.authorizer = Authorizer(iam, region=self.scenario.region, account=fleet.ACCOUNT_ID, sessions=sessions)
+        self.tap.checks.append(self.authorizer)
+        machine_arn = account.state_machine_arn
+        self.hooks.authorize_children = lambda: (
+            self.authorizer.start_child_executions(machine_arn) if self.authorizer else None
+        )
 
     # -- set-up -------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
@@ -161,7 +204,7 @@ class Simulation:
                 fleet.set_snapshot_state(self.scenario.region, snapshot_id, "completed")
                 del self.pending_checks[snapshot_id]
 
-    def _build_account(self) -> Account:
+    def _build_account(self, template: dict[str, Any] | None) -> Account:
         region = self.scenario.region
         s3 = boto3.client("s3", region_name=region)
         if region == "us-east-1":
@@ -174,10 +217,11 @@ class Simulation:
         values = {name: self.host.arn(key) for name, key in SUBSTITUTION_FUNCTION_ARNS.items()}
         values[SUBSTITUTION_BUCKET] = BUCKET
         definition = substitute(definition_path().read_text(), values)
+        name, role = _state_machine_identity(template)
         machine = sfn.create_state_machine(
-            name="smart-vault",
+            name=name,
             definition=definition,
-            roleArn=f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/smart-vault-state-machine",
+            roleArn=f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/{role}",
             type="STANDARD",
         )
         account = Account(
@@ -237,6 +281,7 @@ class Simulation:
     @contextmanager
     def emulated(self) -> Iterator[Account]:
         """The emulated account with the stack's resources, the fleet and the hooks in place."""
+        template = self._template()  # before the emulated account: synthesis is not an AWS call
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         logging.getLogger("moto.stepfunctions").disabled = True
@@ -253,10 +298,12 @@ class Simulation:
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
             )
             self.host = LambdaHost(
-                prefix="smart-vault", region=self.scenario.region, account=fleet.ACCOUNT_ID, tap=self.tap
+                prefix=FUNCTION_PREFIX, region=self.scenario.region, account=fleet.ACCOUNT_ID, tap=self.tap
             )
             self.host.install()
-            self.account = self._build_account()
+            self.account = self._build_account(template)
+            if template is not None:
+                self._enforce_iam(template)
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:
@@ -279,6 +326,7 @@ class Simulation:
         self.clock = at
         events = self.hooks.new_run()
         self.tap.reset_counts()
+        denied_before = len(self.authorizer.denied) if self.authorizer else 0
         self.host.metrics.clear()
         before = self._snapshot_ids()
         backend = fleet.ec2_backend(self.scenario.region)
@@ -330,6 +378,9 @@ class Simulation:
             "alerts": alerts,
             "metrics": dict(sorted(self.host.metrics.items())),
             "api_calls": dict(sorted(self.tap.calls.items())),
+            "state_machine_api_calls": dict(sorted(self.tap.state_machine_calls.items())),
+            "iam_enforced": self.authorizer is not None,
+            "iam_denied": self.authorizer.denied[denied_before:] if self.authorizer else [],
             "faults_injected": dict(sorted(self.tap.injected.items())),
             "states": _state_outcomes(history, [c.states for c in events.children.values()]),
         }
@@ -461,6 +512,41 @@ class Simulation:
         return rows
 
 
+def _context_value(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, tuple | list):
+        return [_context_value(v) for v in value]
+    return value
+
+
+def cdk_context(settings: Settings) -> dict[str, Any]:
+    """The scenario's settings as the CDK context the stack is synthesized with. Settings left at
+    their defaults are left out, so equal configurations share one synthesis."""
+    defaults = Settings()
+    context = {
+        f.name: _context_value(getattr(settings, f.name))
+        for f in dataclasses.fields(Settings)
+        if f.name not in SIMULATOR_OWNED and getattr(settings, f.name) != getattr(defaults, f.name)
+    }
+    return {**context, "deployment_id": DEPLOYMENT_ID}
+
+
+def _state_machine_identity(template: dict[str, Any] | None) -> tuple[str, str]:
+    """The state machine's name and role name as the stack deploys them (CloudFormation's
+    generated role name: stack, logical id)."""
+    if template is None:
+        return "smart-vault", "smart-vault-state-machine"
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine":
+            props = resource["Properties"]
+            role = props["RoleArn"]["Fn::GetAtt"][0]
+            return str(
+                props.get("StateMachineName") or f"{DEPLOYMENT_ID}-backup"
+            ), f"{template.get('StackName')}-{role}"[:64]
+    raise ValueError("the synthesized stack has no state machine")
+
+
 def _error_text(outcome: dict[str, Any]) -> str | None:
     error = outcome.get("error")
     if error:
@@ -475,5 +561,5 @@ def _readable(message: str) -> str:
         return message
 
 
-def simulate(scenario: Scenario, *, verbose: bool = False) -> dict[str, Any]:
-    return Simulation(scenario, verbose=verbose).run()
+def simulate(scenario: Scenario, *, verbose: bool = False, edit_template: TemplateEdit | None = None) -> dict[str, Any]:
+    return Simulation(scenario, verbose=verbose, edit_template=edit_template).run()

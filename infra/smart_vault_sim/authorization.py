@@ -1,0 +1,300 @@
+"""IAM in the emulated account: every AWS call of a function or of the state machine is authorized
+against that caller's role from the synthesized stack, and a denied call fails as AWS fails it.
+
+What each API call asks IAM for (action, resource ARNs, condition keys) follows the Service
+Authorization Reference ("Actions, resources, and condition keys for Amazon EC2 / Amazon S3 /
+Amazon SNS / AWS Lambda / AWS Step Functions / AWS KMS"):
+
+- ec2:Describe*, and any other EC2 action without resource-level permissions: ``*``;
+- ec2:CreateSnapshots: the instance, each volume it snapshots (boot volume unless
+  ``ExcludeBootVolume``, data volumes not in ``ExcludeDataVolumeIds``) with their
+  ``aws:ResourceTag/*``, and ``snapshot/*`` with ``aws:RequestTag/*`` and ``aws:TagKeys``; tags
+  given at creation are also authorized as ec2:CreateTags on ``snapshot/*`` with
+  ``ec2:CreateAction`` (EC2 User Guide, "Grant permission to tag resources during creation");
+- ec2:DeleteSnapshot and ec2:CreateTags: each snapshot with its ``aws:ResourceTag/*``;
+- s3:PutObject/GetObject (HeadObject is s3:GetObject): ``arn:aws:s3:::bucket/key``;
+  ListObjects(V2) is s3:ListBucket on the bucket with ``s3:prefix``; an SSE-KMS bucket also needs
+  kms:GenerateDataKey (writes) or kms:Decrypt (reads) on its key (S3 User Guide, "Using SSE-KMS");
+- sns:Publish on the topic; a KMS-encrypted topic also needs kms:GenerateDataKey and kms:Decrypt
+  (SNS Developer Guide, "Data encryption: key management");
+- lambda:InvokeFunction on the function ARN; states:StartExecution on the state machine ARN.
+
+Same-account evaluation: the caller's identity policies together with the resource's own policy
+(bucket policy, topic policy, key policy). Decisions are cached per distinct request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from smart_vault_sim import fleet
+from smart_vault_sim.aws_tap import STATE_MACHINE, ApiCall, aws_error
+from smart_vault_sim.iam import Decision, Request, evaluate
+from smart_vault_sim.stack_iam import Role, StackIam
+
+_IAM_PREFIX = {"stepfunctions": "states"}  # botocore service name -> IAM service prefix
+
+
+@dataclass(frozen=True)
+class Need:
+    """One authorization AWS performs for a call."""
+
+    action: str
+    resource: str
+    context: Mapping[str, tuple[str, ...]]
+
+
+def _tags_context(prefix: str, tags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    return {f"{prefix}/{k}": (v,) for k, v in tags.items()}
+
+
+def _request_tags(params: Mapping[str, Any], resource_type: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for spec in params.get("TagSpecifications") or ():
+        if spec.get("ResourceType") == resource_type:
+            tags.update({t["Key"]: t["Value"] for t in spec.get("Tags") or ()})
+    return tags
+
+
+class Requests:
+    """Maps an API call to the authorizations AWS performs for it, in the emulated account."""
+
+    def __init__(self, *, region: str, account: str, partition: str = "aws") -> None:
+        self.region, self.account, self.partition = region, account, partition
+
+    def ec2_arn(self, kind: str, resource_id: str) -> str:
+        # Snapshots and images have no account in their ARN (Service Authorization Reference).
+        account = "" if kind in ("snapshot", "image") else self.account
+        return f"arn:{self.partition}:ec2:{self.region}:{account}:{kind}/{resource_id}"
+
+    def _resource_tags(self, resource_id: str) -> dict[str, str]:
+        return dict(fleet.ec2_backend(self.region).tags.get(resource_id, {}))
+
+    def _existing(self, kind: str, resource_id: str) -> Need | None:
+        backend = fleet.ec2_backend(self.region)
+        known = {"snapshot": backend.snapshots, "volume": backend.volumes}.get(kind)
+        if known is not None and resource_id not in known:
+            return None  # EC2 answers NotFound for it: leave that to the emulator
+        tags = self._resource_tags(resource_id)
+        context = {**_tags_context("aws:ResourceTag", tags), **_tags_context("ec2:ResourceTag", tags)}
+        return Need("", self.ec2_arn(kind, resource_id), context)
+
+    def needs(self, call: ApiCall) -> list[Need]:
+        prefix = _IAM_PREFIX.get(call.service, call.service)
+        handler = getattr(self, f"_{call.service}_{call.operation}", None)
+        if handler is not None:
+            needs: list[Need] = handler(call.params)
+            return needs
+        if call.service == "ec2":
+            return [Need(f"ec2:{call.operation}", "*", {})]  # Describe*: no resource-level permissions
+        return [Need(f"{prefix}:{call.operation}", "*", {})]
+
+    # -- EC2 -----------------------------------------------------------------------------
+    def _with_action(self, action: str, need: Need | None, extra: Mapping[str, tuple[str, ...]]) -> list[Need]:
+        return [] if need is None else [Need(action, need.resource, {**need.context, **extra})]
+
+    def _ec2_CreateSnapshots(self, params: Mapping[str, Any]) -> list[Need]:
+        spec = params.get("InstanceSpecification") or {}
+        instance_id = str(spec.get("InstanceId", ""))
+        tags = _request_tags(params, "snapshot")
+        request_keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)} if tags else {}
+        needs = self._with_action("ec2:CreateSnapshots", self._existing("instance", instance_id), request_keys)
+        try:
+            instance = fleet.ec2_backend(self.region).get_instance(instance_id)
+        except Exception:
+            instance = None
+        if instance is not None:
+            excluded = set(spec.get("ExcludeDataVolumeIds") or ())
+            for device, mapping in instance.block_device_mapping.items():
+                is_boot = device == instance.root_device_name
+                if (is_boot and spec.get("ExcludeBootVolume")) or (not is_boot and mapping.volume_id in excluded):
+                    continue
+                needs += self._with_action(
+                    "ec2:CreateSnapshots", self._existing("volume", mapping.volume_id), request_keys
+                )
+        snapshots = self.ec2_arn("snapshot", "*")
+        needs.append(Need("ec2:CreateSnapshots", snapshots, request_keys))
+        if tags:
+            needs.append(Need("ec2:CreateTags", snapshots, {**request_keys, "ec2:CreateAction": ("CreateSnapshots",)}))
+        return needs
+
+    def _ec2_CreateSnapshot(self, params: Mapping[str, Any]) -> list[Need]:
+        tags = _request_tags(params, "snapshot")
+        request_keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)} if tags else {}
+        needs = self._with_action(
+            "ec2:CreateSnapshot", self._existing("volume", str(params.get("VolumeId"))), request_keys
+        )
+        snapshots = self.ec2_arn("snapshot", "*")
+        needs.append(Need("ec2:CreateSnapshot", snapshots, request_keys))
+        if tags:
+            needs.append(Need("ec2:CreateTags", snapshots, {**request_keys, "ec2:CreateAction": ("CreateSnapshot",)}))
+        return needs
+
+    def _ec2_DeleteSnapshot(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._with_action("ec2:DeleteSnapshot", self._existing("snapshot", str(params.get("SnapshotId"))), {})
+
+    def _ec2_CreateTags(self, params: Mapping[str, Any]) -> list[Need]:
+        tags = {t["Key"]: t.get("Value", "") for t in params.get("Tags") or ()}
+        request_keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)}
+        kinds = {"snap": "snapshot", "vol": "volume", "i": "instance", "ami": "image"}
+        needs: list[Need] = []
+        for resource_id in params.get("Resources") or ():
+            kind = kinds.get(str(resource_id).split("-", 1)[0], "resource")
+            needs += self._with_action("ec2:CreateTags", self._existing(kind, str(resource_id)), request_keys)
+        return needs
+
+    # -- S3 --------------------------------------------------------------------------------
+    def _object(self, action: str, params: Mapping[str, Any]) -> list[Need]:
+        return [Need(action, f"arn:{self.partition}:s3:::{params.get('Bucket')}/{params.get('Key')}", {})]
+
+    def _s3_PutObject(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._object("s3:PutObject", params)
+
+    def _s3_GetObject(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._object("s3:GetObject", params)
+
+    def _s3_HeadObject(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._object("s3:GetObject", params)
+
+    def _s3_DeleteObject(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._object("s3:DeleteObject", params)
+
+    def _s3_ListObjectsV2(self, params: Mapping[str, Any]) -> list[Need]:
+        context = {"s3:prefix": (str(params["Prefix"]),)} if "Prefix" in params else {}
+        return [Need("s3:ListBucket", f"arn:{self.partition}:s3:::{params.get('Bucket')}", context)]
+
+    _s3_ListObjects = _s3_ListObjectsV2
+
+    # -- SNS, Lambda ---------------------------------------------------------------------------
+    def _sns_Publish(self, params: Mapping[str, Any]) -> list[Need]:
+        return [Need("sns:Publish", str(params.get("TopicArn") or params.get("TargetArn")), {})]
+
+    _sns_PublishBatch = _sns_Publish
+
+    def _lambda_Invoke(self, params: Mapping[str, Any]) -> list[Need]:
+        name = str(params.get("FunctionName"))
+        if not name.startswith("arn:"):
+            name = f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{name}"
+        return [Need("lambda:InvokeFunction", name, {})]
+
+
+# What AWS answers when IAM denies, per service (each API reference's "Errors" section).
+_DENIED = {
+    "ec2": ("UnauthorizedOperation", 403),
+    "s3": ("AccessDenied", 403),
+    "sns": ("AuthorizationError", 403),
+    "lambda": ("AccessDeniedException", 403),
+    "stepfunctions": ("AccessDeniedException", 403),
+    "kms": ("AccessDeniedException", 400),
+}
+
+
+def encoded_failure(seed: str) -> str:
+    """An opaque blob the size of EC2's encoded authorization message (sts:DecodeAuthorizationMessage
+    decodes it on AWS); deterministic, so decisions and alerts stay reproducible."""
+    raw = hashlib.shake_256(seed.encode()).digest(1152)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+class Authorizer:
+    """The AwsTap check that enforces the stack's IAM on every function and state machine call."""
+
+    def __init__(self, iam: StackIam, *, region: str, account: str, sessions: Mapping[str, str]) -> None:
+        self.iam = iam
+        self.region, self.account = region, account
+        self.requests = Requests(region=region, account=account)
+        self.sessions = sessions  # caller -> the role session name AWS uses for it
+        self._cache: dict[tuple[Any, ...], Decision] = {}
+        self.denied: list[str] = []  # "caller action resource" of every denial, for reports
+
+    def principal(self, caller: str) -> tuple[Role | None, str]:
+        role = self.iam.roles.get(caller)
+        session = self.sessions.get(caller, caller)
+        name = role.name if role else caller
+        return role, f"arn:aws:sts::{self.account}:assumed-role/{name}/{session}"
+
+    def decide(self, caller: str, action: str, resource: str, context: Mapping[str, tuple[str, ...]]) -> Decision:
+        role, _ = self.principal(caller)
+        request = Request(
+            action=action,
+            resource=resource,
+            context={
+                **context,
+                "aws:SecureTransport": ("true",),
+                "aws:RequestedRegion": (self.region,),
+                "aws:PrincipalAccount": (self.account,),
+                **({"aws:PrincipalArn": (role.arn,)} if role else {}),
+            },
+            principal_arn=role.arn if role else "",
+        )
+        key = (caller, request.key())
+        if key not in self._cache:
+            identity = role.policies if role else ()
+            self._cache[key] = evaluate(request, identity, self._resource_policy(resource))
+        return self._cache[key]
+
+    def _resource_policy(self, resource: str) -> Any:
+        policies = self.iam.resource_policies
+        if resource in policies:
+            return policies[resource]
+        if resource.startswith("arn:aws:s3:::"):
+            return policies.get(resource.split("/", 1)[0])
+        return None
+
+    def __call__(self, call: ApiCall) -> None:
+        for need in self._with_kms(call, self.requests.needs(call)):
+            decision = self.decide(call.caller, need.action, need.resource, need.context)
+            if decision is not Decision.ALLOW:
+                raise self._error(call, need, decision)
+
+    def start_child_executions(self, state_machine_arn: str) -> ClientError | None:
+        """The Distributed Map's StartExecution of its children, made with the state machine's role."""
+        decision = self.decide(STATE_MACHINE, "states:StartExecution", state_machine_arn, {})
+        if decision is Decision.ALLOW:
+            return None
+        call = ApiCall(service="stepfunctions", operation="StartExecution", params={}, caller=STATE_MACHINE)
+        return self._error(call, Need("states:StartExecution", state_machine_arn, {}), decision)
+
+    def _with_kms(self, call: ApiCall, needs: list[Need]) -> list[Need]:
+        """Add the KMS permissions an encrypted bucket or topic requires of the caller."""
+        keys = self.iam.encryption_keys
+        out = list(needs)
+        for need in needs:
+            container = need.resource.split("/", 1)[0] if need.resource.startswith("arn:aws:s3:::") else need.resource
+            key = keys.get(container)
+            if key is None:
+                continue
+            if need.action == "s3:PutObject":
+                out.append(Need("kms:GenerateDataKey", key, {}))
+            elif need.action == "s3:GetObject":
+                out.append(Need("kms:Decrypt", key, {}))
+            elif need.action == "sns:Publish":
+                out += [Need("kms:GenerateDataKey", key, {}), Need("kms:Decrypt", key, {})]
+        return out
+
+    def _error(self, call: ApiCall, need: Need, decision: Decision) -> ClientError:
+        _, user = self.principal(call.caller)
+        action = need.action
+        shown = "SNS:Publish" if action == "sns:Publish" else action  # SNS spells its prefix upper-case
+        why = (
+            "with an explicit deny in an identity-based policy"
+            if decision is Decision.EXPLICIT_DENY
+            else f"because no identity-based policy allows the {shown} action"
+        )
+        resource = f'"{need.resource}"' if call.service == "s3" else need.resource
+        message = f"User: {user} is not authorized to perform: {shown} on resource: {resource} {why}"
+        self.denied.append(f"{call.caller} {action} {need.resource}")
+        if call.service == "ec2":
+            blob = encoded_failure(f"{user}|{action}|{need.resource}")
+            encoded = f"Encoded authorization failure message: {blob}"
+            message = f"You are not authorized to perform this operation. {message}. {encoded}"
+        if action.startswith("kms:") and call.service == "sns":
+            return aws_error("KMSAccessDenied", call.operation, message, status=400)
+        code, status = _DENIED.get(call.service, ("AccessDeniedException", 400))
+        return aws_error(code, call.operation, message, status=status)
