@@ -32,7 +32,7 @@ import fnmatch
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -272,6 +272,7 @@ class Statement:
         )
 
     def applies(self, request: Request, *, resource_based: bool) -> bool:
+        """Whether this statement speaks to the request (``request.context`` keys in lower case)."""
         action_hit = any(glob_match(a, request.action, ignore_case=True) for a in self.actions)
         if action_hit == self.not_action:
             return False
@@ -313,6 +314,8 @@ def evaluate(
     resource_policy: Policy | None = None,
 ) -> Decision:
     """The decision AWS reaches within one account, from identity and resource-based policies."""
+    # Condition key names are case-insensitive (IAM User Guide, "IAM JSON policy elements: Condition").
+    request = replace(request, context={k.lower(): v for k, v in request.context.items()})
     allowed = False
     sources: Iterable[tuple[Policy, bool]] = [
         *((p, False) for p in identity),
