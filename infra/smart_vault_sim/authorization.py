@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -294,7 +295,8 @@ class Authorizer:
             blob = encoded_failure(f"{user}|{action}|{need.resource}")
             encoded = f"Encoded authorization failure message: {blob}"
             message = f"You are not authorized to perform this operation. {message}. {encoded}"
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user}|{action}|{need.resource}|{len(self.denied)}"))
         if action.startswith("kms:") and call.service == "sns":
-            return aws_error("KMSAccessDenied", call.operation, message, status=400)
+            return aws_error("KMSAccessDenied", call.operation, message, status=400, request_id=request_id)
         code, status = _DENIED.get(call.service, ("AccessDeniedException", 400))
-        return aws_error(code, call.operation, message, status=status)
+        return aws_error(code, call.operation, message, status=status, request_id=request_id)

@@ -50,13 +50,15 @@ PRODUCT_USER_AGENT = "smart-vault"
 STATE_MACHINE = "state-machine"  # the caller name of calls made by the Step Functions interpreter
 
 
-def aws_error(code: str, operation: str, message: str | None = None, *, status: int | None = None) -> ClientError:
+def aws_error(
+    code: str, operation: str, message: str | None = None, *, status: int | None = None, request_id: str = ""
+) -> ClientError:
     """The ClientError botocore raises for an AWS error response with this code."""
     status = status or _HTTP_STATUS.get(code, 400)
     return ClientError(
         {
             "Error": {"Code": code, "Message": message or _MESSAGES.get(code, code)},
-            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "injected-fault"},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": request_id or "injected-fault"},
         },
         operation,
     )
