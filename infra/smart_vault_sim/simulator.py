@@ -44,6 +44,7 @@ from smart_vault_sim import fleet, moto_fixes
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import STATE_MACHINE, AwsTap
 from smart_vault_sim.lambda_host import LambdaHost, function_name
+from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
 from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
@@ -123,6 +124,7 @@ class Simulation:
         self.clock: datetime = scenario.runs[0]
         self.edit_template = edit_template  # tests: narrow the synthesized stack before it is judged
         self.authorizer: Authorizer | None = None
+        self.limits = RequestLimits(region=scenario.region)
 
     def _template(self) -> dict[str, Any] | None:
         """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""
@@ -304,6 +306,7 @@ class Simulation:
             self.account = self._build_account(template)
             if template is not None:
                 self._enforce_iam(template)
+            self.tap.checks.append(self.limits)  # after IAM: AWS authorizes a request before validating it
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:
@@ -327,6 +330,7 @@ class Simulation:
         events = self.hooks.new_run()
         self.tap.reset_counts()
         denied_before = len(self.authorizer.denied) if self.authorizer else 0
+        refused_before = len(self.limits.refused)
         self.host.metrics.clear()
         before = self._snapshot_ids()
         backend = fleet.ec2_backend(self.scenario.region)
@@ -381,6 +385,7 @@ class Simulation:
             "state_machine_api_calls": dict(sorted(self.tap.state_machine_calls.items())),
             "iam_enforced": self.authorizer is not None,
             "iam_denied": self.authorizer.denied[denied_before:] if self.authorizer else [],
+            "requests_refused": self.limits.refused[refused_before:],
             "faults_injected": dict(sorted(self.tap.injected.items())),
             "states": _state_outcomes(history, [c.states for c in events.children.values()]),
         }
