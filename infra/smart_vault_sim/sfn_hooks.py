@@ -80,7 +80,7 @@ def _map_failure(env: Any, error: StatesErrorNameType, cause: str) -> FailureEve
             env=env,
             error_name=name,
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]
                 mapRunFailedEventDetails=MapRunFailedEventDetails(error=name.error_name, cause=cause)
             ),
         )
@@ -170,7 +170,7 @@ class InterpreterHooks:
                 env=env,
                 error_name=CustomErrorName(error),
                 event_type=HistoryEventType.LambdaFunctionFailed,
-                event_details=EventDetails(
+                event_details=EventDetails(  # type: ignore[typeddict-item]
                     lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)
                 ),
             )
