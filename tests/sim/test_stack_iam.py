@@ -121,11 +121,6 @@ def publisher_decisions() -> list[tuple[str, str, Decision]]:
     return rows
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 defect 3 (branch stack): the topic policy allows only events.amazonaws.com, so all 21 "
-    "alarms are refused sns:Publish; remove this marker with the fix",
-)
 def test_every_alarm_and_the_status_rule_publish_to_the_topic():
     rows = publisher_decisions()
     publishers = {logical for logical, _, _ in rows}
