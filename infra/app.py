@@ -24,7 +24,9 @@ from smart_vault_infra.stack import SmartVaultStack  # noqa: E402
 SETTING_KEYS = (*Settings.__dataclass_fields__, *STACK_KEYS)
 
 
-def build_app(context: dict[str, object] | None = None, outdir: str | None = None) -> cdk.App:
+def build_app(context: dict[str, object] | None = None, outdir: str | None = None, *, validate: bool = True) -> cdk.App:
+    """The Smart Vault CDK app; ``validate=False`` skips the policy-validation gates (the simulator
+    only reads the template, which the gates do not change)."""
     app = cdk.App(context=context or {}, outdir=outdir)
     values = {k: app.node.try_get_context(k) for k in SETTING_KEYS}
     config = DeploymentConfig.from_context({k: v for k, v in values.items() if v is not None})
@@ -37,8 +39,9 @@ def build_app(context: dict[str, object] | None = None, outdir: str | None = Non
     )
     # Both gates fail synth on any finding not acknowledged (with its reason) in the stack:
     # cdk-nag's AwsSolutions pack and cfn-guard with the bundled Control Tower proactive controls.
-    # CfnGuardValidator is typed against the Beta1 plugin interface, which jsii accepts at runtime.
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), CfnGuardValidator())  # type: ignore[arg-type]
+    if validate:
+        # CfnGuardValidator is typed against the Beta1 plugin interface, which jsii accepts at runtime.
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), CfnGuardValidator())  # type: ignore[arg-type]
     return app
 
 

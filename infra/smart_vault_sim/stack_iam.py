@@ -80,7 +80,7 @@ def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", ",".join(map(str, range(12, 40))))
     with tempfile.TemporaryDirectory(prefix="smart-vault-synth-") as outdir:
-        app = module.build_app(context=dict(context), outdir=outdir)
+        app = module.build_app(context=dict(context), outdir=outdir, validate=False)
         stack = app.synth().stacks[0]
         return {"StackName": stack.stack_name, **stack.template}
 
