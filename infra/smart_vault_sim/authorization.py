@@ -212,6 +212,7 @@ class Authorizer:
         self.requests = Requests(region=region, account=account)
         self.sessions = sessions  # caller -> the role session name AWS uses for it
         self._cache: dict[tuple[Any, ...], Decision] = {}
+        self.lookups = 0  # authorizations asked for; len(self._cache) of them were evaluated
         self.denied: list[str] = []  # "caller action resource" of every denial, for reports
 
     def principal(self, caller: str) -> tuple[Role | None, str]:
@@ -235,10 +236,15 @@ class Authorizer:
             principal_arn=role.arn if role else "",
         )
         key = (caller, request.key())
+        self.lookups += 1
         if key not in self._cache:
             identity = role.policies if role else ()
             self._cache[key] = evaluate(request, identity, self._resource_policy(resource))
         return self._cache[key]
+
+    @property
+    def evaluations(self) -> int:
+        return len(self._cache)
 
     def _resource_policy(self, resource: str) -> Any:
         policies = self.iam.resource_policies
