@@ -21,9 +21,10 @@ EC2_TAGS_PER_RESOURCE = 50
 EC2_TAG_KEY_LENGTH = 128
 EC2_TAG_VALUE_LENGTH = 256
 # SNS API Reference, Publish: "Subject ... must be ASCII text ... must not include line breaks
-# or control characters; and must be less than 100 characters long"; the message, with all
-# message attributes' names, types and values, at most 256 KiB (262,144 bytes).
-SNS_SUBJECT_LENGTH = 100
+# or control characters; and must be less than 100 characters long" (so at most 99: the docs
+# win over issue 8, which said at most 100); the message, with all message attributes' names,
+# types and values, at most 256 KiB (262,144 bytes).
+SNS_SUBJECT_LENGTH = 99
 SNS_MESSAGE_BYTES = 262_144
 # SNS Developer Guide, "Amazon SNS message attributes": up to 10 attributes per message.
 SNS_MESSAGE_ATTRIBUTES = 10
