@@ -85,8 +85,8 @@ def publish(account: Account, **params: Any) -> Any:
 
 @pytest.mark.parametrize(
     "subject",
-    ["s" * 101, "line\nbreak", "tab\tinside", "caf\u00e9", ""],
-    ids=["101", "newline", "tab", "non-ascii", "empty"],
+    ["s" * 100, "line\nbreak", "tab\tinside", "caf\u00e9", ""],
+    ids=["100", "newline", "tab", "non-ascii", "empty"],
 )
 def test_an_sns_subject_must_be_short_printable_ascii(limited: Account, subject: str):
     assert code_of(publish(limited, Subject=subject)) == "InvalidParameter"
