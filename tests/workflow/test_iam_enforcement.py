@@ -8,7 +8,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from smart_vault_sim.aws_tap import aws_error
 from smart_vault_sim.scenario import parse_scenario
+from smart_vault_sim.sfn_hooks import lambda_error_name, sdk_cause
 from smart_vault_sim.simulator import simulate
 from tests.workflow.conftest import BASE, by_name, instance
 
@@ -111,12 +113,21 @@ def test_a_state_machine_that_may_not_invoke_its_functions_fails_as_step_functio
     assert run["execution"]["status"] == "FAILED"
     assert run["api_calls"] == {}  # no function ever ran
     assert any(d.startswith("state-machine lambda:InvokeFunction") for d in run["iam_denied"])
-    # Each task's Invoke is refused; Step Functions reports the SDK's AccessDeniedException as
-    # Lambda.AWSLambdaException, which the tasks retry, then the run fails.
+    # Each task's Invoke is refused: Step Functions reports the SDK's AccessDeniedException as
+    # Lambda.AWSLambdaException, which matches the tasks' Lambda.* retrier (6 attempts), then the
+    # run fails (its own alert cannot be built either: Notify is a Lambda task too).
     assert run["states"]["Discover"]["retries"] == 6
-    assert run["execution"]["error"] == "Lambda.AWSLambdaException"
-    assert "Error Code: AccessDeniedException" in run["execution"]["cause"]
-    assert "is not authorized to perform: lambda:InvokeFunction" in run["execution"]["cause"]
+    assert run["states"]["Discover"]["failed"] == 1
+
+
+def test_a_refused_invoke_surfaces_as_step_functions_names_it():
+    refused = aws_error("AccessDeniedException", "Invoke", "User: x is not authorized", status=403, request_id="r-1")
+    assert lambda_error_name(refused) == "Lambda.AWSLambdaException"
+    assert lambda_error_name(aws_error("TooManyRequestsException", "Invoke")) == "Lambda.TooManyRequestsException"
+    assert sdk_cause(refused, "AWSLambda") == (
+        "User: x is not authorized (Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException; "
+        "Request ID: r-1; Proxy: null)"
+    )
 
 
 def test_an_unreadable_inventory_fails_the_map_with_item_reader_failed():
