@@ -295,18 +295,6 @@ class Policy:
         items = raw if isinstance(raw, list) else [raw]
         return cls(name, tuple(Statement.parse(s, f"{name}[{i}]") for i, s in enumerate(items)))
 
-    def without(self, action: str) -> Policy:
-        """This policy with ``action`` removed from every Allow (for tests that narrow a role)."""
-        kept = []
-        for s in self.statements:
-            if s.effect == "Allow" and not s.not_action:
-                actions = tuple(a for a in s.actions if a.lower() != action.lower())
-                if not actions:
-                    continue
-                s = Statement(s.sid, s.effect, actions, False, s.resources, s.not_resource, s.conditions, s.principal)
-            kept.append(s)
-        return Policy(self.name, tuple(kept))
-
 
 def evaluate(
     request: Request,

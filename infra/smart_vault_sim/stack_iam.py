@@ -12,7 +12,6 @@ version) and of the context.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import hashlib
 import importlib.util
@@ -67,6 +66,10 @@ def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
     spec = importlib.util.spec_from_file_location("smart_vault_cdk_app", app_file)
     if spec is None or spec.loader is None:
         raise StackUnavailable(f"cannot load {app_file}")
+    # jsii (started by importing aws_cdk) warns on stderr about the Node.js version: not ours to show.
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", ",".join(map(str, range(12, 40))))
     try:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -75,10 +78,6 @@ def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
             f"IAM enforcement synthesizes the CDK app and needs aws-cdk-lib ({error}); install the "
             'dev extra (pip install -e ".[dev]") or set "enforce_iam": false in the scenario settings'
         ) from error
-    # jsii warns on stderr about the Node.js version on every start; the warning is not ours to show.
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", ",".join(map(str, range(12, 40))))
     with tempfile.TemporaryDirectory(prefix="smart-vault-synth-") as outdir:
         app = module.build_app(context=dict(context), outdir=outdir, validate=False)
         stack = app.synth().stacks[0]
@@ -316,16 +315,6 @@ class StackIam:
             ):
                 iam.publishers.append(("events.amazonaws.com", resolve.attrs[(logical, "Arn")], logical))
         return iam
-
-    def narrowed(self, caller: str, action: str) -> StackIam:
-        """A copy in which ``caller``'s role no longer allows ``action`` (for tests)."""
-        role = self.roles[caller]
-        narrowed = copy.copy(self)
-        narrowed.roles = {
-            **self.roles,
-            caller: Role(role.logical_id, role.arn, role.name, tuple(p.without(action) for p in role.policies)),
-        }
-        return narrowed
 
 
 def _key_arn(value: Any, emulated: Emulated) -> str:
