@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from smart_vault.constants import FUNCTION_HANDLERS, TAG_MANAGED
+from smart_vault.settings import Settings
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import STATE_MACHINE
 from smart_vault_sim.iam import Decision, Request, evaluate
-from smart_vault_sim.simulator import DEPLOYMENT_ID, KEY_ARN, STATE_MACHINE_SESSION
+from smart_vault_sim.simulator import DEPLOYMENT_ID, KEY_ARN, STATE_MACHINE_SESSION, cdk_context
 from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -130,3 +131,10 @@ def test_every_alarm_and_the_status_rule_publish_to_the_topic():
     assert alarms and alarms <= publishers  # every alarm of the stack is judged as a publisher
     refused = [(logical, action, d.value) for logical, action, d in rows if d is not Decision.ALLOW]
     assert refused == []
+
+
+def test_the_stack_is_synthesized_with_the_scenarios_non_default_settings():
+    # Equal configurations share one synthesis: defaults are left out, the rest passes as CDK context.
+    assert cdk_context(Settings()) == {"deployment_id": DEPLOYMENT_ID}
+    changed = Settings.from_mapping({"keep_min": 4, "copy_tags": ["Name", "team"], "retention_days": 7})
+    assert cdk_context(changed) == {"keep_min": 4, "copy_tags": ["Name", "team"], "deployment_id": DEPLOYMENT_ID}
