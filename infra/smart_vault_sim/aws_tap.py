@@ -7,6 +7,8 @@ is sent, so the handler's own error handling is what gets tested.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 from collections import Counter
@@ -17,6 +19,17 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+
+def _encoded_authorization_message(length: int = 1_600) -> str:
+    """Stand-in for the opaque blob EC2 appends to UnauthorizedOperation (decoded on AWS with
+    sts:DecodeAuthorizationMessage): deterministic, URL-safe, as long as a real one."""
+    blob, seed = "", b"smart-vault"
+    while len(blob) < length:
+        seed = hashlib.sha256(seed).digest()
+        blob += base64.urlsafe_b64encode(seed).decode().rstrip("=")
+    return blob[:length]
+
+
 # AWS's own messages for the codes we inject, so alerts read as they would on AWS.
 _MESSAGES = {
     "RequestLimitExceeded": "Request limit exceeded.",
@@ -25,7 +38,9 @@ _MESSAGES = {
     "has been exceeded. Use an increasing or variable sleep interval between requests.",
     "ConcurrentSnapshotLimitExceeded": "Maximum number of in-progress snapshots reached.",
     "InvalidSnapshot.InUse": "The snapshot is currently in use by an AMI.",
-    "UnauthorizedOperation": "You are not authorized to perform this operation.",
+    # EC2 puts the denied action, resource and policy only inside the encoded message.
+    "UnauthorizedOperation": "You are not authorized to perform this operation. Encoded authorization failure "
+    f"message: {_encoded_authorization_message()}",
     "InternalError": "An internal error has occurred",
     "InvalidInstanceID.NotFound": "The instance ID does not exist",
 }

@@ -27,6 +27,7 @@ from smart_vault.aws import reset_clients
 from smart_vault.constants import (
     SUBSTITUTION_BUCKET,
     SUBSTITUTION_FUNCTION_ARNS,
+    SUBSTITUTION_TOPIC,
     TAG_INSTANCE_ID,
     TAG_MANAGED,
     TAG_RUN_ID,
@@ -173,6 +174,7 @@ class Simulation:
         sfn = boto3.client("stepfunctions", region_name=region)
         values = {name: self.host.arn(key) for name, key in SUBSTITUTION_FUNCTION_ARNS.items()}
         values[SUBSTITUTION_BUCKET] = BUCKET
+        values[SUBSTITUTION_TOPIC] = topic_arn
         definition = substitute(definition_path().read_text(), values)
         machine = sfn.create_state_machine(
             name="smart-vault",
