@@ -305,7 +305,11 @@ class Simulation:
         outcomes = self._outcomes(run_id, name)
         execution = self._execution_figures(description, history, events)
         execution["wall_seconds"] = round(wall, 3)
-        alerts = [{"subject": n[2] or "", "message": _readable(n[1])} for n in topic.sent_notifications[sent_before:]]
+        alerts = [
+            # message_bytes: the published Message as SNS measures it (its 262,144-byte limit).
+            {"subject": n[2] or "", "message": _readable(n[1]), "message_bytes": len(n[1].encode())}
+            for n in topic.sent_notifications[sent_before:]
+        ]
         return {
             "at": format_time(at),
             "execution": execution,
