@@ -81,4 +81,3 @@ def test_run_failure_whose_alert_lambda_fails_too_still_alerts(run_scenario):
     assert "failed at step Discover" in message
     assert "UnauthorizedOperation" in message and "AuthorizationError" in message
     assert alert["message_bytes"] < SNS_MAX_MESSAGE_BYTES
-
