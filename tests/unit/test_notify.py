@@ -266,7 +266,7 @@ def test_subject_is_one_line_of_printable_ascii_within_100_characters():
 
 
 def test_record_failure_emits_step_failed_by_step(account, capsys):
-    _, _, bad = run_two(account, fail_second=True)
+    run_two(account, fail_second=True)
 
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"StepFailed"' in line]
 
