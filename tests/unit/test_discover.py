@@ -1,11 +1,11 @@
 import json
 from contextlib import contextmanager
+from unittest import mock
 
-import boto3
 import pytest
+from botocore.client import BaseClient
 
 from smart_vault import aws
-from smart_vault.aws import MAX_FILTER_VALUES
 from smart_vault.errors import InvalidInputError, PermissionDeniedError, ThrottledError
 from smart_vault.handlers import discover
 from smart_vault_sim.aws_tap import aws_error
@@ -144,26 +144,26 @@ def test_aws_errors_are_classified(account, code, kind):
 
 @contextmanager
 def ec2_filter_value_limit():
-    """EC2 rejects a Describe call whose filter has more than 200 values (moto does not):
-    the exact error AWS returns, raised before the request is sent."""
+    """EC2 rejects a Describe call whose filter has more than 200 values (moto does not): the
+    exact error AWS returns, raised before the request is sent, for clients of any session."""
     seen: list[int] = []
+    send = BaseClient._make_api_call
+    aws_limit = 200  # AWS's number, not the code's constant: the check must not follow the code
 
-    def check(params, model, **_):
-        for flt in params.get("Filters") or ():
-            seen.append(len(flt.get("Values") or ()))
-            if len(flt.get("Values") or ()) > MAX_FILTER_VALUES:
-                raise aws_error(
-                    "FilterLimitExceeded",
-                    model.name,
-                    "The maximum number of filter values specified on a single call is 200",
-                )
+    def checked(client, operation, params):
+        if client.meta.service_model.service_name == "ec2":
+            for flt in params.get("Filters") or ():
+                seen.append(len(flt.get("Values") or ()))
+                if len(flt.get("Values") or ()) > aws_limit:
+                    raise aws_error(
+                        "FilterLimitExceeded",
+                        operation,
+                        "The maximum number of filter values specified on a single call is 200",
+                    )
+        return send(client, operation, params)
 
-    events = boto3._get_default_session().events
-    events.register("before-parameter-build.ec2", check)
-    try:
+    with mock.patch.object(BaseClient, "_make_api_call", checked):
         yield seen
-    finally:
-        events.unregister("before-parameter-build.ec2", check)
 
 
 def test_more_than_200_volumes_are_described_200_filter_values_at_a_time(account):
@@ -175,7 +175,7 @@ def test_more_than_200_volumes_are_described_200_filter_values_at_a_time(account
         result = account.invoke(discover.handler, event())
 
     assert result["instance_count"] == 110 and result["volume_count"] == 220
-    assert max(values_per_filter) == MAX_FILTER_VALUES
+    assert max(values_per_filter) == 200
     assert account.tap.calls["ec2:DescribeVolumes"] == 2  # 200 + 20
 
 
@@ -187,7 +187,7 @@ def test_rerun_of_more_than_200_instances_names_them_200_at_a_time(account):
         result = account.invoke(discover.handler, event(instance_ids=ids))
 
     assert result["instance_count"] == 205
-    assert max(values_per_filter) == MAX_FILTER_VALUES
+    assert max(values_per_filter) == 200
 
 
 def test_rerun_skips_instances_that_are_gone_terminated_or_untagged_with_a_reason(account):

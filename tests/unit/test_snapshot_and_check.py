@@ -19,7 +19,7 @@ from smart_vault.errors import (
     TransientAwsError,
     VolumePacingError,
 )
-from smart_vault.handlers import check, prune, snapshot
+from smart_vault.handlers import check, notify, prune, snapshot
 from smart_vault_sim.aws_tap import aws_error
 from smart_vault_sim.fleet import set_snapshot_state
 from tests.conftest import DEPLOYMENT, REGION, run_context
@@ -274,3 +274,8 @@ def test_rerun_target_that_cannot_be_backed_up_is_skipped_without_ec2_calls(acco
     assert outcome["status"] == "skipped"
     assert outcome["reason"] == "instance does not exist (named in instance_ids)"
     assert not any(call.startswith("ec2:") for call in account.tap.calls)
+    summary = account.invoke(notify.handler, {"action": "summarize", **result})
+    assert (summary["skipped"], summary["failed"]) == (1, 0)
+    assert summary["skipped_instances"] == [
+        {"instance_id": gone, "name": "", "reason": "instance does not exist (named in instance_ids)"}
+    ]

@@ -3,8 +3,17 @@ when many instances fail, and the fallback alert when Notify itself cannot work.
 
 from __future__ import annotations
 
+import json
+
+from click.testing import CliRunner
+
 from smart_vault.aws import SNS_MAX_MESSAGE_BYTES
-from tests.workflow.conftest import instance
+from smart_vault_cli.main import cli
+from smart_vault_sim.scenario import parse_scenario
+from smart_vault_sim.simulator import Simulation
+from tests.cli.conftest import _deploy
+from tests.unit.test_discover import ec2_filter_value_limit
+from tests.workflow.conftest import BASE, instance
 
 
 def test_110_instances_with_2_volumes_each_are_all_backed_up(run_scenario):
@@ -81,3 +90,43 @@ def test_run_failure_whose_alert_lambda_fails_too_still_alerts(run_scenario):
     assert "failed at step Discover" in message
     assert "UnauthorizedOperation" in message and "AuthorizationError" in message
     assert alert["message_bytes"] < SNS_MAX_MESSAGE_BYTES
+
+
+def test_a_rerun_naming_gone_and_terminated_instances_backs_up_the_rest():
+    # Given a manual re-run (the input the alert suggests) naming a live instance, a terminated
+    # one and one that no longer exists at all
+    scenario = {**BASE, "instances": [instance("web-1"), instance("old-1", state="terminated")]}
+    sim = Simulation(parse_scenario(scenario))
+    with sim.emulated() as account:
+        web, old, gone = account.instance_ids["web-1"], account.instance_ids["old-1"], "i-0123456789abcdef0"
+        arn = account.sfn.start_execution(
+            stateMachineArn=account.state_machine_arn,
+            name="rerun-1",
+            input=json.dumps({"time": "2026-11-26T03:00:00Z", "instance_ids": [web, old, gone]}),
+        )["executionArn"]
+        description = sim._wait_for(arn)
+        outcomes = sim._outcomes("20261126T030000Z", "rerun-1")
+        output = json.loads(description["output"])
+
+    assert description["status"] == "SUCCEEDED"
+    assert outcomes[web]["status"] == "backed_up"
+    assert outcomes[old]["status"] == outcomes[gone]["status"] == "skipped"
+    assert outcomes[gone]["reason"] == "instance does not exist (named in instance_ids)"
+    assert {s["instance_id"]: s["reason"] for s in output["summary"]["skipped_instances"]} == {
+        old: "instance is terminated (named in instance_ids)",
+        gone: "instance does not exist (named in instance_ids)",
+    }
+
+
+def test_plan_of_a_fleet_above_the_filter_value_limit():
+    # `smart-vault plan` runs the same discovery: 220 volumes, EC2's 200-value limit enforced
+    scenario = {**BASE, "instances": [instance(f"web-{n:03d}", volumes=2) for n in range(110)]}
+    sim = Simulation(parse_scenario(scenario))
+    with sim.emulated():
+        _deploy(sim)
+        with ec2_filter_value_limit() as values_per_filter:
+            result = CliRunner().invoke(cli, ["--stack", "SmartVault", "--region", "us-east-1", "plan"])
+
+    assert result.exit_code == 0, result.output
+    assert "web-109" in result.output
+    assert max(values_per_filter) == 200
