@@ -40,6 +40,7 @@ def test_40_denied_instances_get_one_alert_under_the_sns_limit(run_scenario):
     [run] = report["runs"]
     assert run["execution"]["status"] == "FAILED"
     assert {row["status"] for row in run["instances"]} == {"failed"}
+    assert run["metrics"]["StepFailed"] == 40  # one per instance whose Snapshot step failed for good
     [alert] = run["alerts"]
     assert alert["subject"] == "Smart Vault: 40 of 40 instance backups FAILED"
     assert alert["message_bytes"] < SNS_MAX_MESSAGE_BYTES
