@@ -260,7 +260,9 @@ class ErrorInfo:
             message = str(parsed.get("errorMessage") or message)
             error = str(parsed.get("errorType") or error)
         match = re.match(r"^\S+ failed: ([A-Za-z0-9.]+): ", message)
-        return cls(type=error, message=message[:2000], aws_code=match.group(1) if match else None)
+        # Kept whole (a Cause is at most 32,768 characters) for the audit record: an encoded
+        # authorization message is only useful complete; alerts shorten it themselves.
+        return cls(type=error, message=message, aws_code=match.group(1) if match else None)
 
 
 OutcomeStatus = Literal["backed_up", "failed", "skipped"]

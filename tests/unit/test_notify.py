@@ -276,3 +276,12 @@ def test_record_failure_emits_step_failed_by_step(account, capsys):
     assert directive["Dimensions"] == [["service", "Step"]]
     assert directive["Metrics"] == [{"Name": "StepFailed", "Unit": "Count"}]
     assert (record["service"], record["Step"], record["StepFailed"]) == ("smart-vault", "Snapshot", [1.0])
+
+
+def test_a_long_encoded_authorization_message_is_kept_whole_for_the_audit_record():
+    message = "ec2:CreateSnapshots failed: UnauthorizedOperation: You are not authorized to perform this operation. "
+    message += "Encoded authorization failure message: " + "y" * 3_000
+    info = ErrorInfo.from_catch(
+        {"Error": "PermissionDeniedError", "Cause": lambda_cause("PermissionDeniedError", message)}
+    )
+    assert info.message == message and info.aws_code == "UnauthorizedOperation"
