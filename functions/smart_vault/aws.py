@@ -229,16 +229,17 @@ class Store:
 
 
 # SNS Publish (Amazon SNS API Reference): the message plus its attributes (names, types and
-# values) may be at most 262,144 bytes, with at most 10 attributes; a Subject is at most 100
-# printable ASCII characters and may not contain line breaks.
+# values) may be at most 262,144 bytes, with at most 10 attributes; a Subject must have "no line
+# breaks or control characters, and [be] less than 100 characters long". We also keep it to
+# printable ASCII, which e-mail shows unchanged.
 SNS_MAX_MESSAGE_BYTES = 262_144
 SNS_MAX_ATTRIBUTES = 10
-SNS_MAX_SUBJECT = 100
+SNS_MAX_SUBJECT = 99
 _MACHINE_PROTOCOLS = ("sqs", "lambda", "https", "http")
 
 
 def sns_subject(subject: str) -> str:
-    """A Subject SNS accepts: printable ASCII, one line, at most 100 characters."""
+    """A Subject SNS accepts: printable ASCII, one line, fewer than 100 characters."""
     printable = "".join(c if " " <= c <= "~" else " " for c in subject)
     return " ".join(printable.split())[:SNS_MAX_SUBJECT] or "Smart Vault"
 

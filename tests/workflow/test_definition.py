@@ -114,7 +114,7 @@ def test_the_fallback_subjects_are_valid_sns_subjects():
     for name, state in load()["States"].items():
         subject = (state.get("Parameters") or {}).get("subject")
         if subject is not None:
-            assert len(subject) <= 100 and all(" " <= c <= "~" for c in subject), name
+            assert len(subject) < 100 and all(" " <= c <= "~" for c in subject), name
 
 
 def test_the_map_has_no_retrier_for_errors_it_cannot_raise():
