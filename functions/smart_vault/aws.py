@@ -42,6 +42,19 @@ def call(operation: str, func: Any, **kwargs: Any) -> Any:
         raise classify(error, operation) from error
 
 
+# EC2 rejects a Describe call whose filter carries more than 200 values (FilterLimitExceeded,
+# "The maximum number of filter values specified on a single call is 200"; EC2 API Reference,
+# "Error codes for the Amazon EC2 API"), so id lists are sent in chunks of this size.
+MAX_FILTER_VALUES = 200
+
+
+def _chunks(ids: Iterable[str], size: int = MAX_FILTER_VALUES) -> Iterator[list[str]]:
+    """Distinct ids, sorted, in lists of at most ``size``."""
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
 def _paginate(service: str | Any, method: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Pages of ``method`` from a service name (cached client) or a client object."""
     api = client(service) if isinstance(service, str) else service
@@ -64,29 +77,40 @@ class Ec2:
     def _api(self, *, once: bool = False) -> Any:
         return self._session.client("ec2") if self._session is not None else client("ec2", once=once)
 
-    def find_instances(
-        self,
-        tag_key: str,
-        tag_value: str,
-        states: Sequence[str],
-        instance_ids: Sequence[str] | None,
-    ) -> list[dict[str, Any]]:
+    def find_instances(self, tag_key: str, tag_value: str, states: Sequence[str]) -> list[dict[str, Any]]:
+        """Every instance tagged for backup in one of ``states`` (one tag filter, one state filter)."""
         filters = [
             {"Name": f"tag:{tag_key}", "Values": [tag_value]},
             {"Name": "instance-state-name", "Values": list(states)},
         ]
-        extra: dict[str, Any] = {"InstanceIds": list(instance_ids)} if instance_ids else {}
+        return self._instances(filters)
+
+    def instances_by_id(self, instance_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The named instances that exist, whatever their state or tags.
+
+        An ``instance-id`` filter, not ``InstanceIds``: with ``InstanceIds`` one id that no longer
+        exists fails the whole call (InvalidInstanceID.NotFound); a filter just leaves it out.
+        """
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks(instance_ids):
+            found.extend(self._instances([{"Name": "instance-id", "Values": chunk}]))
+        return found
+
+    def _instances(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
         instances: list[dict[str, Any]] = []
-        for reservation in _paginate(self._api(), "describe_instances", "Reservations", Filters=filters, **extra):
+        for reservation in _paginate(self._api(), "describe_instances", "Reservations", Filters=filters):
             instances.extend(reservation.get("Instances", ()))
         return instances
 
     def volumes(self, volume_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Volume id -> DescribeVolumes record (size and tags), 500 ids per request."""
-        ids = sorted(set(volume_ids))
+        """Volume id -> DescribeVolumes record (size and tags), 200 ids per request.
+
+        A ``volume-id`` filter with pagination rather than ``VolumeIds``: the DescribeVolumes
+        reference says MaxResults cannot be combined with VolumeIds, and an id that vanished
+        since DescribeInstances would fail a ``VolumeIds`` call (InvalidVolume.NotFound).
+        """
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in _chunks(volume_ids):
             for volume in _paginate(
                 self._api(),
                 "describe_volumes",
@@ -130,11 +154,32 @@ class Ec2:
         return list(response.get("Snapshots", ()))
 
     def describe_snapshots(self, snapshot_ids: Sequence[str]) -> list[dict[str, Any]]:
-        response = call(
-            "ec2:DescribeSnapshots",
-            self._api().describe_snapshots,
-            SnapshotIds=list(snapshot_ids),
-        )
+        """The named snapshots that still exist (a deleted one is left out, not an error).
+
+        EC2 fails the whole ``SnapshotIds`` call when one id does not exist
+        (InvalidSnapshot.NotFound, EC2 API Reference: DescribeSnapshots and "Error codes"); then
+        a ``snapshot-id`` filter, which omits missing ids, tells which ones are gone.
+        """
+        api = self._api()
+        try:
+            response = api.describe_snapshots(SnapshotIds=list(snapshot_ids))
+        except ClientError as error:
+            if error_code(error) != "InvalidSnapshot.NotFound":
+                raise classify(error, "ec2:DescribeSnapshots") from error
+            found: list[dict[str, Any]] = []
+            for chunk in _chunks(snapshot_ids):
+                found.extend(
+                    _paginate(
+                        api,
+                        "describe_snapshots",
+                        "Snapshots",
+                        OwnerIds=["self"],
+                        Filters=[{"Name": "snapshot-id", "Values": chunk}],
+                    )
+                )
+            return found
+        except BotoCoreError as error:
+            raise classify(error, "ec2:DescribeSnapshots") from error
         return list(response.get("Snapshots", ()))
 
     def delete_snapshot(self, snapshot_id: str) -> str | None:
@@ -183,28 +228,50 @@ class Store:
             return list(pool.map(self.get_json, keys))
 
 
+# SNS Publish (Amazon SNS API Reference): the message plus its attributes (names, types and
+# values) may be at most 262,144 bytes, with at most 10 attributes; a Subject must have "no line
+# breaks or control characters, and [be] less than 100 characters long". We also keep it to
+# printable ASCII, which e-mail shows unchanged.
+SNS_MAX_MESSAGE_BYTES = 262_144
+SNS_MAX_ATTRIBUTES = 10
+SNS_MAX_SUBJECT = 99
+_MACHINE_PROTOCOLS = ("sqs", "lambda", "https", "http")
+
+
+def sns_subject(subject: str) -> str:
+    """A Subject SNS accepts: printable ASCII, one line, fewer than 100 characters."""
+    printable = "".join(c if " " <= c <= "~" else " " for c in subject)
+    return " ".join(printable.split())[:SNS_MAX_SUBJECT] or "Smart Vault"
+
+
 class Alerts:
     def __init__(self, topic_arn: str):
         self.topic_arn = topic_arn
 
-    def publish(self, *, subject: str, text: str, document: dict[str, Any], attributes: dict[str, str]) -> str:
+    @staticmethod
+    def request(*, subject: str, text: str, document: dict[str, Any], attributes: dict[str, str]) -> dict[str, Any]:
+        """The Publish parameters: e-mail (``default``) gets the readable text once; machine
+        subscribers (SQS, Lambda, HTTPS) get the compact JSON document."""
         body = json.dumps(document, separators=(",", ":"), default=str)
-        # E-mail gets the readable text; machine subscribers (SQS, Lambda, HTTPS) get JSON.
-        message = {
-            "default": text,
-            "email": text,
-            "sqs": body,
-            "lambda": body,
-            "https": body,
-            "http": body,
+        message = {"default": text, **dict.fromkeys(_MACHINE_PROTOCOLS, body)}
+        if len(attributes) > SNS_MAX_ATTRIBUTES:
+            raise ValueError(f"SNS allows at most {SNS_MAX_ATTRIBUTES} message attributes, got {len(attributes)}")
+        return {
+            "Subject": sns_subject(subject),
+            "Message": json.dumps(message, separators=(",", ":")),
+            "MessageStructure": "json",
+            "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         }
-        response = call(
-            "sns:Publish",
-            client("sns").publish,
-            TopicArn=self.topic_arn,
-            Subject=subject[:100],
-            Message=json.dumps(message),
-            MessageStructure="json",
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-        )
+
+    @staticmethod
+    def request_bytes(request: dict[str, Any]) -> int:
+        """What SNS counts against its size limit: message and attribute names, types, values
+        (the subject is added too, to stay on the safe side)."""
+        size = len(request["Message"].encode()) + len(request["Subject"].encode())
+        for name, value in request["MessageAttributes"].items():
+            size += len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+        return size
+
+    def publish(self, request: dict[str, Any]) -> str:
+        response = call("sns:Publish", client("sns").publish, TopicArn=self.topic_arn, **request)
         return str(response.get("MessageId", ""))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import METRIC_INSTANCES_DISCOVERED
-from smart_vault.inventory import SELECTED_STATES, build_targets
+from smart_vault.inventory import SELECTED_STATES, build_targets, rerun_selection
 from smart_vault.models import InstanceTarget, RunContext, RunRequest, run_prefix
 from smart_vault.observability import count, logger
 from smart_vault.settings import Settings
@@ -39,15 +39,28 @@ class DiscoverResult:
 
 
 def find_targets(*, settings: Settings, ec2: Ec2, instance_ids: Sequence[str] | None = None) -> list[InstanceTarget]:
-    """The instances a run backs up now and their selected volumes (read-only EC2 calls)."""
-    instances = ec2.find_instances(settings.backup_tag_key, settings.backup_tag_value, SELECTED_STATES, instance_ids)
+    """The instances a run backs up now and their selected volumes (read-only EC2 calls).
+
+    With ``instance_ids`` (a re-run), the named instances that cannot be backed up come last,
+    as targets with a ``skip_reason``, so the run reports them as skipped."""
+    skipped: list[InstanceTarget] = []
+    instances: Sequence[Mapping[str, Any]]
+    if instance_ids is None:
+        instances = ec2.find_instances(settings.backup_tag_key, settings.backup_tag_value, SELECTED_STATES)
+    else:
+        instances, skipped = rerun_selection(
+            instance_ids,
+            ec2.instances_by_id(instance_ids),
+            tag_key=settings.backup_tag_key,
+            tag_value=settings.backup_tag_value,
+        )
     volume_ids = [
         m["Ebs"]["VolumeId"]
         for i in instances
         for m in i.get("BlockDeviceMappings") or ()
         if m.get("Ebs", {}).get("VolumeId")
     ]
-    return build_targets(
+    targets = build_targets(
         instances,
         volumes=ec2.volumes(volume_ids) if volume_ids else {},
         tag_key=settings.backup_tag_key,
@@ -55,6 +68,7 @@ def find_targets(*, settings: Settings, ec2: Ec2, instance_ids: Sequence[str] | 
         create_rate_per_second=settings.create_rate_per_second,
         map_concurrency=settings.map_concurrency,
     )
+    return targets + skipped
 
 
 def discover(

@@ -87,6 +87,47 @@ def build_targets(
     return targets
 
 
+def rerun_selection(
+    requested_ids: Sequence[str],
+    found: Iterable[Mapping[str, Any]],
+    *,
+    tag_key: str,
+    tag_value: str,
+) -> tuple[list[Mapping[str, Any]], list[InstanceTarget]]:
+    """Split the instances a re-run names into those to back up and those skipped, with why.
+
+    A re-run (``instance_ids``) must back up what it can: an id that no longer exists, a
+    terminated instance or one without the backup tag is skipped with a reason, never an error.
+    """
+    by_id = {i["InstanceId"]: i for i in found}
+    selected: list[Mapping[str, Any]] = []
+    skipped: list[InstanceTarget] = []
+    for instance_id in sorted(set(requested_ids)):
+        raw = by_id.get(instance_id)
+        state = raw.get("State", {}).get("Name", "") if raw else "not-found"
+        tags = tag_dict(raw.get("Tags")) if raw else {}
+        if raw is None:
+            reason = "instance does not exist (named in instance_ids)"
+        elif state not in SELECTED_STATES:
+            reason = f"instance is {state} (named in instance_ids)"
+        elif tags.get(tag_key) != tag_value:
+            reason = f"instance is not tagged {tag_key}={tag_value} (named in instance_ids)"
+        else:
+            selected.append(raw)
+            continue
+        skipped.append(
+            InstanceTarget(
+                instance_id=instance_id,
+                name=tags.get("Name", ""),
+                availability_zone="",
+                state=state,
+                volumes=(),
+                skip_reason=reason,
+            )
+        )
+    return selected, skipped
+
+
 def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> list[dict[str, str]]:
     """Tags every snapshot of this instance and run carries from creation on."""
     tags = {k: v[:MAX_TAG_VALUE] for k, v in target.copied_tags.items() if not k.startswith("smart-vault:")}

@@ -120,6 +120,9 @@ class InstanceTarget:
     excluded_volume_ids: tuple[str, ...] = ()
     copied_tags: dict[str, str] = field(default_factory=dict)
     start_delay_seconds: int = 0
+    # Set when a re-run names an instance that cannot be backed up (gone, terminated, untagged):
+    # the child records it as skipped with this reason instead of calling EC2.
+    skip_reason: str | None = None
 
     @property
     def included_volume_ids(self) -> set[str]:
@@ -145,6 +148,7 @@ class InstanceTarget:
             excluded_volume_ids=tuple(read_list(data, "excluded_volume_ids", path=path, default=[])),
             copied_tags={str(k): str(v) for k, v in tags.items()},
             start_delay_seconds=read_int(data, "start_delay_seconds", path=path, default=0, minimum=0),
+            skip_reason=read_str(data, "skip_reason", path=path, default=None),
         )
 
     @property
@@ -256,7 +260,9 @@ class ErrorInfo:
             message = str(parsed.get("errorMessage") or message)
             error = str(parsed.get("errorType") or error)
         match = re.match(r"^\S+ failed: ([A-Za-z0-9.]+): ", message)
-        return cls(type=error, message=message[:2000], aws_code=match.group(1) if match else None)
+        # Kept whole (a Cause is at most 32,768 characters) for the audit record: an encoded
+        # authorization message is only useful complete; alerts shorten it themselves.
+        return cls(type=error, message=message, aws_code=match.group(1) if match else None)
 
 
 OutcomeStatus = Literal["backed_up", "failed", "skipped"]

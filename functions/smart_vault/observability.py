@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -31,6 +31,19 @@ def correlate(execution_name: str, instance_id: str | None = None) -> None:
 def count(name: str, value: float = 1, unit: MetricUnit = COUNT) -> None:
     if value:
         metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def count_by(name: str, dimensions: dict[str, str], value: float = 1) -> None:
+    """A count with its own dimensions (plus ``service``), flushed at once as its own EMF record
+    so the dimensions never spread to the invocation's other metrics."""
+    with single_metric(
+        name=name,
+        unit=COUNT,
+        value=value,
+        namespace=metrics.namespace,
+        default_dimensions={"service": SERVICE_NAME, **dimensions},
+    ):
+        pass
 
 
 def lambda_handler(func: Handler) -> Handler:

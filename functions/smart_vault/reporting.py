@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smart_vault.aws import Alerts, Store
-from smart_vault.constants import METRIC_SNAPSHOTS_FAILED
+from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts, Store
+from smart_vault.constants import METRIC_DIMENSION_STEP, METRIC_SNAPSHOTS_FAILED, METRIC_STEP_FAILED
 from smart_vault.models import (
     ErrorInfo,
     InstanceJob,
@@ -17,11 +18,16 @@ from smart_vault.models import (
     outcomes_prefix,
     run_prefix,
 )
-from smart_vault.observability import count, logger
+from smart_vault.observability import count, count_by, logger
 from smart_vault.pruning import save_outcome
 from smart_vault.settings import Settings
 
 MAX_LISTED = 50  # failures spelled out in one alert; the audit record has them all
+MAX_ERROR_CHARS = 400  # of each error message in an alert; the audit record keeps the full text
+# The alert must fit one SNS message (262,144 bytes with its attributes); the margin leaves
+# room for anything SNS counts that we do not (it documents message and attributes).
+ALERT_BUDGET_BYTES = SNS_MAX_MESSAGE_BYTES - 6_144
+ENCODED_AUTH_MARKER = "Encoded authorization failure message: "
 
 
 def record_failure(
@@ -41,6 +47,9 @@ def record_failure(
     )
     save_outcome(outcome, job.run, store)
     count(METRIC_SNAPSHOTS_FAILED, max(1, len(job.instance.volumes)))
+    # A step that failed after all its retries: what the stack alarms on (Lambda Errors also
+    # counts errors a retry then fixed).
+    count_by(METRIC_STEP_FAILED, {METRIC_DIMENSION_STEP: step})
     logger.error(
         "instance backup failed",
         extra={"step": step, "error_type": error.type, "error_message": error.message},
@@ -81,6 +90,11 @@ class RunSummary:
             "deletes_skipped": sum(len(o.skipped_deletes) for o in self.outcomes),
             "circuit_breakers": len(self.breakers),
             "failed_instance_ids": [o.instance_id for o in failed][:MAX_LISTED],
+            "skipped_instances": [
+                {"instance_id": o.instance_id, "name": o.name, "reason": o.reason}
+                for o in self._with("skipped")
+                if not o.dry_run
+            ][:MAX_LISTED],
             "audit_key": self.audit_key,
             "alert": self.alert_subject,
             # The Fail state's cause when instances failed: short, readable in the console.
@@ -135,24 +149,70 @@ def summarize_run(
     summary.audit_key = f"{run_prefix(run)}/audit.json"
     store.put_json(summary.audit_key, _audit_record(summary, inventory))
     if alerts is not None and (summary.failed or summary.breakers or settings.notify_on_success):
-        subject, text = _alert_text(summary, store.bucket)
-        summary.alert_subject = subject
-        alerts.publish(
-            subject=subject,
-            text=text,
-            document={
-                "type": _event_type(summary),
-                "summary": summary.to_dict(),
-                "failures": [_failure_doc(o) for o in summary.failed[:MAX_LISTED]],
-                "console": console_link(run.execution_arn),
-            },
-            attributes={
-                "event_type": _event_type(summary),
-                "run_id": run.run_id,
-                "failed_count": str(len(summary.failed)),
-            },
+        request = fit_alert(
+            lambda listed: _summary_alert(summary, store.bucket, listed),
+            min(len(summary.failed), MAX_LISTED),
         )
+        summary.alert_subject = request["Subject"]
+        alerts.publish(request)
     return summary
+
+
+def fit_alert(build: Callable[[int], dict[str, Any]], most: int) -> dict[str, Any]:
+    """The Publish request listing as many of ``most`` failures as fit the SNS size budget.
+
+    Each listed failure costs a line of text and an entry in the JSON document; halving the
+    list until it fits keeps the alert deliverable for any fleet and any error text."""
+    listed = most
+    while True:
+        request = build(listed)
+        if listed == 0 or Alerts.request_bytes(request) <= ALERT_BUDGET_BYTES:
+            return request
+        listed //= 2
+
+
+def shorten_error(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """An error message short enough for an alert; the audit record keeps it whole.
+
+    EC2's UnauthorizedOperation carries ~1,600 opaque characters after "Encoded authorization
+    failure message: "; they only help once decoded, so the alert says how to get them."""
+    head, marker, encoded = message.partition(ENCODED_AUTH_MARKER)
+    if marker:
+        message = (
+            f"{head}{marker}[{len(encoded.strip())} characters in the audit record; "
+            "decode with aws sts decode-authorization-message]"
+        )
+    if len(message) > limit:
+        message = f"{message[:limit]}... [{len(message) - limit} more characters in the audit record]"
+    return message
+
+
+def _summary_alert(summary: RunSummary, bucket: str, listed: int) -> dict[str, Any]:
+    subject, text = _alert_text(summary, bucket, listed)
+    failed = summary.failed
+    audit = f"s3://{bucket}/{summary.audit_key}"
+    # Machine subscribers get counts, which instances failed where and with which code, and the
+    # audit record for the rest: the error texts are in the e-mail text and in the audit record.
+    counts = {k: v for k, v in summary.to_dict().items() if k != "cause" and not isinstance(v, list | dict)}
+    document = {
+        "type": _event_type(summary),
+        "summary": counts,
+        "failures": [_failure_doc(o) for o in failed[:listed]],
+        "failures_not_listed": len(failed) - min(listed, len(failed)),
+        "audit_record": audit,
+        "console": console_link(summary.run.execution_arn),
+    }
+    return Alerts.request(
+        subject=subject,
+        text=text,
+        document=document,
+        attributes={
+            "event_type": _event_type(summary),
+            "run_id": summary.run.run_id,
+            "failed_count": str(len(failed)),
+            "audit_record": audit,
+        },
+    )
 
 
 def _event_type(summary: RunSummary) -> str:
@@ -170,11 +230,10 @@ def _failure_doc(o: InstanceOutcome) -> dict[str, Any]:
         "step": o.step,
         "error_type": o.error.type if o.error else None,
         "aws_code": o.error.aws_code if o.error else None,
-        "error_message": o.error.message if o.error else None,
     }
 
 
-def _alert_text(summary: RunSummary, bucket: str) -> tuple[str, str]:
+def _alert_text(summary: RunSummary, bucket: str, listed: int) -> tuple[str, str]:
     run = summary.run
     data = summary.to_dict()
     failed = summary.failed
@@ -193,18 +252,32 @@ def _alert_text(summary: RunSummary, bucket: str) -> tuple[str, str]:
     ]
     if failed:
         lines.append("Failed instances (their old snapshots were not pruned):")
-        for o in failed[:MAX_LISTED]:
+        for o in failed[:listed]:
             err = o.error or ErrorInfo(type="Unknown", message="")
             code = f" [{err.aws_code}]" if err.aws_code else ""
-            lines.append(f"- {o.name or '-'} {o.instance_id}: step {o.step}: {err.type}{code}: {err.message}")
-        if len(failed) > MAX_LISTED:
-            lines.append(f"... and {len(failed) - MAX_LISTED} more in the audit record")
-        ids = ", ".join(f'"{o.instance_id}"' for o in failed[:MAX_LISTED])
+            lines.append(
+                f"- {o.name or '-'} {o.instance_id}: step {o.step}: {err.type}{code}: {shorten_error(err.message)}"
+            )
+        if len(failed) > listed:
+            lines.append(
+                f"... and {len(failed) - listed} more failed instance(s) left out of this alert "
+                "to keep it under the SNS size limit: all are in the audit record below."
+            )
+        ids = ", ".join(f'"{o.instance_id}"' for o in failed[:listed])
         lines += [
             "",
-            "To retry only these instances, start a new execution with the input:",
+            "To retry "
+            + ("only these instances" if listed >= len(failed) else "the instances listed")
+            + ", start a new execution with the input:",
             f'{{"time": "{run.run_time}", "instance_ids": [{ids}]}}',
         ]
+    skipped = data["skipped_instances"]
+    if skipped:
+        lines.append("")
+        lines.append("Skipped instances:")
+        lines += [f"- {s['name'] or '-'} {s['instance_id']}: {s['reason']}" for s in skipped[:10]]
+        if len(skipped) > 10:
+            lines.append(f"... and {len(skipped) - 10} more in the audit record")
     for o in summary.breakers:
         lines.append(f"Circuit breaker on {o.name or o.instance_id}: {o.breaker}")
     lines += [
@@ -267,7 +340,7 @@ def alert_run_failure(
         [
             f"Smart Vault execution {execution_name} failed at step {step}.",
             "No instance was backed up by this execution and nothing was pruned.",
-            f"Error: {error.type}{code}: {error.message}",
+            f"Error: {error.type}{code}: {shorten_error(error.message, limit=2000)}",
             "",
             f"Execution: {console_link(execution_arn)}",
         ]
@@ -275,16 +348,19 @@ def alert_run_failure(
     message_id = None
     if alerts is not None:
         message_id = alerts.publish(
-            subject=subject,
-            text=text,
-            document={
-                "type": "run_failed",
-                "step": step,
-                "error": error.__dict__,
-                "execution_arn": execution_arn,
-                "console": console_link(execution_arn),
-            },
-            attributes={"event_type": "run_failed", "step": step},
+            Alerts.request(
+                subject=subject,
+                text=text,
+                document={
+                    "type": "run_failed",
+                    "step": step,
+                    "error_type": error.type,
+                    "aws_code": error.aws_code,
+                    "execution_arn": execution_arn,
+                    "console": console_link(execution_arn),
+                },
+                attributes={"event_type": "run_failed", "step": step},
+            )
         )
     logger.error("backup run failed", extra={"step": step, "error_type": error.type})
     return {

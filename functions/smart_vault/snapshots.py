@@ -40,6 +40,8 @@ def _progress(snapshot: dict[str, Any]) -> int:
 def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupState:
     """Create this run's snapshots of the instance, or return them if a re-run finds them."""
     target, run = job.instance, job.run
+    if target.skip_reason:
+        return BackupState(status="skipped", reason=target.skip_reason)
     if not target.volumes:
         return BackupState(status="skipped", reason="no volumes selected for backup")
     existing = [

@@ -25,8 +25,6 @@ Same-account evaluation: the caller's identity policies together with the resour
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from smart_vault_sim import fleet
-from smart_vault_sim.aws_tap import STATE_MACHINE, ApiCall, aws_error
+from smart_vault_sim.aws_tap import STATE_MACHINE, ApiCall, aws_error, encoded_failure
 from smart_vault_sim.iam import Decision, Request, evaluate
 from smart_vault_sim.stack_iam import Role, StackIam
 
@@ -194,13 +192,6 @@ _DENIED = {
     "stepfunctions": ("AccessDeniedException", 403),
     "kms": ("AccessDeniedException", 400),
 }
-
-
-def encoded_failure(seed: str) -> str:
-    """An opaque blob the size of EC2's encoded authorization message (sts:DecodeAuthorizationMessage
-    decodes it on AWS); deterministic, so decisions and alerts stay reproducible."""
-    raw = hashlib.shake_256(seed.encode()).digest(1152)
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 class Authorizer:

@@ -20,7 +20,9 @@ before anything else can happen to it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import threading
 from collections import Counter
@@ -32,6 +34,14 @@ import boto3
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
+
+def encoded_failure(seed: str) -> str:
+    """An opaque blob the size of EC2's encoded authorization message (sts:DecodeAuthorizationMessage
+    decodes it on AWS); deterministic, so decisions and alerts stay reproducible."""
+    raw = hashlib.shake_256(seed.encode()).digest(1152)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 # AWS's own messages for the codes we inject, so alerts read as they would on AWS.
 _MESSAGES = {
     "RequestLimitExceeded": "Request limit exceeded.",
@@ -40,7 +50,9 @@ _MESSAGES = {
     "has been exceeded. Use an increasing or variable sleep interval between requests.",
     "ConcurrentSnapshotLimitExceeded": "Maximum number of in-progress snapshots reached.",
     "InvalidSnapshot.InUse": "The snapshot is currently in use by an AMI.",
-    "UnauthorizedOperation": "You are not authorized to perform this operation.",
+    # EC2 puts the denied action, resource and policy only inside the encoded message.
+    "UnauthorizedOperation": "You are not authorized to perform this operation. Encoded authorization failure "
+    f"message: {encoded_failure('scripted fault')}",
     "InternalError": "An internal error has occurred",
     "InvalidInstanceID.NotFound": "The instance ID does not exist",
 }

@@ -29,6 +29,7 @@ FAULT_OPERATIONS = (
     "Publish",
     "PutObject",
     "GetObject",
+    "ListObjectsV2",
 )
 # Settings the simulator owns: each run gets its own emulated bucket, topic and deployment.
 SIMULATOR_OWNED = ("bucket_name", "topic_arn", "deployment_id")

@@ -29,6 +29,7 @@ from smart_vault.constants import (
     FUNCTION_HANDLERS,
     SUBSTITUTION_BUCKET,
     SUBSTITUTION_FUNCTION_ARNS,
+    SUBSTITUTION_TOPIC,
     TAG_INSTANCE_ID,
     TAG_MANAGED,
     TAG_RUN_ID,
@@ -218,6 +219,7 @@ class Simulation:
         sfn = boto3.client("stepfunctions", region_name=region)
         values = {name: self.host.arn(key) for name, key in SUBSTITUTION_FUNCTION_ARNS.items()}
         values[SUBSTITUTION_BUCKET] = BUCKET
+        values[SUBSTITUTION_TOPIC] = topic_arn
         definition = substitute(definition_path().read_text(), values)
         name, role = _state_machine_identity(template)
         machine = sfn.create_state_machine(
@@ -355,7 +357,11 @@ class Simulation:
         outcomes = self._outcomes(run_id, name)
         execution = self._execution_figures(description, history, events)
         execution["wall_seconds"] = round(wall, 3)
-        alerts = [{"subject": n[2] or "", "message": _readable(n[1])} for n in topic.sent_notifications[sent_before:]]
+        alerts = [
+            # message_bytes: the published Message as SNS measures it (its 262,144-byte limit).
+            {"subject": n[2] or "", "message": _readable(n[1]), "message_bytes": len(n[1].encode())}
+            for n in topic.sent_notifications[sent_before:]
+        ]
         return {
             "at": format_time(at),
             "execution": execution,

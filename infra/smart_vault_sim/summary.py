@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from smart_vault.reporting import shorten_error
+
 
 def _instance_line(row: dict[str, Any]) -> str:
     mark = {"backed_up": "ok  ", "failed": "FAIL", "skipped": "skip"}[row["status"]]
@@ -18,7 +20,7 @@ def _instance_line(row: dict[str, Any]) -> str:
     if row.get("circuit_breaker"):
         detail += f", circuit breaker: {row['circuit_breaker']}"
     if row["error"]:
-        detail = row["error"]
+        detail = shorten_error(row["error"])  # the report keeps it whole
     return f"    {mark} {row['name']:<16} {row['instance_id']:<21} {detail}"
 
 

@@ -1,10 +1,14 @@
 import json
+from contextlib import contextmanager
+from unittest import mock
 
 import pytest
+from botocore.client import BaseClient
 
 from smart_vault import aws
 from smart_vault.errors import InvalidInputError, PermissionDeniedError, ThrottledError
 from smart_vault.handlers import discover
+from smart_vault_sim.aws_tap import aws_error
 from tests.conftest import BUCKET
 
 
@@ -136,3 +140,74 @@ def test_aws_errors_are_classified(account, code, kind):
     account.tap.fail("DescribeInstances", code)
     with pytest.raises(kind):
         account.invoke(discover.handler, event())
+
+
+@contextmanager
+def ec2_filter_value_limit():
+    """EC2 rejects a Describe call whose filter has more than 200 values (moto does not): the
+    exact error AWS returns, raised before the request is sent, for clients of any session."""
+    seen: list[int] = []
+    send = BaseClient._make_api_call
+    aws_limit = 200  # AWS's number, not the code's constant: the check must not follow the code
+
+    def checked(client, operation, params):
+        if client.meta.service_model.service_name == "ec2":
+            for flt in params.get("Filters") or ():
+                seen.append(len(flt.get("Values") or ()))
+                if len(flt.get("Values") or ()) > aws_limit:
+                    raise aws_error(
+                        "FilterLimitExceeded",
+                        operation,
+                        "The maximum number of filter values specified on a single call is 200",
+                    )
+        return send(client, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", checked):
+        yield seen
+
+
+def test_more_than_200_volumes_are_described_200_filter_values_at_a_time(account):
+    # Given 110 instances with 2 volumes each: 220 volume ids
+    for n in range(110):
+        account.add_instance(f"node-{n:03d}", volumes=[("/dev/xvda", 8), ("/dev/sdf", 20)])
+
+    with ec2_filter_value_limit() as values_per_filter:
+        result = account.invoke(discover.handler, event())
+
+    assert result["instance_count"] == 110 and result["volume_count"] == 220
+    assert max(values_per_filter) == 200
+    assert account.tap.calls["ec2:DescribeVolumes"] == 2  # 200 + 20
+
+
+def test_rerun_of_more_than_200_instances_names_them_200_at_a_time(account):
+    built = [account.add_instance(f"node-{n:03d}") for n in range(205)]
+    ids = [b.instance_id for b in built]
+
+    with ec2_filter_value_limit() as values_per_filter:
+        result = account.invoke(discover.handler, event(instance_ids=ids))
+
+    assert result["instance_count"] == 205
+    assert max(values_per_filter) == 200
+
+
+def test_rerun_skips_instances_that_are_gone_terminated_or_untagged_with_a_reason(account):
+    # Given a re-run that names a live instance, one terminated, one that no longer exists
+    # (EC2 answers InvalidInstanceID.NotFound for it in InstanceIds) and one without the tag
+    live = account.add_instance("web-1")
+    old = account.add_instance("old-1")
+    account.ec2.terminate_instances(InstanceIds=[old.instance_id])
+    untagged = account.add_instance("scratch-1", tags={"team": "x"})
+    gone = "i-0123456789abcdef0"
+
+    result = account.invoke(
+        discover.handler, event(instance_ids=[live.instance_id, old.instance_id, gone, untagged.instance_id])
+    )
+
+    items = inventory(account, result)
+    by_id = {i["instance_id"]: i for i in items.values()}
+    assert by_id[live.instance_id]["skip_reason"] is None
+    assert by_id[live.instance_id]["volumes"]
+    assert by_id[old.instance_id]["skip_reason"] == "instance is terminated (named in instance_ids)"
+    assert by_id[gone]["skip_reason"] == "instance does not exist (named in instance_ids)"
+    assert by_id[untagged.instance_id]["skip_reason"] == "instance is not tagged backup=True (named in instance_ids)"
+    assert all(not by_id[i]["volumes"] for i in (old.instance_id, gone, untagged.instance_id))

@@ -1,3 +1,6 @@
+import json
+
+import boto3
 import pytest
 
 from smart_vault.constants import (
@@ -16,7 +19,8 @@ from smart_vault.errors import (
     TransientAwsError,
     VolumePacingError,
 )
-from smart_vault.handlers import check, snapshot
+from smart_vault.handlers import check, notify, prune, snapshot
+from smart_vault_sim.aws_tap import aws_error
 from smart_vault_sim.fleet import set_snapshot_state
 from tests.conftest import DEPLOYMENT, REGION, run_context
 
@@ -200,3 +204,78 @@ def test_an_opted_out_root_volume_is_left_out_by_exclude_boot_volume(account):
     backup = account.invoke(snapshot.handler, account.job(web.instance_id))
     assert [s["device"] for s in backup["snapshots"]] == ["/dev/sdf"]
     assert {s["VolumeId"] for s in account.snapshots(web.instance_id)} == {web.volume_ids["/dev/sdf"]}
+
+
+def test_an_opted_out_root_volume_is_left_out_by_exclude_boot_volume_only(account):
+    # The CreateSnapshots reference (InstanceSpecification): "If you specify the ID of the root
+    # volume [in ExcludeDataVolumeIds], the request fails." moto accepts it, so the check that
+    # EC2 makes is injected here, with the error code EC2 uses for a bad parameter value.
+    web = account.add_instance(
+        "web-1",
+        volumes=[("/dev/xvda", 8, {"backup": "False"}), ("/dev/sdf", 100), ("/dev/sdg", 5, {"backup": "False"})],
+    )
+    root = web.volume_ids["/dev/xvda"]
+    requests = []
+
+    def ec2_rejects_root_in_exclude_data_volumes(params, model, **_):
+        spec = params["InstanceSpecification"]
+        requests.append(spec)
+        if root in spec.get("ExcludeDataVolumeIds", ()):
+            raise aws_error("InvalidParameterValue", model.name, f"Volume {root} is a root volume")
+
+    events = boto3._get_default_session().events
+    events.register("before-parameter-build.ec2.CreateSnapshots", ec2_rejects_root_in_exclude_data_volumes)
+    try:
+        backup = account.invoke(snapshot.handler, account.job(web.instance_id))
+    finally:
+        events.unregister("before-parameter-build.ec2.CreateSnapshots", ec2_rejects_root_in_exclude_data_volumes)
+
+    [spec] = requests
+    assert spec["ExcludeBootVolume"] is True
+    assert spec["ExcludeDataVolumeIds"] == [web.volume_ids["/dev/sdg"]]
+    assert [s["volume_id"] for s in backup["snapshots"]] == [web.volume_ids["/dev/sdf"]]
+    assert {s["VolumeId"] for s in account.snapshots(web.instance_id)} == {web.volume_ids["/dev/sdf"]}
+
+
+def test_check_names_a_snapshot_deleted_before_it_completed(account):
+    # DescribeSnapshots(SnapshotIds=...) fails the whole call with InvalidSnapshot.NotFound when
+    # one id is gone (moto does the same); the check must say which snapshot disappeared.
+    job = started(account)
+    gone = job["backup"]["snapshots"][0]["snapshot_id"]
+    account.ec2.delete_snapshot(SnapshotId=gone)
+
+    with pytest.raises(SnapshotFailedError, match=f"disappeared before completing: {gone}$"):
+        account.invoke(check.handler, job)
+    assert account.tap.calls["ec2:DescribeSnapshots"] == 2  # by ids, then by filter to find which
+
+
+def test_rerun_target_that_cannot_be_backed_up_is_skipped_without_ec2_calls(account):
+    gone = "i-0123456789abcdef0"
+    from smart_vault.handlers import discover
+
+    run = run_context()
+    result = account.invoke(
+        discover.handler,
+        {
+            "event": {"time": run.run_time, "instance_ids": [gone]},
+            "execution_arn": run.execution_arn,
+            "execution_name": run.execution_name,
+        },
+    )
+    body = account.s3.get_object(Bucket=result["inventory"]["bucket"], Key=result["inventory"]["key"])["Body"]
+    [item] = json.loads(body.read())
+    job = {"instance": item, "run": result["run"]}
+    account.tap.reset_counts()
+
+    job["backup"] = account.invoke(snapshot.handler, job)
+    job["backup"] = account.invoke(check.handler, job)
+    outcome = account.invoke(prune.handler, job)
+
+    assert outcome["status"] == "skipped"
+    assert outcome["reason"] == "instance does not exist (named in instance_ids)"
+    assert not any(call.startswith("ec2:") for call in account.tap.calls)
+    summary = account.invoke(notify.handler, {"action": "summarize", **result})
+    assert (summary["skipped"], summary["failed"]) == (1, 0)
+    assert summary["skipped_instances"] == [
+        {"instance_id": gone, "name": "", "reason": "instance does not exist (named in instance_ids)"}
+    ]

@@ -3,10 +3,12 @@
 import json
 import re
 
-from smart_vault.constants import SUBSTITUTION_BUCKET, SUBSTITUTION_FUNCTION_ARNS
+from smart_vault.constants import SUBSTITUTION_BUCKET, SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_TOPIC
 from smart_vault_infra.paths import definition_path
 
+# Step Functions docs, "Handle Lambda service exceptions": the transient Lambda errors to retry.
 LAMBDA_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -26,9 +28,13 @@ def all_states(machine):
             yield from all_states(processor)
 
 
+def is_lambda_task(state):
+    return state["Type"] == "Task" and state["Resource"].startswith("${")
+
+
 def test_every_task_retries_lambda_errors_and_never_retries_everything():
     for name, state in all_states(load()):
-        if state["Type"] != "Task":
+        if not is_lambda_task(state):
             continue
         retried = [set(r["ErrorEquals"]) for r in state.get("Retry", [])]
         assert retried, f"{name} has no Retry"
@@ -55,7 +61,7 @@ def test_throttling_retries_back_off_with_jitter():
 def test_every_placeholder_has_a_substitution_and_vice_versa():
     text = definition_path().read_text()
     placeholders = set(re.findall(r"\$\{(\w+)\}", text))
-    assert placeholders == set(SUBSTITUTION_FUNCTION_ARNS) | {SUBSTITUTION_BUCKET}
+    assert placeholders == set(SUBSTITUTION_FUNCTION_ARNS) | {SUBSTITUTION_BUCKET, SUBSTITUTION_TOPIC}
 
 
 def test_state_names_are_unique_and_readable():
@@ -66,7 +72,9 @@ def test_state_names_are_unique_and_readable():
 
 
 def test_every_task_failure_path_is_caught_except_the_last_resort_ones():
-    uncaught_ok = {"Notify", "NotifyRunFailure", "RecordFailure"}  # alarms + status rule cover them
+    # RecordFailure: a child that cannot record counts as failed in Notify (NoOutcomeRecorded).
+    # SendFallbackAlert: the last resort; if SNS refuses it the execution fails for the alarms.
+    uncaught_ok = {"RecordFailure", "SendFallbackAlert"}
     for name, state in all_states(load()):
         if state["Type"] in ("Task", "Map") and name not in uncaught_ok:
             assert state.get("Catch"), f"{name} has no Catch"
@@ -79,3 +87,37 @@ def test_execution_timeout_and_distributed_map():
     assert backup["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
     assert backup["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
     assert backup["ToleratedFailurePercentage"] == 100
+
+
+def test_every_notify_state_falls_back_to_an_alert_that_needs_no_lambda_and_no_s3():
+    machine = load()
+    states = machine["States"]
+    notify_states = [n for n, s in states.items() if s.get("Resource") == "${NotifyFunctionArn}"]
+    assert sorted(notify_states) == ["Notify", "NotifyRunFailure"]
+    for name in notify_states:
+        [catch] = states[name]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        builder = states[catch["Next"]]
+        assert builder["Type"] == "Pass"  # intrinsics only: no Lambda, no S3 read
+        assert "States.Format(" in builder["Parameters"]["message.$"]
+        assert "$$.Execution.Name" in builder["Parameters"]["message.$"]
+        assert "$$.Execution.Id" in builder["Parameters"]["message.$"]
+        assert "$.notify_error" in builder["Parameters"]["message.$"]
+        fallback = states[builder["Next"]]
+        assert fallback["Resource"] == "arn:aws:states:::sns:publish"
+        assert fallback["Parameters"]["TopicArn"] == "${" + SUBSTITUTION_TOPIC + "}"
+        assert not any("States.ALL" in r["ErrorEquals"] for r in fallback["Retry"])
+        assert states[fallback["Next"]]["Type"] == "Fail"
+
+
+def test_the_fallback_subjects_are_valid_sns_subjects():
+    for name, state in load()["States"].items():
+        subject = (state.get("Parameters") or {}).get("subject")
+        if subject is not None:
+            assert len(subject) < 100 and all(" " <= c <= "~" for c in subject), name
+
+
+def test_the_map_has_no_retrier_for_errors_it_cannot_raise():
+    # A Map state never invokes Lambda itself: a Lambda.* retrier there can never match.
+    backup = load()["States"]["BackupInstances"]
+    assert not any(e.startswith("Lambda.") for r in backup.get("Retry", []) for e in r["ErrorEquals"])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
 from smart_vault.errors import SmartVaultError, classify
 from smart_vault_sim.aws_tap import aws_error
@@ -134,31 +135,25 @@ class FakeEc2:
         self._faults.check(operation, *ids)
 
     # -- the adapter contract (smart_vault.aws.Ec2) ---------------------------------------------
-    def find_instances(
-        self,
-        tag_key: str,
-        tag_value: str,
-        states: Sequence[str],
-        instance_ids: Sequence[str] | None,
-    ) -> list[dict[str, Any]]:
-        self._call("ec2:DescribeInstances", *(instance_ids or ()))
-        if instance_ids:
-            # DescribeInstances with an id that does not exist fails the whole request.
-            missing = [i for i in instance_ids if i not in self.instances]
-            if missing:
-                raise error("ec2:DescribeInstances", "InvalidInstanceID.NotFound")
+    def find_instances(self, tag_key: str, tag_value: str, states: Sequence[str]) -> list[dict[str, Any]]:
+        self._call("ec2:DescribeInstances")
         return [
             json.loads(json.dumps(i))
             for i in self.instances.values()
-            if i["State"]["Name"] in states
-            and {"Key": tag_key, "Value": tag_value} in i["Tags"]
-            and (not instance_ids or i["InstanceId"] in instance_ids)
+            if i["State"]["Name"] in states and {"Key": tag_key, "Value": tag_value} in i["Tags"]
         ]
+
+    def instances_by_id(self, instance_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = sorted(set(instance_ids))
+        for start in range(0, len(ids), 200):  # 200 values per filter (FilterLimitExceeded)
+            self._call("ec2:DescribeInstances", *ids[start : start + 200])
+        # An instance-id filter leaves out ids that no longer exist instead of failing.
+        return [json.loads(json.dumps(self.instances[i])) for i in ids if i in self.instances]
 
     def volumes(self, volume_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = sorted(set(volume_ids))
-        for _ in range(0, len(ids), 500):
-            self._call("ec2:DescribeVolumes", *ids)
+        for start in range(0, len(ids), 200):  # 200 values per filter (FilterLimitExceeded)
+            self._call("ec2:DescribeVolumes", *ids[start : start + 200])
         # A volume-id filter (not VolumeIds) skips ids that no longer exist instead of failing.
         return {i: dict(self.volume_records[i]) for i in ids if i in self.volume_records}
 
@@ -213,10 +208,11 @@ class FakeEc2:
     def describe_snapshots(self, snapshot_ids: Sequence[str]) -> list[dict[str, Any]]:
         operation = "ec2:DescribeSnapshots"
         self._call(operation, *snapshot_ids)
-        # DescribeSnapshots: "If you specify an invalid snapshot ID, an error is returned."
+        # DescribeSnapshots fails with InvalidSnapshot.NotFound when one id is gone; the adapter
+        # then asks again with a snapshot-id filter, which leaves the missing ones out.
         if any(i not in self.snapshots for i in snapshot_ids):
-            raise error(operation, "InvalidSnapshot.NotFound")
-        return [dict(self.snapshots[i]) for i in snapshot_ids]
+            self._call(operation, *snapshot_ids)
+        return [dict(self.snapshots[i]) for i in snapshot_ids if i in self.snapshots]
 
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         self._call("ec2:DeleteSnapshot", snapshot_id)
@@ -270,12 +266,25 @@ class Published:
 
 
 class FakeAlerts:
+    # The request is built and measured by the real code: the fake only stands in for SNS.
+    request = staticmethod(Alerts.request)
+    request_bytes = staticmethod(Alerts.request_bytes)
+
     def __init__(self, topic_arn: str = "arn:aws:sns:us-east-1:123456789012:fake-alerts") -> None:
         self.topic_arn = topic_arn
         self.published: list[Published] = []
 
-    def publish(self, *, subject: str, text: str, document: dict[str, Any], attributes: dict[str, str]) -> str:
-        # The document travels as JSON: keep only what survives that.
-        body = json.loads(json.dumps(document, default=str))
-        self.published.append(Published(subject=subject[:100], text=text, document=body, attributes=attributes))
+    def publish(self, request: dict[str, Any]) -> str:
+        # SNS Publish: the message and its attributes at most 262,144 bytes.
+        if Alerts.request_bytes(request) > SNS_MAX_MESSAGE_BYTES:
+            raise error("sns:Publish", "InvalidParameter")
+        message = json.loads(request["Message"])
+        self.published.append(
+            Published(
+                subject=request["Subject"],
+                text=message["default"],
+                document=json.loads(message["sqs"]),
+                attributes={k: v["StringValue"] for k, v in request["MessageAttributes"].items()},
+            )
+        )
         return f"message-{len(self.published)}"

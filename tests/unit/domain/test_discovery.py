@@ -6,7 +6,7 @@ import pytest
 
 from smart_vault.constants import TAG_DEVICE_MAP, TAG_MANAGED, TAG_RUN_ID
 from smart_vault.discovery import discover, find_targets
-from smart_vault.errors import InstanceVanishedError, PermissionDeniedError
+from smart_vault.errors import PermissionDeniedError
 from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, snapshot_tags
 from smart_vault.models import InstanceTarget, RunRequest, VolumeTarget
 from tests.unit.domain.conftest import DEPLOYMENT, run, settings
@@ -63,10 +63,15 @@ def test_an_empty_fleet_makes_no_describe_volumes_call(ec2):
     assert ec2.calls == {"ec2:DescribeInstances": 1}
 
 
-def test_a_named_instance_that_does_not_exist_fails_discovery(ec2):
-    ec2.add_instance("a")
-    with pytest.raises(InstanceVanishedError, match=r"InvalidInstanceID\.NotFound"):
-        find_targets(settings=settings(), ec2=ec2, instance_ids=["i-0123456789abcdef0"])
+def test_a_named_instance_that_does_not_exist_is_skipped_with_a_reason(ec2):
+    # A re-run must not fail because one named instance is gone (issue 8, defect 7).
+    a = ec2.add_instance("a")
+    targets = find_targets(settings=settings(), ec2=ec2, instance_ids=[a, "i-0123456789abcdef0"])
+    assert [(t.instance_id, t.skip_reason) for t in targets] == [
+        (a, None),
+        ("i-0123456789abcdef0", "instance does not exist (named in instance_ids)"),
+    ]
+    assert targets[1].volumes == ()
 
 
 def test_discover_writes_the_inventory_and_returns_a_small_pointer(ec2, store):
