@@ -28,6 +28,9 @@ class Settings:
     backup_tag_value: str = "True"
     retention_days: int = 7
     keep_min: int = 2
+    # Snapshots of instances no longer selected and of volumes no longer attached are pruned
+    # down to this many per volume (Amazon DLM keeps the last one too). At least 1: never all.
+    orphan_keep: int = 1
     copy_tags: tuple[str, ...] = ("Name",)
     dry_run: bool = False
     max_delete_fraction: float = 0.5
@@ -73,6 +76,7 @@ class Settings:
                 maximum=36500,
             ),
             keep_min=read_int(data, "keep_min", path=path, default=d.keep_min, minimum=1, maximum=1000),
+            orphan_keep=read_int(data, "orphan_keep", path=path, default=d.orphan_keep, minimum=1, maximum=1000),
             copy_tags=read_str_list(data, "copy_tags", path=path, default=d.copy_tags),
             dry_run=read_bool(data, "dry_run", path=path, default=d.dry_run),
             max_delete_fraction=read_fraction(data, "max_delete_fraction", path=path, default=d.max_delete_fraction),

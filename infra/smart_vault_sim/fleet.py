@@ -70,6 +70,12 @@ def add_instance(
     return BuiltInstance(instance_id=instance_id, name=name, volume_ids=volume_ids)
 
 
+def add_volume(ec2: Any, *, region: str, instance_id: str, size_gib: int = 8) -> str:
+    """A volume in the instance's Availability Zone, not attached (to snapshot and then delete)."""
+    zone = ec2_backend(region).get_instance(instance_id).availability_zone
+    return str(ec2.create_volume(AvailabilityZone=zone, Size=size_gib)["VolumeId"])
+
+
 def add_snapshot(
     ec2: Any,
     *,

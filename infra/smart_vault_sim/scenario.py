@@ -1,12 +1,21 @@
-"""The simulator's scenario file (contract: shared/spec/simulation.md), validated field by field."""
+"""The simulator's scenario file (contract: docs/scenarios.md), validated field by field.
+
+One reader per section (settings, instances, existing snapshots, faults, runs); each names a
+bad field by its path (``instances[0].volumes[1].size_gib``) and rejects keys it does not know,
+so a typo can never produce a scenario that silently tests nothing.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import boto3
 
 from smart_vault.errors import InvalidInputError
 from smart_vault.settings import Settings
@@ -20,19 +29,62 @@ from smart_vault.validation import (
 )
 
 INSTANCE_STATES = ("running", "stopped", "terminated")
+SNAPSHOT_STATES = ("completed", "pending", "error")
 FAULT_OPERATIONS = (
     "DescribeInstances",
     "DescribeVolumes",
     "CreateSnapshots",
     "DescribeSnapshots",
+    "DescribeImages",
     "DeleteSnapshot",
     "Publish",
     "PutObject",
     "GetObject",
     "ListObjectsV2",
 )
+# Operations the contract lets a fault name but the product does not call yet: a fault on
+# them would never fire, so it is refused instead of silently testing nothing.
+PLANNED_OPERATIONS = ("CopySnapshot", "LockSnapshot", "CreateVolume")
 # Settings the simulator owns: each run gets its own emulated bucket, topic and deployment.
 SIMULATOR_OWNED = ("bucket_name", "topic_arn", "deployment_id")
+# Settings of the contract's additions that the product does not implement yet.
+PLANNED_SETTINGS = {
+    "retention": "grandfather-father-son retention",
+    "lock": "snapshot locks",
+    "drill": "restore drills",
+}
+# The emulated account's time window: EBS snapshots exist since 2008, and an end well inside
+# datetime's range keeps every derived time (age, schedule) representable.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_RUNS = 1000
+MAX_AGE_DAYS = 36_500
+MAX_STEP = timedelta(days=366)
+
+_TOP_KEYS = ("name", "region", "settings", "instances", "existing_snapshots", "faults", "runs")
+_INSTANCE_KEYS = (
+    "name",
+    "state",
+    "tags",
+    "volumes",
+    "snapshot_checks_until_complete",
+    "snapshot_error",
+    "terminated_at",
+)
+_VOLUME_KEYS = ("device", "size_gib", "tags")
+_SNAPSHOT_KEYS = (
+    "label",
+    "instance",
+    "device",
+    "age_days",
+    "managed",
+    "used_by_ami",
+    "state",
+    "deployment",
+    "detached",
+)
+_FAULT_KEYS = ("operation", "instance", "snapshot", "error", "count")
+_RUN_KEYS = ("at", "every", "count", "workflow")
 
 
 class ScenarioError(InvalidInputError):
@@ -58,6 +110,7 @@ class InstanceDef:
     volumes: tuple[VolumeDef, ...]
     snapshot_checks_until_complete: int = 0
     snapshot_error: bool = False
+    terminated_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +121,9 @@ class ExistingSnapshot:
     age_days: float
     managed: bool
     used_by_ami: bool
+    state: str = "completed"
+    deployment: str | None = None  # managed marker value; None: this deployment
+    detached: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,46 +148,6 @@ class Scenario:
     enforce_iam: bool = True
 
 
-def _str_map(value: Any, field: str) -> dict[str, str]:
-    data = require_mapping(value if value is not None else {}, field)
-    for key, val in data.items():
-        if not isinstance(key, str) or not isinstance(val, str):
-            raise _fail(f"{field}.{key}", "tag keys and values must be strings")
-    return dict(data)
-
-
-def _duration(raw: Any, field: str) -> timedelta:
-    match = re.fullmatch(r"(\d+)([mhd])", str(raw)) if isinstance(raw, str) else None
-    if not match or int(match.group(1)) == 0:
-        raise _fail(field, f"must be a duration like 1d, 12h or 30m, got {raw!r}")
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
-
-
-def _runs(data: Mapping[str, Any]) -> tuple[datetime, ...]:
-    entries = read_list(data, "runs")
-    if not entries:
-        raise _fail("runs", "must list at least one run")
-    times: list[datetime] = []
-    for i, entry in enumerate(entries):
-        path = f"runs[{i}]"
-        entry = require_mapping(entry, path)
-        if "at" in entry:
-            times.append(parse_time(read_str(entry, "at", path=f"{path}."), f"{path}.at"))
-        elif "every" in entry:
-            if not times:
-                raise _fail(f"{path}.every", "needs an earlier run with 'at' to continue from")
-            step = _duration(entry["every"], f"{path}.every")
-            count = read_int(entry, "count", path=f"{path}.", minimum=1, maximum=1000)
-            last = times[-1]
-            times.extend(last + step * (n + 1) for n in range(count))
-        else:
-            raise _fail(path, "must have 'at' or 'every'")
-    if len(times) > 1000:
-        raise _fail("runs", "may schedule at most 1000 runs")
-    return tuple(times)
-
-
 def parse_scenario(data: Any) -> Scenario:
     try:
         return _parse(data)
@@ -142,130 +158,260 @@ def parse_scenario(data: Any) -> Scenario:
 
 
 def _parse(data: Any) -> Scenario:
-    data = require_mapping(data, "scenario")
-    raw_settings = dict(require_mapping(data.get("settings") or {}, "settings"))
-    for owned in SIMULATOR_OWNED:
-        if owned in raw_settings:
-            raise _fail(f"settings.{owned}", "is set by the simulator")
-    enforce_iam = read_bool(raw_settings, "enforce_iam", path="settings.", default=True)
-    raw_settings.pop("enforce_iam", None)
-    settings = Settings.from_mapping(raw_settings, path="settings.")
-
-    instances: list[InstanceDef] = []
-    names: set[str] = set()
-    for i, raw in enumerate(read_list(data, "instances")):
-        path = f"instances[{i}]."
-        raw = require_mapping(raw, path.rstrip("."))
-        name = read_str(raw, "name", path=path)
-        if name in names:
-            raise _fail(f"{path}name", f"duplicates another instance: {name!r}")
-        names.add(name)
-        state = read_str(raw, "state", path=path, default="running")
-        if state not in INSTANCE_STATES:
-            raise _fail(f"{path}state", f"must be one of {', '.join(INSTANCE_STATES)}, got {state!r}")
-        volumes = []
-        devices: set[str] = set()
-        raw_volumes = read_list(raw, "volumes", path=path)
-        if not raw_volumes:
-            raise _fail(f"{path}volumes", "must list at least the root volume")
-        for j, vol in enumerate(raw_volumes):
-            vpath = f"{path}volumes[{j}]."
-            vol = require_mapping(vol, vpath.rstrip("."))
-            device = read_str(vol, "device", path=vpath)
-            if device in devices:
-                raise _fail(f"{vpath}device", f"duplicates another volume: {device!r}")
-            devices.add(device)
-            volumes.append(
-                VolumeDef(
-                    device=device,
-                    size_gib=read_int(vol, "size_gib", path=vpath, default=8, minimum=1, maximum=65536),
-                    tags=_str_map(vol.get("tags"), f"{vpath}tags"),
-                )
-            )
-        instances.append(
-            InstanceDef(
-                name=name,
-                state=state,
-                tags=_str_map(raw.get("tags"), f"{path}tags"),
-                volumes=tuple(volumes),
-                snapshot_checks_until_complete=read_int(
-                    raw,
-                    "snapshot_checks_until_complete",
-                    path=path,
-                    default=0,
-                    minimum=0,
-                    maximum=1000,
-                ),
-                snapshot_error=read_bool(raw, "snapshot_error", path=path, default=False),
-            )
-        )
-    by_name = {i.name: i for i in instances}
-
-    existing: list[ExistingSnapshot] = []
-    labels: set[str] = set()
-    for i, raw in enumerate(read_list(data, "existing_snapshots", default=[])):
-        path = f"existing_snapshots[{i}]."
-        raw = require_mapping(raw, path.rstrip("."))
-        label = read_str(raw, "label", path=path)
-        if label in labels:
-            raise _fail(f"{path}label", f"duplicates another snapshot: {label!r}")
-        labels.add(label)
-        instance = read_str(raw, "instance", path=path)
-        if instance not in by_name:
-            raise _fail(f"{path}instance", f"names no instance of the scenario: {instance!r}")
-        device = read_str(raw, "device", path=path, default=by_name[instance].volumes[0].device)
-        if device not in {v.device for v in by_name[instance].volumes}:
-            raise _fail(f"{path}device", f"is not a volume of {instance}: {device!r}")
-        age = raw.get("age_days", 0)
-        if isinstance(age, bool) or not isinstance(age, int | float) or age < 0:
-            raise _fail(f"{path}age_days", f"must be a number of days >= 0, got {age!r}")
-        existing.append(
-            ExistingSnapshot(
-                label=label,
-                instance=instance,
-                device=device,
-                age_days=float(age),
-                managed=read_bool(raw, "managed", path=path, default=True),
-                used_by_ami=read_bool(raw, "used_by_ami", path=path, default=False),
-            )
-        )
-
-    faults: list[FaultDef] = []
-    for i, raw in enumerate(read_list(data, "faults", default=[])):
-        path = f"faults[{i}]."
-        raw = require_mapping(raw, path.rstrip("."))
-        operation = read_str(raw, "operation", path=path)
-        if operation not in FAULT_OPERATIONS:
-            raise _fail(
-                f"{path}operation",
-                f"must be one of {', '.join(FAULT_OPERATIONS)}, got {operation!r}",
-            )
-        instance = raw.get("instance")
-        if instance is not None and instance not in by_name:
-            raise _fail(f"{path}instance", f"names no instance of the scenario: {instance!r}")
-        snapshot = raw.get("snapshot")
-        if snapshot is not None and snapshot not in labels:
-            raise _fail(f"{path}snapshot", f"names no existing snapshot label: {snapshot!r}")
-        error = read_str(raw, "error", path=path)
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.]*", error):
-            raise _fail(f"{path}error", f"must be an AWS error code, got {error!r}")
-        faults.append(
-            FaultDef(
-                operation=operation,
-                error=error,
-                instance=instance,
-                snapshot=snapshot,
-                count=read_int(raw, "count", path=path, minimum=1) if raw.get("count") is not None else None,
-            )
-        )
-
+    data = _object(data, "scenario", _TOP_KEYS, prefix="")
+    instances = _instances(data)
+    existing = _existing_snapshots(data, instances)
     return Scenario(
         name=read_str(data, "name", default="unnamed scenario"),
-        region=read_str(data, "region", default="us-east-1"),
-        settings=settings,
-        instances=tuple(instances),
-        existing_snapshots=tuple(existing),
-        faults=tuple(faults),
+        region=_region(data),
+        settings=_settings(data),
+        instances=instances,
+        existing_snapshots=existing,
+        faults=_faults(data, instances, existing),
         runs=_runs(data),
-        enforce_iam=enforce_iam,
+        enforce_iam=read_bool(_raw_settings(data), "enforce_iam", path="settings.", default=True),
     )
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _object(value: Any, field: str, allowed: Sequence[str], *, prefix: str | None = None) -> Mapping[str, Any]:
+    """A JSON object with only the keys ``allowed``; unknown keys are named by their path."""
+    data = require_mapping(value, field)
+    base = f"{field}." if prefix is None else prefix
+    for key in data:
+        if key not in allowed:
+            raise _fail(f"{base}{key}", f"is not a known field (expected one of: {', '.join(allowed)})")
+    return data
+
+
+def _str_map(value: Any, field: str) -> dict[str, str]:
+    data = require_mapping(value if value is not None else {}, field)
+    for key, val in data.items():
+        if not isinstance(key, str) or not isinstance(val, str):
+            raise _fail(f"{field}.{key}", "tag keys and values must be strings")
+    return dict(data)
+
+
+def _time(data: Mapping[str, Any], key: str, path: str) -> datetime:
+    field = f"{path}.{key}"
+    moment = parse_time(read_str(data, key, path=f"{path}."), field)
+    if not EARLIEST <= moment < LATEST:
+        raise _fail(field, f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, got {moment:%Y-%m-%d}")
+    return moment
+
+
+@functools.cache
+def ec2_regions() -> tuple[str, ...]:
+    """Regions of the standard AWS partition that offer EC2, from botocore's bundled endpoint data."""
+    return tuple(sorted(boto3.session.Session().get_available_regions("ec2")))
+
+
+def _region(data: Mapping[str, Any]) -> str:
+    region = str(read_str(data, "region", default="us-east-1"))
+    known = ec2_regions()
+    if region in known:
+        return region
+    hint = next((r for r in known if r == region.strip().lower()), None)
+    advice = f" (did you mean {hint!r}?)" if hint else " (the simulator emulates the standard aws partition)"
+    raise _fail("region", f"is not an AWS region with EC2: {region!r}{advice}")
+
+
+# -- sections -----------------------------------------------------------------------------
+def _raw_settings(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    return require_mapping(data.get("settings") or {}, "settings")
+
+
+def _settings(data: Mapping[str, Any]) -> Settings:
+    raw = dict(_raw_settings(data))
+    raw.pop("enforce_iam", None)  # the simulator's own setting, read by _parse
+    for owned in SIMULATOR_OWNED:
+        if owned in raw:
+            raise _fail(f"settings.{owned}", "is set by the simulator")
+    for planned, feature in PLANNED_SETTINGS.items():
+        if planned in raw:
+            raise _fail(f"settings.{planned}", f"is not supported yet ({feature} is planned)")
+    copies = raw.pop("copy_regions", [])
+    if not isinstance(copies, list):
+        raise _fail("settings.copy_regions", f"must be a list, got {type(copies).__name__}")
+    if copies:  # empty means "no copies", which is what the product does today
+        raise _fail("settings.copy_regions", "is not supported yet (cross-region copies are planned)")
+    return Settings.from_mapping(raw, path="settings.")
+
+
+def _instances(data: Mapping[str, Any]) -> tuple[InstanceDef, ...]:
+    instances: list[InstanceDef] = []
+    for i, raw in enumerate(read_list(data, "instances")):
+        spec = _instance(raw, f"instances[{i}]")
+        if any(known.name == spec.name for known in instances):
+            raise _fail(f"instances[{i}].name", f"duplicates another instance: {spec.name!r}")
+        instances.append(spec)
+    return tuple(instances)
+
+
+def _instance(raw: Any, path: str) -> InstanceDef:
+    raw = _object(raw, path, _INSTANCE_KEYS)
+    state = read_str(raw, "state", path=f"{path}.", default="running")
+    if state not in INSTANCE_STATES:
+        raise _fail(f"{path}.state", f"must be one of {', '.join(INSTANCE_STATES)}, got {state!r}")
+    if state == "terminated" and raw.get("terminated_at") is not None:
+        raise _fail(f"{path}.terminated_at", "cannot be combined with state terminated")
+    raw_volumes = read_list(raw, "volumes", path=f"{path}.")
+    if not raw_volumes:
+        raise _fail(f"{path}.volumes", "must list at least the root volume")
+    volumes: list[VolumeDef] = []
+    for j, vol in enumerate(raw_volumes):
+        volume = _volume(vol, f"{path}.volumes[{j}]")
+        if any(v.device == volume.device for v in volumes):
+            raise _fail(f"{path}.volumes[{j}].device", f"duplicates another volume: {volume.device!r}")
+        volumes.append(volume)
+    return InstanceDef(
+        name=read_str(raw, "name", path=f"{path}."),
+        state=state,
+        tags=_str_map(raw.get("tags"), f"{path}.tags"),
+        volumes=tuple(volumes),
+        snapshot_checks_until_complete=read_int(
+            raw, "snapshot_checks_until_complete", path=f"{path}.", default=0, minimum=0, maximum=1000
+        ),
+        snapshot_error=read_bool(raw, "snapshot_error", path=f"{path}.", default=False),
+        terminated_at=_time(raw, "terminated_at", path) if raw.get("terminated_at") is not None else None,
+    )
+
+
+def _volume(raw: Any, path: str) -> VolumeDef:
+    raw = _object(raw, path, _VOLUME_KEYS)
+    # EBS volume sizes: 1 GiB to 64 TiB (io2 Block Express), per the CreateVolume API reference.
+    return VolumeDef(
+        device=read_str(raw, "device", path=f"{path}."),
+        size_gib=read_int(raw, "size_gib", path=f"{path}.", default=8, minimum=1, maximum=65536),
+        tags=_str_map(raw.get("tags"), f"{path}.tags"),
+    )
+
+
+def _existing_snapshots(data: Mapping[str, Any], instances: Sequence[InstanceDef]) -> tuple[ExistingSnapshot, ...]:
+    by_name = {i.name: i for i in instances}
+    snapshots: list[ExistingSnapshot] = []
+    for i, raw in enumerate(read_list(data, "existing_snapshots", default=[])):
+        snapshot = _existing_snapshot(raw, f"existing_snapshots[{i}]", by_name)
+        if any(s.label == snapshot.label for s in snapshots):
+            raise _fail(f"existing_snapshots[{i}].label", f"duplicates another snapshot: {snapshot.label!r}")
+        snapshots.append(snapshot)
+    return tuple(snapshots)
+
+
+def _existing_snapshot(raw: Any, path: str, by_name: Mapping[str, InstanceDef]) -> ExistingSnapshot:
+    raw = _object(raw, path, _SNAPSHOT_KEYS)
+    instance = read_str(raw, "instance", path=f"{path}.")
+    if instance not in by_name:
+        raise _fail(f"{path}.instance", f"names no instance of the scenario: {instance!r}")
+    detached = read_bool(raw, "detached", path=f"{path}.", default=False)
+    device = read_str(raw, "device", path=f"{path}.", default=by_name[instance].volumes[0].device)
+    if not detached and device not in {v.device for v in by_name[instance].volumes}:
+        raise _fail(f"{path}.device", f"is not a volume of {instance}: {device!r} (a deleted volume needs detached)")
+    state = read_str(raw, "state", path=f"{path}.", default="completed")
+    if state not in SNAPSHOT_STATES:
+        raise _fail(f"{path}.state", f"must be one of {', '.join(SNAPSHOT_STATES)}, got {state!r}")
+    managed = read_bool(raw, "managed", path=f"{path}.", default=True)
+    deployment = read_str(raw, "deployment", path=f"{path}.", default=None)
+    if deployment is not None and not managed:
+        raise _fail(f"{path}.deployment", "only applies to a managed snapshot (managed: true)")
+    return ExistingSnapshot(
+        label=read_str(raw, "label", path=f"{path}."),
+        instance=instance,
+        device=device,
+        age_days=_age_days(raw.get("age_days", 0), f"{path}.age_days"),
+        managed=managed,
+        used_by_ami=read_bool(raw, "used_by_ami", path=f"{path}.", default=False),
+        state=state,
+        deployment=deployment,
+        detached=detached,
+    )
+
+
+def _age_days(age: Any, field: str) -> float:
+    # JSON parsers accept Infinity and NaN; neither is an age.
+    if isinstance(age, bool) or not isinstance(age, int | float) or not math.isfinite(age):
+        raise _fail(field, f"must be a finite number of days, got {age!r}")
+    if not 0 <= age <= MAX_AGE_DAYS:
+        raise _fail(field, f"must be between 0 and {MAX_AGE_DAYS}, got {age!r}")
+    return float(age)
+
+
+def _faults(
+    data: Mapping[str, Any], instances: Sequence[InstanceDef], snapshots: Sequence[ExistingSnapshot]
+) -> tuple[FaultDef, ...]:
+    names = {i.name for i in instances}
+    labels = {s.label for s in snapshots}
+    return tuple(
+        _fault(raw, f"faults[{i}]", names, labels) for i, raw in enumerate(read_list(data, "faults", default=[]))
+    )
+
+
+def _fault(raw: Any, path: str, names: set[str], labels: set[str]) -> FaultDef:
+    raw = _object(raw, path, _FAULT_KEYS)
+    operation = read_str(raw, "operation", path=f"{path}.")
+    if operation in PLANNED_OPERATIONS:
+        raise _fail(f"{path}.operation", f"{operation} is not called by Smart Vault yet (planned)")
+    if operation not in FAULT_OPERATIONS:
+        raise _fail(f"{path}.operation", f"must be one of {', '.join(FAULT_OPERATIONS)}, got {operation!r}")
+    instance = read_str(raw, "instance", path=f"{path}.", default=None)
+    if instance is not None and instance not in names:
+        raise _fail(f"{path}.instance", f"names no instance of the scenario: {instance!r}")
+    snapshot = read_str(raw, "snapshot", path=f"{path}.", default=None)
+    if snapshot is not None and snapshot not in labels:
+        raise _fail(f"{path}.snapshot", f"names no existing snapshot label: {snapshot!r}")
+    error = read_str(raw, "error", path=f"{path}.")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.]{0,127}", error):
+        raise _fail(f"{path}.error", f"must be an AWS error code, got {error!r}")
+    return FaultDef(
+        operation=operation,
+        error=error,
+        instance=instance,
+        snapshot=snapshot,
+        count=read_int(raw, "count", path=f"{path}.", default=None, minimum=1, maximum=1_000_000)
+        if raw.get("count") is not None
+        else None,
+    )
+
+
+def _duration(raw: Any, field: str) -> timedelta:
+    match = re.fullmatch(r"(\d{1,6})([mhd])", raw) if isinstance(raw, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise _fail(field, f"must be a duration like 1d, 12h or 30m, got {raw!r}")
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    step = timedelta(**{unit: int(match.group(1))})
+    if step > MAX_STEP:
+        raise _fail(field, f"must be at most {MAX_STEP.days} days, got {raw!r}")
+    return step
+
+
+def _runs(data: Mapping[str, Any]) -> tuple[datetime, ...]:
+    entries = read_list(data, "runs")
+    if not entries:
+        raise _fail("runs", "must list at least one run")
+    times: list[datetime] = []
+    for i, entry in enumerate(entries):
+        path = f"runs[{i}]"
+        entry = _object(entry, path, _RUN_KEYS)
+        workflow = read_str(entry, "workflow", path=f"{path}.", default="backup")
+        if workflow == "drill":
+            raise _fail(f"{path}.workflow", "drill is not supported yet (restore drills are planned)")
+        if workflow != "backup":
+            raise _fail(f"{path}.workflow", f"must be backup or drill, got {workflow!r}")
+        if "at" in entry:
+            if "every" in entry or "count" in entry:
+                raise _fail(path, "has 'at' and 'every'/'count': use one form per entry")
+            times.append(_time(entry, "at", path))
+        elif "every" in entry:
+            if not times:
+                raise _fail(f"{path}.every", "needs an earlier run with 'at' to continue from")
+            step = _duration(entry["every"], f"{path}.every")
+            count = read_int(entry, "count", path=f"{path}.", minimum=1, maximum=MAX_RUNS)
+            if len(times) + count > MAX_RUNS:
+                raise _fail(f"{path}.count", f"the scenario may schedule at most {MAX_RUNS} runs")
+            last = times[-1]
+            if last + step * count >= LATEST:
+                raise _fail(f"{path}.count", f"the schedule would run past {LATEST:%Y-%m-%d}")
+            times.extend(last + step * (n + 1) for n in range(count))
+        else:
+            raise _fail(path, "must have 'at' or 'every'")
+    return tuple(times)

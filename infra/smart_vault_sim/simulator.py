@@ -99,6 +99,8 @@ class Account:
     instance_ids: dict[str, str] = field(default_factory=dict)  # name -> id
     volumes: dict[str, tuple[str, str]] = field(default_factory=dict)  # volume id -> (name, device)
     labels: dict[str, str] = field(default_factory=dict)  # snapshot id -> label
+    detached_volumes: set[str] = field(default_factory=set)  # deleted volumes of existing snapshots
+    terminated: set[str] = field(default_factory=set)  # names terminated by terminated_at
 
 
 @contextmanager
@@ -237,10 +239,16 @@ class Simulation:
             topic_arn=topic_arn,
             state_machine_arn=machine["stateMachineArn"],
         )
+        self._add_fleet(account)
+        self._add_existing_snapshots(account)
+        self._add_faults(account)
+        return account
+
+    def _add_fleet(self, account: Account) -> None:
         for spec in self.scenario.instances:
             built = fleet.add_instance(
                 account.ec2,
-                region=region,
+                region=account.region,
                 name=spec.name,
                 tags=spec.tags,
                 volumes=[fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags) for v in spec.volumes],
@@ -249,25 +257,44 @@ class Simulation:
             account.instance_ids[spec.name] = built.instance_id
             for device, volume_id in built.volume_ids.items():
                 account.volumes[volume_id] = (spec.name, device)
+
+    def _add_existing_snapshots(self, account: Account) -> None:
         first = self.scenario.runs[0]
         by_device = {(n, d): v for v, (n, d) in account.volumes.items()}
+        # A detached snapshot's volume existed once: create it, snapshot it, then delete it, so
+        # the snapshot names a volume id that DescribeVolumes no longer knows (as on AWS).
+        gone: dict[tuple[str, str], str] = {}
+        for snap in self.scenario.existing_snapshots:
+            if snap.detached and (snap.instance, snap.device) not in gone:
+                volume_id = fleet.add_volume(
+                    account.ec2, region=account.region, instance_id=account.instance_ids[snap.instance]
+                )
+                gone[(snap.instance, snap.device)] = volume_id
+                account.volumes[volume_id] = (snap.instance, snap.device)
         for snap in self.scenario.existing_snapshots:
             instance_id = account.instance_ids[snap.instance]
             tags = {TAG_INSTANCE_ID: instance_id, TAG_RUN_ID: f"pre-existing-{snap.label}"}
             if snap.managed:
-                tags[TAG_MANAGED] = DEPLOYMENT_ID
+                tags[TAG_MANAGED] = snap.deployment or DEPLOYMENT_ID
+            key = (snap.instance, snap.device)
             snapshot_id = fleet.add_snapshot(
                 account.ec2,
-                region=region,
-                volume_id=by_device[(snap.instance, snap.device)],
+                region=account.region,
+                volume_id=gone[key] if snap.detached else by_device[key],
                 start_time=first - timedelta(days=snap.age_days),
                 tags=tags,
+                state=snap.state,
                 description=f"existing snapshot {snap.label}",
             )
             account.labels[snapshot_id] = snap.label
             if snap.used_by_ami:
                 # EC2 refuses to delete a snapshot a registered AMI uses; moto cannot link them.
                 self.tap.fail("DeleteSnapshot", "InvalidSnapshot.InUse", targets=[snapshot_id])
+        for volume_id in gone.values():
+            account.ec2.delete_volume(VolumeId=volume_id)
+        account.detached_volumes.update(gone.values())
+
+    def _add_faults(self, account: Account) -> None:
         for fault in self.scenario.faults:
             targets: list[str] = []
             if fault.instance:
@@ -279,7 +306,14 @@ class Simulation:
             if fault.snapshot:
                 targets += [sid for sid, label in account.labels.items() if label == fault.snapshot]
             self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets)
-        return account
+
+    def _terminate_due(self, at: datetime) -> None:
+        """Terminate each instance whose ``terminated_at`` has come by this run, once."""
+        for spec in self.scenario.instances:
+            if spec.terminated_at is None or spec.terminated_at > at or spec.name in self.account.terminated:
+                continue
+            self.account.ec2.terminate_instances(InstanceIds=[self.account.instance_ids[spec.name]])
+            self.account.terminated.add(spec.name)
 
     # -- running ------------------------------------------------------------------------
     @contextmanager
@@ -329,6 +363,7 @@ class Simulation:
 
     def _run_once(self, index: int, at: datetime) -> dict[str, Any]:
         self.clock = at
+        self._terminate_due(at)
         events = self.hooks.new_run()
         self.tap.reset_counts()
         denied_before = len(self.authorizer.denied) if self.authorizer else 0
@@ -517,7 +552,11 @@ class Simulation:
                     "device": device,
                     "state": snap.status,
                     "managed": tags.get(TAG_MANAGED) == DEPLOYMENT_ID,
+                    "deployment": tags.get(TAG_MANAGED),
                     "start_time": format_time(snap.start_time),
+                    "region": self.scenario.region,
+                    "locked_until": None,  # snapshot locks are planned
+                    "tier": snap.storage_tier,
                 }
             )
         return rows
