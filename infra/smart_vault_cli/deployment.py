@@ -6,16 +6,29 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from smart_vault.constants import (
     OUTPUT_BUCKET_NAME,
     OUTPUT_STATE_MACHINE_ARN,
     OUTPUT_TOPIC_ARN,
 )
+from smart_vault.errors import THROTTLING_CODES, SmartVaultError, ThrottledError
 from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
 from smart_vault.validation import format_time, parse_time
 
@@ -39,18 +52,16 @@ class Deployment:
     def find(cls, stack: str, *, region: str | None = None, profile: str | None = None) -> Deployment:
         try:
             session = boto3.Session(profile_name=profile, region_name=region)
-            response = session.client("cloudformation").describe_stacks(StackName=stack)
         except ProfileNotFound as error:
             raise CliError(str(error)) from None
-        except NoRegionError:
-            raise CliError("no AWS region: pass --region or set AWS_REGION") from None
-        except NoCredentialsError:
-            raise CliError("no AWS credentials found: use --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
+        check_region(session)
+        try:
+            response = session.client("cloudformation").describe_stacks(StackName=stack)
         except ClientError as error:
             message = error.response.get("Error", {}).get("Message", "")
-            if "does not exist" in message:
+            if error.response.get("Error", {}).get("Code") == "ValidationError" and "does not exist" in message:
                 raise CliError(f"no such stack: {stack} in {session.region_name}") from None
-            raise CliError(f"cannot read stack {stack}: {message}") from None
+            raise
         outputs = {o["OutputKey"]: o["OutputValue"] for o in response["Stacks"][0].get("Outputs", [])}
         missing = [k for k in (OUTPUT_STATE_MACHINE_ARN, OUTPUT_TOPIC_ARN, OUTPUT_BUCKET_NAME) if k not in outputs]
         if missing:
@@ -133,6 +144,69 @@ class Deployment:
     def audit(self, description: dict[str, Any]) -> dict[str, Any] | None:
         prefix = self.run_prefix(description)
         return self.read_json(f"{prefix}/audit.json") if prefix else None
+
+
+def check_region(session: Any) -> None:
+    """Refuse a region botocore's bundled endpoint data does not know, before any network call.
+
+    Region names are case-sensitive: ``US-EAST-1`` would otherwise become an unreachable host name.
+    """
+    region = session.region_name
+    if not region:
+        raise CliError("no AWS region: pass --region or set AWS_REGION")
+    known = {
+        r
+        for partition in session.get_available_partitions()
+        for r in session.get_available_regions("cloudformation", partition_name=partition)
+    }
+    if region not in known:
+        hint = f" (did you mean {region.strip().lower()!r}?)" if region.strip().lower() in known else ""
+        raise CliError(f"unknown AWS region: {region!r}{hint}")
+
+
+def explain_aws_failure(error: Exception) -> str | None:
+    """One line for an AWS failure the operator can act on; None for anything else (a bug)."""
+    if isinstance(error, SmartVaultError) and error.operation:
+        # The functions' adapters (reused by `plan`) already turned the botocore error into ours.
+        if isinstance(error, ThrottledError):
+            return f"AWS is throttling {error.operation} ({error.aws_code}) even after retries: try again in a minute"
+        if error.aws_code is None:
+            return f"cannot reach AWS: {error}"
+        return f"AWS refused the call: {error}"
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code, message = details.get("Code", "?"), details.get("Message", "")
+        operation = error.operation_name
+        if code in THROTTLING_CODES:
+            return f"AWS is throttling {operation} ({code}) even after retries: try again in a minute"
+        return f"AWS refused {operation}: {code}: {message}".rstrip(": ")
+    if isinstance(error, EndpointConnectionError | BotoConnectionError | ReadTimeoutError | ConnectionClosedError):
+        # EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError, SSLError and timeouts.
+        return f"cannot reach AWS: {error}"
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return "no AWS credentials found: use --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID"
+    if isinstance(error, NoRegionError):
+        return "no AWS region: pass --region or set AWS_REGION"
+    if isinstance(error, BotoCoreError):
+        return f"AWS call failed: {error}"
+    return None
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """A JSON file the user named (scenario, report): any problem reading it is a CliError."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # tolerate a BOM some editors add
+        return json.loads(text)
+    except FileNotFoundError:
+        raise CliError(f"{what} file not found: {path}") from None
+    except (IsADirectoryError, PermissionError) as error:
+        raise CliError(f"cannot read {what} file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise CliError(f"{what} file {path} is not UTF-8 text (byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise CliError(f"{what} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise CliError(f"{what} is nested too deeply to be a {what}") from None
 
 
 def manual_input(*, dry_run: bool, now: datetime | None = None) -> dict[str, Any]:

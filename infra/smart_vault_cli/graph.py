@@ -137,3 +137,24 @@ def load_definition(path: Path) -> dict[str, Any]:
     if not isinstance(definition, dict):
         raise CliError(f"{path} is not a state machine definition (a JSON object)")
     return definition
+
+
+def report_run(report: Any, index: int) -> dict[str, Any]:
+    """Run ``index`` of a simulator report, checked enough to colour the graph by it."""
+    runs = report.get("runs") if isinstance(report, dict) else None
+    if not isinstance(runs, list) or not runs:
+        raise CliError("the file is not a simulator report (no 'runs' list); write one with 'simulate --report'")
+    if not -len(runs) <= index < len(runs):
+        raise CliError(f"the report has {len(runs)} run(s); --run {index} is not one")
+    run = runs[index]
+    execution = run.get("execution") if isinstance(run, dict) else None
+    states = run.get("states", {}) if isinstance(run, dict) else None
+    if (
+        not isinstance(execution, dict)
+        or not isinstance(run.get("at"), str)
+        or "status" not in execution
+        or not isinstance(states, dict)
+        or not all(isinstance(v, dict) for v in states.values())
+    ):
+        raise CliError(f"run {index} of the report is not a simulator run (needs 'at', 'execution.status', 'states')")
+    return {"at": run["at"], "execution": execution, "states": states}

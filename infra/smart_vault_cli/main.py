@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -14,13 +14,28 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from smart_vault_cli import operations as ops
-from smart_vault_cli.deployment import CliError, Deployment, manual_input
+from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure, manual_input, read_json_file
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
 from smart_vault_sim.summary import print_summary
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """Every verb's AWS failures end here: one line and exit 2, never a botocore traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as error:
+            _fail(error)
+        except Exception as error:
+            reason = explain_aws_failure(error)
+            if reason is None:
+                raise
+            _fail(reason)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--stack",
     default="SmartVault",
@@ -37,14 +52,10 @@ def cli(ctx: click.Context, stack: str, region: str | None, profile: str | None)
 
 
 def _deployment(ctx: click.Context) -> Deployment:
-    try:
-        return Deployment.find(ctx.obj["stack"], region=ctx.obj["region"], profile=ctx.obj["profile"])
-    except CliError as error:
-        _fail(error)
-        raise  # unreachable
+    return Deployment.find(ctx.obj["stack"], region=ctx.obj["region"], profile=ctx.obj["profile"])
 
 
-def _fail(error: Exception) -> None:
+def _fail(error: Exception | str) -> NoReturn:
     click.echo(f"error: {error}", err=True)
     sys.exit(2)
 
@@ -95,11 +106,7 @@ def run(ctx: click.Context, dry_run: bool, follow: bool) -> None:
 def rerun(ctx: click.Context, execution: str, redrive: bool, follow: bool) -> None:
     """Re-run EXECUTION (name or ARN) with the same input: completes what is missing, no duplicates."""
     dep = _deployment(ctx)
-    try:
-        arn = ops.rerun(dep, execution, redrive=redrive)
-    except CliError as error:
-        _fail(error)
-    _follow_and_exit(dep, arn, follow)
+    _follow_and_exit(dep, ops.rerun(dep, execution, redrive=redrive), follow)
 
 
 @cli.command()
@@ -110,23 +117,20 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     """Recent executions, or one execution's result per instance."""
     dep = _deployment(ctx)
     console = Console(width=160)
-    try:
-        if execution is None:
-            table = Table(title=f"Smart Vault executions ({dep.stack})")
-            for column in ("execution", "started", "status", "backed up", "failed", "created", "deleted"):
-                table.add_column(column)
-            for row in ops.status_rows(dep, limit):
-                table.add_row(
-                    row["name"],
-                    f"{row['start']:%Y-%m-%d %H:%M:%S}",
-                    row["status"],
-                    *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted")),
-                )
-            console.print(table)
-            return
-        description, rows = ops.execution_detail(dep, execution)
-    except CliError as error:
-        _fail(error)
+    if execution is None:
+        table = Table(title=f"Smart Vault executions ({dep.stack})")
+        for column in ("execution", "started", "status", "backed up", "failed", "created", "deleted"):
+            table.add_column(column)
+        for row in ops.status_rows(dep, limit):
+            table.add_row(
+                row["name"],
+                f"{row['start']:%Y-%m-%d %H:%M:%S}",
+                row["status"],
+                *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted")),
+            )
+        console.print(table)
+        return
+    description, rows = ops.execution_detail(dep, execution)
     table = Table(title=f"{description['name']}: {description['status']}")
     for column in ("instance", "id", "status", "snapshots", "deleted", "detail"):
         table.add_column(column)
@@ -171,32 +175,25 @@ def plan(ctx: click.Context) -> None:
 @click.pass_context
 def graph(ctx: click.Context, execution: str | None, report_path: Path | None, run_index: int, output: Path) -> None:
     """Render the workflow (statemachine/) as a picture, coloured by what happened."""
-    from smart_vault_cli.graph import load_definition, render, to_dot
+    from smart_vault_cli.graph import load_definition, render, report_run, to_dot
     from smart_vault_cli.history import state_outcomes
 
     definition = load_definition(definition_path())
     outcomes = None
     title = "Smart Vault workflow"
-    try:
-        if report_path is not None:
-            report = json.loads(report_path.read_text())
-            try:
-                chosen = report["runs"][run_index]
-            except IndexError:
-                raise CliError(f"the report has {len(report['runs'])} run(s); --run {run_index} is not one") from None
-            outcomes = chosen.get("states") or {}
-            title = f"Smart Vault run {chosen['at']}: {chosen['execution']['status']}"
-        elif execution is not None:
-            dep = _deployment(ctx)
-            description = dep.describe(execution)
-            history = dep.client("stepfunctions").get_execution_history(
-                executionArn=description["executionArn"], maxResults=1000
-            )["events"]
-            outcomes = state_outcomes(history, _child_sequences(dep, history))
-            title = f"Smart Vault execution {description['name']}: {description['status']}"
-        render(to_dot(definition, outcomes, title), output)
-    except CliError as error:
-        _fail(error)
+    if report_path is not None:
+        chosen = report_run(read_json_file(report_path, "report"), run_index)
+        outcomes = chosen["states"]
+        title = f"Smart Vault run {chosen['at']}: {chosen['execution']['status']}"
+    elif execution is not None:
+        dep = _deployment(ctx)
+        description = dep.describe(execution)
+        history = dep.client("stepfunctions").get_execution_history(
+            executionArn=description["executionArn"], maxResults=1000
+        )["events"]
+        outcomes = state_outcomes(history, _child_sequences(dep, history))
+        title = f"Smart Vault execution {description['name']}: {description['status']}"
+    render(to_dot(definition, outcomes, title), output)
     click.echo(f"wrote {output}")
 
 
@@ -237,19 +234,11 @@ def simulate(scenario_file: Path, report_path: Path | None, quiet: bool, verbose
     Exit code 0 when the simulation ran (a FAILED backup run is a result), 2 for an invalid
     scenario, 1 for an internal error.
     """
-    try:
-        raw = json.loads(scenario_file.read_text())
-    except FileNotFoundError:
-        click.echo(f"error: scenario file not found: {scenario_file}", err=True)
-        sys.exit(2)
-    except json.JSONDecodeError as error:
-        click.echo(f"error: scenario is not valid JSON: {error}", err=True)
-        sys.exit(2)
+    raw = read_json_file(scenario_file, "scenario")
     try:
         scenario = parse_scenario(raw)
     except ScenarioError as error:
-        click.echo(f"error: invalid scenario: {error}", err=True)
-        sys.exit(2)
+        _fail(f"invalid scenario: {error}")
     from smart_vault_sim.simulator import simulate as run_simulation
 
     try:
