@@ -77,10 +77,15 @@ class Ec2:
     def _api(self, *, once: bool = False) -> Any:
         return self._session.client("ec2") if self._session is not None else client("ec2", once=once)
 
-    def find_instances(self, tag_key: str, tag_value: str, states: Sequence[str]) -> list[dict[str, Any]]:
-        """Every instance tagged for backup in one of ``states`` (one tag filter, one state filter)."""
+    def find_instances(self, tag_key: str, states: Sequence[str]) -> list[dict[str, Any]]:
+        """Every instance carrying ``tag_key`` in one of ``states``, whatever the tag's value.
+
+        Tag values are case-sensitive and a ``tag:<key>`` filter matches them exactly, so it would
+        hide ``backup=true`` from a run selecting ``True``; ``tag-key`` finds them all, in the
+        same pages (DescribeInstances, Amazon EC2 API Reference: filters ``tag-key``, ``tag:<key>``).
+        """
         filters = [
-            {"Name": f"tag:{tag_key}", "Values": [tag_value]},
+            {"Name": "tag-key", "Values": [tag_key]},
             {"Name": "instance-state-name", "Values": list(states)},
         ]
         return self._instances(filters)

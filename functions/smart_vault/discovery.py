@@ -8,8 +8,8 @@ from typing import Any
 
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import METRIC_INSTANCES_DISCOVERED
-from smart_vault.inventory import SELECTED_STATES, build_targets, rerun_selection
-from smart_vault.models import InstanceTarget, RunContext, RunRequest, run_prefix
+from smart_vault.inventory import SELECTED_STATES, build_targets, near_miss, rerun_selection, tag_dict
+from smart_vault.models import InstanceOutcome, InstanceTarget, RunContext, RunRequest, run_prefix, skipped_key
 from smart_vault.observability import count, logger
 from smart_vault.settings import Settings
 from smart_vault.validation import format_time
@@ -21,6 +21,7 @@ class DiscoverResult:
     bucket: str
     inventory_key: str
     instance_count: int
+    skipped_key: str | None = None
     volume_count: int
     map_concurrency: int
 
@@ -31,6 +32,7 @@ class DiscoverResult:
             "inventory": {
                 "bucket": self.bucket,
                 "key": self.inventory_key,
+                **({"skipped_key": self.skipped_key} if self.skipped_key else {}),
             },
             "map_concurrency": self.map_concurrency,
             "instance_count": self.instance_count,
@@ -38,22 +40,49 @@ class DiscoverResult:
         }
 
 
-def find_targets(*, settings: Settings, ec2: Ec2, instance_ids: Sequence[str] | None = None) -> list[InstanceTarget]:
-    """The instances a run backs up now and their selected volumes (read-only EC2 calls).
+@dataclass(frozen=True, kw_only=True)
+class NearMiss:
+    instance_id: str
+    name: str
+    value: str
+
+    def reason(self, settings: Settings) -> str:
+        return (
+            f"not backed up: tag {settings.backup_tag_key}={self.value!r} is not exactly "
+            f"{settings.backup_tag_value!r} (tag values are case-sensitive)"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    targets: list[InstanceTarget]
+    # Instances whose backup tag value is the configured one but for case or whitespace.
+    near_misses: list[NearMiss]
+
+
+def select_instances(*, settings: Settings, ec2: Ec2, instance_ids: Sequence[str] | None = None) -> Selection:
+    """The instances a run backs up now and the near misses it must report (read-only EC2 calls).
 
     With ``instance_ids`` (a re-run), the named instances that cannot be backed up come last,
     as targets with a ``skip_reason``, so the run reports them as skipped."""
+    key, value = settings.backup_tag_key, settings.backup_tag_value
     skipped: list[InstanceTarget] = []
-    instances: Sequence[Mapping[str, Any]]
+    near_misses: list[NearMiss] = []
+    instances: list[Mapping[str, Any]] = []
     if instance_ids is None:
-        instances = ec2.find_instances(settings.backup_tag_key, settings.backup_tag_value, SELECTED_STATES)
+        for instance in ec2.find_instances(key, SELECTED_STATES):
+            tags = tag_dict(instance.get("Tags"))
+            if tags.get(key) == value:
+                instances.append(instance)
+            elif near_miss(tags.get(key), value):
+                near_misses.append(
+                    NearMiss(instance_id=instance["InstanceId"], name=tags.get("Name", ""), value=tags[key])
+                )
     else:
-        instances, skipped = rerun_selection(
-            instance_ids,
-            ec2.instances_by_id(instance_ids),
-            tag_key=settings.backup_tag_key,
-            tag_value=settings.backup_tag_value,
+        selected, skipped = rerun_selection(
+            instance_ids, ec2.instances_by_id(instance_ids), tag_key=key, tag_value=value
         )
+        instances = list(selected)
     volume_ids = [
         m["Ebs"]["VolumeId"]
         for i in instances
@@ -63,12 +92,17 @@ def find_targets(*, settings: Settings, ec2: Ec2, instance_ids: Sequence[str] | 
     targets = build_targets(
         instances,
         volumes=ec2.volumes(volume_ids) if volume_ids else {},
-        tag_key=settings.backup_tag_key,
+        tag_key=key,
         copy_tags=settings.copy_tags,
         create_rate_per_second=settings.create_rate_per_second,
         map_concurrency=settings.map_concurrency,
     )
-    return targets + skipped
+    return Selection(targets=targets + skipped, near_misses=sorted(near_misses, key=lambda n: n.instance_id))
+
+
+def find_targets(*, settings: Settings, ec2: Ec2, instance_ids: Sequence[str] | None = None) -> list[InstanceTarget]:
+    """The instances a run backs up now and their selected volumes (read-only EC2 calls)."""
+    return select_instances(settings=settings, ec2=ec2, instance_ids=instance_ids).targets
 
 
 def discover(
@@ -87,9 +121,15 @@ def discover(
         execution_name=execution_name,
         dry_run=settings.dry_run if request.dry_run is None else request.dry_run,
     )
-    targets = find_targets(settings=settings, ec2=ec2, instance_ids=request.instance_ids)
+    selection = select_instances(settings=settings, ec2=ec2, instance_ids=request.instance_ids)
+    targets = selection.targets
     key = f"{run_prefix(run)}/inventory.json"
     store.put_json(key, [t.to_dict() for t in targets])
+    skipped_at = None
+    if selection.near_misses:
+        # Reported as skipped by Notify, so a mistyped tag is seen on the first night.
+        skipped_at = skipped_key(run_prefix(run))
+        store.put_json(skipped_at, [_skipped(n, run, settings).to_dict() for n in selection.near_misses])
     count(METRIC_INSTANCES_DISCOVERED, len(targets))
     logger.info(
         "discovered instances",
@@ -99,7 +139,21 @@ def discover(
         run=run,
         bucket=store.bucket,
         inventory_key=key,
+        skipped_key=skipped_at,
         instance_count=len(targets),
         volume_count=sum(len(t.volumes) for t in targets),
         map_concurrency=settings.map_concurrency,
+    )
+
+
+def _skipped(near: NearMiss, run: RunContext, settings: Settings) -> InstanceOutcome:
+    return InstanceOutcome(
+        instance_id=near.instance_id,
+        name=near.name,
+        status="skipped",
+        run_id=run.run_id,
+        execution_name=run.execution_name,
+        step="Discover",
+        reason=near.reason(settings),
+        dry_run=run.dry_run,
     )

@@ -26,6 +26,11 @@ def tag_dict(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or ()}
 
 
+def near_miss(value: str | None, expected: str) -> bool:
+    """A backup tag value that differs from ``expected`` only in case or surrounding whitespace."""
+    return value is not None and value != expected and value.strip().casefold() == expected.strip().casefold()
+
+
 def build_targets(
     instances: Iterable[Mapping[str, Any]],
     *,

@@ -343,6 +343,11 @@ def outcomes_prefix(prefix: str) -> str:
     return f"{prefix}/instances/"
 
 
+def skipped_key(prefix: str) -> str:
+    """The instances Discover skipped in one execution (``run_prefix``), when there are any."""
+    return f"{prefix}/skipped.json"
+
+
 __all__ = [
     "BackupState",
     "DeletedSnapshot",

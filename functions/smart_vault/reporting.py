@@ -72,6 +72,15 @@ class RunSummary:
         return self._with("failed")
 
     @property
+    def skipped(self) -> list[InstanceOutcome]:
+        return self._with("skipped")
+
+    @property
+    def nothing_selected(self) -> bool:
+        """No instance carries the exact backup tag (near misses Discover skipped do not count)."""
+        return all(o.status == "skipped" and o.step == "Discover" for o in self.outcomes)
+
+    @property
     def breakers(self) -> list[InstanceOutcome]:
         return [o for o in self.outcomes if o.breaker]
 
@@ -122,6 +131,7 @@ def summarize_run(
     settings: Settings,
     store: Store,
     alerts: Alerts | None,
+    skipped_key: str | None = None,
 ) -> RunSummary:
     inventory = [InstanceTarget.from_dict(i) for i in store.get_json(inventory_key)]
     prefix = outcomes_prefix(run_prefix(run))
@@ -145,12 +155,14 @@ def summarize_run(
             )
             count(METRIC_SNAPSHOTS_FAILED, max(1, len(target.volumes)))
         outcomes.append(outcome)
+    if skipped_key:  # instances Discover found but did not select (a near-miss tag value)
+        outcomes.extend(InstanceOutcome.from_dict(r) for r in store.get_json(skipped_key))
     summary = RunSummary(run=run, outcomes=outcomes)
     summary.audit_key = f"{run_prefix(run)}/audit.json"
     store.put_json(summary.audit_key, _audit_record(summary, inventory))
-    if alerts is not None and (summary.failed or summary.breakers or settings.notify_on_success):
+    if alerts is not None and (summary.failed or summary.breakers or _warnings(summary) or settings.notify_on_success):
         request = fit_alert(
-            lambda listed: _summary_alert(summary, store.bucket, listed),
+            lambda listed: _summary_alert(summary, store.bucket, listed, settings),
             min(len(summary.failed), MAX_LISTED),
         )
         summary.alert_subject = request["Subject"]
@@ -187,8 +199,8 @@ def shorten_error(message: str, limit: int = MAX_ERROR_CHARS) -> str:
     return message
 
 
-def _summary_alert(summary: RunSummary, bucket: str, listed: int) -> dict[str, Any]:
-    subject, text = _alert_text(summary, bucket, listed)
+def _summary_alert(summary: RunSummary, bucket: str, listed: int, settings: Settings) -> dict[str, Any]:
+    subject, text = _alert_text(summary, bucket, listed, settings)
     failed = summary.failed
     audit = f"s3://{bucket}/{summary.audit_key}"
     # Machine subscribers get counts, which instances failed where and with which code, and the
@@ -215,11 +227,18 @@ def _summary_alert(summary: RunSummary, bucket: str, listed: int) -> dict[str, A
     )
 
 
+def _warnings(summary: RunSummary) -> bool:
+    """Nothing selected, or instances skipped (a near-miss tag, vanished): say so, not silence."""
+    return summary.nothing_selected or bool(summary.skipped)
+
+
 def _event_type(summary: RunSummary) -> str:
     if summary.failed:
         return "backup_failed"
     if summary.breakers:
         return "prune_circuit_breaker"
+    if _warnings(summary):
+        return "backup_warning"
     return "backup_succeeded"
 
 
@@ -233,7 +252,7 @@ def _failure_doc(o: InstanceOutcome) -> dict[str, Any]:
     }
 
 
-def _alert_text(summary: RunSummary, bucket: str, listed: int) -> tuple[str, str]:
+def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Settings) -> tuple[str, str]:
     run = summary.run
     data = summary.to_dict()
     failed = summary.failed
@@ -241,6 +260,10 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int) -> tuple[str, str
         subject = f"Smart Vault: {len(failed)} of {data['instances']} instance backups FAILED"
     elif summary.breakers:
         subject = "Smart Vault: pruning stopped by the circuit breaker"
+    elif summary.nothing_selected:
+        subject = "Smart Vault WARNING: no instance selected for backup"
+    elif summary.skipped:
+        subject = f"Smart Vault WARNING: {len(summary.skipped)} instance(s) skipped, {data['backed_up']} backed up"
     else:
         subject = f"Smart Vault: {data['backed_up']} instances backed up"
     lines = [
@@ -280,12 +303,28 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int) -> tuple[str, str
             lines.append(f"... and {len(skipped) - 10} more in the audit record")
     for o in summary.breakers:
         lines.append(f"Circuit breaker on {o.name or o.instance_id}: {o.breaker}")
+    lines += _warning_lines(summary, settings)
     lines += [
         "",
         f"Execution: {console_link(run.execution_arn)}",
         f"Audit record: s3://{bucket}/{summary.audit_key}",
     ]
     return subject, "\n".join(lines)
+
+
+def _warning_lines(summary: RunSummary, settings: Settings) -> list[str]:
+    lines = []
+    if summary.nothing_selected:
+        lines.append(
+            f"WARNING: no instance carries the tag {settings.backup_tag_key}={settings.backup_tag_value} "
+            "exactly: nothing was backed up."
+        )
+    if summary.skipped:
+        lines.append("Skipped instances (not backed up, nothing pruned):")
+        lines += [f"- {o.name or '-'} {o.instance_id}: {o.reason}" for o in summary.skipped[:MAX_LISTED]]
+        if len(summary.skipped) > MAX_LISTED:
+            lines.append(f"... and {len(summary.skipped) - MAX_LISTED} more in the audit record")
+    return lines
 
 
 def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[str, Any]:
@@ -311,6 +350,7 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 "skipped_deletes": [{"snapshot_id": s.snapshot_id, "reason": s.reason} for s in o.skipped_deletes],
                 "breaker": o.breaker,
                 "step": o.step,
+                "reason": o.reason,
                 "error": o.error
                 and {
                     "type": o.error.type,

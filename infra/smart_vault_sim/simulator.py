@@ -34,7 +34,7 @@ from smart_vault.constants import (
     TAG_MANAGED,
     TAG_RUN_ID,
 )
-from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
+from smart_vault.models import RunContext, execution_prefix, outcomes_prefix, skipped_key
 from smart_vault.observability import logger
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
@@ -493,12 +493,19 @@ class Simulation:
         }
 
     def _outcomes(self, run_id: str, execution_name: str) -> dict[str, dict[str, Any]]:
-        prefix = outcomes_prefix(execution_prefix(run_id, execution_name))
-        listing = self.account.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+        """Every instance record of the run: the children's, and the ones Discover skipped."""
+        run_prefix = execution_prefix(run_id, execution_name)
+        listing = self.account.s3.list_objects_v2(Bucket=BUCKET, Prefix=outcomes_prefix(run_prefix)).get("Contents", [])
         outcomes = {}
         for obj in listing:
             body = json.loads(self.account.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
             outcomes[body["instance_id"]] = body
+        try:
+            skipped = self.account.s3.get_object(Bucket=BUCKET, Key=skipped_key(run_prefix))["Body"].read()
+        except self.account.s3.exceptions.NoSuchKey:
+            skipped = b"[]"
+        for body in json.loads(skipped):
+            outcomes.setdefault(body["instance_id"], body)
         return outcomes
 
     def _instances(self, outcomes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

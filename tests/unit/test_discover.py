@@ -211,3 +211,43 @@ def test_rerun_skips_instances_that_are_gone_terminated_or_untagged_with_a_reaso
     assert by_id[gone]["skip_reason"] == "instance does not exist (named in instance_ids)"
     assert by_id[untagged.instance_id]["skip_reason"] == "instance is not tagged backup=True (named in instance_ids)"
     assert all(not by_id[i]["volumes"] for i in (old.instance_id, gone, untagged.instance_id))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "is_near_miss"),
+    [
+        ("true", "True", True),
+        ("TRUE", "True", True),
+        ("True ", "True", True),
+        ("\ttrue\n", "True", True),
+        ("True", "True", False),  # exact: selected, not a near miss
+        ("False", "True", False),
+        ("yes", "True", False),
+        (None, "True", False),
+        ("Nightly", " nightly", True),
+    ],
+)
+def test_near_miss_is_case_or_surrounding_whitespace_only(value, expected, is_near_miss):
+    from smart_vault.inventory import near_miss
+
+    assert near_miss(value, expected) is is_near_miss
+
+
+def test_near_misses_are_written_for_notify_and_not_backed_up(account):
+    account.add_instance("web-1")
+    typo = account.add_instance("typo-1", tags={"backup": "true"})
+    account.add_instance("off-1", tags={"backup": "False"})
+
+    result = account.invoke(discover.handler, event())
+
+    assert set(inventory(account, result)) == {"web-1"}
+    key = result["inventory"]["skipped_key"]
+    skipped = json.loads(account.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert [(s["instance_id"], s["status"], s["step"]) for s in skipped] == [(typo.instance_id, "skipped", "Discover")]
+    assert "backup='true' is not exactly 'True'" in skipped[0]["reason"]
+
+
+def test_no_near_miss_writes_nothing_extra(account):
+    account.add_instance("web-1")
+    result = account.invoke(discover.handler, event())
+    assert "skipped_key" not in result["inventory"]

@@ -44,6 +44,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         summary = summarize_run(
             run,
             inventory_key=read_str(inventory, "key", path="inventory."),
+            skipped_key=read_str(inventory, "skipped_key", path="inventory.", default=None),
             settings=settings,
             store=Store(read_str(inventory, "bucket", path="inventory.")),
             alerts=alerts,
