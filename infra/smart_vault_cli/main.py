@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -13,11 +13,21 @@ from rich.progress import BarColumn, TextColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from smart_vault_cli import operations as ops
 from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure, manual_input, read_json_file
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
 from smart_vault_sim.summary import print_summary
+
+if TYPE_CHECKING:
+    from smart_vault_cli import operations as ops
+
+
+def _operations() -> Any:
+    """The operator verbs' code, imported when a verb runs: it loads the functions' modules
+    (Powertools, X-Ray), which `simulate` and `--help` do not need."""
+    from smart_vault_cli import operations
+
+    return operations
 
 
 class _Cli(click.Group):
@@ -83,7 +93,7 @@ def _follow_and_exit(dep: Deployment, arn: str, follow: bool) -> None:
                 counts=f"done {p.done}  failed {p.failed}  pending {pending}  [{p.status}]",
             )
 
-        final = ops.follow(dep, arn, on_update=update, interval=0.5)
+        final = _operations().follow(dep, arn, on_update=update, interval=0.5)
     click.echo(f"{final.status}: {final.done} backed up or skipped, {final.failed} failed")
     sys.exit(0 if final.status == "SUCCEEDED" else 1)
 
@@ -106,7 +116,7 @@ def run(ctx: click.Context, dry_run: bool, follow: bool) -> None:
 def rerun(ctx: click.Context, execution: str, redrive: bool, follow: bool) -> None:
     """Re-run EXECUTION (name or ARN) with the same input: completes what is missing, no duplicates."""
     dep = _deployment(ctx)
-    _follow_and_exit(dep, ops.rerun(dep, execution, redrive=redrive), follow)
+    _follow_and_exit(dep, _operations().rerun(dep, execution, redrive=redrive), follow)
 
 
 @cli.command()
@@ -121,7 +131,7 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
         table = Table(title=f"Smart Vault executions ({dep.stack})")
         for column in ("execution", "started", "status", "backed up", "failed", "created", "deleted"):
             table.add_column(column)
-        for row in ops.status_rows(dep, limit):
+        for row in _operations().status_rows(dep, limit):
             table.add_row(
                 row["name"],
                 f"{row['start']:%Y-%m-%d %H:%M:%S}",
@@ -130,7 +140,7 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
             )
         console.print(table)
         return
-    description, rows = ops.execution_detail(dep, execution)
+    description, rows = _operations().execution_detail(dep, execution)
     table = Table(title=f"{description['name']}: {description['status']}")
     for column in ("instance", "id", "status", "snapshots", "deleted", "detail"):
         table.add_column(column)
@@ -153,7 +163,7 @@ def plan(ctx: click.Context) -> None:
     table = Table(title="Next run")
     for column in ("instance", "id", "volumes", "would delete", "note"):
         table.add_column(column)
-    for row in ops.plan(dep):
+    for row in _operations().plan(dep):
         note = f"circuit breaker: {row['breaker']}" if row["breaker"] else ""
         if row["excluded"]:
             note = f"excluded {', '.join(row['excluded'])} {note}".strip()
@@ -249,8 +259,11 @@ def simulate(scenario_file: Path, report_path: Path | None, quiet: bool, verbose
             raise
         sys.exit(1)
     if report_path:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(report, indent=2) + "\n")
+        try:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            report_path.write_text(json.dumps(report, indent=2) + "\n")
+        except OSError as error:
+            _fail(f"cannot write the report to {report_path}: {error.strerror}")
     if not quiet:
         print_summary(report, report_path)
 

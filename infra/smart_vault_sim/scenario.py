@@ -374,14 +374,14 @@ def _fault(raw: Any, path: str, names: set[str], labels: set[str]) -> FaultDef:
 
 
 def _duration(raw: Any, field: str) -> timedelta:
-    match = re.fullmatch(r"(\d{1,6})([mhd])", raw) if isinstance(raw, str) else None
+    match = re.fullmatch(r"(\d+)([mhd])", raw) if isinstance(raw, str) else None
     if not match or int(match.group(1)) == 0:
         raise _fail(field, f"must be a duration like 1d, 12h or 30m, got {raw!r}")
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-    step = timedelta(**{unit: int(match.group(1))})
-    if step > MAX_STEP:
+    amount, unit = int(match.group(1)), {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    # Compare before building the timedelta: 9999999999d would overflow it.
+    if timedelta(**{unit: 1}) * min(amount, 10**6) > MAX_STEP:
         raise _fail(field, f"must be at most {MAX_STEP.days} days, got {raw!r}")
-    return step
+    return timedelta(**{unit: amount})
 
 
 def _runs(data: Mapping[str, Any]) -> tuple[datetime, ...]:
@@ -390,28 +390,31 @@ def _runs(data: Mapping[str, Any]) -> tuple[datetime, ...]:
         raise _fail("runs", "must list at least one run")
     times: list[datetime] = []
     for i, entry in enumerate(entries):
-        path = f"runs[{i}]"
-        entry = _object(entry, path, _RUN_KEYS)
-        workflow = read_str(entry, "workflow", path=f"{path}.", default="backup")
-        if workflow == "drill":
-            raise _fail(f"{path}.workflow", "drill is not supported yet (restore drills are planned)")
-        if workflow != "backup":
-            raise _fail(f"{path}.workflow", f"must be backup or drill, got {workflow!r}")
-        if "at" in entry:
-            if "every" in entry or "count" in entry:
-                raise _fail(path, "has 'at' and 'every'/'count': use one form per entry")
-            times.append(_time(entry, "at", path))
-        elif "every" in entry:
-            if not times:
-                raise _fail(f"{path}.every", "needs an earlier run with 'at' to continue from")
-            step = _duration(entry["every"], f"{path}.every")
-            count = read_int(entry, "count", path=f"{path}.", minimum=1, maximum=MAX_RUNS)
-            if len(times) + count > MAX_RUNS:
-                raise _fail(f"{path}.count", f"the scenario may schedule at most {MAX_RUNS} runs")
-            last = times[-1]
-            if last + step * count >= LATEST:
-                raise _fail(f"{path}.count", f"the schedule would run past {LATEST:%Y-%m-%d}")
-            times.extend(last + step * (n + 1) for n in range(count))
-        else:
-            raise _fail(path, "must have 'at' or 'every'")
+        times.extend(_run_entry(entry, f"runs[{i}]", times))
     return tuple(times)
+
+
+def _run_entry(entry: Any, path: str, earlier: Sequence[datetime]) -> list[datetime]:
+    """The run times one entry adds: its ``at``, or ``count`` steps of ``every`` after ``earlier``."""
+    entry = _object(entry, path, _RUN_KEYS)
+    workflow = read_str(entry, "workflow", path=f"{path}.", default="backup")
+    if workflow == "drill":
+        raise _fail(f"{path}.workflow", "drill is not supported yet (restore drills are planned)")
+    if workflow != "backup":
+        raise _fail(f"{path}.workflow", f"must be backup or drill, got {workflow!r}")
+    if "at" in entry:
+        if "every" in entry or "count" in entry:
+            raise _fail(path, "has 'at' and 'every'/'count': use one form per entry")
+        return [_time(entry, "at", path)]
+    if "every" not in entry:
+        raise _fail(path, "must have 'at' or 'every'")
+    if not earlier:
+        raise _fail(f"{path}.every", "needs an earlier run with 'at' to continue from")
+    step = _duration(entry["every"], f"{path}.every")
+    count = read_int(entry, "count", path=f"{path}.", minimum=1, maximum=MAX_RUNS)
+    if len(earlier) + count > MAX_RUNS:
+        raise _fail(f"{path}.count", f"the scenario may schedule at most {MAX_RUNS} runs")
+    last = earlier[-1]
+    if last + step * count >= LATEST:
+        raise _fail(f"{path}.count", f"the schedule would run past {LATEST:%Y-%m-%d}")
+    return [last + step * (n + 1) for n in range(count)]

@@ -181,3 +181,12 @@ def test_graph_report_that_cannot_be_used(tmp_path, content, says):
     run = ["--run", "3"] if "--run 3" in says else []
     result = CliRunner().invoke(cli, ["graph", "--report", str(path), *run, "-o", str(tmp_path / "g.svg")])
     assert says in _one_error_line(result)
+
+
+def test_simulate_report_path_that_cannot_be_written(tmp_path):
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({**SCENARIO, "existing_snapshots": [], "runs": [{"at": "2026-11-26T03:00:00Z"}]}))
+    (tmp_path / "a-file").write_text("")  # the report's directory is a file
+    report = tmp_path / "a-file" / "report.json"
+    result = CliRunner().invoke(cli, ["simulate", "--quiet", str(scenario), "--report", str(report)])
+    assert "cannot write the report" in _one_error_line(result)
