@@ -103,7 +103,9 @@ class Ec2:
 
     def _instances(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
         instances: list[dict[str, Any]] = []
-        for reservation in _paginate(self._api(), "describe_instances", "Reservations", Filters=filters):
+        # Pages of 1,000, the most MaxResults allows (filters only: it cannot go with InstanceIds).
+        pages = {"PaginationConfig": {"PageSize": 1000}}
+        for reservation in _paginate(self._api(), "describe_instances", "Reservations", Filters=filters, **pages):
             instances.extend(reservation.get("Instances", ()))
         return instances
 

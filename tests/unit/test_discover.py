@@ -251,3 +251,26 @@ def test_no_near_miss_writes_nothing_extra(account):
     account.add_instance("web-1")
     result = account.invoke(discover.handler, event())
     assert "skipped_key" not in result["inventory"]
+
+
+def test_describe_instances_asks_for_full_pages(account):
+    # DescribeInstances: MaxResults 5-1000, and it cannot be combined with InstanceIds (moto
+    # enforces InvalidParameterCombination as AWS does). Without it moto pages by 100.
+    import boto3
+
+    sent = []
+
+    def record(params, **_):
+        sent.append(dict(params))
+
+    events = boto3._get_default_session().events
+    events.register("provide-client-params.ec2.DescribeInstances", record)
+    try:
+        web = account.add_instance("web-1")
+        account.invoke(discover.handler, event())
+        account.invoke(discover.handler, event(instance_ids=[web.instance_id]))
+    finally:
+        events.unregister("provide-client-params.ec2.DescribeInstances", record)
+    # A re-run names its instances with an instance-id filter, so it pages by 1,000 too.
+    assert [p.get("MaxResults") for p in sent] == [1000, 1000]
+    assert "InstanceIds" not in sent[1]
