@@ -320,7 +320,7 @@ def _warning_lines(summary: RunSummary, settings: Settings) -> list[str]:
             "exactly: nothing was backed up."
         )
     if summary.skipped:
-        lines.append("Skipped instances (not backed up, nothing pruned):")
+        lines += ["", "Skipped instances (not backed up, nothing pruned):"]
         lines += [f"- {o.name or '-'} {o.instance_id}: {o.reason}" for o in summary.skipped[:MAX_LISTED]]
         if len(summary.skipped) > MAX_LISTED:
             lines.append(f"... and {len(summary.skipped) - MAX_LISTED} more in the audit record")
