@@ -42,7 +42,7 @@ class _Cli(click.Group):
             reason = explain_aws_failure(error)
             if reason is None:
                 raise
-            _fail(reason)
+            _fail(" ".join(reason.split()))  # one line: botocore messages may span several
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,7 +121,13 @@ def rerun(ctx: click.Context, execution: str, redrive: bool, follow: bool) -> No
 
 @cli.command()
 @click.argument("execution", required=False)
-@click.option("--limit", default=10, show_default=True, help="How many recent executions to list.")
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1000),  # ListExecutions maxResults: 0-1000, 0 meaning the default
+    help="How many recent executions to list.",
+)
 @click.pass_context
 def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     """Recent executions, or one execution's result per instance."""

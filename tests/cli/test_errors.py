@@ -122,13 +122,17 @@ def test_unknown_region_is_refused_before_any_call(monkeypatch, credentials, reg
 
 def _failing(monkeypatch, event: str, code: str, operation: str) -> None:
     """Sessions the CLI creates answer ``event`` with the ClientError AWS returns for ``code``."""
+    _raising(monkeypatch, event, aws_error(code, operation))
+
+
+def _raising(monkeypatch, event: str, error: Exception) -> None:
     real = boto3.Session
 
     def session(*args: Any, **kwargs: Any) -> Any:
         created = real(*args, **kwargs)
 
         def refuse(**_: Any) -> None:
-            raise aws_error(code, operation)
+            raise error
 
         created.events.register(event, refuse)
         return created
@@ -190,3 +194,13 @@ def test_simulate_report_path_that_cannot_be_written(tmp_path):
     report = tmp_path / "a-file" / "report.json"
     result = CliRunner().invoke(cli, ["simulate", "--quiet", str(scenario), "--report", str(report)])
     assert "cannot write the report" in _one_error_line(result)
+
+
+def test_a_multi_line_botocore_message_is_one_line(stack, monkeypatch):
+    # botocore's parameter validation reports one problem per line.
+    from botocore.exceptions import ParamValidationError
+
+    report = "Invalid type for parameter a\nInvalid type for parameter b"
+    _raising(monkeypatch, "before-call.sfn.ListExecutions", ParamValidationError(report=report))
+    line = _one_error_line(stack.cli("status"))
+    assert "Parameter validation failed: Invalid type for parameter a Invalid type for parameter b" in line
