@@ -83,8 +83,18 @@ def test_instance_queries_match(account):
     fake_id = fake.add_instance("web-1", volumes=[("/dev/xvda", 8), ("/dev/sdf", 10, {"backup": "False"})])
     states = ("running", "stopped")
 
-    (inst_real,) = real.find_instances("backup", "True", states)
-    (inst_fake,) = fake.find_instances("backup", "True", states)
+    # The query asks for the tag key: other values come back too, an untagged instance does not.
+    for name, tags in (("typo-1", {"backup": "true"}), ("plain-1", {})):
+        account.add_instance(name, tags=tags)
+        fake.add_instance(name, tags=tags)
+    found_real = real.find_instances("backup", states)
+    found_fake = fake.find_instances("backup", states)
+    names = [
+        sorted(t["Value"] for i in found for t in i["Tags"] if t["Key"] == "Name") for found in (found_real, found_fake)
+    ]
+    assert names[0] == names[1] == ["typo-1", "web-1"]
+    (inst_real,) = [i for i in found_real if i["InstanceId"] == built.instance_id]
+    (inst_fake,) = [i for i in found_fake if i["InstanceId"] == fake_id]
     for key in ("InstanceId", "State", "Tags", "RootDeviceName", "BlockDeviceMappings", "Placement"):
         assert key in inst_real and key in inst_fake, key
     assert inst_real["RootDeviceName"] == inst_fake["RootDeviceName"] == "/dev/xvda"

@@ -135,12 +135,13 @@ class FakeEc2:
         self._faults.check(operation, *ids)
 
     # -- the adapter contract (smart_vault.aws.Ec2) ---------------------------------------------
-    def find_instances(self, tag_key: str, tag_value: str, states: Sequence[str]) -> list[dict[str, Any]]:
+    def find_instances(self, tag_key: str, states: Sequence[str]) -> list[dict[str, Any]]:
+        """Every instance carrying ``tag_key`` (a ``tag-key`` filter), whatever its value."""
         self._call("ec2:DescribeInstances")
         return [
             json.loads(json.dumps(i))
             for i in self.instances.values()
-            if i["State"]["Name"] in states and {"Key": tag_key, "Value": tag_value} in i["Tags"]
+            if i["State"]["Name"] in states and any(t["Key"] == tag_key for t in i["Tags"])
         ]
 
     def instances_by_id(self, instance_ids: Iterable[str]) -> list[dict[str, Any]]:

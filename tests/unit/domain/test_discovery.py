@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smart_vault.constants import TAG_DEVICE_MAP, TAG_MANAGED, TAG_RUN_ID
-from smart_vault.discovery import discover, find_targets
+from smart_vault.discovery import discover, find_targets, select_instances
 from smart_vault.errors import PermissionDeniedError
 from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, snapshot_tags
 from smart_vault.models import InstanceTarget, RunRequest, VolumeTarget
@@ -137,3 +137,18 @@ def test_copied_tags_cannot_forge_the_marker_and_a_long_device_map_is_dropped():
     }
     assert tags[TAG_MANAGED] == DEPLOYMENT
     assert TAG_DEVICE_MAP not in tags  # 12 volumes do not fit one 256-character value
+
+
+def test_near_miss_tag_values_are_reported_not_selected(ec2):
+    ec2.add_instance("web-1")
+    lower = ec2.add_instance("typo-lower", tags={"backup": "true"})
+    spaced = ec2.add_instance("typo-space", tags={"backup": " True\t"})
+    ec2.add_instance("off-1", tags={"backup": "False"})
+
+    selection = select_instances(settings=settings(), ec2=ec2)
+
+    assert [t.name for t in selection.targets] == ["web-1"]
+    assert [(n.instance_id, n.name, n.value) for n in selection.near_misses] == sorted(
+        [(lower, "typo-lower", "true"), (spaced, "typo-space", " True\t")]
+    )
+    assert ec2.calls["ec2:DescribeInstances"] == 1  # one tag-key query finds both kinds
