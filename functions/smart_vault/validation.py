@@ -107,7 +107,10 @@ def parse_time(raw: str, field: str) -> datetime:
         raise InvalidInputError(field, f"must be an ISO 8601 time, got {raw!r}") from None
     if parsed.tzinfo is None:
         raise InvalidInputError(field, f"must include a time zone, got {raw!r}")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted across the calendar's edge by its offset
+        raise InvalidInputError(field, f"is out of range, got {raw!r}") from None
 
 
 def read_aws_id(data: Mapping[str, Any], key: str, kind: str, *, path: str = "") -> str:

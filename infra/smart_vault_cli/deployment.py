@@ -203,7 +203,7 @@ def read_json_file(path: Path, what: str) -> Any:
         raise CliError(f"cannot read {what} file {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:
         raise CliError(f"{what} file {path} is not UTF-8 text (byte {error.start})") from None
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or an integer beyond Python's 4,300-digit limit
         raise CliError(f"{what} is not valid JSON: {error}") from None
     except RecursionError:
         raise CliError(f"{what} is nested too deeply to be a {what}") from None

@@ -185,10 +185,18 @@ def _object(value: Any, field: str, allowed: Sequence[str], *, prefix: str | Non
 
 
 def _str_map(value: Any, field: str) -> dict[str, str]:
+    """Tags as EC2 accepts them (Tag your Amazon EC2 resources, "Tag restrictions"): at most 50
+    per resource, keys of 1-127 characters not starting with ``aws:``, values of at most 256."""
     data = require_mapping(value if value is not None else {}, field)
+    if len(data) > 49:  # the simulator adds Name
+        raise _fail(field, f"may have at most 49 tags, got {len(data)}")
     for key, val in data.items():
         if not isinstance(key, str) or not isinstance(val, str):
             raise _fail(f"{field}.{key}", "tag keys and values must be strings")
+        if not 0 < len(key) <= 127 or key.lower().startswith("aws:"):
+            raise _fail(f"{field}.{key}", "tag keys have 1-127 characters and do not start with aws:")
+        if len(val) > 256:
+            raise _fail(f"{field}.{key}", f"tag values have at most 256 characters, got {len(val)}")
     return dict(data)
 
 

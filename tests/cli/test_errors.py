@@ -70,6 +70,7 @@ def test_simulate_rejects_infinity_written_in_the_file(tmp_path):
         ("\u00e9".encode("latin-1") + b"{}", "is not UTF-8"),
         ("{not json", "is not valid JSON"),
         ("[" * 100_000, "nested too deeply"),
+        ('{"name": ' + "9" * 5000 + "}", "is not valid JSON"),
         ("[]", "invalid scenario"),
     ],
 )

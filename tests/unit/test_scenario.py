@@ -66,6 +66,8 @@ def test_the_additions_are_read():
         (lambda s: s["runs"][0].update(at="9999-01-01T00:00:00Z"), "runs[0].at"),
         (lambda s: s["runs"][0].update(at="0001-01-01T00:00:00Z"), "runs[0].at"),
         (lambda s: s["runs"][0].update(at="2026-11-26T03:00:00"), "runs[0].at"),
+        (lambda s: s["runs"][0].update(at="0001-01-01T00:00:00+01:00"), "runs[0].at"),
+        (lambda s: s["runs"][0].update(at="9999-12-31T23:00:00-05:00"), "runs[0].at"),
         (lambda s: s["existing_snapshots"][0].update(age_days=1e9), "existing_snapshots[0].age_days"),
         (lambda s: s["existing_snapshots"][0].update(age_days=float("inf")), "existing_snapshots[0].age_days"),
         (lambda s: s["existing_snapshots"][0].update(age_days=float("nan")), "existing_snapshots[0].age_days"),
@@ -73,6 +75,11 @@ def test_the_additions_are_read():
         (lambda s: s["instances"][0].update(terminated_at="9999-12-31T00:00:00Z"), "instances[0].terminated_at"),
         (lambda s: s["instances"][0]["volumes"][0].update(size_gib=10**12), "instances[0].volumes[0].size_gib"),
         (lambda s: s["faults"][0].update(count=10**12), "faults[0].count"),
+        # EC2 tag restrictions
+        (lambda s: s["instances"][0]["tags"].update({"k" * 128: "v"}), "instances[0].tags." + "k" * 128),
+        (lambda s: s["instances"][0]["tags"].update({"aws:x": "v"}), "instances[0].tags.aws:x"),
+        (lambda s: s["instances"][0]["volumes"][0]["tags"].update(x="v" * 257), "instances[0].volumes[0].tags.x"),
+        (lambda s: s["instances"][0].update(tags={f"t{n}": "v" for n in range(50)}), "instances[0].tags"),
         # regions: botocore's endpoint data, exact spelling
         (lambda s: s.update(region="US-EAST-1"), "region"),
         (lambda s: s.update(region="us-east-9"), "region"),
