@@ -46,6 +46,10 @@ def test_the_additions_are_read():
     a, b, c = scenario.existing_snapshots
     assert (a.state, b.deployment, c.detached, c.device) == ("error", "another", True, "/dev/sdz")
     assert len(scenario.runs) == 4
+    assert scenario.enforce_iam is True  # the simulator's own setting, not the functions'
+    off = copy.deepcopy(VALID)
+    off["settings"]["enforce_iam"] = False
+    assert parse_scenario(off).enforce_iam is False
 
 
 @pytest.mark.parametrize(
