@@ -139,6 +139,64 @@ class Ec2:
             filters.append({"Name": f"tag:{TAG_RUN_ID}", "Values": [run_id]})
         return list(_paginate(self._api(), "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=filters))
 
+    def all_managed_snapshots(self, deployment_id: str) -> list[dict[str, Any]]:
+        """Every snapshot this deployment made, in one paginated scan over its marker."""
+        # DescribeSnapshots: MaxResults 5-1000 per page, NextToken to continue; without it a
+        # request may time out or be throttled on large accounts
+        # (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeSnapshots.html).
+        return list(
+            _paginate(
+                self._api(),
+                "describe_snapshots",
+                "Snapshots",
+                OwnerIds=["self"],
+                Filters=[{"Name": f"tag:{TAG_MANAGED}", "Values": [deployment_id]}],
+                PaginationConfig={"PageSize": 1000},
+            )
+        )
+
+    def existing_snapshot_ids(self, snapshot_ids: Iterable[str]) -> set[str]:
+        """Which of these snapshots still exist. A ``snapshot-id`` filter, not ``SnapshotIds``:
+        the latter fails the whole request with InvalidSnapshot.NotFound for one missing id."""
+        found: set[str] = set()
+        for chunk in _chunks(snapshot_ids):
+            found.update(
+                s["SnapshotId"]
+                for s in _paginate(
+                    self._api(),
+                    "describe_snapshots",
+                    "Snapshots",
+                    OwnerIds=["self"],
+                    Filters=[{"Name": "snapshot-id", "Values": chunk}],
+                )
+            )
+        return found
+
+    def ami_snapshots(self, snapshot_ids: Iterable[str]) -> dict[str, str]:
+        """Snapshot id -> id of an AMI of this account that uses it (EC2 refuses to delete those).
+
+        DescribeImages with Owners=self and the ``block-device-mapping.snapshot-id`` filter,
+        paginated as AWS recommends ("We strongly recommend using only paginated requests",
+        https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html), at most
+        MAX_FILTER_VALUES values per filter. IAM: ec2:DescribeImages has no resource
+        types, so it is granted on "*"."""
+        wanted = set(snapshot_ids)
+        pinned: dict[str, str] = {}
+        for chunk in _chunks(wanted):
+            for image in _paginate(
+                self._api(),
+                "describe_images",
+                "Images",
+                Owners=["self"],
+                IncludeDisabled=True,  # a disabled AMI still keeps its snapshots in use
+                Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": chunk}],
+            ):
+                for mapping in image.get("BlockDeviceMappings") or ():
+                    snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+                    if snapshot_id in wanted:
+                        pinned.setdefault(snapshot_id, image["ImageId"])
+        return pinned
+
     def create_snapshots(
         self,
         *,
@@ -206,15 +264,19 @@ class Ec2:
 
 
 class Store:
-    """The inventory/audit bucket."""
+    """The inventory/audit bucket. ``session``: the operator CLI's own credentials."""
 
-    def __init__(self, bucket: str):
+    def __init__(self, bucket: str, session: Any = None):
         self.bucket = bucket
+        self._session = session
+
+    def _api(self) -> Any:
+        return self._session.client("s3") if self._session is not None else client("s3")
 
     def put_json(self, key: str, body: Any) -> None:
         call(
             "s3:PutObject",
-            client("s3").put_object,
+            self._api().put_object,
             Bucket=self.bucket,
             Key=key,
             Body=json.dumps(body, separators=(",", ":"), default=str).encode(),
@@ -222,11 +284,29 @@ class Store:
         )
 
     def get_json(self, key: str) -> Any:
-        response = call("s3:GetObject", client("s3").get_object, Bucket=self.bucket, Key=key)
+        response = call("s3:GetObject", self._api().get_object, Bucket=self.bucket, Key=key)
+        return json.loads(response["Body"].read())
+
+    def get_optional(self, key: str) -> Any:
+        """The object's JSON, or None when there is no such key. S3 answers NoSuchKey only to a
+        caller that may list the bucket, otherwise 403 AccessDenied
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html), so the functions
+        that call this are granted s3:ListBucket on their prefixes."""
+        try:
+            response = self._api().get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return None
+            raise classify(error, "s3:GetObject") from error
+        except BotoCoreError as error:
+            raise classify(error, "s3:GetObject") from error
         return json.loads(response["Body"].read())
 
     def keys(self, prefix: str) -> list[str]:
-        return [obj["Key"] for obj in _paginate("s3", "list_objects_v2", "Contents", Bucket=self.bucket, Prefix=prefix)]
+        return [
+            obj["Key"]
+            for obj in _paginate(self._api(), "list_objects_v2", "Contents", Bucket=self.bucket, Prefix=prefix)
+        ]
 
     def get_many(self, keys: Sequence[str]) -> list[Any]:
         if len(keys) < 8:

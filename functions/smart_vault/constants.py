@@ -51,6 +51,8 @@ METRIC_DIMENSION_STEP = "Step"
 RUNS_PREFIX = "runs"
 # The Distributed Map's ResultWriter prefix (statemachine/smart_vault.asl.json).
 MAP_RESULTS_PREFIX = "map-results"
+# Operator approvals that release a tripped circuit breaker: approvals/<volume id>.json.
+APPROVALS_PREFIX = "approvals"
 
 # Stack outputs (stable names the CLI reads).
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"

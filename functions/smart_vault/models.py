@@ -283,6 +283,24 @@ class SkippedDelete:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrippedVolume:
+    """A volume whose pruning the circuit breaker stopped; released by ``smart-vault approve``."""
+
+    volume_id: str
+    would_delete: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PinnedSnapshot:
+    """A snapshot an AMI of this account uses: kept, never counted as a deletion."""
+
+    snapshot_id: str
+    volume_id: str
+    image_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class InstanceOutcome:
     """The per-instance record in S3 that Notify aggregates, and the child execution's output."""
 
@@ -301,6 +319,9 @@ class InstanceOutcome:
     skipped_deletes: tuple[SkippedDelete, ...] = ()
     would_delete: tuple[DeletedSnapshot, ...] = ()
     breaker: str | None = None
+    breakers: tuple[TrippedVolume, ...] = ()
+    kept_by_ami: tuple[PinnedSnapshot, ...] = ()
+    approved_volumes: tuple[str, ...] = ()
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -325,6 +346,12 @@ class InstanceOutcome:
             skipped_deletes=tuple(SkippedDelete(**d) for d in data.get("skipped_deletes") or ()),
             would_delete=tuple(DeletedSnapshot(**d) for d in data.get("would_delete") or ()),
             breaker=data.get("breaker"),
+            breakers=tuple(
+                TrippedVolume(volume_id=b["volume_id"], would_delete=tuple(b["would_delete"]), reason=b["reason"])
+                for b in data.get("breakers") or ()
+            ),
+            kept_by_ami=tuple(PinnedSnapshot(**p) for p in data.get("kept_by_ami") or ()),
+            approved_volumes=tuple(data.get("approved_volumes") or ()),
             dry_run=bool(data.get("dry_run")),
         )
 
@@ -348,6 +375,16 @@ def skipped_key(prefix: str) -> str:
     return f"{prefix}/skipped.json"
 
 
+def journal_prefix(prefix: str) -> str:
+    """Where one execution's deletion journals live: one per instance, one for orphans."""
+    return f"{prefix}/journal/"
+
+
+def orphans_key(prefix: str) -> str:
+    """The orphan-pruning record of one execution."""
+    return f"{prefix}/orphans.json"
+
+
 __all__ = [
     "BackupState",
     "DeletedSnapshot",
@@ -355,9 +392,11 @@ __all__ = [
     "InstanceJob",
     "InstanceOutcome",
     "InstanceTarget",
+    "PinnedSnapshot",
     "RunContext",
     "RunRequest",
     "SkippedDelete",
     "SnapshotRef",
+    "TrippedVolume",
     "VolumeTarget",
 ]

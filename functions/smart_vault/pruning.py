@@ -1,26 +1,45 @@
-"""Prune: apply the retention rule to one instance's managed snapshots and record the outcome."""
+"""Prune: apply the retention rule to one instance's managed snapshots and record the outcome.
+
+Order of work, so that no failure or retry can lose a deletion: plan (AMI-pinned snapshots
+excluded, breaker per volume, approvals honoured), journal the intents in S3, delete, then
+write the outcome, whose ``deleted`` is rebuilt from the journal and the account.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from smart_vault.approvals import approved_plans
 from smart_vault.aws import Ec2, Store
-from smart_vault.constants import METRIC_DELETES_SKIPPED, METRIC_SNAPSHOTS_DELETED
+from smart_vault.constants import (
+    METRIC_DELETES_SKIPPED,
+    METRIC_SNAPSHOTS_DELETED,
+    TAG_INSTANCE_ID,
+    TAG_MANAGED,
+    TAG_RUN_ID,
+)
+from smart_vault.journal import Intent, Journal, confirmed_deletions
 from smart_vault.models import (
     DeletedSnapshot,
     InstanceJob,
     InstanceOutcome,
+    InstanceTarget,
+    PinnedSnapshot,
     RunContext,
     SkippedDelete,
+    TrippedVolume,
     outcomes_prefix,
     run_prefix,
 )
 from smart_vault.observability import count, logger
-from smart_vault.retention import RetentionPolicy, SnapshotRecord, plan_retention
+from smart_vault.retention import AMI_REASON, RetentionPlan, RetentionPolicy, SnapshotRecord, plan_retention
 from smart_vault.settings import Settings
 from smart_vault.validation import format_time
+
+UPCOMING_PREFIX = "(new "  # would-be snapshots of a dry run or `plan`: never real ids
 
 
 def snapshot_record(raw: dict[str, Any]) -> SnapshotRecord:
@@ -36,15 +55,127 @@ def snapshot_record(raw: dict[str, Any]) -> SnapshotRecord:
     )
 
 
-def _deleted(snap: SnapshotRecord) -> DeletedSnapshot:
-    return DeletedSnapshot(
-        snapshot_id=snap.snapshot_id,
-        volume_id=snap.volume_id,
-        start_time=format_time(snap.start_time),
+def retention_policy(settings: Settings, *, keep_min: int | None = None) -> RetentionPolicy:
+    return RetentionPolicy(
+        retention_days=settings.retention_days,
+        keep_min=settings.keep_min if keep_min is None else keep_min,
+        max_delete_fraction=settings.max_delete_fraction,
+        max_deletes_per_run=settings.max_deletes_per_run,
     )
 
 
-def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> InstanceOutcome:
+def upcoming_snapshots(
+    target: InstanceTarget, run_id: str, moment: datetime, deployment_id: str, existing: Iterable[SnapshotRecord]
+) -> list[SnapshotRecord]:
+    """The snapshots this run would create, for a preview (dry run, `plan`) to count toward
+    ``keep_min`` exactly as the real run counts the ones it made."""
+    have = {s.volume_id for s in existing if s.tags.get(TAG_RUN_ID) == run_id}
+    return [
+        SnapshotRecord(
+            snapshot_id=f"{UPCOMING_PREFIX}{v.device})",
+            volume_id=v.volume_id,
+            start_time=moment,
+            state="completed",
+            tags={TAG_MANAGED: deployment_id, TAG_RUN_ID: run_id},
+        )
+        for v in target.volumes
+        if v.volume_id not in have
+    ]
+
+
+def safe_plan(
+    records: Sequence[SnapshotRecord],
+    *,
+    policy: RetentionPolicy,
+    now: datetime,
+    settings: Settings,
+    run_id: str,
+    ec2: Ec2,
+    store: Store | None,
+    blocked: frozenset[str] = frozenset(),
+) -> RetentionPlan:
+    """The retention plan with AMI-pinned snapshots left out and operator approvals applied.
+
+    DescribeImages runs only when something would be deleted, over those candidates only."""
+
+    def plan(**extra: Any) -> RetentionPlan:
+        return plan_retention(
+            records,
+            policy=policy,
+            now=now,
+            deployment_id=settings.deployment_id,
+            current_run_id=run_id,
+            blocked_volume_ids=blocked,
+            **extra,
+        )
+
+    result = plan()
+    candidates = [s.snapshot_id for s in result.candidates if not s.snapshot_id.startswith(UPCOMING_PREFIX)]
+    if not candidates:
+        return result
+    pinned = ec2.ami_snapshots(candidates)
+    if pinned:
+        result = plan(pinned=pinned)
+    if result.breakers and store is not None:
+        approved = approved_plans(store, result.tripped_volumes)
+        if approved:
+            result = plan(pinned=pinned, approved=approved)
+    return result
+
+
+def tripped(plan: RetentionPlan) -> tuple[TrippedVolume, ...]:
+    return tuple(
+        TrippedVolume(volume_id=b.volume_id, would_delete=b.would_delete, reason=b.reason) for b in plan.breakers
+    )
+
+
+def pinned_snapshots(plan: RetentionPlan) -> tuple[PinnedSnapshot, ...]:
+    return tuple(
+        PinnedSnapshot(
+            snapshot_id=d.snapshot.snapshot_id,
+            volume_id=d.snapshot.volume_id,
+            image_id=d.reason.removeprefix(AMI_REASON),
+        )
+        for d in plan.pinned
+    )
+
+
+def intent(snap: SnapshotRecord, instance_id: str = "") -> Intent:
+    return Intent(
+        snapshot_id=snap.snapshot_id,
+        volume_id=snap.volume_id,
+        start_time=format_time(snap.start_time),
+        instance_id=instance_id or snap.tags.get(TAG_INSTANCE_ID, ""),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deletions:
+    deleted: tuple[DeletedSnapshot, ...]
+    skipped: tuple[SkippedDelete, ...]
+
+
+def delete_journaled(
+    snaps: Sequence[SnapshotRecord], *, journal: Journal, earlier: Iterable[str], ec2: Ec2, instance_id: str = ""
+) -> Deletions:
+    """Journal every intent, then delete. ``earlier``: ids journaled by an earlier attempt."""
+    journal.record(intent(s, instance_id) for s in snaps)
+    earlier = set(earlier)
+    deleted: list[DeletedSnapshot] = []
+    skipped: list[SkippedDelete] = []
+    for snap in snaps:
+        reason = ec2.delete_snapshot(snap.snapshot_id)
+        if reason is None or (reason == "already_deleted" and snap.snapshot_id in earlier):
+            # Gone after our own earlier attempt (DescribeSnapshots lagging behind): ours.
+            deleted.append(intent(snap).deleted())
+        else:
+            skipped.append(SkippedDelete(snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, reason=reason))
+    count(METRIC_SNAPSHOTS_DELETED, len(deleted))
+    count(METRIC_DELETES_SKIPPED, len(skipped))
+    return Deletions(deleted=tuple(deleted), skipped=tuple(skipped))
+
+
+def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2, store: Store) -> InstanceOutcome:
     backup, target, run = job.backup, job.instance, job.run
     assert backup is not None
     base = InstanceOutcome(
@@ -61,49 +192,52 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> Instanc
         # Nothing was backed up (instance gone, nothing selected): prune nothing either.
         return replace(base, reason=backup.reason)
 
+    journal = None if run.dry_run else Journal(store, run, target.instance_id)
+    earlier = journal.intents() if journal else {}
+    # Snapshots of this instance's other volumes (opted out, detached) are orphans: their own
+    # rules and breaker, in the orphan step, so a backlog there never stops these volumes.
+    listed = [snapshot_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)]
+    records = [s for s in listed if s.volume_id in target.included_volume_ids]
     # Every volume of this run must have a completed snapshot before anything of it goes.
     completed = {s.volume_id for s in backup.snapshots if s.state == "completed"}
-    blocked = frozenset(set() if run.dry_run else {v.volume_id for v in target.volumes} - completed)
-    policy = RetentionPolicy(
-        retention_days=settings.retention_days,
-        keep_min=settings.keep_min,
-        max_delete_fraction=settings.max_delete_fraction,
-        max_deletes_per_run=settings.max_deletes_per_run,
-    )
-    plan = plan_retention(
-        [snapshot_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)],
-        policy=policy,
+    blocked = frozenset() if run.dry_run else frozenset(target.included_volume_ids - completed)
+    if run.dry_run:
+        records += upcoming_snapshots(target, run.run_id, run.run_datetime, settings.deployment_id, records)
+    plan = safe_plan(
+        records,
+        policy=retention_policy(settings),
         now=run.run_datetime,
-        deployment_id=settings.deployment_id,
-        current_run_id=run.run_id,
-        blocked_volume_ids=blocked,
+        settings=settings,
+        run_id=run.run_id,
+        ec2=ec2,
+        store=store,
+        blocked=blocked,
     )
-    if plan.breaker:
+    if plan.breakers:
         logger.warning("circuit breaker: pruning stopped", extra={"breaker": plan.breaker})
-    deleted: list[DeletedSnapshot] = []
-    skipped: list[SkippedDelete] = []
-    if not run.dry_run:
-        for snap in plan.to_delete:
-            reason = ec2.delete_snapshot(snap.snapshot_id)
-            if reason is None:
-                deleted.append(_deleted(snap))
-            else:
-                skipped.append(SkippedDelete(snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, reason=reason))
-    count(METRIC_SNAPSHOTS_DELETED, len(deleted))
-    count(METRIC_DELETES_SKIPPED, len(skipped))
+    done = Deletions(deleted=(), skipped=())
+    if journal is not None:
+        done = delete_journaled(
+            plan.to_delete, journal=journal, earlier=earlier, ec2=ec2, instance_id=target.instance_id
+        )
+    # Deletions of earlier attempts of this step: journaled, and no longer in the account.
+    before = [i.deleted() for i in confirmed_deletions(earlier, (s.snapshot_id for s in listed))]
     logger.info(
         "pruned",
-        extra={"deleted": len(deleted), "skipped": len(skipped), "dry_run": run.dry_run},
+        extra={"deleted": len(done.deleted), "earlier": len(before), "skipped": len(done.skipped)},
     )
     return replace(
         base,
         status="skipped" if run.dry_run else "backed_up",
         reason="dry run: nothing created or deleted" if run.dry_run else None,
         backup_gib=sum(v.size_gib for v in target.volumes if v.volume_id in completed),
-        deleted=tuple(deleted),
-        skipped_deletes=tuple(skipped),
-        would_delete=tuple(_deleted(s) for s in plan.candidates) if run.dry_run else (),
+        deleted=tuple(before) + done.deleted,
+        skipped_deletes=done.skipped,
+        would_delete=tuple(intent(s).deleted() for s in plan.to_delete) if run.dry_run else (),
         breaker=plan.breaker,
+        breakers=tripped(plan),
+        kept_by_ami=pinned_snapshots(plan),
+        approved_volumes=plan.approved_volumes,
     )
 
 

@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts, Store
+from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts, Ec2, Store
 from smart_vault.constants import METRIC_DIMENSION_STEP, METRIC_SNAPSHOTS_FAILED, METRIC_STEP_FAILED
+from smart_vault.journal import ORPHANS_SUBJECT, Intent, parse
 from smart_vault.models import (
+    DeletedSnapshot,
     ErrorInfo,
     InstanceJob,
     InstanceOutcome,
     InstanceTarget,
     RunContext,
+    SnapshotRef,
+    journal_prefix,
+    orphans_key,
     outcomes_prefix,
     run_prefix,
 )
 from smart_vault.observability import count, count_by, logger
+from smart_vault.orphans import OrphanReport, OrphanVolume
 from smart_vault.pruning import save_outcome
 from smart_vault.settings import Settings
 
 MAX_LISTED = 50  # failures spelled out in one alert; the audit record has them all
+MAX_IDS = 30  # snapshot ids per stopped volume in an alert; the audit record has them all
 MAX_ERROR_CHARS = 400  # of each error message in an alert; the audit record keeps the full text
 # The alert must fit one SNS message (262,144 bytes with its attributes); the margin leaves
 # room for anything SNS counts that we do not (it documents message and attributes).
@@ -61,6 +68,8 @@ def record_failure(
 class RunSummary:
     run: RunContext
     outcomes: list[InstanceOutcome]
+    orphans: OrphanReport | None = None
+    orphans_error: ErrorInfo | None = None
     audit_key: str | None = None
     alert_subject: str | None = None
 
@@ -81,11 +90,28 @@ class RunSummary:
         return all(o.status == "skipped" and o.step == "Discover" for o in self.outcomes)
 
     @property
-    def breakers(self) -> list[InstanceOutcome]:
-        return [o for o in self.outcomes if o.breaker]
+    def orphan_volumes(self) -> tuple[OrphanVolume, ...]:
+        return self.orphans.volumes if self.orphans else ()
+
+    def tripped_volumes(self) -> list[dict[str, Any]]:
+        """Every volume the circuit breaker stopped, with the command that releases it."""
+        rows = [
+            {"instance": o.name or o.instance_id, "instance_id": o.instance_id, "orphan": False, **asdict(b)}
+            for o in self.outcomes
+            for b in o.breakers
+        ]
+        rows += [
+            {"instance": v.name or v.instance_id, "instance_id": v.instance_id, "orphan": True, **asdict(v.breaker)}
+            for v in self.orphan_volumes
+            if v.breaker
+        ]
+        for row in rows:
+            row["release"] = f"smart-vault approve {self.run.run_id} --volume {row['volume_id']}"
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         failed = self.failed
+        orphan_deleted = sum(len(v.deleted) for v in self.orphan_volumes)
         return {
             "run_id": self.run.run_id,
             "execution_name": self.run.execution_name,
@@ -95,9 +121,13 @@ class RunSummary:
             "failed": len(failed),
             "skipped": len(self._with("skipped")),
             "snapshots_created": sum(len(o.snapshots) for o in self.outcomes if o.created),
-            "snapshots_deleted": sum(len(o.deleted) for o in self.outcomes),
-            "deletes_skipped": sum(len(o.skipped_deletes) for o in self.outcomes),
-            "circuit_breakers": len(self.breakers),
+            "snapshots_deleted": sum(len(o.deleted) for o in self.outcomes) + orphan_deleted,
+            "deletes_skipped": sum(len(o.skipped_deletes) for o in self.outcomes)
+            + sum(len(v.skipped_deletes) for v in self.orphan_volumes),
+            "orphan_volumes": len(self.orphan_volumes),
+            "orphan_snapshots_deleted": orphan_deleted,
+            "orphans_failed": self.orphans_error is not None,
+            "circuit_breakers": len(self.tripped_volumes()),
             "failed_instance_ids": [o.instance_id for o in failed][:MAX_LISTED],
             "skipped_instances": [
                 {"instance_id": o.instance_id, "name": o.name, "reason": o.reason}
@@ -107,16 +137,19 @@ class RunSummary:
             "audit_key": self.audit_key,
             "alert": self.alert_subject,
             # The Fail state's cause when instances failed: short, readable in the console.
-            "cause": _cause(failed),
+            "cause": _cause(failed, self.orphans_error),
         }
 
 
-def _cause(failed: list[InstanceOutcome]) -> str:
-    if not failed:
-        return ""
-    listed = ", ".join(f"{o.name or o.instance_id} at {o.step}" for o in failed[:10])
-    more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
-    return f"{len(failed)} instance(s) failed: {listed}{more}"
+def _cause(failed: list[InstanceOutcome], orphans_error: ErrorInfo | None = None) -> str:
+    parts = []
+    if failed:
+        listed = ", ".join(f"{o.name or o.instance_id} at {o.step}" for o in failed[:10])
+        more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+        parts.append(f"{len(failed)} instance(s) failed: {listed}{more}")
+    if orphans_error is not None:
+        parts.append(f"orphan pruning failed: {orphans_error.type}")
+    return "; ".join(parts)
 
 
 def console_link(execution_arn: str) -> str:
@@ -132,15 +165,25 @@ def summarize_run(
     store: Store,
     alerts: Alerts | None,
     skipped_key: str | None = None,
+    ec2: Ec2,
+    orphan_step: Mapping[str, Any] | None = None,
 ) -> RunSummary:
+    """Every inventory item gets an outcome; journaled deletions are confirmed against the
+    account, so the audit record and the alert say what the account shows."""
     inventory = [InstanceTarget.from_dict(i) for i in store.get_json(inventory_key)]
     prefix = outcomes_prefix(run_prefix(run))
     records = {o.instance_id: o for o in (InstanceOutcome.from_dict(r) for r in store.get_many(store.keys(prefix)))}
+    orphans, orphans_error = _orphan_result(run, store, orphan_step)
+    # Prune rebuilds its own outcome from its journal; only records it did not write (a failure
+    # recorded by RecordFailure, or none at all) and a failed orphan step need the journals.
+    unreconciled = [t for t in inventory if records.get(t.instance_id) is None or records[t.instance_id].step]
+    journals = _journals(store, run) if unreconciled or orphans_error else {}
     outcomes: list[InstanceOutcome] = []
     for target in inventory:
         outcome = records.get(target.instance_id)
         if outcome is None:
-            # A child that died without recording (its own Catch failed too) still counts.
+            # A child that died without recording (its own Catch failed too) still counts, with
+            # what the account shows: the snapshots tagged with this run.
             outcome = InstanceOutcome(
                 instance_id=target.instance_id,
                 name=target.name,
@@ -152,15 +195,20 @@ def summarize_run(
                     type="NoOutcomeRecorded",
                     message="the instance's child execution ended without recording an outcome",
                 ),
+                snapshots=_run_snapshots(ec2, settings, target, run),
+                dry_run=run.dry_run,
             )
             count(METRIC_SNAPSHOTS_FAILED, max(1, len(target.volumes)))
         outcomes.append(outcome)
+    outcomes, orphans = _confirm_journals(outcomes, orphans, journals, ec2, run)
     if skipped_key:  # instances Discover found but did not select (a near-miss tag value)
         outcomes.extend(InstanceOutcome.from_dict(r) for r in store.get_json(skipped_key))
-    summary = RunSummary(run=run, outcomes=outcomes)
+    summary = RunSummary(run=run, outcomes=outcomes, orphans=orphans, orphans_error=orphans_error)
     summary.audit_key = f"{run_prefix(run)}/audit.json"
     store.put_json(summary.audit_key, _audit_record(summary, inventory))
-    if alerts is not None and (summary.failed or summary.breakers or _warnings(summary) or settings.notify_on_success):
+    if alerts is not None and (
+        summary.failed or summary.tripped_volumes() or orphans_error or _warnings(summary) or settings.notify_on_success
+    ):
         request = fit_alert(
             lambda listed: _summary_alert(summary, store.bucket, listed, settings),
             min(len(summary.failed), MAX_LISTED),
@@ -208,7 +256,12 @@ def _summary_alert(summary: RunSummary, bucket: str, listed: int, settings: Sett
     counts = {k: v for k, v in summary.to_dict().items() if k != "cause" and not isinstance(v, list | dict)}
     document = {
         "type": _event_type(summary),
+        "dry_run": summary.run.dry_run,
         "summary": counts,
+        "breakers": [
+            {k: v for k, v in b.items() if k != "would_delete"} | {"would_delete_count": len(b["would_delete"])}
+            for b in summary.tripped_volumes()[:MAX_LISTED]
+        ],
         "failures": [_failure_doc(o) for o in failed[:listed]],
         "failures_not_listed": len(failed) - min(listed, len(failed)),
         "audit_record": audit,
@@ -232,10 +285,92 @@ def _warnings(summary: RunSummary) -> bool:
     return summary.nothing_selected or bool(summary.skipped)
 
 
+def _orphan_result(
+    run: RunContext, store: Store, orphan_step: Mapping[str, Any] | None
+) -> tuple[OrphanReport | None, ErrorInfo | None]:
+    """The orphan step's report from S3, or the error its Catch passed on."""
+    if orphan_step and "Error" in orphan_step:
+        error = ErrorInfo.from_catch(orphan_step)
+        logger.error("orphan pruning failed", extra={"error_type": error.type})
+        return OrphanReport(run_id=run.run_id, status="failed", reason=error.message), error
+    body = store.get_optional(orphans_key(run_prefix(run)))
+    return (OrphanReport.from_dict(body) if body else None), None
+
+
+def _journals(store: Store, run: RunContext) -> dict[str, dict[str, Intent]]:
+    prefix = journal_prefix(run_prefix(run))
+    keys = store.keys(prefix)
+    bodies = store.get_many(keys)
+    return {key.removeprefix(prefix).removesuffix(".json"): parse(body) for key, body in zip(keys, bodies, strict=True)}
+
+
+def _run_snapshots(ec2: Ec2, settings: Settings, target: InstanceTarget, run: RunContext) -> tuple[SnapshotRef, ...]:
+    devices = {v.volume_id: v.device for v in target.volumes}
+    return tuple(
+        SnapshotRef(
+            snapshot_id=s["SnapshotId"],
+            volume_id=s["VolumeId"],
+            device=devices.get(s["VolumeId"], ""),
+            state=s.get("State", "pending"),
+        )
+        for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id, run.run_id)
+    )
+
+
+def _confirm_journals(
+    outcomes: list[InstanceOutcome],
+    orphans: OrphanReport | None,
+    journals: dict[str, dict[str, Intent]],
+    ec2: Ec2,
+    run: RunContext,
+) -> tuple[list[InstanceOutcome], OrphanReport | None]:
+    """Add journaled deletions the records miss, once the account confirms them gone."""
+    if not journals:
+        return outcomes, orphans
+
+    def unknown(subject: str, reported: set[str]) -> dict[str, Intent]:
+        return {sid: i for sid, i in journals.get(subject, {}).items() if sid not in reported}
+
+    pending = {
+        o.instance_id: unknown(
+            o.instance_id, {d.snapshot_id for d in o.deleted} | {s.snapshot_id for s in o.skipped_deletes}
+        )
+        for o in outcomes
+    }
+    orphan_pending: dict[str, Intent] = {}
+    if orphans is not None and orphans.status == "failed":
+        orphan_pending = unknown(ORPHANS_SUBJECT, set())
+    asked = {sid for p in pending.values() for sid in p} | set(orphan_pending)
+    if not asked:
+        return outcomes, orphans
+    still_there = ec2.existing_snapshot_ids(asked)
+
+    def gone(intents: dict[str, Intent]) -> tuple[DeletedSnapshot, ...]:
+        return tuple(i.deleted() for sid, i in sorted(intents.items()) if sid not in still_there)
+
+    outcomes = [replace(o, deleted=o.deleted + gone(pending[o.instance_id])) for o in outcomes]
+    if orphan_pending and orphans is not None:
+        deleted = gone(orphan_pending)
+        owners = {i.volume_id: i.instance_id for i in orphan_pending.values()}
+        orphans = replace(
+            orphans,
+            volumes=tuple(
+                OrphanVolume(
+                    volume_id=vid,
+                    instance_id=owners[vid],
+                    name="",
+                    deleted=tuple(d for d in deleted if d.volume_id == vid),
+                )
+                for vid in sorted({d.volume_id for d in deleted})
+            ),
+        )
+    return outcomes, orphans
+
+
 def _event_type(summary: RunSummary) -> str:
-    if summary.failed:
+    if summary.failed or summary.orphans_error:
         return "backup_failed"
-    if summary.breakers:
+    if summary.tripped_volumes():
         return "prune_circuit_breaker"
     if _warnings(summary):
         return "backup_warning"
@@ -256,31 +391,43 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
     run = summary.run
     data = summary.to_dict()
     failed = summary.failed
+    breakers = summary.tripped_volumes()
     if failed:
         subject = f"Smart Vault: {len(failed)} of {data['instances']} instance backups FAILED"
-    elif summary.breakers:
-        subject = "Smart Vault: pruning stopped by the circuit breaker"
+    elif summary.orphans_error:
+        subject = "Smart Vault: orphan snapshot pruning FAILED"
+    elif breakers:
+        subject = f"Smart Vault: pruning of {len(breakers)} volume(s) stopped by the circuit breaker"
     elif summary.nothing_selected:
         subject = "Smart Vault WARNING: no instance selected for backup"
     elif summary.skipped:
         subject = f"Smart Vault WARNING: {len(summary.skipped)} instance(s) skipped, {data['backed_up']} backed up"
+    elif run.dry_run:
+        subject = f"Smart Vault: {data['instances']} instances previewed"
     else:
         subject = f"Smart Vault: {data['backed_up']} instances backed up"
+    if run.dry_run:
+        subject = subject.replace("Smart Vault:", "Smart Vault (DRY RUN, nothing changed):", 1)
     lines = [
-        f"Smart Vault backup run {run.run_time} (execution {run.execution_name})",
+        f"Smart Vault {'DRY RUN (a preview: nothing created or deleted)' if run.dry_run else 'backup run'} "
+        f"{run.run_time} (execution {run.execution_name})",
         f"Backed up: {data['backed_up']}  Failed: {data['failed']}  Skipped: {data['skipped']}",
         f"Snapshots created: {data['snapshots_created']}  deleted: {data['snapshots_deleted']}"
-        f"  deletions skipped: {data['deletes_skipped']}",
+        f"  deletions skipped: {data['deletes_skipped']}"
+        f"  (of orphaned volumes: {data['orphan_snapshots_deleted']} deleted on {data['orphan_volumes']} volumes)",
         "",
     ]
     if failed:
-        lines.append("Failed instances (their old snapshots were not pruned):")
+        lines.append("Failed instances:")
         for o in failed[:listed]:
             err = o.error or ErrorInfo(type="Unknown", message="")
             code = f" [{err.aws_code}]" if err.aws_code else ""
             lines.append(
                 f"- {o.name or '-'} {o.instance_id}: step {o.step}: {err.type}{code}: {shorten_error(err.message)}"
             )
+            if o.deleted:
+                gone = ", ".join(d.snapshot_id for d in o.deleted)
+                lines.append(f"  deleted before it failed ({len(o.deleted)}): {gone}")
         if len(failed) > listed:
             lines.append(
                 f"... and {len(failed) - listed} more failed instance(s) left out of this alert "
@@ -301,8 +448,20 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
         lines += [f"- {s['name'] or '-'} {s['instance_id']}: {s['reason']}" for s in skipped[:10]]
         if len(skipped) > 10:
             lines.append(f"... and {len(skipped) - 10} more in the audit record")
-    for o in summary.breakers:
-        lines.append(f"Circuit breaker on {o.name or o.instance_id}: {o.breaker}")
+    if summary.orphans_error:
+        err = summary.orphans_error
+        lines.append(f"Orphan snapshot pruning failed: {err.type}: {err.message}")
+    if breakers:
+        lines.append("")
+        lines.append("Pruning stopped by the circuit breaker (nothing of these volumes was deleted):")
+    for b in breakers[:MAX_LISTED]:
+        kind = "orphaned volume" if b["orphan"] else "volume"
+        lines += [
+            f"- {b['instance']} {kind} {b['volume_id']}: {b['reason']}",
+            f"  would delete ({len(b['would_delete'])}): {', '.join(b['would_delete'][:MAX_IDS])}"
+            + (" ..." if len(b["would_delete"]) > MAX_IDS else ""),
+            f"  to release exactly this plan: {b['release']}",
+        ]
     lines += _warning_lines(summary, settings)
     lines += [
         "",
@@ -349,8 +508,11 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 "would_delete": [d.snapshot_id for d in o.would_delete],
                 "skipped_deletes": [{"snapshot_id": s.snapshot_id, "reason": s.reason} for s in o.skipped_deletes],
                 "breaker": o.breaker,
-                "step": o.step,
+                "breakers": [asdict(b) for b in o.breakers],
+                "kept_by_ami": [asdict(p) for p in o.kept_by_ami],
+                "approved_volumes": list(o.approved_volumes),
                 "reason": o.reason,
+                "step": o.step,
                 "error": o.error
                 and {
                     "type": o.error.type,
@@ -366,6 +528,8 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
         "dry_run": summary.run.dry_run,
         "summary": {k: v for k, v in summary.to_dict().items() if k != "cause"},
         "instances": instances,
+        "orphans": summary.orphans.to_dict() if summary.orphans else None,
+        "breakers": summary.tripped_volumes(),
         "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
     }
 

@@ -5,7 +5,9 @@ Guarantees (property-tested in tests/unit/test_retention_properties.py):
 - a snapshot without this deployment's marker is never deleted;
 - nothing younger than ``retention_days`` and nothing of the current run is deleted;
 - nothing of a volume whose backup in this run did not complete is deleted;
-- a plan over the circuit-breaker limits deletes nothing.
+- a snapshot an AMI uses is never planned for deletion and does not count toward the breaker;
+- a volume over the circuit-breaker limits deletes nothing, unless an operator approved
+  exactly the snapshots it would delete; other volumes are not affected by its breaker.
 """
 
 from __future__ import annotations
@@ -43,20 +45,45 @@ class Decision:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VolumeBreaker:
+    """One volume whose plan stopped: what it would delete and why."""
+
+    volume_id: str
+    would_delete: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RetentionPlan:
     decisions: tuple[Decision, ...]
-    breaker: str | None = None
+    breakers: tuple[VolumeBreaker, ...] = ()
+    approved_volumes: tuple[str, ...] = ()
+
+    @property
+    def tripped_volumes(self) -> frozenset[str]:
+        return frozenset(b.volume_id for b in self.breakers)
 
     @property
     def to_delete(self) -> list[SnapshotRecord]:
-        if self.breaker:
-            return []
-        return [d.snapshot for d in self.decisions if d.delete]
+        tripped = self.tripped_volumes
+        return [d.snapshot for d in self.decisions if d.delete and d.snapshot.volume_id not in tripped]
 
     @property
     def candidates(self) -> list[SnapshotRecord]:
-        """What the policy would delete were the circuit breaker not tripped."""
+        """What the policy would delete were no circuit breaker tripped."""
         return [d.snapshot for d in self.decisions if d.delete]
+
+    @property
+    def breaker(self) -> str | None:
+        """All breaker reasons in one line (None when no volume tripped)."""
+        return "; ".join(b.reason for b in self.breakers) or None
+
+    @property
+    def pinned(self) -> list[Decision]:
+        return [d for d in self.decisions if d.reason.startswith(AMI_REASON)]
+
+
+AMI_REASON = "used_by_ami:"
 
 
 def plan_retention(
@@ -67,39 +94,66 @@ def plan_retention(
     deployment_id: str,
     current_run_id: str,
     blocked_volume_ids: frozenset[str] = frozenset(),
+    pinned: Mapping[str, str] | None = None,
+    approved: Mapping[str, frozenset[str]] | None = None,
 ) -> RetentionPlan:
+    """Decide every snapshot; trip the breaker per volume.
+
+    ``pinned`` maps snapshot id -> the AMI that uses it: kept, and left out of ``keep_min`` and
+    of the breaker's fraction. ``approved`` maps volume id -> the exact snapshot ids an operator
+    released: a tripped volume whose candidates are exactly those ids is not stopped.
+    """
+    pinned = pinned or {}
+    approved = approved or {}
     by_volume: dict[str, list[SnapshotRecord]] = defaultdict(list)
     decisions: list[Decision] = []
     for snap in snapshots:
         if snap.tags.get(TAG_MANAGED) != deployment_id:
             decisions.append(Decision(snapshot=snap, delete=False, reason="not_managed"))
+        elif snap.snapshot_id in pinned:
+            decisions.append(Decision(snapshot=snap, delete=False, reason=f"{AMI_REASON}{pinned[snap.snapshot_id]}"))
         else:
             by_volume[snap.volume_id].append(snap)
 
     cutoff = now - timedelta(days=policy.retention_days)
-    breaker: str | None = None
+    breakers: list[VolumeBreaker] = []
+    released: list[str] = []
     total_deletes = 0
     for volume_id in sorted(by_volume):
         volume_snaps = sorted(by_volume[volume_id], key=lambda s: s.start_time, reverse=True)
-        newest_completed = {s.snapshot_id for s in volume_snaps if s.state == "completed"}
-        protected = set([s.snapshot_id for s in volume_snaps if s.snapshot_id in newest_completed][: policy.keep_min])
-        volume_deletes = 0
-        for snap in volume_snaps:
-            reason = _keep_reason(snap, protected, cutoff, current_run_id, volume_id in blocked_volume_ids)
-            delete = reason is None
-            volume_deletes += delete
-            decisions.append(Decision(snapshot=snap, delete=delete, reason=reason or "expired"))
-        total_deletes += volume_deletes
-        fraction = volume_deletes / len(volume_snaps)
-        if breaker is None and fraction > policy.max_delete_fraction:
-            breaker = (
-                f"would delete {volume_deletes} of {len(volume_snaps)} managed snapshots of "
-                f"{volume_id} ({fraction:.0%}), above max_delete_fraction "
-                f"{policy.max_delete_fraction:.0%}"
-            )
-    if breaker is None and total_deletes > policy.max_deletes_per_run:
-        breaker = f"would delete {total_deletes} snapshots, above max_deletes_per_run {policy.max_deletes_per_run}"
-    return RetentionPlan(decisions=tuple(decisions), breaker=breaker)
+        protected = {s.snapshot_id for s in [s for s in volume_snaps if s.state == "completed"][: policy.keep_min]}
+        volume_decisions = [
+            Decision(snapshot=snap, delete=reason is None, reason=reason or "expired")
+            for snap in volume_snaps
+            for reason in [_keep_reason(snap, protected, cutoff, current_run_id, volume_id in blocked_volume_ids)]
+        ]
+        decisions.extend(volume_decisions)
+        doomed = tuple(d.snapshot.snapshot_id for d in volume_decisions if d.delete)
+        if not doomed:
+            continue
+        reason = _breaker_reason(volume_id, len(doomed), len(volume_snaps), total_deletes, policy)
+        if reason is None:
+            total_deletes += len(doomed)
+        elif approved.get(volume_id) == frozenset(doomed):
+            released.append(volume_id)  # the operator released exactly this plan
+        else:
+            breakers.append(VolumeBreaker(volume_id=volume_id, would_delete=doomed, reason=reason))
+    return RetentionPlan(decisions=tuple(decisions), breakers=tuple(breakers), approved_volumes=tuple(released))
+
+
+def _breaker_reason(volume_id: str, deletes: int, total: int, earlier: int, policy: RetentionPolicy) -> str | None:
+    fraction = deletes / total
+    if fraction > policy.max_delete_fraction:
+        return (
+            f"would delete {deletes} of {total} managed snapshots of {volume_id} ({fraction:.0%}), "
+            f"above max_delete_fraction {policy.max_delete_fraction:.0%}"
+        )
+    if earlier + deletes > policy.max_deletes_per_run:
+        return (
+            f"would delete {deletes} snapshots of {volume_id} after {earlier} already planned, "
+            f"above max_deletes_per_run {policy.max_deletes_per_run}"
+        )
+    return None
 
 
 def _keep_reason(

@@ -23,10 +23,12 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from smart_vault.aws import Store
 from smart_vault.constants import (
     OUTPUT_BUCKET_NAME,
     OUTPUT_STATE_MACHINE_ARN,
     OUTPUT_TOPIC_ARN,
+    RUNS_PREFIX,
 )
 from smart_vault.errors import THROTTLING_CODES, SmartVaultError, ThrottledError
 from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
@@ -144,6 +146,39 @@ class Deployment:
     def audit(self, description: dict[str, Any]) -> dict[str, Any] | None:
         prefix = self.run_prefix(description)
         return self.read_json(f"{prefix}/audit.json") if prefix else None
+
+    def latest_audit(self, run_id: str) -> dict[str, Any] | None:
+        """The audit record of the run's most recent execution (a re-run shares the run id)."""
+        s3 = self.client("s3")
+        found: list[tuple[Any, str]] = []
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{RUNS_PREFIX}/{run_id}/", Delimiter="/"
+        )
+        for page in pages:
+            for common in page.get("CommonPrefixes", []):
+                key = f"{common['Prefix']}audit.json"
+                try:
+                    head = s3.head_object(Bucket=self.bucket, Key=key)
+                except ClientError:
+                    continue
+                found.append((head["LastModified"], key))
+        return self.read_json(max(found)[1]) if found else None
+
+    def write_json(self, key: str, body: Any) -> None:
+        self.client("s3").put_object(
+            Bucket=self.bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json"
+        )
+
+    def store(self) -> Store:
+        """The bucket as the functions read it (approvals), with the operator's credentials."""
+        return Store(self.bucket, session=self.session)
+
+    def caller(self) -> str:
+        """Who is approving, for the approval record (STS GetCallerIdentity needs no permission)."""
+        try:
+            return str(self.client("sts").get_caller_identity()["Arn"])
+        except (ClientError, BotoCoreError):
+            return ""
 
 
 def check_region(session: Any) -> None:

@@ -166,17 +166,62 @@ def _cell(value: object) -> str:
 def plan(ctx: click.Context) -> None:
     """What a run now would back up and prune (same code paths, read-only calls)."""
     dep = _deployment(ctx)
+    result = _operations().plan(dep)
     table = Table(title="Next run")
     for column in ("instance", "id", "volumes", "would delete", "note"):
         table.add_column(column)
-    for row in _operations().plan(dep):
-        note = f"circuit breaker: {row['breaker']}" if row["breaker"] else ""
-        if row["excluded"]:
-            note = f"excluded {', '.join(row['excluded'])} {note}".strip()
+    for row in result.instances:
+        notes = [f"excluded {', '.join(row['excluded'])}"] if row["excluded"] else []
+        notes += [f"circuit breaker on {b['volume_id']}: {b['reason']}" for b in row["breakers"]]
+        notes += [f"kept {p['snapshot_id']}: used by {p['image_id']}" for p in row["kept_by_ami"]]
         table.add_row(
-            row["name"], row["instance_id"], ", ".join(row["volumes"]), ", ".join(row["would_delete"]) or "-", note
+            row["name"],
+            row["instance_id"],
+            ", ".join(row["volumes"]),
+            ", ".join(row["would_delete"]) or "-",
+            "; ".join(notes),
         )
-    Console(width=200).print(table)
+    console = Console(width=200)
+    console.print(table)
+    if result.orphans_note:
+        console.print(f"Orphaned snapshots: not pruned now ({result.orphans_note})")
+        return
+    orphans = Table(title=f"Orphaned volumes (pruned down to orphan_keep): {len(result.orphans)}")
+    for column in ("instance", "id", "volume", "snapshots", "would delete", "note"):
+        orphans.add_column(column)
+    for row in result.orphans:
+        notes = [f"circuit breaker: {row['breaker']}"] if row["breaker"] else []
+        notes += [f"kept {p['snapshot_id']}: used by {p['image_id']}" for p in row["kept_by_ami"]]
+        orphans.add_row(
+            row["name"],
+            row["instance_id"],
+            row["volume_id"],
+            str(row["snapshots"]),
+            ", ".join(row["would_delete"]) or "-",
+            "; ".join(notes),
+        )
+    console.print(orphans)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--volume", help="Release only this volume (default: every volume the run stopped).")
+@click.pass_context
+def approve(ctx: click.Context, run_id: str, volume: str | None) -> None:
+    """Release the circuit breaker of RUN_ID for exactly the plan it stopped.
+
+    The next run deletes those snapshots only if it would delete exactly the same ones; to act
+    on it at once, re-run the execution (`smart-vault rerun EXECUTION`)."""
+    dep = _deployment(ctx)
+    try:
+        approvals = _operations().approve(dep, run_id, volume=volume)
+    except CliError as error:
+        _fail(error)
+    for approval in approvals:
+        click.echo(
+            f"approved {approval.volume_id}: the next run may delete exactly "
+            f"{len(approval.snapshot_ids)} snapshot(s): {', '.join(approval.snapshot_ids)}"
+        )
 
 
 @cli.command()

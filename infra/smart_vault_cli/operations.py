@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from smart_vault.approvals import Approval, approval_key
 from smart_vault.aws import Ec2
-from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
+from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
 from smart_vault.discovery import find_targets
 from smart_vault.models import RunContext
-from smart_vault.pruning import snapshot_record
-from smart_vault.retention import RetentionPolicy, SnapshotRecord, plan_retention
+from smart_vault.orphans import orphan_snapshots, plan_orphans, skip_reason
+from smart_vault.pruning import pinned_snapshots, retention_policy, safe_plan, snapshot_record, upcoming_snapshots
 from smart_vault.settings import Settings
 from smart_vault_cli.deployment import CliError, Deployment
 
@@ -124,35 +126,36 @@ def deployed_settings(dep: Deployment) -> Settings:
     return Settings.from_env(config.get("Environment", {}).get("Variables", {}))
 
 
-def plan(dep: Deployment, *, now: datetime | None = None) -> list[dict[str, Any]]:
-    """What a run now would back up and prune: discovery and retention code, read-only calls."""
+@dataclass
+class Plan:
+    instances: list[dict[str, Any]]
+    orphans: list[dict[str, Any]]
+    orphans_note: str | None
+
+
+def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
+    """What a run now would back up and prune: discovery and retention code, read-only calls
+    (DescribeInstances/Volumes/Snapshots/Images, S3 GetObject of approvals)."""
     settings = deployed_settings(dep)
     moment = now or datetime.now(UTC)
     run_id = RunContext.run_id_for(moment)
     ec2 = Ec2(session=dep.session)
+    store = dep.store()
     targets = find_targets(settings=settings, ec2=ec2)
-    policy = RetentionPolicy(
-        retention_days=settings.retention_days,
-        keep_min=settings.keep_min,
-        max_delete_fraction=settings.max_delete_fraction,
-        max_deletes_per_run=settings.max_deletes_per_run,
-    )
     rows = []
     for target in targets:
-        existing = [snapshot_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)]
+        listed = [snapshot_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)]
+        existing = [s for s in listed if s.volume_id in target.included_volume_ids]
         # Assume this run's backup succeeds: its snapshots count toward keep_min, as in Prune.
-        upcoming = [
-            SnapshotRecord(
-                snapshot_id=f"(new {v.device})",
-                volume_id=v.volume_id,
-                start_time=moment,
-                state="completed",
-                tags={TAG_MANAGED: settings.deployment_id, TAG_RUN_ID: run_id},
-            )
-            for v in target.volumes
-        ]
-        result = plan_retention(
-            existing + upcoming, policy=policy, now=moment, deployment_id=settings.deployment_id, current_run_id=run_id
+        upcoming = upcoming_snapshots(target, run_id, moment, settings.deployment_id, existing)
+        result = safe_plan(
+            existing + upcoming,
+            policy=retention_policy(settings),
+            now=moment,
+            settings=settings,
+            run_id=run_id,
+            ec2=ec2,
+            store=store,
         )
         rows.append(
             {
@@ -160,8 +163,69 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> list[dict[str, Any]
                 "instance_id": target.instance_id,
                 "volumes": [f"{v.device} ({v.size_gib} GiB)" for v in target.volumes],
                 "excluded": list(target.excluded_volume_ids),
-                "would_delete": [s.snapshot_id for s in result.candidates],
+                "would_delete": [s.snapshot_id for s in result.to_delete],
                 "breaker": result.breaker,
+                "breakers": [asdict(b) for b in result.breakers],
+                "kept_by_ami": [asdict(p) for p in pinned_snapshots(result)],
             }
         )
-    return rows
+    note = skip_reason(targets, scoped=False)
+    orphan_rows: list[dict[str, Any]] = []
+    if note is None:
+        orphans = orphan_snapshots(ec2.all_managed_snapshots(settings.deployment_id), targets)
+        records, result = plan_orphans(orphans, settings=settings, run_id=run_id, now=moment, ec2=ec2, store=store)
+        breakers = {b.volume_id: b for b in result.breakers}
+        pins = pinned_snapshots(result)
+        for volume_id in sorted({r.volume_id for r in records}):
+            mine = [r for r in records if r.volume_id == volume_id]
+            doomed = [s.snapshot_id for s in result.to_delete if s.volume_id == volume_id]
+            orphan_rows.append(
+                {
+                    "instance_id": mine[0].tags.get(TAG_INSTANCE_ID, ""),
+                    "name": mine[0].tags.get(TAG_INSTANCE_NAME, ""),
+                    "volume_id": volume_id,
+                    "snapshots": len(mine),
+                    "would_delete": doomed,
+                    "breaker": breakers[volume_id].reason if volume_id in breakers else None,
+                    "kept_by_ami": [asdict(p) for p in pins if p.volume_id == volume_id],
+                }
+            )
+    return Plan(instances=rows, orphans=orphan_rows, orphans_note=note)
+
+
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z$")
+
+
+def approve(dep: Deployment, run_id: str, *, volume: str | None = None) -> list[Approval]:
+    """Release the volumes RUN_ID's circuit breaker stopped, for exactly the plan it stopped.
+
+    Reads that run's audit record (the latest execution of the run when it was re-run) and
+    writes approvals/<volume>.json, which the next run's Prune or orphan step honours only if
+    it would delete exactly the same snapshots."""
+    if not RUN_ID.match(run_id):
+        raise CliError(f"RUN_ID must look like 20261126T030000Z, got {run_id!r}")
+    audit = dep.latest_audit(run_id)
+    if audit is None:
+        raise CliError(f"no audit record for run {run_id}: has it finished?")
+    tripped = audit.get("breakers") or []
+    if not tripped:
+        raise CliError(f"run {run_id} stopped no volume: nothing to approve")
+    chosen = [b for b in tripped if volume is None or b["volume_id"] == volume]
+    if not chosen:
+        listed = ", ".join(b["volume_id"] for b in tripped)
+        raise CliError(f"run {run_id} did not stop volume {volume}; it stopped: {listed}")
+    who = dep.caller()
+    approved_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    approvals = [
+        Approval(
+            run_id=run_id,
+            volume_id=b["volume_id"],
+            snapshot_ids=tuple(sorted(b["would_delete"])),
+            approved_at=approved_at,
+            approved_by=who,
+        )
+        for b in chosen
+    ]
+    for approval in approvals:
+        dep.write_json(approval_key(approval.volume_id), approval.to_dict())
+    return approvals

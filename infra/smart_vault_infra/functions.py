@@ -18,7 +18,14 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from smart_vault.constants import FUNCTION_HANDLERS, METRIC_NAMESPACE, RUNS_PREFIX, SERVICE_NAME, TAG_MANAGED
+from smart_vault.constants import (
+    APPROVALS_PREFIX,
+    FUNCTION_HANDLERS,
+    METRIC_NAMESPACE,
+    RUNS_PREFIX,
+    SERVICE_NAME,
+    TAG_MANAGED,
+)
 from smart_vault_infra.checks import GUARD, acknowledge, acknowledge_log_retention
 from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig
 from smart_vault_infra.paths import FUNCTIONS_DIR
@@ -30,6 +37,7 @@ class On(Enum):
 
     ANY = "any"  # actions without resource-level permissions (EC2 Describe*)
     RUN_RECORDS = "run records"  # objects under runs/ in the bucket
+    APPROVALS = "approvals"  # objects under approvals/ (written by `smart-vault approve`)
     BUCKET = "bucket"  # the bucket itself (ListBucket)
     TOPIC = "topic"
     INSTANCES = "instances"
@@ -97,24 +105,37 @@ def function_specs(deployment_id: str) -> dict[str, FunctionSpec]:
             memory_mb=256,
             timeout=Duration.minutes(3),
             allow=(
-                Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
+                # DescribeImages finds AMI-registered snapshots before the plan; like every EC2
+                # Describe* it has no resource types (Service Authorization Reference, EC2).
+                Allow(("ec2:DescribeSnapshots", "ec2:DescribeImages"), (On.ANY,)),
                 Allow(("ec2:DeleteSnapshot",), (On.SNAPSHOTS,), managed),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
+                # Its deletion journal and the inventory (orphan step); operator approvals.
+                Allow(("s3:GetObject",), (On.RUN_RECORDS, On.APPROVALS)),
+                # Without ListBucket, GetObject of a missing key (no journal yet, no approval)
+                # answers AccessDenied instead of NoSuchKey (S3 API Reference, GetObject).
+                Allow(
+                    ("s3:ListBucket",),
+                    (On.BUCKET,),
+                    {"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}/*", f"{APPROVALS_PREFIX}/*"]}},
+                ),
             ),
             uses_key=True,
             wildcards=f"{describe}; DeleteSnapshot only on snapshots with this deployment's marker "
-            f"(aws:ResourceTag); {runs}.",
+            f"(aws:ResourceTag); {runs}; approvals are read-only keys under {APPROVALS_PREFIX}/.",
         ),
         "notify": FunctionSpec(
             memory_mb=1024,
             timeout=Duration.minutes(10),
             allow=(
+                # Confirms journaled deletions and finds the snapshots of an unrecorded instance.
+                Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
                 Allow(("s3:PutObject", "s3:GetObject"), (On.RUN_RECORDS,)),
                 Allow(("s3:ListBucket",), (On.BUCKET,), {"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}/*"]}}),
                 Allow(("sns:Publish",), (On.TOPIC,)),
             ),
             uses_key=True,
-            wildcards=f"X-Ray supports no resource-level permissions (Resource::*); {runs}.",
+            wildcards=f"{describe}; {runs}.",
         ),
     }
 
@@ -213,6 +234,7 @@ class Functions(Construct):
         return {
             On.ANY: "*",
             On.RUN_RECORDS: self._storage.objects(RUNS_PREFIX),
+            On.APPROVALS: self._storage.objects(APPROVALS_PREFIX),
             On.BUCKET: self._storage.bucket.bucket_arn,
             On.TOPIC: self._storage.topic.topic_arn,
             On.INSTANCES: f"{ec2}:{stack.account}:instance/*",
@@ -226,6 +248,7 @@ class Functions(Construct):
         ec2 = "arn:<AWS::Partition>:ec2:<AWS::Region>"
         return {
             On.RUN_RECORDS: f"Resource::<{bucket}.Arn>/{RUNS_PREFIX}/*",
+            On.APPROVALS: f"Resource::<{bucket}.Arn>/{APPROVALS_PREFIX}/*",
             On.INSTANCES: f"Resource::{ec2}:<AWS::AccountId>:instance/*",
             On.VOLUMES: f"Resource::{ec2}:<AWS::AccountId>:volume/*",
             On.SNAPSHOTS: f"Resource::{ec2}::snapshot/*",

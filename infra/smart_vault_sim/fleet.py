@@ -100,3 +100,16 @@ def add_snapshot(
 
 def set_snapshot_state(region: str, snapshot_id: str, state: str) -> None:
     ec2_backend(region).snapshots[snapshot_id].status = state
+
+
+def pin_to_ami(ec2: Any, *, region: str, snapshot_id: str, name: str) -> str:
+    """Register an AMI whose root device is this snapshot, as on AWS: DescribeImages lists the
+    mapping and DeleteSnapshot answers InvalidSnapshot.InUse while the AMI exists."""
+    backend = ec2_backend(region)
+    image_id = ec2.register_image(Name=name, RootDeviceName="/dev/xvda")["ImageId"]
+    image = backend.amis[image_id]
+    backend.snapshots.pop(image.ebs_snapshot.id, None)  # moto's own placeholder snapshot
+    snapshot = backend.snapshots[snapshot_id]
+    image.ebs_snapshot = snapshot
+    snapshot.from_ami = image_id  # moto refuses DeleteSnapshot for it, as EC2 does
+    return str(image_id)

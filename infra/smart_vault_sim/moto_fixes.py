@@ -7,6 +7,8 @@
   decides how long through ``on_created``).
 - moto looks up a resource's tags by scanning every tag in the region, which makes a tag-filtered
   DescribeSnapshots quadratic in the fleet; we read the resource's own tags instead (same result).
+- moto's DescribeImages has no ``block-device-mapping.snapshot-id`` filter; AWS matches an image
+  when any of its EBS mappings uses one of the values.
 
 Installed with ``patched()``, restored on exit. moto is pinned exactly in pyproject.toml.
 """
@@ -19,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from moto.ec2.exceptions import InvalidParameterValueError
+from moto.ec2.models.amis import Ami
 from moto.ec2.models.core import TaggedEC2Resource
 from moto.ec2.models.elastic_block_store import EBSBackend
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
@@ -70,10 +73,19 @@ def patched(*, now: Callable[[], datetime] | None = None, on_created: SnapshotHo
         kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
         return [{"resource_id": resource_id, "key": k, "value": v, "resource_type": kind} for k, v in own.items()]
 
+    original_ami_filter = Ami.get_filter_value
+
+    def ami_filter(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "block-device-mapping.snapshot-id":
+            return [m["Ebs"]["SnapshotId"] for m in self.block_device_mappings if m.get("Ebs", {}).get("SnapshotId")]
+        return original_ami_filter(self, filter_name, method_name)
+
     EBSBackend.create_snapshots = create_snapshots  # type: ignore[method-assign]
     TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
+    Ami.get_filter_value = ami_filter  # type: ignore[method-assign]
     try:
         yield
     finally:
         EBSBackend.create_snapshots = original  # type: ignore[method-assign]
         TaggedEC2Resource.get_tags = original_get_tags  # type: ignore[method-assign]
+        Ami.get_filter_value = original_ami_filter  # type: ignore[method-assign]

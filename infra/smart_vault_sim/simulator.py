@@ -34,7 +34,7 @@ from smart_vault.constants import (
     TAG_MANAGED,
     TAG_RUN_ID,
 )
-from smart_vault.models import RunContext, execution_prefix, outcomes_prefix, skipped_key
+from smart_vault.models import RunContext, execution_prefix, orphans_key, outcomes_prefix, skipped_key
 from smart_vault.observability import logger
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
@@ -99,6 +99,7 @@ class Account:
     instance_ids: dict[str, str] = field(default_factory=dict)  # name -> id
     volumes: dict[str, tuple[str, str]] = field(default_factory=dict)  # volume id -> (name, device)
     labels: dict[str, str] = field(default_factory=dict)  # snapshot id -> label
+    amis: dict[str, str] = field(default_factory=dict)  # snapshot id -> AMI that uses it
     detached_volumes: set[str] = field(default_factory=set)  # deleted volumes of existing snapshots
     terminated: set[str] = field(default_factory=set)  # names terminated by terminated_at
 
@@ -288,8 +289,9 @@ class Simulation:
             )
             account.labels[snapshot_id] = snap.label
             if snap.used_by_ami:
-                # EC2 refuses to delete a snapshot a registered AMI uses; moto cannot link them.
-                self.tap.fail("DeleteSnapshot", "InvalidSnapshot.InUse", targets=[snapshot_id])
+                account.amis[snapshot_id] = fleet.pin_to_ami(
+                    account.ec2, region=account.region, snapshot_id=snapshot_id, name=f"ami-of-{snap.label}"
+                )
         for volume_id in gone.values():
             account.ec2.delete_volume(VolumeId=volume_id)
         account.detached_volumes.update(gone.values())
@@ -357,6 +359,13 @@ class Simulation:
             final = self._final_snapshots()
         return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": final}
 
+    def run_at(self, index: int, at: datetime) -> dict[str, Any]:
+        """One run inside ``emulated()``, for callers that act between runs (tests, demos)."""
+        return self._run_once(index, at)
+
+    def final_snapshots(self) -> list[dict[str, Any]]:
+        return self._final_snapshots()
+
     def _snapshot_ids(self) -> set[str]:
         backend = fleet.ec2_backend(self.scenario.region)
         return {sid for sid, snap in backend.snapshots.items() if snap.volume.id in self.account.volumes}
@@ -389,7 +398,12 @@ class Simulation:
         after = self._snapshot_ids()
         created = sorted(after - before)
         deleted = sorted(before - after)
-        outcomes = self._outcomes(run_id, name)
+        audit = self._read(f"{execution_prefix(run_id, name)}/audit.json")
+        # The audit record is Notify's reconciled view (every selected instance, journaled
+        # deletions confirmed); the raw outcome records only when the run never got that far.
+        outcomes = _audit_outcomes(audit) if audit else self._outcomes(run_id, name)
+        orphan_record = (audit or {}).get("orphans") or self._read(orphans_key(execution_prefix(run_id, name)))
+        orphans = self._orphans(orphan_record)
         execution = self._execution_figures(description, history, events)
         execution["wall_seconds"] = round(wall, 3)
         alerts = [
@@ -417,8 +431,20 @@ class Simulation:
                     "instance": o.get("name"),
                     "reason": s["reason"],
                 }
-                for o in outcomes.values()
+                for o in [*outcomes.values(), *orphans]
                 for s in o.get("skipped_deletes") or ()
+            ],
+            "orphans": [{k: v for k, v in o.items() if k != "skipped_deletes"} for o in orphans],
+            "breakers": [
+                {
+                    "instance": self._name(b["instance_id"]) or b["instance"],
+                    "volume_id": b["volume_id"],
+                    "would_delete": b["would_delete"],
+                    "reason": b["reason"],
+                    "orphan": b["orphan"],
+                    "release": b["release"],
+                }
+                for b in (audit or {}).get("breakers") or ()
             ],
             "alerts": alerts,
             "metrics": dict(sorted(self.host.metrics.items())),
@@ -492,6 +518,36 @@ class Simulation:
             "virtual_retry_seconds": round(events.retry_wait_seconds, 3),
         }
 
+    def _read(self, key: str) -> Any:
+        try:
+            return json.loads(self.account.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        except self.account.s3.exceptions.NoSuchKey:
+            return None
+
+    def _name(self, instance_id: str) -> str | None:
+        return next((n for n, i in self.account.instance_ids.items() if i == instance_id), None)
+
+    def _orphans(self, record: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Report rows of the orphan step: one per volume no longer backed up."""
+        rows = []
+        for v in (record or {}).get("volumes") or ():
+            rows.append(
+                {
+                    "instance_id": v["instance_id"],
+                    "name": self._name(v["instance_id"]) or v.get("name") or "",
+                    "volume_id": v["volume_id"],
+                    "deleted": [d["snapshot_id"] for d in v.get("deleted") or ()],
+                    "kept": list(v.get("kept") or ()),
+                    "would_delete": list(v.get("would_delete") or ()),
+                    "kept_by_ami": [
+                        {"snapshot_id": p["snapshot_id"], "image_id": p["image_id"]} for p in v.get("kept_by_ami") or ()
+                    ],
+                    "circuit_breaker": (v.get("breaker") or {}).get("reason"),
+                    "skipped_deletes": v.get("skipped_deletes") or [],
+                }
+            )
+        return rows
+
     def _outcomes(self, run_id: str, execution_name: str) -> dict[str, dict[str, Any]]:
         """Every instance record of the run: the children's, and the ones Discover skipped."""
         run_prefix = execution_prefix(run_id, execution_name)
@@ -528,6 +584,8 @@ class Simulation:
                     "pruned": [d["snapshot_id"] for d in outcome.get("deleted") or ()],
                     "would_prune": [d["snapshot_id"] for d in outcome.get("would_delete") or ()],
                     "circuit_breaker": outcome.get("breaker"),
+                    "breakers": outcome.get("breakers") or [],
+                    "kept_by_ami": outcome.get("kept_by_ami") or [],
                 }
             )
         return rows
@@ -602,6 +660,19 @@ def _state_machine_identity(template: dict[str, Any] | None) -> tuple[str, str]:
                 props.get("StateMachineName") or f"{DEPLOYMENT_ID}-backup"
             ), f"{template.get('StackName')}-{role}"[:64]
     raise ValueError("the synthesized stack has no state machine")
+
+
+def _audit_outcomes(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Outcome-shaped rows from the audit record's instances."""
+    rows = {}
+    for entry in audit.get("instances") or ():
+        rows[entry["instance_id"]] = {
+            **entry,
+            "snapshots": [{"snapshot_id": v["snapshot_id"]} for v in entry.get("volumes") or () if v["snapshot_id"]],
+            "deleted": [{"snapshot_id": sid} for sid in entry.get("deleted") or ()],
+            "would_delete": [{"snapshot_id": sid} for sid in entry.get("would_delete") or ()],
+        }
+    return rows
 
 
 def _error_text(outcome: dict[str, Any]) -> str | None:

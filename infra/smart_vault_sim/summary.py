@@ -45,6 +45,17 @@ def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
                 click.echo(_instance_line(row))
             for skipped in run["skipped_deletes"]:
                 click.echo(f"    kept {skipped['label'] or skipped['snapshot_id']}: {skipped['reason']}")
+            for orphan in run.get("orphans") or ():
+                acted = orphan["deleted"] or orphan["would_delete"]
+                if acted or orphan["circuit_breaker"]:
+                    verb = "pruned" if orphan["deleted"] else "would prune"
+                    click.echo(
+                        f"    orphan {orphan['name'] or orphan['instance_id']} {orphan['volume_id']}: "
+                        f"{verb} {len(acted)}, kept {len(orphan['kept'])}"
+                    )
+        for breaker in run.get("breakers") or ():
+            click.echo(f"  BREAKER {breaker['instance']} {breaker['volume_id']}: {breaker['reason']}")
+            click.echo(f"    release: {breaker['release']}")
         for alert in run["alerts"]:
             click.echo(f"  ALERT: {alert['subject']}")
             if len(report["runs"]) <= 5:

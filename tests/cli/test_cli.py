@@ -101,7 +101,25 @@ def test_no_credentials(monkeypatch, tmp_path):
     assert "no AWS credentials found" in result.output
 
 
-@pytest.mark.parametrize("verb", ["run", "rerun", "status", "plan", "graph", "simulate"])
+def test_plan_lists_orphaned_volumes_and_per_volume_breakers(stack):
+    # web-1's root volume is detached after its snapshots were taken: those are orphans now.
+    ec2 = stack.account.ec2
+    web = stack.account.instance_ids["web-1"]
+    root = next(v for v, (n, d) in stack.account.volumes.items() if n == "web-1" and d == "/dev/xvda")
+    ec2.detach_volume(VolumeId=root, InstanceId=web)
+    result = stack.cli("plan")
+    assert result.exit_code == 0, result.output
+    assert "Orphaned volumes (pruned down to orphan_keep): 1" in result.output
+    assert root in result.output
+
+
+def test_approve_refuses_bad_or_unknown_runs(stack):
+    assert "RUN_ID must look like" in stack.cli("approve", "yesterday").output
+    result = stack.cli("approve", "20261126T030000Z")
+    assert result.exit_code == 2 and "no audit record for run 20261126T030000Z" in result.output
+
+
+@pytest.mark.parametrize("verb", ["run", "rerun", "status", "plan", "graph", "simulate", "approve"])
 def test_every_verb_has_help(verb):
     result = CliRunner().invoke(cli, [verb, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output

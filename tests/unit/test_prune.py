@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -139,3 +140,49 @@ def test_skipped_instance_prunes_nothing(account):
     outcome = account.invoke(prune.handler, job)
     assert outcome["status"] == "skipped"
     assert account.tap.calls["ec2:DeleteSnapshot"] == 0
+
+
+def test_every_deletion_is_journaled_before_it_is_attempted(account):
+    account.configure(keep_min=1, max_delete_fraction=1.0)
+    web = account.add_instance("web-1")
+    first, second = old(account, web, days=10), old(account, web, days=11)
+    # Given the second DeleteSnapshot is throttled once (after the first succeeded)
+    account.tap.fail("DeleteSnapshot", "RequestLimitExceeded", count=1, targets=[second])
+    job = backed_up(account, web)
+    with pytest.raises(ThrottledError):
+        account.invoke(prune.handler, job)
+    key = f"runs/20261126T030000Z/exec-1/journal/{web.instance_id}.json"
+    journal = json.loads(account.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert {i["snapshot_id"] for i in journal["intents"]} == {first, second}
+    # When Step Functions retries the step, the first deletion is still reported.
+    outcome = account.invoke(prune.handler, job)
+    assert {d["snapshot_id"] for d in outcome["deleted"]} == {first, second}
+    assert not {first, second} & existing_ids(account)
+
+
+def test_breaker_trips_per_volume_and_names_what_it_would_delete(account):
+    account.configure(keep_min=1, max_delete_fraction=0.5)
+    web = account.add_instance("web-1", volumes=[("/dev/xvda", 8), ("/dev/sdf", 10)])
+    backlog = {old(account, web, "/dev/sdf", days=d) for d in (10, 11, 12)}
+    root_old = old(account, web, "/dev/xvda", days=10)
+    outcome = account.invoke(prune.handler, backed_up(account, web))
+    assert [d["snapshot_id"] for d in outcome["deleted"]] == [root_old]
+    (tripped,) = outcome["breakers"]
+    assert tripped["volume_id"] == web.volume_ids["/dev/sdf"]
+    assert set(tripped["would_delete"]) == backlog and "3 of 4" in tripped["reason"]
+    assert backlog <= existing_ids(account)
+
+
+def test_ami_pinned_snapshots_are_found_up_front_and_kept(account):
+    account.configure(keep_min=1, max_delete_fraction=0.5)
+    web = account.add_instance("web-1")
+    pinned = [old(account, web, days=d) for d in (20, 21, 22)]
+    images = {sid: fleet.pin_to_ami(account.ec2, region=REGION, snapshot_id=sid, name=f"img-{sid}") for sid in pinned}
+    expired = old(account, web, days=10)
+    outcome = account.invoke(prune.handler, backed_up(account, web))
+    # Without the pins this would be 4 of 5 deletions and trip the breaker.
+    assert [d["snapshot_id"] for d in outcome["deleted"]] == [expired]
+    assert {p["snapshot_id"]: p["image_id"] for p in outcome["kept_by_ami"]} == images
+    assert outcome["breakers"] == []
+    assert account.tap.calls["ec2:DescribeImages"] == 1
+    assert account.tap.calls["ec2:DeleteSnapshot"] == 1

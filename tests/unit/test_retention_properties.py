@@ -88,7 +88,60 @@ def test_retention_invariants(snaps, policy, blocked):
 
 
 @given(snaps=snapshots, policy=policies)
-def test_nothing_is_deleted_when_the_breaker_trips(snaps, policy):
+def test_a_tripped_volume_deletes_nothing_and_stops_no_other_volume(snaps, policy):
     plan = plan_retention(snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT)
-    if plan.breaker:
-        assert plan.to_delete == []
+    deleted_volumes = {s.volume_id for s in plan.to_delete}
+    for breaker in plan.breakers:
+        assert breaker.volume_id not in deleted_volumes
+        assert breaker.would_delete
+    # Every volume with candidates is either pruned or tripped: never silently held back.
+    assert {s.volume_id for s in plan.candidates} == deleted_volumes | plan.tripped_volumes
+
+
+@given(snaps=snapshots, policy=policies, data=st.data())
+def test_ami_pinned_snapshots_are_kept_and_left_out_of_the_breaker(snaps, policy, data):
+    ids = [s.snapshot_id for s in snaps]
+    chosen = data.draw(st.sets(st.sampled_from(ids)) if ids else st.just(set()))
+    pinned = {sid: "ami-0123456789abcdef0" for sid in chosen}
+    plan = plan_retention(
+        snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT, pinned=pinned
+    )
+    assert not {s.snapshot_id for s in plan.candidates} & set(pinned)
+    unpinned = plan_retention(
+        [s for s in snaps if s.snapshot_id not in pinned],
+        policy=policy,
+        now=NOW,
+        deployment_id=DEPLOYMENT,
+        current_run_id=CURRENT,
+    )
+    # Pinned snapshots change nothing for the rest: same deletions, same breakers.
+    assert plan.to_delete == unpinned.to_delete
+    assert plan.breakers == unpinned.breakers
+
+
+@given(snaps=snapshots, policy=policies, data=st.data())
+def test_an_approval_releases_exactly_the_approved_plan(snaps, policy, data):
+    plan = plan_retention(snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT)
+    if not plan.breakers:
+        return
+    breaker = data.draw(st.sampled_from(plan.breakers))
+    exact = frozenset(breaker.would_delete)
+    released = plan_retention(
+        snaps,
+        policy=policy,
+        now=NOW,
+        deployment_id=DEPLOYMENT,
+        current_run_id=CURRENT,
+        approved={breaker.volume_id: exact},
+    )
+    assert {s.snapshot_id for s in released.to_delete if s.volume_id == breaker.volume_id} == exact
+    # Any other set (one id fewer) releases nothing.
+    other = plan_retention(
+        snaps,
+        policy=policy,
+        now=NOW,
+        deployment_id=DEPLOYMENT,
+        current_run_id=CURRENT,
+        approved={breaker.volume_id: exact - {min(exact)}},
+    )
+    assert breaker.volume_id in other.tripped_volumes

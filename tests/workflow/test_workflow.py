@@ -106,8 +106,13 @@ def test_ami_used_snapshot_is_kept_and_reported(run_scenario):
     run = report["runs"][0]
     assert run["execution"]["status"] == "SUCCEEDED"
     assert [d["label"] for d in run["deleted"]] == ["expired"]
-    assert [(s["label"], s["reason"]) for s in run["skipped_deletes"]] == [("ami", "in_use")]
-    assert run["metrics"]["DeletesSkipped"] == 1
+    # Found up front with DescribeImages (owner self): kept, naming the AMI, never attempted.
+    labels = {s["snapshot_id"]: s["label"] for s in report["final_snapshots"]}
+    (pinned,) = by_name(run)["web-1"]["kept_by_ami"]
+    assert labels[pinned["snapshot_id"]] == "ami" and pinned["image_id"].startswith("ami-")
+    assert run["skipped_deletes"] == []
+    assert run["api_calls"]["ec2:DeleteSnapshot"] == 1
+    assert run["api_calls"]["ec2:DescribeImages"] == 1
 
 
 @pytest.mark.parametrize(
@@ -185,7 +190,8 @@ def test_pending_snapshots_complete_after_several_checks(run_scenario):
     run = report["runs"][0]
     assert run["execution"]["status"] == "SUCCEEDED"
     assert run["states"]["CheckSnapshots"]["entered"] == 4
-    assert run["api_calls"]["ec2:DescribeSnapshots"] == 4 + 2  # + idempotency + prune listing
+    # + idempotency + prune listing + the run's one orphan scan
+    assert run["api_calls"]["ec2:DescribeSnapshots"] == 4 + 2 + 1
     # Backoff 60, 120, 240, 480 s of virtual waiting.
     assert run["execution"]["virtual_wait_seconds"] == 60 + 120 + 240 + 480
     assert {c["state"] for c in run["created"]} == {"completed"}

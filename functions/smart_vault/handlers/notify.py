@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smart_vault.aws import Alerts, Store
+from smart_vault.aws import Alerts, Ec2, Store
 from smart_vault.errors import InvalidInputError
 from smart_vault.models import ErrorInfo, InstanceJob, RunContext
 from smart_vault.observability import correlate, lambda_handler
@@ -48,6 +48,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             settings=settings,
             store=Store(read_str(inventory, "bucket", path="inventory.")),
             alerts=alerts,
+            ec2=Ec2(),
+            orphan_step=require_mapping(event["orphans"], "orphans") if event.get("orphans") is not None else None,
         )
         return summary.to_dict()
 

@@ -58,6 +58,7 @@ class FakeEc2:
         self.calls: Counter[str] = Counter()
         self.now = CLOCK
         self.in_use: set[str] = set()  # snapshots a registered AMI uses
+        self.images: dict[str, str] = {}  # snapshot id -> the AMI that uses it
         self._faults = _Faults()
         self._ids = itertools.count(1)
 
@@ -121,6 +122,13 @@ class FakeEc2:
         }
         return snapshot_id
 
+    def pin(self, snapshot_id: str) -> str:
+        """Register an AMI that uses this snapshot (EC2 then refuses to delete it)."""
+        image_id = self._id("ami")
+        self.in_use.add(snapshot_id)
+        self.images[snapshot_id] = image_id
+        return image_id
+
     def set_state(self, snapshot_id: str, state: str, progress: int | None = None) -> None:
         record = self.snapshots[snapshot_id]
         record["State"] = state
@@ -171,6 +179,22 @@ class FakeEc2:
             if all(tags.get(k) == v for k, v in wanted.items()):
                 found.append(dict(snap))
         return found
+
+    def all_managed_snapshots(self, deployment_id: str) -> list[dict[str, Any]]:
+        self._call("ec2:DescribeSnapshots")
+        return [dict(s) for s in self.snapshots.values() if {"Key": TAG_MANAGED, "Value": deployment_id} in s["Tags"]]
+
+    def existing_snapshot_ids(self, snapshot_ids: Iterable[str]) -> set[str]:
+        ids = sorted(set(snapshot_ids))
+        for start in range(0, len(ids), 200):
+            self._call("ec2:DescribeSnapshots", *ids[start : start + 200])
+        return {i for i in ids if i in self.snapshots}
+
+    def ami_snapshots(self, snapshot_ids: Iterable[str]) -> dict[str, str]:
+        ids = sorted(set(snapshot_ids))
+        for start in range(0, len(ids), 200):
+            self._call("ec2:DescribeImages", *ids[start : start + 200])
+        return {i: self.images[i] for i in ids if i in self.images}
 
     def create_snapshots(
         self,
@@ -227,7 +251,7 @@ class FakeEc2:
 class FakeStore:
     """The inventory/audit bucket: JSON bodies stored as the real adapter serialises them."""
 
-    def __init__(self, bucket: str = "fake-inventory") -> None:
+    def __init__(self, bucket: str = "fake-inventory", session: Any = None) -> None:
         self.bucket = bucket
         self.objects: dict[str, bytes] = {}
         self.calls: Counter[str] = Counter()
@@ -249,6 +273,10 @@ class FakeStore:
         if key not in self.objects:
             raise error("s3:GetObject", "NoSuchKey")
         return json.loads(self.objects[key])
+
+    def get_optional(self, key: str) -> Any:
+        self._call("s3:GetObject", key)
+        return json.loads(self.objects[key]) if key in self.objects else None
 
     def keys(self, prefix: str) -> list[str]:
         self._call("s3:ListObjectsV2", prefix)

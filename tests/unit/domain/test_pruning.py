@@ -39,11 +39,11 @@ def test_deletes_the_expired_and_keeps_keep_min_and_the_young(ec2):
     web = ec2.add_instance("web-1")
     ancient, older, recent = old(ec2, web, days=30), old(ec2, web, days=10), old(ec2, web, days=3)
 
-    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2)
+    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2, store=FakeStore())
 
     assert {d.snapshot_id for d in outcome.deleted} == {ancient, older}
     assert recent in ec2.snapshots and outcome.status == "backed_up"
-    assert ec2.calls == {"ec2:DescribeSnapshots": 1, "ec2:DeleteSnapshot": 2}
+    assert ec2.calls == {"ec2:DescribeSnapshots": 1, "ec2:DescribeImages": 1, "ec2:DeleteSnapshot": 2}
 
 
 def test_never_deletes_unmanaged_or_another_deployments_snapshots(ec2):
@@ -52,21 +52,32 @@ def test_never_deletes_unmanaged_or_another_deployments_snapshots(ec2):
     theirs, other = old(ec2, web, days=90, owner=None), old(ec2, web, days=90, owner="other-vault")
     for days in (20, 21, 22):
         old(ec2, web, days=days)
-    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2)
+    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2, store=FakeStore())
     assert len(outcome.deleted) == 2
     assert {theirs, other} <= set(ec2.snapshots)
 
 
-def test_a_snapshot_in_use_by_an_ami_is_skipped_and_reported(ec2):
+def test_a_snapshot_an_ami_uses_is_kept_up_front_naming_the_ami(ec2):
+    config = settings()
+    web = ec2.add_instance("web-1")
+    old(ec2, web, days=2)
+    ami_snap = old(ec2, web, days=20)
+    image = ec2.pin(ami_snap)
+    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2, store=FakeStore())
+    assert outcome.deleted == () and outcome.skipped_deletes == ()
+    assert [(p.snapshot_id, p.image_id) for p in outcome.kept_by_ami] == [(ami_snap, image)]
+    assert ami_snap in ec2.snapshots and ec2.calls["ec2:DeleteSnapshot"] == 0
+
+
+def test_a_snapshot_pinned_after_the_lookup_is_skipped_and_reported(ec2):
+    # An AMI registered between DescribeImages and DeleteSnapshot: EC2 answers InUse.
     config = settings()
     web = ec2.add_instance("web-1")
     old(ec2, web, days=2)
     ami_snap = old(ec2, web, days=20)
     ec2.in_use.add(ami_snap)
-    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2)
-    assert outcome.deleted == ()
+    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2, store=FakeStore())
     assert [(s.snapshot_id, s.reason) for s in outcome.skipped_deletes] == [(ami_snap, "in_use")]
-    assert ami_snap in ec2.snapshots
 
 
 def test_a_throttled_delete_raises_and_the_retry_finishes_the_job(ec2):
@@ -75,10 +86,13 @@ def test_a_throttled_delete_raises_and_the_retry_finishes_the_job(ec2):
     keep, b, c = old(ec2, web, days=2), old(ec2, web, days=20), old(ec2, web, days=21)
     job = backed_up(ec2, web, config)
     ec2.fail("ec2:DeleteSnapshot", "RequestLimitExceeded", targets=[c])
+    store = FakeStore()
     with pytest.raises(ThrottledError):
-        prune_instance(job, settings=config, ec2=ec2)
-    prune_instance(job, settings=config, ec2=ec2)
+        prune_instance(job, settings=config, ec2=ec2, store=store)
+    outcome = prune_instance(job, settings=config, ec2=ec2, store=store)
     assert keep in ec2.snapshots and {b, c}.isdisjoint(ec2.snapshots)
+    # The first attempt's deletion was journaled before it was made: the retry reports it.
+    assert {d.snapshot_id for d in outcome.deleted} == {b, c}
 
 
 def test_dry_run_reports_what_would_go_and_deletes_nothing(ec2):
@@ -87,9 +101,10 @@ def test_dry_run_reports_what_would_go_and_deletes_nothing(ec2):
     for days in (9, 10, 11):
         old(ec2, web, days=days)
     before = set(ec2.snapshots)
-    outcome = prune_instance(backed_up(ec2, web, config, dry_run=True), settings=config, ec2=ec2)
+    outcome = prune_instance(backed_up(ec2, web, config, dry_run=True), settings=config, ec2=ec2, store=FakeStore())
     assert outcome.status == "skipped" and outcome.dry_run
-    assert len(outcome.would_delete) == 1  # keep_min 2 protects the two newest
+    # This run's would-be snapshot counts toward keep_min 2, as in the real run: 10 and 11 go.
+    assert len(outcome.would_delete) == 2
     assert set(ec2.snapshots) == before and ec2.calls["ec2:DeleteSnapshot"] == 0
 
 
@@ -100,12 +115,14 @@ def test_dry_run_reports_what_would_go_and_deletes_nothing(ec2):
         ({"keep_min": 1, "max_delete_fraction": 1.0, "max_deletes_per_run": 2}, "max_deletes_per_run"),
     ],
 )
-def test_the_circuit_breaker_stops_all_deletes(ec2, overrides, limit):
+def test_the_circuit_breaker_stops_the_volumes_deletes(ec2, overrides, limit):
     config = settings(**overrides)
     web = ec2.add_instance("web-1")
     doomed = {old(ec2, web, days=d) for d in (10, 11, 12)}
-    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2)
+    outcome = prune_instance(backed_up(ec2, web, config), settings=config, ec2=ec2, store=FakeStore())
     assert outcome.deleted == () and limit in (outcome.breaker or "")
+    (tripped,) = outcome.breakers
+    assert set(tripped.would_delete) == doomed and limit in tripped.reason
     assert doomed <= set(ec2.snapshots) and ec2.calls["ec2:DeleteSnapshot"] == 0
 
 
@@ -116,7 +133,7 @@ def test_a_volume_without_a_completed_snapshot_this_run_keeps_everything(ec2):
     job = backed_up(ec2, web, config)
     only_root = tuple(s for s in job.backup.snapshots if s.device == "/dev/xvda")
     job = replace(job, backup=replace(job.backup, snapshots=only_root))
-    outcome = prune_instance(job, settings=config, ec2=ec2)
+    outcome = prune_instance(job, settings=config, ec2=ec2, store=FakeStore())
     assert [d.snapshot_id for d in outcome.deleted] == [root_old]
     assert data_old in ec2.snapshots
     assert outcome.backup_gib == 8
@@ -127,7 +144,7 @@ def test_a_skipped_backup_prunes_nothing_and_makes_no_call(ec2):
     web = ec2.add_instance("web-1")
     old(ec2, web, days=30)
     job = replace(job_for(ec2, web), backup=BackupState(status="skipped", reason="instance gone"))
-    outcome = prune_instance(job, settings=config, ec2=ec2)
+    outcome = prune_instance(job, settings=config, ec2=ec2, store=FakeStore())
     assert outcome.status == "skipped" and outcome.reason == "instance gone"
     assert not ec2.calls
 
@@ -144,6 +161,6 @@ def test_the_outcome_record_lands_where_notify_reads_it(ec2):
     web = ec2.add_instance("web-1")
     job = backed_up(ec2, web, config)
     store = FakeStore()
-    save_outcome(prune_instance(job, settings=config, ec2=ec2), job.run, store)
+    save_outcome(prune_instance(job, settings=config, ec2=ec2, store=store), job.run, store)
     record = store.get_json(f"runs/20261126T030000Z/exec-1/instances/{web}.json")
     assert record["status"] == "backed_up" and record["instance_id"] == web
