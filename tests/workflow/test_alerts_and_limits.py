@@ -70,7 +70,9 @@ def test_notify_that_cannot_read_s3_still_alerts_through_the_fallback(run_scenar
     assert "AccessDenied" in alert["message"]
     assert "PermissionDeniedError" in alert["message"]
     assert f"arn:aws:states:us-east-1:123456789012:execution:{DEPLOYMENT_ID}-backup:" in alert["message"]
-    assert run["faults_injected"]["GetObject:AccessDenied"] == 1  # not retried: a config error
+    # Not retried, a config error: each reader was refused exactly once (the blanket fault also
+    # refuses the two Prunes' journal reads and the orphan step's inventory read).
+    assert run["faults_injected"]["GetObject:AccessDenied"] == run["api_calls"]["s3:GetObject"] == 2 + 1 + 1
 
 
 def test_run_failure_whose_alert_lambda_fails_too_still_alerts(run_scenario):
