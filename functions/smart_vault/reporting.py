@@ -400,14 +400,14 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
         subject = f"Smart Vault: pruning of {len(breakers)} volume(s) stopped by the circuit breaker"
     elif summary.nothing_selected:
         subject = "Smart Vault WARNING: no instance selected for backup"
+    elif run.dry_run:  # every instance of a dry run is "skipped": a preview, not a warning
+        subject = f"Smart Vault: {data['instances']} instances previewed"
     elif summary.skipped:
         subject = f"Smart Vault WARNING: {len(summary.skipped)} instance(s) skipped, {data['backed_up']} backed up"
-    elif run.dry_run:
-        subject = f"Smart Vault: {data['instances']} instances previewed"
     else:
         subject = f"Smart Vault: {data['backed_up']} instances backed up"
     if run.dry_run:
-        subject = subject.replace("Smart Vault:", "Smart Vault (DRY RUN, nothing changed):", 1)
+        subject = "Smart Vault (DRY RUN, nothing changed)" + subject.removeprefix("Smart Vault")
     lines = [
         f"Smart Vault {'DRY RUN (a preview: nothing created or deleted)' if run.dry_run else 'backup run'} "
         f"{run.run_time} (execution {run.execution_name})",
