@@ -1,7 +1,8 @@
 """Request limits AWS enforces and moto does not: an AwsTap check that refuses such a request
 before it is sent, with the error code and message the service returns.
 
-Each rule cites the AWS reference it comes from.
+Each rule cites the AWS reference it comes from. CreateSnapshots' "no root volume in
+ExcludeDataVolumeIds" is enforced inside moto itself (moto_fixes), so plain moto tests see it too.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import ApiCall, aws_error
 
 # EC2 API Reference, "Filter" and "Error codes" (FilterLimitExceeded: "The request uses too many
@@ -78,28 +78,6 @@ def _ec2_tag_specifications(call: ApiCall) -> None:
         _ec2_tags(call, list(call.params.get("Tags") or ()))
 
 
-def _ec2_exclude_root(call: ApiCall, region: str) -> None:
-    """CreateSnapshots API Reference, ExcludeDataVolumeIds: "The IDs of the data (non-root)
-    volumes to exclude ... If you specify the ID of the root volume, the request fails. To exclude
-    the root volume, use ExcludeBootVolume." (The error text is not documented; EC2 answers
-    InvalidParameterValue for parameters it rejects.)"""
-    spec = call.params.get("InstanceSpecification") or {}
-    excluded = set(spec.get("ExcludeDataVolumeIds") or ())
-    if not excluded:
-        return
-    try:
-        instance = fleet.ec2_backend(region).get_instance(str(spec.get("InstanceId")))
-    except Exception:  # unknown instance: EC2 answers InvalidInstanceID.NotFound
-        return
-    root = instance.block_device_mapping.get(instance.root_device_name)
-    if root is not None and root.volume_id in excluded:
-        raise aws_error(
-            "InvalidParameterValue",
-            call.operation,
-            f"The root volume {root.volume_id} cannot be excluded with ExcludeDataVolumeIds; use ExcludeBootVolume.",
-        )
-
-
 def _sns_publish(call: ApiCall) -> None:
     subject = call.params.get("Subject")
     if subject is not None:
@@ -126,8 +104,7 @@ def _sns_publish(call: ApiCall) -> None:
 class RequestLimits:
     """The AwsTap check for the limits above, on every call of the functions and state machine."""
 
-    def __init__(self, *, region: str) -> None:
-        self.region = region
+    def __init__(self) -> None:
         self.refused: list[str] = []  # "Operation: Code" of every refused request, for reports
 
     def __call__(self, call: ApiCall) -> None:
@@ -136,8 +113,6 @@ class RequestLimits:
                 if call.operation.startswith("Describe"):
                     _ec2_filters(call)
                 _ec2_tag_specifications(call)
-                if call.operation == "CreateSnapshots":
-                    _ec2_exclude_root(call, self.region)
             elif call.service == "sns" and call.operation == "Publish":
                 _sns_publish(call)
         except Exception as error:

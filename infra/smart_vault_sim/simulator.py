@@ -128,7 +128,7 @@ class Simulation:
         self.clock: datetime = scenario.runs[0]
         self.edit_template = edit_template  # tests: narrow the synthesized stack before it is judged
         self.authorizer: Authorizer | None = None
-        self.limits = RequestLimits(region=scenario.region)
+        self.limits = RequestLimits()
 
     def _template(self) -> dict[str, Any] | None:
         """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""

@@ -11,12 +11,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from smart_vault_sim.limits import RequestLimits
-from tests.conftest import REGION, Account
+from tests.conftest import Account
 
 
 @pytest.fixture
 def limited(account: Account) -> Iterator[Account]:
-    account.tap.checks.append(RequestLimits(region=REGION))
+    account.tap.checks.append(RequestLimits())
     account.tap.activate(True)  # the calls below are made as a handler makes them
     try:
         yield account
@@ -40,6 +40,7 @@ def test_more_than_200_values_in_one_ec2_filter_is_refused(limited: Account):
 
 
 def test_the_root_volume_cannot_be_excluded_as_a_data_volume(limited: Account):
+    # Enforced inside moto's CreateSnapshots (smart_vault_sim.moto_fixes), so plain moto tests see it too.
     built = limited.add_instance("web-1", volumes=(("/dev/xvda", 8), ("/dev/sdf", 20)))
     root, data = built.volume_ids["/dev/xvda"], built.volume_ids["/dev/sdf"]
     spec = {"InstanceId": built.instance_id, "ExcludeDataVolumeIds": [root]}
@@ -113,6 +114,6 @@ def test_an_sns_message_has_at_most_10_attributes(limited: Account):
 
 
 def test_calls_outside_a_handler_are_not_judged(account: Account):
-    account.tap.checks.append(RequestLimits(region=REGION))
+    account.tap.checks.append(RequestLimits())
     account.sns.publish(TopicArn=account.topic_arn, Message="m", Subject="caf\u00e9")  # the test's own client
     assert json.dumps(account.tap.calls) == "{}"
