@@ -158,11 +158,14 @@ class Ec2:
     def existing_snapshot_ids(self, snapshot_ids: Iterable[str]) -> set[str]:
         """Which of these snapshots still exist. A ``snapshot-id`` filter, not ``SnapshotIds``:
         the latter fails the whole request with InvalidSnapshot.NotFound for one missing id."""
-        found: set[str] = set()
+        return {s["SnapshotId"] for s in self._snapshots_by_filter(snapshot_ids)}
+
+    def _snapshots_by_filter(self, snapshot_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The named snapshots that exist, by ``snapshot-id`` filter (200 values a call, paged)."""
+        found: list[dict[str, Any]] = []
         for chunk in _chunks(snapshot_ids):
-            found.update(
-                s["SnapshotId"]
-                for s in _paginate(
+            found.extend(
+                _paginate(
                     self._api(),
                     "describe_snapshots",
                     "Snapshots",
@@ -231,18 +234,7 @@ class Ec2:
         except ClientError as error:
             if error_code(error) != "InvalidSnapshot.NotFound":
                 raise classify(error, "ec2:DescribeSnapshots") from error
-            found: list[dict[str, Any]] = []
-            for chunk in _chunks(snapshot_ids):
-                found.extend(
-                    _paginate(
-                        api,
-                        "describe_snapshots",
-                        "Snapshots",
-                        OwnerIds=["self"],
-                        Filters=[{"Name": "snapshot-id", "Values": chunk}],
-                    )
-                )
-            return found
+            return self._snapshots_by_filter(snapshot_ids)
         except BotoCoreError as error:
             raise classify(error, "ec2:DescribeSnapshots") from error
         return list(response.get("Snapshots", ()))
