@@ -26,6 +26,7 @@ def _instance_line(row: dict[str, Any]) -> str:
 
 def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
     click.echo(f"Smart Vault simulation: {report['scenario']}")
+    labels = {s["snapshot_id"]: s["label"] for s in report["final_snapshots"] if s.get("label")}
     for run in report["runs"]:
         execution = run["execution"]
         statuses = [r["status"] for r in run["instances"]]
@@ -45,6 +46,10 @@ def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
                 click.echo(_instance_line(row))
             for skipped in run["skipped_deletes"]:
                 click.echo(f"    kept {skipped['label'] or skipped['snapshot_id']}: {skipped['reason']}")
+            for row in run["instances"]:
+                for pin in row.get("kept_by_ami") or ():
+                    name = labels.get(pin["snapshot_id"]) or pin["snapshot_id"]
+                    click.echo(f"    kept {name}: used by {pin['image_id']}")
             for orphan in run.get("orphans") or ():
                 acted = orphan["deleted"] or orphan["would_delete"]
                 if acted or orphan["circuit_breaker"]:
