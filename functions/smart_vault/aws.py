@@ -254,6 +254,24 @@ class Ec2:
             raise classify(error, "ec2:DeleteSnapshot") from error
         return None
 
+    # -- restore drills ------------------------------------------------------------------
+    def tagged_volumes(self, tags: dict[str, str]) -> list[dict[str, Any]]:
+        """Every volume carrying all these tags (DescribeVolumes, tag filters, paginated)."""
+        filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(tags.items())]
+        return list(_paginate(self._api(), "describe_volumes", "Volumes", Filters=filters))
+
+    def tag_resources(self, resource_ids: Sequence[str], tags: dict[str, str]) -> None:
+        """CreateTags on up to 1,000 resources a call (EC2 API Reference, CreateTags: "Constraints:
+        Up to 1000 resource IDs")."""
+        ids = list(resource_ids)
+        for start in range(0, len(ids), 1000):
+            call(
+                "ec2:CreateTags",
+                self._api().create_tags,
+                Resources=ids[start : start + 1000],
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+
 
 class Store:
     """The inventory/audit bucket. ``session``: the operator CLI's own credentials."""

@@ -13,15 +13,33 @@ TAG_INSTANCE_NAME = "smart-vault:instance-name"
 TAG_DEVICE_MAP = "smart-vault:device-map"
 TAG_RUN_ID = "smart-vault:run-id"
 TAG_RUN_TIME = "smart-vault:run-time"
+# Restore drills: volumes they create carry the drill marker (its value is the deployment id,
+# which DeleteVolume's IAM condition requires) and the drill execution; a snapshot whose restore
+# passed a drill gets verified-at (the drill's time).
+TAG_DRILL = "smart-vault:drill"
+TAG_DRILL_EXECUTION = "smart-vault:drill-execution"
+TAG_VERIFIED_AT = "smart-vault:verified-at"
 
-# The five functions: construct ids, handler paths and state names refer to these keys.
+# The functions: construct ids, handler paths and state names refer to these keys. The backup
+# state machine invokes BACKUP_FUNCTIONS, the restore drill's state machine DRILL_FUNCTIONS.
 FUNCTION_HANDLERS = {
     "discover": "smart_vault.handlers.discover.handler",
     "snapshot": "smart_vault.handlers.snapshot.handler",
     "check": "smart_vault.handlers.check.handler",
     "prune": "smart_vault.handlers.prune.handler",
     "notify": "smart_vault.handlers.notify.handler",
+    "drill": "smart_vault.handlers.drill.handler",
+    "drill_cleanup": "smart_vault.handlers.drill.cleanup_handler",
+    "drill_report": "smart_vault.handlers.drill.report_handler",
 }
+DRILL_FUNCTIONS = ("drill", "drill_cleanup", "drill_report")
+BACKUP_FUNCTIONS = tuple(k for k in FUNCTION_HANDLERS if k not in DRILL_FUNCTIONS)
+
+
+def construct_name(key: str) -> str:
+    """A function key as construct ids spell it (``drill_cleanup`` -> ``DrillCleanup``)."""
+    return key.title().replace("_", "")
+
 
 # ASL placeholders (statemachine/*.asl.json) -> what fills them.
 SUBSTITUTION_FUNCTION_ARNS = {
@@ -31,10 +49,16 @@ SUBSTITUTION_FUNCTION_ARNS = {
     "PruneFunctionArn": "prune",
     "NotifyFunctionArn": "notify",
 }
+DRILL_SUBSTITUTION_FUNCTION_ARNS = {
+    "DrillFunctionArn": "drill",
+    "DrillCleanupFunctionArn": "drill_cleanup",
+    "DrillReportFunctionArn": "drill_report",
+}
 SUBSTITUTION_BUCKET = "InventoryBucketName"
 SUBSTITUTION_TOPIC = "AlertTopicArn"
 
 STATE_MACHINE_FILE = "smart_vault.asl.json"
+DRILL_STATE_MACHINE_FILE = "drill.asl.json"
 
 # Metric names (EMF, namespace SmartVault).
 METRIC_INSTANCES_DISCOVERED = "InstancesDiscovered"
@@ -46,6 +70,11 @@ METRIC_BACKUP_GIB = "BackupGiB"
 # RecordFailure: one per failed step, dimensions service and Step (the failed state's name).
 METRIC_STEP_FAILED = "StepFailed"
 METRIC_DIMENSION_STEP = "Step"
+# Restore drills: 1 per drill that passed (0 when it failed), the seconds each restore took until
+# its volumes were available, and the hours since the last drill that passed (every drill run).
+METRIC_DRILL_SUCCEEDED = "DrillSucceeded"
+METRIC_TIME_TO_RESTORE = "TimeToRestoreSeconds"
+METRIC_HOURS_SINCE_DRILL = "HoursSinceSuccessfulDrill"
 
 # S3 layout of the inventory/audit bucket.
 RUNS_PREFIX = "runs"
@@ -53,6 +82,8 @@ RUNS_PREFIX = "runs"
 MAP_RESULTS_PREFIX = "map-results"
 # Operator approvals that release a tripped circuit breaker: approvals/<volume id>.json.
 APPROVALS_PREFIX = "approvals"
+# Restore drill records: drills/<run id>/<execution>.json and drills/history.json.
+DRILLS_PREFIX = "drills"
 
 # Stack outputs (stable names the CLI reads).
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
@@ -60,3 +91,4 @@ OUTPUT_TOPIC_ARN = "AlertTopicArn"
 OUTPUT_BUCKET_NAME = "InventoryBucketName"
 OUTPUT_DASHBOARD_URL = "DashboardUrl"
 OUTPUT_DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
+OUTPUT_DRILL_STATE_MACHINE_ARN = "DrillStateMachineArn"

@@ -76,6 +76,17 @@ class SnapshotTimeoutError(SmartVaultError):
     """Snapshots still pending after the configured limit."""
 
 
+class RestoreFailedError(SmartVaultError):
+    """A drill's restore cannot succeed (no recovery point, a volume in state ``error`` or gone,
+    not available in time): never retried, the drill fails and cleans up."""
+
+
+class VolumeBusyError(SmartVaultError):
+    """A drill volume is still ``creating`` and cannot be deleted yet: the cleanup is retried."""
+
+    retryable = True
+
+
 THROTTLING_CODES = frozenset(
     {
         "RequestLimitExceeded",

@@ -18,6 +18,7 @@ metrics = Metrics(namespace=METRIC_NAMESPACE, service=SERVICE_NAME)
 
 COUNT = MetricUnit.Count
 GIGABYTES = MetricUnit.Gigabytes
+SECONDS = MetricUnit.Seconds
 
 # Every handler: the state input (validated by the models) and the Lambda context.
 Handler = Callable[[Any, LambdaContext], dict[str, Any]]

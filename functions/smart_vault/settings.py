@@ -7,9 +7,11 @@ upper-case form (``retention_days`` -> ``RETENTION_DAYS``).
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from smart_vault.errors import InvalidInputError
@@ -20,6 +22,46 @@ from smart_vault.validation import (
     read_str,
     read_str_list,
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillSettings:
+    """The restore drill: how many instances each drill restores, and where (the scratch AZ;
+    None: the region's first available zone). A restore that is not available within
+    ``timeout_seconds`` fails the drill."""
+
+    instances_per_drill: int = 1
+    availability_zone: str | None = None
+    timeout_seconds: int = 3600
+
+    @classmethod
+    def from_value(cls, value: Any, *, path: str) -> DrillSettings:
+        """From a mapping (scenario, CDK context) or its JSON text (the DRILL environment variable)."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise InvalidInputError(path, "must be a JSON object") from None
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(path, f"must be an object, got {type(value).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise InvalidInputError(f"{path}.{unknown[0]}", f"is not a known drill setting ({', '.join(sorted(known))})")
+        d = cls()
+        zone = read_str(value, "availability_zone", path=f"{path}.", default=None)
+        if zone is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d[a-z]", zone):
+            raise InvalidInputError(f"{path}.availability_zone", f"is not an Availability Zone name, got {zone!r}")
+        return cls(
+            instances_per_drill=read_int(
+                value, "instances_per_drill", path=f"{path}.", default=d.instances_per_drill, minimum=1, maximum=20
+            ),
+            availability_zone=zone,
+            # Lambda-free waiting costs only state transitions, but a drill should end the same day.
+            timeout_seconds=read_int(
+                value, "timeout_seconds", path=f"{path}.", default=d.timeout_seconds, minimum=60, maximum=12 * 3600
+            ),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +87,7 @@ class Settings:
     create_rate_per_second: int = 4
     map_concurrency: int = 1000
     deployment_id: str = "smart-vault"
+    drill: DrillSettings = field(default_factory=DrillSettings)
     topic_arn: str | None = None
     bucket_name: str | None = None
 
@@ -118,6 +161,7 @@ class Settings:
                 maximum=10000,
             ),
             deployment_id=read_str(data, "deployment_id", path=path, default=d.deployment_id),
+            drill=DrillSettings.from_value(data["drill"], path=f"{path}drill") if "drill" in data else d.drill,
             topic_arn=read_str(data, "topic_arn", path=path, default=None),
             bucket_name=read_str(data, "bucket_name", path=path, default=None),
         )
@@ -142,6 +186,8 @@ class Settings:
                 value = "true" if value else "false"
             elif isinstance(value, tuple):
                 value = ",".join(value)
+            elif isinstance(value, DrillSettings):
+                value = json.dumps(asdict(value), separators=(",", ":"))
             env[f.name.upper()] = str(value)
         return env
 

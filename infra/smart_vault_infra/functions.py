@@ -25,6 +25,7 @@ from smart_vault.constants import (
     RUNS_PREFIX,
     SERVICE_NAME,
     TAG_MANAGED,
+    construct_name,
 )
 from smart_vault_infra.checks import GUARD, acknowledge, acknowledge_log_retention
 from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig
@@ -158,7 +159,7 @@ class Functions(Construct):
         self.functions = {key: self._function(key, spec) for key, spec in self.specs.items()}
 
     def _function(self, key: str, spec: FunctionSpec) -> lambda_.Function:
-        name = key.title()
+        name = construct_name(key)
         log_group = logs.LogGroup(
             self,
             f"{name}Logs",

@@ -20,6 +20,7 @@ from smart_vault.constants import (
     METRIC_SNAPSHOTS_FAILED,
     METRIC_STEP_FAILED,
     SERVICE_NAME,
+    construct_name,
 )
 from smart_vault_infra.config import DeploymentConfig
 
@@ -87,7 +88,7 @@ class Monitoring(Construct):
         # still fails after its retries is counted by StepsFailed.
         alarms = []
         for key, function in functions.items():
-            name = key.title()
+            name = construct_name(key)
             alarms += [
                 self._alarm(
                     f"{name}Throttles",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from smart_vault.constants import STATE_MACHINE_FILE
+from smart_vault.constants import DRILL_STATE_MACHINE_FILE, STATE_MACHINE_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -13,3 +13,8 @@ FUNCTIONS_DIR = ROOT / "functions"
 def definition_path() -> Path:
     """statemachine/smart_vault.asl.json: deployed by the stack, run by the simulator, drawn by graph."""
     return ROOT / "statemachine" / STATE_MACHINE_FILE
+
+
+def drill_definition_path() -> Path:
+    """statemachine/drill.asl.json: the restore drill's state machine."""
+    return ROOT / "statemachine" / DRILL_STATE_MACHINE_FILE

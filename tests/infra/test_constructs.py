@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from smart_vault.constants import FUNCTION_HANDLERS, MAP_RESULTS_PREFIX
+from smart_vault.constants import FUNCTION_HANDLERS, MAP_RESULTS_PREFIX, construct_name
 from smart_vault_infra.functions import On, function_specs
 from smart_vault_infra.logical_ids import logical_id
 from smart_vault_infra.paths import definition_path
@@ -29,7 +29,7 @@ def test_the_stack_is_composed_of_one_construct_per_concern(synthesized):
     assert concerns <= set(tree)
     placed = {
         "Storage": {"Key", "InventoryBucket", "AlertTopic"},
-        "Functions": {f"{key.title()}Function" for key in FUNCTION_HANDLERS},
+        "Functions": {f"{construct_name(key)}Function" for key in FUNCTION_HANDLERS},
         "Workflow": {"StateMachine", "Schedule", "ExecutionStatusRule", "DeadLetterQueue"},
         "Monitoring": {"Dashboard", "StepsFailed", "DeadLetters", "NoSuccessfulBackup"},
     }
@@ -73,7 +73,7 @@ def test_each_function_gets_exactly_its_table_row(synthesized, key):
     expected |= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # active tracing
     if spec.uses_key:
         expected |= {"kms:GenerateDataKey", "kms:Decrypt"}
-    assert set(_granted(synthesized, f"{key.title()}Role")) == expected
+    assert set(_granted(synthesized, f"{construct_name(key)}Role")) == expected
 
 
 def test_only_actions_without_resource_level_permissions_use_any():

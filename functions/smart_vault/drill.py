@@ -1,0 +1,489 @@
+"""Restore drills: prove on a schedule that the backups restore.
+
+Each drill picks ``instances_per_drill`` instances that have a complete recovery point (least
+recently drilled first, ties in a random order seeded by the drill's scheduled time, so a re-run
+of the same slot picks the same ones), restores each one's latest point as volumes in a scratch
+Availability Zone, waits until they are available, deletes them, and records the result. The
+recovery points and the CreateVolume requests come from ``smart_vault.recovery`` (shared with
+``smart-vault restore``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from smart_vault.aws import Alerts, Ec2, Store
+from smart_vault.constants import (
+    DRILLS_PREFIX,
+    METRIC_DRILL_SUCCEEDED,
+    METRIC_HOURS_SINCE_DRILL,
+    METRIC_TIME_TO_RESTORE,
+    TAG_DRILL,
+    TAG_DRILL_EXECUTION,
+    TAG_INSTANCE_ID,
+    TAG_VERIFIED_AT,
+)
+from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError
+from smart_vault.models import ErrorInfo, RunContext
+from smart_vault.observability import COUNT, SECONDS, logger, metrics
+from smart_vault.recovery import RecoveryPoint, group_points, latest_point, volume_requests
+from smart_vault.settings import Settings
+from smart_vault.validation import (
+    format_time,
+    parse_time,
+    read_aws_id,
+    read_int,
+    read_list,
+    read_str,
+    require_mapping,
+)
+
+# Volumes restored from a snapshot are usually available within seconds to a minute (their
+# blocks load lazily afterwards): check soon, then back off, up to the drill's timeout.
+WAIT_INITIAL_SECONDS = 15
+WAIT_MAX_SECONDS = 120
+HISTORY_KEY = f"{DRILLS_PREFIX}/history.json"
+CLIENT_TOKEN_LENGTH = 64  # CreateVolume ClientToken: up to 64 ASCII characters
+
+DrillStatus = Literal["passed", "failed"]
+
+
+def record_key(drill_id: str, execution_name: str) -> str:
+    return f"{DRILLS_PREFIX}/{drill_id}/{execution_name}.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillContext:
+    """Which drill: its scheduled time (the drill id, like a backup run id), execution and AZ."""
+
+    drill_id: str
+    drill_time: str
+    execution_name: str
+    availability_zone: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "drill.") -> DrillContext:
+        data = require_mapping(data, path.rstrip("."))
+        drill_time = read_str(data, "drill_time", path=path)
+        drill_id = read_str(data, "drill_id", path=path)
+        if drill_id != RunContext.run_id_for(parse_time(drill_time, f"{path}drill_time")):
+            raise InvalidInputError(f"{path}drill_id", f"does not match drill_time {drill_time!r}")
+        return cls(
+            drill_id=drill_id,
+            drill_time=drill_time,
+            execution_name=read_str(data, "execution_name", path=path),
+            availability_zone=read_str(data, "availability_zone", path=path),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillTarget:
+    """One instance to drill: the recovery point (its run) chosen by the selection."""
+
+    instance_id: str
+    name: str
+    run_id: str
+    snapshot_ids: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.instance_id})" if self.name else self.instance_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "target.") -> DrillTarget:
+        data = require_mapping(data, path.rstrip("."))
+        return cls(
+            instance_id=read_aws_id(data, "instance_id", "instance", path=path),
+            name=str(data.get("name") or ""),
+            run_id=read_str(data, "run_id", path=path),
+            snapshot_ids=tuple(
+                read_aws_id({"snapshot_ids": s}, "snapshot_ids", "snapshot", path=path)
+                for s in read_list(data, "snapshot_ids", path=path)
+            ),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoredVolume:
+    volume_id: str
+    snapshot_id: str
+    device: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreState:
+    """Where an instance's restore stands: written by restore, advanced by check."""
+
+    status: Literal["creating", "available"]
+    volumes: tuple[RestoredVolume, ...]
+    wait_seconds: int = WAIT_INITIAL_SECONDS
+    waited_seconds: int = 0
+    checks: int = 0
+    seconds_to_available: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "restore.") -> RestoreState:
+        data = require_mapping(data, path.rstrip("."))
+        status = read_str(data, "status", path=path)
+        if status not in ("creating", "available"):
+            raise InvalidInputError(f"{path}status", f"must be creating or available, got {status!r}")
+        volumes = []
+        for i, raw in enumerate(read_list(data, "volumes", path=path)):
+            item = require_mapping(raw, f"{path}volumes[{i}]")
+            volumes.append(
+                RestoredVolume(
+                    volume_id=read_aws_id(item, "volume_id", "volume", path=f"{path}volumes[{i}]."),
+                    snapshot_id=read_aws_id(item, "snapshot_id", "snapshot", path=f"{path}volumes[{i}]."),
+                    device=str(item.get("device") or ""),
+                )
+            )
+        return cls(
+            status=status,
+            volumes=tuple(volumes),
+            wait_seconds=read_int(data, "wait_seconds", path=path, default=WAIT_INITIAL_SECONDS, minimum=0),
+            waited_seconds=read_int(data, "waited_seconds", path=path, default=0, minimum=0),
+            checks=read_int(data, "checks", path=path, default=0, minimum=0),
+            seconds_to_available=data.get("seconds_to_available"),
+        )
+
+
+# -- select -------------------------------------------------------------------------------------
+def select(
+    *, drill_time: datetime, execution_name: str, settings: Settings, ec2: Ec2, store: Store
+) -> dict[str, Any]:
+    """The drill's context and the instances it restores (least recently drilled first)."""
+    drill_id = RunContext.run_id_for(drill_time)
+    zone = settings.drill.availability_zone or _first_zone(ec2)
+    context = DrillContext(
+        drill_id=drill_id,
+        drill_time=format_time(drill_time),
+        execution_name=execution_name,
+        availability_zone=zone,
+    )
+    points = group_points(ec2.all_managed_snapshots(settings.deployment_id))
+    latest: dict[str, RecoveryPoint] = {}
+    for instance_id in sorted({p.instance_id for p in points}):
+        point = latest_point(p for p in points if p.instance_id == instance_id)
+        if point is not None:
+            latest[instance_id] = point
+    history = _instances_history(store.get_optional(HISTORY_KEY))
+    chosen = pick(sorted(latest), history, count=settings.drill.instances_per_drill, seed=drill_id)
+    targets = [
+        DrillTarget(
+            instance_id=i,
+            name=latest[i].instance_name,
+            run_id=latest[i].run_id,
+            snapshot_ids=tuple(v.snapshot_id for v in latest[i].volumes),
+        )
+        for i in chosen
+    ]
+    logger.info("drill selection", extra={"candidates": len(latest), "chosen": chosen, "zone": zone})
+    return {
+        "drill": context.to_dict(),
+        "instances": [t.to_dict() for t in targets],
+        "candidates": len(latest),
+    }
+
+
+def pick(candidates: Sequence[str], history: Mapping[str, Mapping[str, Any]], *, count: int, seed: str) -> list[str]:
+    """``count`` instances, never-drilled and least recently drilled first; ties in a random
+    order that depends only on ``seed`` (the same drill slot always picks the same ones)."""
+    shuffled = list(candidates)
+    random.Random(seed).shuffle(shuffled)  # noqa: S311 - an order, not a secret
+    ordered = sorted(shuffled, key=lambda i: str((history.get(i) or {}).get("last_drilled") or ""))
+    return ordered[:count]
+
+
+def _first_zone(ec2: Ec2) -> str:
+    zones = ec2.availability_zones()
+    if not zones:
+        raise RestoreFailedError("the region has no available Availability Zone for the drill's volumes")
+    return zones[0]
+
+
+def _instances_history(raw: Any) -> dict[str, dict[str, Any]]:
+    instances = (raw or {}).get("instances") if isinstance(raw, Mapping) else None
+    return {str(k): dict(v) for k, v in (instances or {}).items() if isinstance(v, Mapping)}
+
+
+# -- restore and check --------------------------------------------------------------------------
+def client_token(context: DrillContext, snapshot_id: str) -> str:
+    """One token per drill execution and snapshot: a retried request returns the same volume,
+    and next week's drill of the same point creates a new one (a token is never reused for a
+    request with other tags, which EC2 refuses with IdempotentParameterMismatch)."""
+    seed = f"{context.execution_name}|{snapshot_id}|{context.availability_zone}"
+    return f"sv-drill-{hashlib.sha256(seed.encode()).hexdigest()}"[:CLIENT_TOKEN_LENGTH]
+
+
+def drill_tags(context: DrillContext, target: DrillTarget, deployment_id: str) -> dict[str, str]:
+    """What marks a drill volume: the drill marker is what DeleteVolume's IAM condition requires,
+    the execution and instance are how the cleanup finds every volume it made."""
+    return {
+        TAG_DRILL: deployment_id,
+        TAG_DRILL_EXECUTION: context.execution_name,
+        TAG_INSTANCE_ID: target.instance_id,
+        "Name": f"smart-vault drill of {target.label}"[:256],
+    }
+
+
+def restore(context: DrillContext, target: DrillTarget, *, settings: Settings, ec2: Ec2) -> RestoreState:
+    """One CreateVolume per device of the chosen recovery point, in the scratch zone."""
+    points = group_points(ec2.managed_snapshots(settings.deployment_id, target.instance_id, target.run_id))
+    point = latest_point(points)
+    if point is None:
+        raise RestoreFailedError(
+            f"the recovery point {target.run_id} of {target.label} is no longer complete (pruned or changed)"
+        )
+    marks = drill_tags(context, target, settings.deployment_id)
+    restored = []
+    # The original volume's type is not used: a drill restores to gp3, the cheapest volume with
+    # the baseline performance to become available (docs/decisions.md, "Restore drills").
+    for request in volume_requests(point, context.availability_zone, originals={}):
+        params = dict(request.params)
+        params["ClientToken"] = client_token(context, request.snapshot_id)
+        params["TagSpecifications"] = [{"ResourceType": "volume", "Tags": _with(params, marks)}]
+        volume = ec2.create_volume(params)
+        restored.append(
+            RestoredVolume(volume_id=volume["VolumeId"], snapshot_id=request.snapshot_id, device=request.device)
+        )
+    logger.info("drill volumes created", extra={"volumes": [v.volume_id for v in restored]})
+    return RestoreState(status="creating", volumes=tuple(restored))
+
+
+def _with(params: Mapping[str, Any], marks: Mapping[str, str]) -> list[dict[str, str]]:
+    """The request's volume tags with the drill's marks (which win over a copied Name)."""
+    tags: dict[str, str] = {}
+    for spec in params.get("TagSpecifications") or ():
+        tags.update({t["Key"]: t["Value"] for t in spec.get("Tags") or ()})
+    tags.update(marks)
+    items = [{"Key": k, "Value": v} for k, v in tags.items()]
+    return items[-50:]  # at most 50 tags per resource; the marks come last
+
+
+def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
+    """One DescribeVolumes: available, still creating (wait again), or failed."""
+    ids = [v.volume_id for v in state.volumes]
+    found = ec2.volumes(ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise RestoreFailedError(f"restored volumes disappeared: {', '.join(missing)}")
+    failed = [i for i in ids if found[i].get("State") == "error"]
+    if failed:
+        raise RestoreFailedError(f"restored volumes ended in state error: {', '.join(failed)}")
+    waited = state.waited_seconds + state.wait_seconds
+    if all(found[i].get("State") == "available" for i in ids):
+        return RestoreState(
+            status="available",
+            volumes=state.volumes,
+            wait_seconds=0,
+            waited_seconds=waited,
+            checks=state.checks + 1,
+            seconds_to_available=waited,
+        )
+    timeout = settings.drill.timeout_seconds
+    if waited >= timeout:
+        raise RestoreFailedError(f"restored volumes not available after {waited} s (drill.timeout_seconds={timeout})")
+    return RestoreState(
+        status="creating",
+        volumes=state.volumes,
+        wait_seconds=max(1, min(state.wait_seconds * 2, WAIT_MAX_SECONDS, timeout - waited)),
+        waited_seconds=waited,
+        checks=state.checks + 1,
+    )
+
+
+# -- cleanup ------------------------------------------------------------------------------------
+def cleanup(context: DrillContext, target: DrillTarget, *, settings: Settings, ec2: Ec2) -> dict[str, Any]:
+    """Delete every volume this drill execution made for the instance, found by their tags, so
+    a restore that failed half-way leaves nothing behind either."""
+    volumes = ec2.tagged_volumes(
+        {
+            TAG_DRILL: settings.deployment_id,
+            TAG_DRILL_EXECUTION: context.execution_name,
+            TAG_INSTANCE_ID: target.instance_id,
+        }
+    )
+    busy = [v["VolumeId"] for v in volumes if v.get("State") == "creating"]
+    if busy:
+        raise VolumeBusyError(f"drill volumes still creating, deleted once available: {', '.join(busy)}")
+    deleted = [v["VolumeId"] for v in volumes if ec2.delete_volume(v["VolumeId"])]
+    logger.info("drill volumes deleted", extra={"volumes": deleted})
+    return {"cleaned_up": True, "deleted": sorted(deleted)}
+
+
+# -- report -------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class InstanceResult:
+    """One drilled instance, as the audit record, the alert and the simulator report show it."""
+
+    instance_id: str
+    name: str
+    recovery_point: str
+    snapshot_ids: tuple[str, ...]
+    volumes: tuple[str, ...]
+    seconds_to_available: int | None
+    status: DrillStatus
+    cleaned_up: bool
+    step: str | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.instance_id})" if self.name else self.instance_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillReport:
+    drill_id: str
+    drill_time: str
+    execution_name: str
+    availability_zone: str | None
+    status: DrillStatus
+    candidates: int
+    instances: tuple[InstanceResult, ...] = ()
+    reason: str | None = None
+    verified_snapshots: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def instance_result(item: Mapping[str, Any]) -> InstanceResult:
+    """The Map iteration's final state: target, restore (or the failure), cleanup."""
+    target = DrillTarget.from_dict(item.get("target"))
+    failure = item.get("failure")
+    restore_raw = item.get("restore")
+    state = RestoreState.from_dict(restore_raw) if isinstance(restore_raw, Mapping) else None
+    cleanup_raw = require_mapping(item.get("cleanup") or {}, "cleanup")
+    cleaned = bool(cleanup_raw.get("cleaned_up"))
+    step, error = None, None
+    if isinstance(failure, Mapping):
+        step = str(failure.get("step") or "Restore")
+        error = asdict(ErrorInfo.from_catch(failure.get("error")))
+    elif not cleaned:
+        step = "Cleanup"
+        error = asdict(ErrorInfo.from_catch(cleanup_raw.get("error") or {"Error": "Unknown"}))
+    passed = failure is None and state is not None and state.status == "available" and cleaned
+    return InstanceResult(
+        instance_id=target.instance_id,
+        name=target.name,
+        recovery_point=target.run_id,
+        snapshot_ids=target.snapshot_ids,
+        volumes=tuple(v.volume_id for v in state.volumes) if state else tuple(cleanup_raw.get("deleted") or ()),
+        seconds_to_available=state.seconds_to_available if state else None,
+        status="passed" if passed else "failed",
+        cleaned_up=cleaned,
+        step=step,
+        error=error,
+    )
+
+
+def report(
+    *,
+    drill_time: datetime,
+    execution_name: str,
+    state: Mapping[str, Any],
+    settings: Settings,
+    ec2: Ec2,
+    store: Store,
+    alerts: Alerts | None,
+) -> DrillReport:
+    """Tag what passed, write the record and the history, emit the metrics, alert on failure."""
+    drill_id = RunContext.run_id_for(drill_time)
+    selection = state.get("selection") if isinstance(state.get("selection"), Mapping) else None
+    run_failure = state.get("run_failure")
+    results = tuple(instance_result(require_mapping(r, f"results[{i}]")) for i, r in enumerate(state.get("results") or ()))
+    reason = None
+    if run_failure is not None:
+        info = ErrorInfo.from_catch(run_failure)
+        reason = f"the drill failed before reporting its instances: {info.type}: {info.message}"
+    elif not results:
+        reason = "no complete recovery point of this deployment to restore"
+    status: DrillStatus = "passed" if results and reason is None and all(r.status == "passed" for r in results) else "failed"
+    verified = tuple(s for r in results if r.status == "passed" for s in r.snapshot_ids)
+    if verified:
+        # Service Authorization Reference: ec2:CreateTags on snapshot/* with aws:ResourceTag (this
+        # deployment's marker) and aws:TagKeys (verified-at only), see infra function_specs.
+        ec2.tag_resources(verified, {TAG_VERIFIED_AT: format_time(drill_time)})
+    drill = selection.get("drill") if selection else None
+    result = DrillReport(
+        drill_id=drill_id,
+        drill_time=format_time(drill_time),
+        execution_name=execution_name,
+        availability_zone=(drill or {}).get("availability_zone"),
+        status=status,
+        candidates=int((selection or {}).get("candidates") or 0),
+        instances=results,
+        reason=reason,
+        verified_snapshots=verified,
+    )
+    store.put_json(record_key(drill_id, execution_name), result.to_dict())
+    hours_since = _update_history(store, result, drill_time)
+    # A failed drill emits DrillSucceeded 0 (not nothing): the datapoint says a drill ran.
+    metrics.add_metric(name=METRIC_DRILL_SUCCEEDED, unit=COUNT, value=1 if status == "passed" else 0)
+    for r in results:
+        if r.seconds_to_available is not None:
+            metrics.add_metric(name=METRIC_TIME_TO_RESTORE, unit=SECONDS, value=r.seconds_to_available)
+    metrics.add_metric(name=METRIC_HOURS_SINCE_DRILL, unit=COUNT, value=hours_since)
+    if status != "passed" and alerts is not None:
+        alerts.publish(_alert(result))
+    return result
+
+
+def _update_history(store: Store, result: DrillReport, drill_time: datetime) -> float:
+    """Record who was drilled when (the next selection's order); returns the hours since the
+    last drill that passed (0 now when this one passed)."""
+    raw = store.get_optional(HISTORY_KEY)
+    history = dict(raw) if isinstance(raw, Mapping) else {}
+    instances = _instances_history(history)
+    for r in result.instances:
+        entry = instances.setdefault(r.instance_id, {})
+        entry["last_drilled"] = result.drill_time
+        entry["last_status"] = r.status
+        if r.status == "passed":
+            entry["last_passed"] = result.drill_time
+    history["instances"] = instances
+    if result.status == "passed":
+        history["last_passed"] = result.drill_time
+    history.setdefault("first_drill", result.drill_time)
+    store.put_json(HISTORY_KEY, history)
+    since = parse_time(str(history.get("last_passed") or history["first_drill"]), "history.last_passed")
+    return round((drill_time - since).total_seconds() / 3600, 1)
+
+
+def _alert(result: DrillReport) -> dict[str, Any]:
+    failed = [r for r in result.instances if r.status != "passed"]
+    lines = [f"Smart Vault restore drill {result.drill_id} ({result.execution_name}) FAILED."]
+    if result.reason:
+        lines.append(result.reason)
+    for r in failed:
+        error = r.error or {}
+        code = f" [{error.get('aws_code')}]" if error.get("aws_code") else ""
+        lines.append(f"- {r.label}: step {r.step}: {error.get('type')}{code}: {str(error.get('message'))[:1000]}")
+        if not r.cleaned_up:
+            lines.append(f"  volumes may be left behind (tag {TAG_DRILL_EXECUTION}={result.execution_name})")
+    passed = len(result.instances) - len(failed)
+    lines.append(f"{passed} of {len(result.instances)} instances restored and cleaned up.")
+    subject = f"Smart Vault restore drill FAILED ({len(failed)} of {len(result.instances)} instances)"
+    if not result.instances:
+        subject = "Smart Vault restore drill FAILED (nothing restored)"
+    return Alerts.request(
+        subject=subject,
+        text="\n".join(lines),
+        document={"event_type": "drill_failed", **result.to_dict()},
+        attributes={"event_type": "drill_failed"},
+    )

@@ -1,0 +1,75 @@
+"""The restore drill's three functions (statemachine/drill.asl.json).
+
+``handler`` selects, restores and checks (it may create volumes, never delete them);
+``cleanup_handler`` deletes the drill's volumes; ``report_handler`` tags what passed, writes the
+record and alerts. Three roles, so each holds only its own permissions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smart_vault import drill
+from smart_vault.aws import Alerts, Ec2, Store
+from smart_vault.errors import InvalidInputError
+from smart_vault.models import RunRequest
+from smart_vault.observability import correlate, lambda_handler
+from smart_vault.settings import get_settings
+from smart_vault.validation import read_str, require_mapping
+
+ACTIONS = ("select", "restore", "check")
+
+
+@lambda_handler
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    event = require_mapping(event, "input")
+    action = read_str(event, "action")
+    if action not in ACTIONS:
+        raise InvalidInputError("action", f"must be one of {', '.join(ACTIONS)}, got {action!r}")
+    settings = get_settings()
+    if action == "select":
+        execution_name = read_str(event, "execution_name")
+        correlate(execution_name)
+        return drill.select(
+            drill_time=RunRequest.from_event(event.get("event")).time,
+            execution_name=execution_name,
+            settings=settings,
+            ec2=Ec2(),
+            store=Store(settings.require_bucket()),
+        )
+    context_ = drill.DrillContext.from_dict(event.get("drill"))
+    target = drill.DrillTarget.from_dict(event.get("target"))
+    correlate(context_.execution_name, target.instance_id)
+    if action == "restore":
+        return drill.restore(context_, target, settings=settings, ec2=Ec2()).to_dict()
+    state = drill.RestoreState.from_dict(event.get("restore"))
+    return drill.check(state, settings=settings, ec2=Ec2()).to_dict()
+
+
+@lambda_handler
+def cleanup_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    event = require_mapping(event, "input")
+    context_ = drill.DrillContext.from_dict(event.get("drill"))
+    target = drill.DrillTarget.from_dict(event.get("target"))
+    correlate(context_.execution_name, target.instance_id)
+    return drill.cleanup(context_, target, settings=get_settings(), ec2=Ec2())
+
+
+@lambda_handler
+def report_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    event = require_mapping(event, "input")
+    execution_name = read_str(event, "execution_name")
+    correlate(execution_name)
+    settings = get_settings()
+    result = drill.report(
+        drill_time=RunRequest.from_event(event.get("event")).time,
+        execution_name=execution_name,
+        state=require_mapping(event.get("state"), "state"),
+        settings=settings,
+        ec2=Ec2(),
+        store=Store(settings.require_bucket()),
+        alerts=Alerts(settings.topic_arn) if settings.topic_arn else None,
+    )
+    return {"status": result.status, "instances": len(result.instances)}
