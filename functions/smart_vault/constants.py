@@ -13,6 +13,8 @@ TAG_INSTANCE_NAME = "smart-vault:instance-name"
 TAG_DEVICE_MAP = "smart-vault:device-map"
 TAG_RUN_ID = "smart-vault:run-id"
 TAG_RUN_TIME = "smart-vault:run-time"
+# On volumes, AMIs and instances a restore creates: the snapshot (or instance/run) they came from.
+TAG_RESTORED_FROM = "smart-vault:restored-from"
 
 # The five functions: construct ids, handler paths and state names refer to these keys.
 FUNCTION_HANDLERS = {
