@@ -239,6 +239,43 @@ class Ec2:
             raise classify(error, "ec2:DescribeSnapshots") from error
         return list(response.get("Snapshots", ()))
 
+    # -- restore (smart_vault.recovery builds the requests) -----------------------------------
+    def availability_zones(self) -> list[str]:
+        """The region's Availability Zones (DescribeAvailabilityZones; ec2:Describe* has no
+        resource type, so IAM grants it on "*")."""
+        response = call("ec2:DescribeAvailabilityZones", self._api().describe_availability_zones)
+        return [z["ZoneName"] for z in response.get("AvailabilityZones", ())]
+
+    def create_volume(self, params: dict[str, Any]) -> dict[str, Any]:
+        """CreateVolume with a ClientToken: a retry (SDK or re-run) returns the same volume
+        (EC2 API Reference, "Ensuring idempotency"), so SDK retries are safe here."""
+        return dict(call("ec2:CreateVolume", self._api().create_volume, **params))
+
+    def delete_volume(self, volume_id: str) -> bool:
+        """Delete; False when it was already gone (InvalidVolume.NotFound)."""
+        try:
+            self._api().delete_volume(VolumeId=volume_id)
+        except ClientError as error:
+            if error_code(error) == "InvalidVolume.NotFound":
+                return False
+            raise classify(error, "ec2:DeleteVolume") from error
+        except BotoCoreError as error:
+            raise classify(error, "ec2:DeleteVolume") from error
+        return True
+
+    def register_image(self, params: dict[str, Any]) -> str:
+        return str(call("ec2:RegisterImage", self._api(once=True).register_image, **params)["ImageId"])
+
+    def deregister_image(self, image_id: str) -> None:
+        call("ec2:DeregisterImage", self._api().deregister_image, ImageId=image_id)
+
+    def run_instance(self, params: dict[str, Any]) -> dict[str, Any]:
+        """RunInstances (with a ClientToken, so a retry launches no second instance)."""
+        return dict(call("ec2:RunInstances", self._api().run_instances, **params)["Instances"][0])
+
+    def terminate_instance(self, instance_id: str) -> None:
+        call("ec2:TerminateInstances", self._api().terminate_instances, InstanceIds=[instance_id])
+
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         """Delete; returns None on success, or the reason it was skipped."""
         try:

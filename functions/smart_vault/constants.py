@@ -13,6 +13,8 @@ TAG_INSTANCE_NAME = "smart-vault:instance-name"
 TAG_DEVICE_MAP = "smart-vault:device-map"
 TAG_RUN_ID = "smart-vault:run-id"
 TAG_RUN_TIME = "smart-vault:run-time"
+# On volumes, AMIs and instances a restore creates: the snapshot (or instance/run) they came from.
+TAG_RESTORED_FROM = "smart-vault:restored-from"
 # Restore drills: volumes they create carry the drill marker (its value is the deployment id,
 # which DeleteVolume's IAM condition requires) and the drill execution; a snapshot whose restore
 # passed a drill gets verified-at (the drill's time).
