@@ -209,7 +209,7 @@ def pick(candidates: Sequence[str], history: Mapping[str, Mapping[str, Any]], *,
 
 
 def _first_zone(ec2: Ec2) -> str:
-    zones = ec2.availability_zones()
+    zones = sorted(ec2.availability_zones())
     if not zones:
         raise RestoreFailedError("the region has no available Availability Zone for the drill's volumes")
     return zones[0]

@@ -12,6 +12,9 @@ Amazon SNS / AWS Lambda / AWS Step Functions / AWS KMS"):
   given at creation are also authorized as ec2:CreateTags on ``snapshot/*`` with
   ``ec2:CreateAction`` (EC2 User Guide, "Grant permission to tag resources during creation");
 - ec2:DeleteSnapshot and ec2:CreateTags: each snapshot with its ``aws:ResourceTag/*``;
+- ec2:CreateVolume: ``volume/*`` with ``aws:RequestTag/*``, the source snapshot with its tags,
+  and ec2:CreateTags with ``ec2:CreateAction`` for tags given at creation; ec2:DeleteVolume:
+  the volume with its ``aws:ResourceTag/*``;
 - s3:PutObject/GetObject (HeadObject is s3:GetObject): ``arn:aws:s3:::bucket/key``;
   ListObjects(V2) is s3:ListBucket on the bucket with ``s3:prefix``; an SSE-KMS bucket also needs
   kms:GenerateDataKey (writes) or kms:Decrypt (reads) on its key (S3 User Guide, "Using SSE-KMS");
@@ -134,6 +137,25 @@ class Requests:
         if tags:
             needs.append(Need("ec2:CreateTags", snapshots, {**request_keys, "ec2:CreateAction": ("CreateSnapshot",)}))
         return needs
+
+    def _ec2_CreateVolume(self, params: Mapping[str, Any]) -> list[Need]:
+        """ec2:CreateVolume on ``volume/*`` with the request's tags and, from a snapshot, on the
+        snapshot with its own tags; tags given at creation are ec2:CreateTags on ``volume/*``
+        with ec2:CreateAction (Service Authorization Reference, EC2: CreateVolume; EC2 User
+        Guide, "Grant permission to tag resources during creation")."""
+        tags = _request_tags(params, "volume")
+        request_keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)} if tags else {}
+        volumes = self.ec2_arn("volume", "*")
+        zone = {"ec2:AvailabilityZone": (str(params.get("AvailabilityZone", "")),)}
+        needs = [Need("ec2:CreateVolume", volumes, {**request_keys, **zone})]
+        if params.get("SnapshotId"):
+            needs += self._with_action("ec2:CreateVolume", self._existing("snapshot", str(params["SnapshotId"])), {})
+        if tags:
+            needs.append(Need("ec2:CreateTags", volumes, {**request_keys, "ec2:CreateAction": ("CreateVolume",)}))
+        return needs
+
+    def _ec2_DeleteVolume(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._with_action("ec2:DeleteVolume", self._existing("volume", str(params.get("VolumeId"))), {})
 
     def _ec2_DeleteSnapshot(self, params: Mapping[str, Any]) -> list[Need]:
         return self._with_action("ec2:DeleteSnapshot", self._existing("snapshot", str(params.get("SnapshotId"))), {})

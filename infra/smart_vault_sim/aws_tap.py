@@ -60,6 +60,7 @@ _HTTP_STATUS = {"InternalError": 500, "ServiceUnavailable": 503, "Unavailable": 
 # Marks the clients smart_vault.aws creates (its botocore Config sets user_agent_extra).
 PRODUCT_USER_AGENT = "smart-vault"
 STATE_MACHINE = "state-machine"  # the caller name of calls made by the Step Functions interpreter
+DRILL_MACHINE = "drill-state-machine"  # ... while it runs the restore drill's state machine
 
 
 def aws_error(
@@ -116,6 +117,9 @@ class AwsTap:
         self.checks: list[Check] = []
         self._function: str | None = None
         self._handler_thread: int | None = None
+        # Which state machine the interpreter is running (one execution at a time): its calls
+        # are made with that state machine's role.
+        self.machine = STATE_MACHINE
 
     def install(self) -> AwsTap:
         boto3._get_default_session().events.register("before-parameter-build", self._before)
@@ -141,7 +145,7 @@ class AwsTap:
         """Who makes the call with this botocore request context (see the module docstring)."""
         config = (context or {}).get("client_config")
         if config is not None and config.connect_timeout == TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS:
-            return STATE_MACHINE
+            return self.machine
         function = self._function
         if function is None:
             return None
@@ -165,12 +169,12 @@ class AwsTap:
             return
         operation = model.name
         service = model.service_model.service_name
-        counter = self.state_machine_calls if caller == STATE_MACHINE else self.calls
+        counter = self.state_machine_calls if caller == self.machine else self.calls
         counter[f"{service}:{operation}"] += 1
         call = ApiCall(service=service, operation=operation, params=params, caller=caller)
         for check in self.checks:
             check(call)
-        if caller == STATE_MACHINE:
+        if caller == self.machine:
             return
         for fault in self.faults:
             if fault.matches(operation, params):

@@ -41,18 +41,23 @@ FAULT_OPERATIONS = (
     "PutObject",
     "GetObject",
     "ListObjectsV2",
+    # The restore drill's calls.
+    "DescribeAvailabilityZones",
+    "CreateVolume",
+    "DeleteVolume",
+    "CreateTags",
 )
 # Operations the contract lets a fault name but the product does not call yet: a fault on
 # them would never fire, so it is refused instead of silently testing nothing.
-PLANNED_OPERATIONS = ("CopySnapshot", "LockSnapshot", "CreateVolume")
+PLANNED_OPERATIONS = ("CopySnapshot", "LockSnapshot")
 # Settings the simulator owns: each run gets its own emulated bucket, topic and deployment.
 SIMULATOR_OWNED = ("bucket_name", "topic_arn", "deployment_id")
 # Settings of the contract's additions that the product does not implement yet.
 PLANNED_SETTINGS = {
     "retention": "grandfather-father-son retention",
     "lock": "snapshot locks",
-    "drill": "restore drills",
 }
+WORKFLOWS = ("backup", "drill")
 # The emulated account's time window: EBS snapshots exist since 2008, and an end well inside
 # datetime's range keeps every derived time (age, schedule) representable.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -144,6 +149,8 @@ class Scenario:
     existing_snapshots: tuple[ExistingSnapshot, ...] = ()
     faults: tuple[FaultDef, ...] = ()
     runs: tuple[datetime, ...] = ()
+    # The workflow of each run (same order as runs): backup or drill; empty: every run a backup.
+    workflows: tuple[str, ...] = ()
     # Simulator-only: authorize every call against the synthesized stack's IAM (default on).
     enforce_iam: bool = True
 
@@ -169,6 +176,7 @@ def _parse(data: Any) -> Scenario:
         existing_snapshots=existing,
         faults=_faults(data, instances, existing),
         runs=_runs(data),
+        workflows=_workflows(data),
         enforce_iam=read_bool(_raw_settings(data), "enforce_iam", path="settings.", default=True),
     )
 
@@ -406,9 +414,7 @@ def _run_entry(entry: Any, path: str, earlier: Sequence[datetime]) -> list[datet
     """The run times one entry adds: its ``at``, or ``count`` steps of ``every`` after ``earlier``."""
     entry = _object(entry, path, _RUN_KEYS)
     workflow = read_str(entry, "workflow", path=f"{path}.", default="backup")
-    if workflow == "drill":
-        raise _fail(f"{path}.workflow", "drill is not supported yet (restore drills are planned)")
-    if workflow != "backup":
+    if workflow not in WORKFLOWS:
         raise _fail(f"{path}.workflow", f"must be backup or drill, got {workflow!r}")
     if "at" in entry:
         if "every" in entry or "count" in entry:
@@ -426,3 +432,12 @@ def _run_entry(entry: Any, path: str, earlier: Sequence[datetime]) -> list[datet
     if last + step * count >= LATEST:
         raise _fail(f"{path}.count", f"the schedule would run past {LATEST:%Y-%m-%d}")
     return [last + step * (n + 1) for n in range(count)]
+
+
+def _workflows(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The workflow of every run _runs schedules (an ``every`` entry repeats its own)."""
+    workflows: list[str] = []
+    for entry in read_list(data, "runs"):
+        times = 1 if "at" in entry else int(entry["count"])
+        workflows += [str(entry.get("workflow") or "backup")] * times
+    return tuple(workflows)

@@ -41,14 +41,14 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import fleet, moto_fixes
+from smart_vault_sim import drills, fleet, moto_fixes
 from smart_vault_sim.authorization import Authorizer
-from smart_vault_sim.aws_tap import STATE_MACHINE, AwsTap
+from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE, AwsTap
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
-from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
+from smart_vault_sim.stack_iam import Emulated, StackIam, is_drill_machine, synthesized_template
 
 HISTORY_LIMIT = 25_000
 WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
@@ -96,6 +96,7 @@ class Account:
     sfn: Any
     topic_arn: str
     state_machine_arn: str
+    drill_state_machine_arn: str = ""
     instance_ids: dict[str, str] = field(default_factory=dict)  # name -> id
     volumes: dict[str, tuple[str, str]] = field(default_factory=dict)  # volume id -> (name, device)
     labels: dict[str, str] = field(default_factory=dict)  # snapshot id -> label
@@ -150,10 +151,12 @@ class Simulation:
             state_machine_arn=account.state_machine_arn,
             function_arns={key: self.host.arn(key) for key in FUNCTION_HANDLERS},
             key_arn=KEY_ARN.format(region=self.scenario.region),
+            drill_state_machine_arn=account.drill_state_machine_arn,
         )
         iam = StackIam.from_template(template, emulated)
         sessions = {key: function_name(FUNCTION_PREFIX, key) for key in FUNCTION_HANDLERS}
         sessions[STATE_MACHINE] = STATE_MACHINE_SESSION
+        sessions[DRILL_MACHINE] = drills.DRILL_SESSION
         self.authorizer = Authorizer(iam, region=self.scenario.region, account=fleet.ACCOUNT_ID, sessions=sessions)
         self.tap.checks.append(self.authorizer)
         machine_arn = account.state_machine_arn
@@ -198,7 +201,7 @@ class Simulation:
 
     def _advance_pending(self, params: dict[str, Any], model: Any, context: Any = None, **_: Any) -> None:
         """Each completion check of a pending snapshot brings it one check closer to done."""
-        if self.tap.caller(context) in (None, STATE_MACHINE):
+        if self.tap.caller(context) in (None, self.tap.machine):
             return
         for snapshot_id in params.get("SnapshotIds") or ():
             left = self.pending_checks.get(snapshot_id)
@@ -240,6 +243,13 @@ class Simulation:
             topic_arn=topic_arn,
             state_machine_arn=machine["stateMachineArn"],
         )
+        drill_name, drill_role = drills.identity(template, DEPLOYMENT_ID)
+        account.drill_state_machine_arn = sfn.create_state_machine(
+            name=drill_name,
+            definition=drills.definition(drills.substitutions(self, BUCKET, topic_arn)),
+            roleArn=f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/{drill_role}",
+            type="STANDARD",
+        )["stateMachineArn"]
         self._add_fleet(account)
         self._add_existing_snapshots(account)
         self._add_faults(account)
@@ -355,12 +365,15 @@ class Simulation:
 
     def run(self) -> dict[str, Any]:
         with self.emulated():
-            runs = [self._run_once(i, at) for i, at in enumerate(self.scenario.runs)]
+            runs = [self.run_at(i, at) for i, at in enumerate(self.scenario.runs)]
             final = self._final_snapshots()
         return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": final}
 
     def run_at(self, index: int, at: datetime) -> dict[str, Any]:
         """One run inside ``emulated()``, for callers that act between runs (tests, demos)."""
+        workflows = self.scenario.workflows
+        if index < len(workflows) and workflows[index] == "drill":
+            return drills.run_drill(self, index, at)
         return self._run_once(index, at)
 
     def final_snapshots(self) -> list[dict[str, Any]]:
@@ -653,7 +666,7 @@ def _state_machine_identity(template: dict[str, Any] | None) -> tuple[str, str]:
     if template is None:
         return "smart-vault", "smart-vault-state-machine"
     for resource in template.get("Resources", {}).values():
-        if resource.get("Type") == "AWS::StepFunctions::StateMachine":
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine" and not is_drill_machine(resource["Properties"]):
             props = resource["Properties"]
             role = props["RoleArn"]["Fn::GetAtt"][0]
             return str(

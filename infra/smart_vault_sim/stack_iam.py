@@ -27,7 +27,7 @@ from typing import Any
 
 from smart_vault.constants import FUNCTION_HANDLERS
 from smart_vault_infra.paths import ROOT
-from smart_vault_sim.aws_tap import STATE_MACHINE
+from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
 from smart_vault_sim.iam import Policy
 
 # What the synthesis reads: the CDK app, the stack, the function code (assets), the ASL.
@@ -118,6 +118,7 @@ class Emulated:
     function_arns: Mapping[str, str]  # function key -> ARN
     key_arn: str
     partition: str = "aws"
+    drill_state_machine_arn: str = "unresolved:drill-state-machine"
 
 
 class Resolver:
@@ -161,9 +162,10 @@ class Resolver:
             self.refs[logical] = e.key_arn.rsplit("/", 1)[-1]
             self.attrs[(logical, "Arn")] = e.key_arn
         elif kind == "AWS::StepFunctions::StateMachine":
-            self.refs[logical] = e.state_machine_arn
-            self.attrs[(logical, "Arn")] = e.state_machine_arn
-            self.attrs[(logical, "Name")] = e.state_machine_arn.rsplit(":", 1)[-1]
+            arn = e.drill_state_machine_arn if is_drill_machine(props) else e.state_machine_arn
+            self.refs[logical] = arn
+            self.attrs[(logical, "Arn")] = arn
+            self.attrs[(logical, "Name")] = arn.rsplit(":", 1)[-1]
         elif kind == "AWS::Lambda::Function":
             key = function_key(props)
             arn = e.function_arns.get(key or "", f"unresolved:function:{logical}")
@@ -223,6 +225,11 @@ class Resolver:
         return {k: self(v) for k, v in value.items()}
 
 
+def is_drill_machine(props: Mapping[str, Any]) -> bool:
+    """The restore drill's state machine (named ``<deployment>-drill``), not the backup one."""
+    return str(props.get("StateMachineName") or "").endswith("-drill")
+
+
 def function_key(props: Mapping[str, Any]) -> str | None:
     """Which of the five functions a template's Lambda function is, by its handler."""
     handler = props.get("Handler")
@@ -264,7 +271,7 @@ class StackIam:
             elif res["Type"] == "AWS::StepFunctions::StateMachine":
                 role_ref = props.get("RoleArn", {}).get("Fn::GetAtt", [None])[0]
                 if role_ref:
-                    callers[role_ref] = STATE_MACHINE
+                    callers[role_ref] = DRILL_MACHINE if is_drill_machine(props) else STATE_MACHINE
         documents: dict[str, list[Policy]] = {role: [] for role in callers}
         for logical, res in resources.items():
             props = res.get("Properties", {})

@@ -1,0 +1,141 @@
+"""Drill runs in the simulator: a run with ``"workflow": "drill"`` starts the restore drill's
+state machine (statemachine/drill.asl.json, substituted like the backup one) with the scheduled
+event of its ``at``, and reports ``runs[].drill`` from the record the drill wrote to the audit
+bucket (contract: shared/spec/simulation.md, Additions)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from smart_vault.constants import DRILL_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_BUCKET, SUBSTITUTION_TOPIC
+from smart_vault.drill import record_key
+from smart_vault.models import RunContext
+from smart_vault.validation import format_time
+from smart_vault_infra.paths import drill_definition_path
+from smart_vault_sim import fleet
+from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from smart_vault_sim.simulator import Simulation
+
+DRILL_SESSION = "StepFunctionsSession"
+
+
+def definition(values: dict[str, str]) -> str:
+    """The drill's ASL with its placeholders filled as CloudFormation fills them."""
+    from smart_vault_sim.simulator import substitute
+
+    return substitute(drill_definition_path().read_text(), values)
+
+
+def substitutions(sim: Simulation, bucket: str, topic_arn: str) -> dict[str, str]:
+    values = {name: sim.host.arn(key) for name, key in DRILL_SUBSTITUTION_FUNCTION_ARNS.items()}
+    values[SUBSTITUTION_BUCKET] = bucket
+    values[SUBSTITUTION_TOPIC] = topic_arn
+    return values
+
+
+def identity(template: dict[str, Any] | None, deployment_id: str) -> tuple[str, str]:
+    """The drill state machine's name and role name as the stack deploys them."""
+    if template is None:
+        return "smart-vault-drill", "smart-vault-drill-state-machine"
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine" and str(
+            props.get("StateMachineName") or ""
+        ).endswith("-drill"):
+            role = props["RoleArn"]["Fn::GetAtt"][0]
+            return str(props["StateMachineName"]), f"{template.get('StackName')}-{role}"[:64]
+    raise ValueError("the synthesized stack has no drill state machine")
+
+
+def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
+    """One drill execution at ``at``; the report row of a drill run."""
+    from smart_vault_sim.simulator import scheduled_event
+
+    account = sim.account
+    sim.clock = at
+    sim._terminate_due(at)
+    events = sim.hooks.new_run()
+    sim.tap.reset_counts()
+    denied_before = len(sim.authorizer.denied) if sim.authorizer else 0
+    sim.host.metrics.clear()
+    topic = sim._topic()
+    sent_before = len(topic.sent_notifications)
+    volumes_before = set(fleet.ec2_backend(sim.scenario.region).volumes)
+
+    event = scheduled_event(at, sim.scenario.region, fleet.ACCOUNT_ID)
+    drill_id = RunContext.run_id_for(at)
+    name = f"sv-drill-{drill_id}-{index:04d}"
+    sim.tap.machine = DRILL_MACHINE
+    started = time.monotonic()
+    try:
+        arn = account.sfn.start_execution(
+            stateMachineArn=account.drill_state_machine_arn, name=name, input=json.dumps(event)
+        )["executionArn"]
+        description = sim._wait_for(arn)
+    finally:
+        sim.tap.machine = STATE_MACHINE
+    history = sim._history(arn)
+    execution = sim._execution_figures(description, history, events)
+    execution["wall_seconds"] = round(time.monotonic() - started, 3)
+    record = sim._read(record_key(drill_id, name)) or {}
+    left = sorted(set(fleet.ec2_backend(sim.scenario.region).volumes) - volumes_before)
+    from smart_vault_sim.simulator import _readable
+
+    return {
+        "at": format_time(at),
+        "workflow": "drill",
+        "execution": execution,
+        "drill": drill_section(sim, record, execution["status"]),
+        "volumes_left": left,
+        "instances": [],
+        "created": [],
+        "deleted": [],
+        "skipped_deletes": [],
+        "orphans": [],
+        "breakers": [],
+        "alerts": [
+            {"subject": n[2] or "", "message": _readable(n[1]), "message_bytes": len(n[1].encode())}
+            for n in topic.sent_notifications[sent_before:]
+        ],
+        "metrics": dict(sorted(sim.host.metrics.items())),
+        "api_calls": dict(sorted(sim.tap.calls.items())),
+        "state_machine_api_calls": dict(sorted(sim.tap.state_machine_calls.items())),
+        "iam_enforced": sim.authorizer is not None,
+        "iam_denied": sim.authorizer.denied[denied_before:] if sim.authorizer else [],
+        "faults_injected": dict(sorted(sim.tap.injected.items())),
+    }
+
+
+def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str) -> dict[str, Any]:
+    """``runs[].drill``: the drill's status and one row per drilled instance."""
+    names = {i: n for n, i in sim.account.instance_ids.items()}
+    status = record.get("status") or ("failed" if execution_status != "SUCCEEDED" else "passed")
+    return {
+        "status": status,
+        "reason": record.get("reason"),
+        "availability_zone": record.get("availability_zone"),
+        "candidates": record.get("candidates", 0),
+        "instances": [
+            {
+                "name": names.get(r["instance_id"]) or r.get("name") or r["instance_id"],
+                "instance_id": r["instance_id"],
+                "recovery_point": r["recovery_point"],
+                "snapshots": list(r.get("snapshot_ids") or ()),
+                "volumes": list(r.get("volumes") or ()),
+                "seconds_to_available": r.get("seconds_to_available"),
+                "status": r["status"],
+                "cleaned_up": r["cleaned_up"],
+                "step": r.get("step"),
+                "aws_code": (r.get("error") or {}).get("aws_code"),
+                "error": (r.get("error") or {}).get("message"),
+            }
+            for r in record.get("instances") or ()
+        ],
+        "verified_snapshots": list(record.get("verified_snapshots") or ()),
+    }
