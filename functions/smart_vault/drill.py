@@ -162,9 +162,7 @@ class RestoreState:
 
 
 # -- select -------------------------------------------------------------------------------------
-def select(
-    *, drill_time: datetime, execution_name: str, settings: Settings, ec2: Ec2, store: Store
-) -> dict[str, Any]:
+def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2: Ec2, store: Store) -> dict[str, Any]:
     """The drill's context and the instances it restores (least recently drilled first)."""
     drill_id = RunContext.run_id_for(drill_time)
     zone = settings.drill.availability_zone or _first_zone(ec2)
@@ -203,7 +201,7 @@ def pick(candidates: Sequence[str], history: Mapping[str, Mapping[str, Any]], *,
     """``count`` instances, never-drilled and least recently drilled first; ties in a random
     order that depends only on ``seed`` (the same drill slot always picks the same ones)."""
     shuffled = list(candidates)
-    random.Random(seed).shuffle(shuffled)  # noqa: S311 - an order, not a secret
+    random.Random(seed).shuffle(shuffled)
     ordered = sorted(shuffled, key=lambda i: str((history.get(i) or {}).get("last_drilled") or ""))
     return ordered[:count]
 
@@ -406,14 +404,18 @@ def report(
     drill_id = RunContext.run_id_for(drill_time)
     selection = state.get("selection") if isinstance(state.get("selection"), Mapping) else None
     run_failure = state.get("run_failure")
-    results = tuple(instance_result(require_mapping(r, f"results[{i}]")) for i, r in enumerate(state.get("results") or ()))
+    results = tuple(
+        instance_result(require_mapping(r, f"results[{i}]")) for i, r in enumerate(state.get("results") or ())
+    )
     reason = None
     if run_failure is not None:
         info = ErrorInfo.from_catch(run_failure)
         reason = f"the drill failed before reporting its instances: {info.type}: {info.message}"
     elif not results:
         reason = "no complete recovery point of this deployment to restore"
-    status: DrillStatus = "passed" if results and reason is None and all(r.status == "passed" for r in results) else "failed"
+    status: DrillStatus = (
+        "passed" if results and reason is None and all(r.status == "passed" for r in results) else "failed"
+    )
     verified = tuple(s for r in results if r.status == "passed" for s in r.snapshot_ids)
     if verified:
         # Service Authorization Reference: ec2:CreateTags on snapshot/* with aws:ResourceTag (this

@@ -47,7 +47,9 @@ class DrillSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(value) - known)
         if unknown:
-            raise InvalidInputError(f"{path}.{unknown[0]}", f"is not a known drill setting ({', '.join(sorted(known))})")
+            raise InvalidInputError(
+                f"{path}.{unknown[0]}", f"is not a known drill setting ({', '.join(sorted(known))})"
+            )
         d = cls()
         zone = read_str(value, "availability_zone", path=f"{path}.", default=None)
         if zone is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d[a-z]", zone):

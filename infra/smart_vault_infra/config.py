@@ -48,7 +48,11 @@ STACK_KEYS = (
     "kms_key_arn",
     "audit_retention_days",
     "powertools_version",
+    "drill_schedule",
+    "drill_interval_hours",
 )
+# Restore drills run weekly by default (Sunday 05:00, after the nightly backup).
+DEFAULT_DRILL_SCHEDULE = "cron(0 5 ? * SUN *)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +66,8 @@ class DeploymentConfig:
     state_machine_log_level: str
     audit_retention_days: int
     powertools_version: str
+    drill_schedule: str = DEFAULT_DRILL_SCHEDULE
+    drill_interval_hours: int = 168
 
     @property
     def deployment_id(self) -> str:
@@ -70,6 +76,10 @@ class DeploymentConfig:
     @property
     def state_machine_name(self) -> str:
         return f"{self.deployment_id}-backup"
+
+    @property
+    def drill_state_machine_name(self) -> str:
+        return f"{self.deployment_id}-drill"
 
     def alarm_name(self, construct_id: str) -> str:
         """Alarms are named after the deployment, so the topic and key policies can name them all."""
@@ -90,9 +100,8 @@ class DeploymentConfig:
         settings = Settings.from_mapping({k: v for k, v in context.items() if k in known_settings}, path=path)
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", settings.deployment_id):
             raise InvalidInputError(f"{path}deployment_id", "must be 1-31 lower-case letters, digits or dashes")
-        schedule = read_str(context, "schedule", path=path, default="cron(0 3 * * ? *)")
-        if not re.fullmatch(r"(cron|rate)\(.+\)", schedule):
-            raise InvalidInputError(f"{path}schedule", f"must be cron(...) or rate(...), got {schedule!r}")
+        schedule = _schedule(context, "schedule", "cron(0 3 * * ? *)")
+        drill_schedule = _schedule(context, "drill_schedule", DEFAULT_DRILL_SCHEDULE)
         email = context.get("alarm_email") or None
         if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(email)):
             raise InvalidInputError(f"{path}alarm_email", f"is not an e-mail address: {email!r}")
@@ -124,4 +133,17 @@ class DeploymentConfig:
             state_machine_log_level=level,
             audit_retention_days=read_int(context, "audit_retention_days", path=path, default=400, minimum=1),
             powertools_version=read_str(context, "powertools_version", path=path, default="3.37.0"),
+            drill_schedule=drill_schedule,
+            # The NoSuccessfulDrill alarm fires after two intervals without a passed drill.
+            drill_interval_hours=read_int(
+                context, "drill_interval_hours", path=path, default=168, minimum=1, maximum=24 * 366
+            ),
         )
+
+
+def _schedule(context: Mapping[str, Any], key: str, default: str) -> str:
+    """An EventBridge Scheduler expression (cron(...) or rate(...)), checked at synth."""
+    schedule = str(read_str(context, key, path="context ", default=default))
+    if not re.fullmatch(r"(cron|rate)\(.+\)", schedule):
+        raise InvalidInputError(f"context {key}", f"must be cron(...) or rate(...), got {schedule!r}")
+    return schedule

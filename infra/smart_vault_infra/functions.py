@@ -20,11 +20,14 @@ from constructs import Construct
 
 from smart_vault.constants import (
     APPROVALS_PREFIX,
+    DRILLS_PREFIX,
     FUNCTION_HANDLERS,
     METRIC_NAMESPACE,
     RUNS_PREFIX,
     SERVICE_NAME,
+    TAG_DRILL,
     TAG_MANAGED,
+    TAG_VERIFIED_AT,
     construct_name,
 )
 from smart_vault_infra.checks import GUARD, acknowledge, acknowledge_log_retention
@@ -39,6 +42,7 @@ class On(Enum):
     ANY = "any"  # actions without resource-level permissions (EC2 Describe*)
     RUN_RECORDS = "run records"  # objects under runs/ in the bucket
     APPROVALS = "approvals"  # objects under approvals/ (written by `smart-vault approve`)
+    DRILL_RECORDS = "drill records"  # objects under drills/ (restore drill results and history)
     BUCKET = "bucket"  # the bucket itself (ListBucket)
     TOPIC = "topic"
     INSTANCES = "instances"
@@ -68,6 +72,10 @@ def function_specs(deployment_id: str) -> dict[str, FunctionSpec]:
     managed = {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id}}
     describe = "EC2 Describe* and X-Ray support no resource-level permissions (Resource::*)"
     runs = f"run records have generated keys under {RUNS_PREFIX}/ only"
+    drills = f"drill records have generated keys under {DRILLS_PREFIX}/ only"
+    drill_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_DRILL}": deployment_id}}
+    drill_volume = {"StringEquals": {f"aws:ResourceTag/{TAG_DRILL}": deployment_id}}
+    drill_prefix = {"StringLike": {"s3:prefix": [f"{DRILLS_PREFIX}/*"]}}
     return {
         "discover": FunctionSpec(
             memory_mb=1024,
@@ -137,6 +145,57 @@ def function_specs(deployment_id: str) -> dict[str, FunctionSpec]:
             ),
             uses_key=True,
             wildcards=f"{describe}; {runs}.",
+        ),
+        # The restore drill (statemachine/drill.asl.json). Service Authorization Reference, EC2:
+        # CreateVolume authorizes volume/* (aws:RequestTag, aws:TagKeys) and the source snapshot
+        # (aws:ResourceTag); DeleteVolume the volume (aws:ResourceTag); CreateTags the tagged
+        # resource (aws:ResourceTag, aws:RequestTag, aws:TagKeys, ec2:CreateAction).
+        "drill": FunctionSpec(
+            memory_mb=512,
+            timeout=Duration.minutes(2),
+            allow=(
+                Allow(("ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeAvailabilityZones"), (On.ANY,)),
+                # Only volumes that carry the drill marker from creation on (DeleteVolume needs
+                # it), only from this deployment's snapshots, tagged only by the create itself.
+                Allow(("ec2:CreateVolume",), (On.VOLUMES,), drill_at_create),
+                Allow(("ec2:CreateVolume",), (On.SNAPSHOTS,), managed),
+                Allow(("ec2:CreateTags",), (On.VOLUMES,), {"StringEquals": {"ec2:CreateAction": "CreateVolume"}}),
+                Allow(("s3:GetObject",), (On.DRILL_RECORDS,)),
+                Allow(("s3:ListBucket",), (On.BUCKET,), drill_prefix),
+            ),
+            uses_key=True,
+            wildcards=f"{describe}; volume ARNs are unknown before CreateVolume, so it requires the "
+            f"drill marker on the volume (aws:RequestTag) and this deployment's marker on the snapshot "
+            f"(aws:ResourceTag), and CreateTags is allowed only inside it (ec2:CreateAction); {drills}.",
+        ),
+        "drill_cleanup": FunctionSpec(
+            memory_mb=256,
+            timeout=Duration.minutes(2),
+            allow=(
+                Allow(("ec2:DescribeVolumes",), (On.ANY,)),
+                Allow(("ec2:DeleteVolume",), (On.VOLUMES,), drill_volume),
+            ),
+            uses_key=False,
+            wildcards=f"{describe}; DeleteVolume only on volumes with this deployment's drill marker "
+            "(aws:ResourceTag).",
+        ),
+        "drill_report": FunctionSpec(
+            memory_mb=256,
+            timeout=Duration.minutes(2),
+            allow=(
+                # smart-vault:verified-at, and only that key, on this deployment's snapshots.
+                Allow(
+                    ("ec2:CreateTags",),
+                    (On.SNAPSHOTS,),
+                    {**managed, "ForAllValues:StringEquals": {"aws:TagKeys": [TAG_VERIFIED_AT]}},
+                ),
+                Allow(("s3:GetObject", "s3:PutObject"), (On.DRILL_RECORDS,)),
+                Allow(("s3:ListBucket",), (On.BUCKET,), drill_prefix),
+                Allow(("sns:Publish",), (On.TOPIC,)),
+            ),
+            uses_key=True,
+            wildcards=f"CreateTags only of {TAG_VERIFIED_AT} (aws:TagKeys) on snapshots with this "
+            f"deployment's marker (aws:ResourceTag); {drills}.",
         ),
     }
 
@@ -236,6 +295,7 @@ class Functions(Construct):
             On.ANY: "*",
             On.RUN_RECORDS: self._storage.objects(RUNS_PREFIX),
             On.APPROVALS: self._storage.objects(APPROVALS_PREFIX),
+            On.DRILL_RECORDS: self._storage.objects(DRILLS_PREFIX),
             On.BUCKET: self._storage.bucket.bucket_arn,
             On.TOPIC: self._storage.topic.topic_arn,
             On.INSTANCES: f"{ec2}:{stack.account}:instance/*",
@@ -250,6 +310,7 @@ class Functions(Construct):
         return {
             On.RUN_RECORDS: f"Resource::<{bucket}.Arn>/{RUNS_PREFIX}/*",
             On.APPROVALS: f"Resource::<{bucket}.Arn>/{APPROVALS_PREFIX}/*",
+            On.DRILL_RECORDS: f"Resource::<{bucket}.Arn>/{DRILLS_PREFIX}/*",
             On.INSTANCES: f"Resource::{ec2}:<AWS::AccountId>:instance/*",
             On.VOLUMES: f"Resource::{ec2}:<AWS::AccountId>:volume/*",
             On.SNAPSHOTS: f"Resource::{ec2}::snapshot/*",

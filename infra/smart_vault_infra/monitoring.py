@@ -14,6 +14,8 @@ from constructs import Construct
 from smart_vault.constants import (
     METRIC_BACKUP_GIB,
     METRIC_DIMENSION_STEP,
+    METRIC_DRILL_SUCCEEDED,
+    METRIC_HOURS_SINCE_DRILL,
     METRIC_NAMESPACE,
     METRIC_SNAPSHOTS_CREATED,
     METRIC_SNAPSHOTS_DELETED,
@@ -48,12 +50,17 @@ class Monitoring(Construct):
         topic: sns.ITopic,
         functions: dict[str, lambda_.Function],
         state_machine: sfn.StateMachine,
+        drill_state_machine: sfn.StateMachine,
         dead_letters: sqs.Queue,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
         self._topic = topic
-        self.alarms = self._function_alarms(functions) + self._run_alarms(state_machine, dead_letters)
+        self.alarms = (
+            self._function_alarms(functions)
+            + self._run_alarms(state_machine, dead_letters)
+            + self._drill_alarms(drill_state_machine)
+        )
         self.dashboard = self._dashboard(functions, state_machine)
 
     def _alarm(
@@ -171,6 +178,49 @@ class Monitoring(Construct):
                 description=f"No successful Smart Vault run in {silence} hours",
             ),
         ]
+
+    def _drill_alarms(self, machine: sfn.StateMachine) -> list[cloudwatch.Alarm]:
+        window = 2 * self._config.drill_interval_hours
+        failed = self._alarm(
+            "DrillFailed",
+            cloudwatch.MathExpression(
+                expression="failed + timedout + aborted",
+                using_metrics={
+                    "failed": machine.metric_failed(period=FIVE_MINUTES),
+                    "timedout": machine.metric_timed_out(period=FIVE_MINUTES),
+                    "aborted": machine.metric_aborted(period=FIVE_MINUTES),
+                },
+                period=FIVE_MINUTES,
+                label="Restore drills that did not pass",
+            ),
+            threshold=0,
+            description="A Smart Vault restore drill failed (the alert names instance, step and AWS error)",
+        )
+        # PutMetricAlarm: "An alarm's total current evaluation period can be no longer than seven
+        # days". Two drill intervals within it: no DrillSucceeded datapoint for that long alarms,
+        # silence included. Longer (weekly by default): each drill reports the hours since the
+        # last drill that passed, and the alarm fires when that exceeds two intervals
+        # (docs/decisions.md, "Restore drills").
+        if window <= 7 * 24:
+            metric: cloudwatch.IMetric = custom_metric(METRIC_DRILL_SUCCEEDED, period=Duration.hours(1))
+            none_passed = self._alarm(
+                "NoSuccessfulDrill",
+                metric,
+                threshold=1,
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=window,
+                missing=cloudwatch.TreatMissingData.BREACHING,
+                description=f"No Smart Vault restore drill passed in {window} hours",
+            )
+        else:
+            metric = custom_metric(METRIC_HOURS_SINCE_DRILL, period=Duration.days(1), statistic="Maximum")
+            none_passed = self._alarm(
+                "NoSuccessfulDrill",
+                metric,
+                threshold=window,
+                description=f"No Smart Vault restore drill passed in {window} hours (two drill intervals)",
+            )
+        return [failed, none_passed]
 
     def _dashboard(self, functions: dict[str, lambda_.Function], machine: sfn.StateMachine) -> cloudwatch.Dashboard:
         hour = Duration.hours(1)

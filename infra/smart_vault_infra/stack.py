@@ -8,13 +8,16 @@ from aws_cdk import CfnElement, CfnOutput, Stack
 from constructs import Construct
 
 from smart_vault.constants import (
+    BACKUP_FUNCTIONS,
     OUTPUT_BUCKET_NAME,
     OUTPUT_DASHBOARD_URL,
     OUTPUT_DEAD_LETTER_QUEUE_URL,
+    OUTPUT_DRILL_STATE_MACHINE_ARN,
     OUTPUT_STATE_MACHINE_ARN,
     OUTPUT_TOPIC_ARN,
 )
 from smart_vault_infra.config import DeploymentConfig
+from smart_vault_infra.drill import Drill
 from smart_vault_infra.functions import Functions
 from smart_vault_infra.logical_ids import logical_id
 from smart_vault_infra.monitoring import Monitoring
@@ -22,7 +25,7 @@ from smart_vault_infra.storage import Storage
 from smart_vault_infra.workflow import Workflow
 
 # The concern constructs: left out of logical ids (see _allocate_logical_id).
-CONCERNS = ("Storage", "Functions", "Workflow", "Monitoring")
+CONCERNS = ("Storage", "Functions", "Workflow", "Drill", "Monitoring")
 
 
 class SmartVaultStack(Stack):
@@ -32,8 +35,21 @@ class SmartVaultStack(Stack):
         self.config = config
         self.storage = Storage(self, "Storage", config=config)
         self.functions = Functions(self, "Functions", config=config, storage=self.storage)
+        functions = self.functions.functions
         self.workflow = Workflow(
-            self, "Workflow", config=config, storage=self.storage, functions=self.functions.functions
+            self,
+            "Workflow",
+            config=config,
+            storage=self.storage,
+            functions={key: functions[key] for key in BACKUP_FUNCTIONS},
+        )
+        self.drill = Drill(
+            self,
+            "Drill",
+            config=config,
+            storage=self.storage,
+            functions=functions,
+            dead_letters=self.workflow.dead_letters,
         )
         self.monitoring = Monitoring(
             self,
@@ -42,6 +58,7 @@ class SmartVaultStack(Stack):
             topic=self.storage.topic,
             functions=self.functions.functions,
             state_machine=self.workflow.state_machine,
+            drill_state_machine=self.drill.state_machine,
             dead_letters=self.workflow.dead_letters,
         )
         self._outputs()
@@ -52,6 +69,12 @@ class SmartVaultStack(Stack):
             OUTPUT_STATE_MACHINE_ARN,
             value=self.workflow.state_machine.state_machine_arn,
             description="Smart Vault backup workflow",
+        )
+        CfnOutput(
+            self,
+            OUTPUT_DRILL_STATE_MACHINE_ARN,
+            value=self.drill.state_machine.state_machine_arn,
+            description="Smart Vault restore drill",
         )
         CfnOutput(self, OUTPUT_TOPIC_ARN, value=self.storage.topic.topic_arn, description="Alerts topic")
         CfnOutput(

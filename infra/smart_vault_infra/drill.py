@@ -1,0 +1,133 @@
+"""Drill: the restore drill's own small state machine (statemachine/drill.asl.json) and its
+weekly schedule. Its functions are rows of the function_specs table like the backup's."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from smart_vault.constants import DRILL_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_BUCKET, SUBSTITUTION_TOPIC
+from smart_vault_infra.checks import acknowledge, acknowledge_log_retention
+from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig
+from smart_vault_infra.paths import drill_definition_path
+from smart_vault_infra.storage import Storage
+
+
+class Drill(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeploymentConfig,
+        storage: Storage,
+        functions: dict[str, lambda_.Function],
+        dead_letters: sqs.Queue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._storage = storage
+        self.state_machine = self._state_machine(functions)
+        self._schedule(dead_letters)
+
+    def _state_machine(self, functions: dict[str, lambda_.Function]) -> sfn.StateMachine:
+        name = self._config.drill_state_machine_name
+        storage = self._storage
+        level = self._config.state_machine_log_level
+        log_group = logs.LogGroup(
+            self,
+            "DrillStateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/{name}",
+            retention=logs.RetentionDays[LOG_RETENTION[self._config.log_retention_days]],
+            encryption_key=storage.key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        acknowledge_log_retention(log_group, self._config.log_retention_days)
+        substitutions = {
+            placeholder: functions[key].function_arn for placeholder, key in DRILL_SUBSTITUTION_FUNCTION_ARNS.items()
+        }
+        substitutions[SUBSTITUTION_BUCKET] = storage.bucket.bucket_name
+        substitutions[SUBSTITUTION_TOPIC] = storage.topic.topic_arn
+        machine = sfn.StateMachine(
+            self,
+            "DrillStateMachine",
+            state_machine_name=name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_file(str(drill_definition_path())),
+            definition_substitutions=substitutions,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel[level], include_execution_data=False),
+        )
+        # Only the drill's three functions, and the fallback alert when its report fails.
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[functions[key].function_arn for key in DRILL_SUBSTITUTION_FUNCTION_ARNS.values()],
+            )
+        )
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[storage.topic.topic_arn]))
+        machine.add_to_role_policy(storage.key_use())
+        acknowledge(
+            machine.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
+            "X-Ray and log delivery support no resource-level permissions (Resource::*).",
+            "Resource::*",
+        )
+        if level != "ALL":
+            acknowledge(
+                machine, "AwsSolutions-SF1", f"Logging level set to {level} by the state_machine_log_level context."
+            )
+        return machine
+
+    def _schedule(self, dead_letters: sqs.Queue) -> None:
+        """EventBridge Scheduler starts the drill like the backup (same confused-deputy condition,
+        same dead-letter queue, the scheduled time as the drill id)."""
+        stack = Stack.of(self)
+        group = stack.format_arn(
+            service="scheduler",
+            resource="schedule-group",
+            resource_name="default",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        role = iam.Role(
+            self,
+            "DrillScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account, "aws:SourceArn": group}},
+            ),
+        )
+        self.state_machine.grant_start_execution(role)
+        role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn]))
+        role.add_to_policy(self._storage.key_use())
+        scheduler.CfnSchedule(
+            self,
+            "DrillSchedule",
+            description="Smart Vault restore drill",
+            schedule_expression=self._config.drill_schedule,
+            schedule_expression_timezone=self._config.time_zone,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.state_machine.state_machine_arn,
+                role_arn=role.role_arn,
+                input=json.dumps(
+                    {
+                        "detail-type": "Scheduled Event",
+                        "source": "smart-vault.drill-schedule",
+                        "time": "<aws.scheduler.scheduled-time>",
+                    }
+                ),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_event_age_in_seconds=3600, maximum_retry_attempts=10
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=dead_letters.queue_arn),
+            ),
+        )
