@@ -26,6 +26,13 @@ PINNED = {
     "Dashboard9E4231ED": "AWS::CloudWatch::Dashboard",
     # Added with issue 8 (dead letters of the schedule and the status rule), pinned from the start.
     "DeadLetterQueue9F481546": "AWS::SQS::Queue",
+    # Added with issue 12 (the restore drill), pinned from the start.
+    "DrillLogs6301FA14": "AWS::Logs::LogGroup",
+    "DrillCleanupLogs2024CA56": "AWS::Logs::LogGroup",
+    "DrillReportLogs512D2E3F": "AWS::Logs::LogGroup",
+    "DrillStateMachineLogs193E6A3A": "AWS::Logs::LogGroup",
+    "DrillStateMachineAA8CD0AA": "AWS::StepFunctions::StateMachine",
+    "DrillSchedule": "AWS::Scheduler::Schedule",
 }
 RETAINED = {"Key961B73FD", "InventoryBucketA869B8CB"}
 

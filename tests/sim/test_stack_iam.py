@@ -11,7 +11,7 @@ import pytest
 from smart_vault.constants import FUNCTION_HANDLERS, TAG_MANAGED
 from smart_vault.settings import Settings
 from smart_vault_sim.authorization import Authorizer
-from smart_vault_sim.aws_tap import STATE_MACHINE
+from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
 from smart_vault_sim.iam import Decision, Request, evaluate
 from smart_vault_sim.simulator import DEPLOYMENT_ID, KEY_ARN, STATE_MACHINE_SESSION, cdk_context
 from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
@@ -47,7 +47,7 @@ def allowed(authorizer: Authorizer, caller: str, action: str, resource: str, **c
 
 
 def test_every_function_and_the_state_machine_have_a_role(authorizer: Authorizer):
-    assert set(authorizer.iam.roles) == {*FUNCTION_HANDLERS, STATE_MACHINE}
+    assert set(authorizer.iam.roles) == {*FUNCTION_HANDLERS, STATE_MACHINE, DRILL_MACHINE}
 
 
 def test_the_distributed_map_may_start_and_watch_its_children(authorizer: Authorizer):
