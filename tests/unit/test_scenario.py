@@ -96,6 +96,11 @@ def test_the_additions_are_read():
         (lambda s: s["settings"].update(orphan_keep=0), "settings.orphan_keep"),
         (lambda s: s["runs"][0].update(workflow="restore"), "runs[0].workflow"),
         (lambda s: s["runs"][0].update(every="1d"), "runs[0]"),
+        (lambda s: s["settings"].update(drill={"instances_per_drill": 0}), "settings.drill.instances_per_drill"),
+        (lambda s: s["settings"].update(drill={"instances": 2}), "settings.drill.instances"),
+        (lambda s: s["settings"].update(drill={"availability_zone": "east"}), "settings.drill.availability_zone"),
+        (lambda s: s["settings"].update(drill=2), "settings.drill"),
+        (lambda s: s["faults"][0].update(operation="CreateVolumes"), "faults[0].operation"),
     ],
 )
 def test_invalid_field_is_named(mutate, field):
@@ -110,8 +115,6 @@ def test_invalid_field_is_named(mutate, field):
         (lambda s: s["settings"].update(copy_regions=[{"region": "us-west-2"}]), "settings.copy_regions"),
         (lambda s: s["settings"].update(retention={"daily": 7}), "settings.retention"),
         (lambda s: s["settings"].update(lock={"mode": "governance", "days": 10}), "settings.lock"),
-        (lambda s: s["settings"].update(drill={"instances_per_drill": 2}), "settings.drill"),
-        (lambda s: s["runs"][0].update(workflow="drill"), "runs[0].workflow"),
         (lambda s: s["faults"][0].update(operation="CopySnapshot"), "faults[0].operation"),
     ],
 )
@@ -120,3 +123,19 @@ def test_planned_additions_are_refused_not_ignored(mutate, field):
     with pytest.raises(ScenarioError, match=r"not .*yet") as caught:
         _parse(mutate)
     assert caught.value.field == field
+
+
+def test_drill_settings_runs_and_faults_are_read():
+    scenario = copy.deepcopy(VALID)
+    scenario["settings"]["drill"] = {"instances_per_drill": 3, "availability_zone": "eu-west-1b"}
+    scenario["runs"] += [
+        {"at": "2026-12-06T05:00:00Z", "workflow": "drill"},
+        {"every": "7d", "count": 2, "workflow": "drill"},
+    ]
+    scenario["faults"].append({"operation": "CreateVolume", "instance": "web-1", "error": "VolumeLimitExceeded"})
+    parsed = parse_scenario(scenario)
+    assert parsed.settings.drill.instances_per_drill == 3
+    assert parsed.settings.drill.availability_zone == "eu-west-1b"
+    assert parsed.workflows == ("backup", "backup", "backup", "backup", "drill", "drill", "drill")
+    assert len(parsed.workflows) == len(parsed.runs)
+    assert parsed.faults[-1].operation == "CreateVolume"
