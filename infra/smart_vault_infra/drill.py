@@ -14,7 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from smart_vault.constants import DRILL_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_BUCKET, SUBSTITUTION_TOPIC
+from smart_vault.constants import DRILL_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_TOPIC
 from smart_vault_infra.checks import acknowledge, acknowledge_log_retention
 from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig
 from smart_vault_infra.paths import drill_definition_path
@@ -54,7 +54,6 @@ class Drill(Construct):
         substitutions = {
             placeholder: functions[key].function_arn for placeholder, key in DRILL_SUBSTITUTION_FUNCTION_ARNS.items()
         }
-        substitutions[SUBSTITUTION_BUCKET] = storage.bucket.bucket_name
         substitutions[SUBSTITUTION_TOPIC] = storage.topic.topic_arn
         machine = sfn.StateMachine(
             self,

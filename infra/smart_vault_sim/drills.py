@@ -9,7 +9,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from smart_vault.constants import DRILL_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_BUCKET, SUBSTITUTION_TOPIC
+from smart_vault.constants import DRILL_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_TOPIC
 from smart_vault.drill import record_key
 from smart_vault.models import RunContext
 from smart_vault.validation import format_time
@@ -32,9 +32,8 @@ def definition(values: dict[str, str]) -> str:
     return substitute(drill_definition_path().read_text(), values)
 
 
-def substitutions(sim: Simulation, bucket: str, topic_arn: str) -> dict[str, str]:
+def substitutions(sim: Simulation, topic_arn: str) -> dict[str, str]:
     values = {name: sim.host.arn(key) for name, key in DRILL_SUBSTITUTION_FUNCTION_ARNS.items()}
-    values[SUBSTITUTION_BUCKET] = bucket
     values[SUBSTITUTION_TOPIC] = topic_arn
     return values
 

@@ -246,7 +246,7 @@ class Simulation:
         drill_name, drill_role = drills.identity(template, DEPLOYMENT_ID)
         account.drill_state_machine_arn = sfn.create_state_machine(
             name=drill_name,
-            definition=drills.definition(drills.substitutions(self, BUCKET, topic_arn)),
+            definition=drills.definition(drills.substitutions(self, topic_arn)),
             roleArn=f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/{drill_role}",
             type="STANDARD",
         )["stateMachineArn"]

@@ -30,7 +30,13 @@ ALARM_ARNS = {
 
 
 def only(synthesized, kind):
-    [(logical_id, resource)] = [(k, v) for k, v in synthesized["template"]["Resources"].items() if v["Type"] == kind]
+    """The one resource of this kind, or of the backup's when the drill has its own (state
+    machine, schedule: their logical ids start with Drill)."""
+    [(logical_id, resource)] = [
+        (k, v)
+        for k, v in synthesized["template"]["Resources"].items()
+        if v["Type"] == kind and not k.startswith("Drill")
+    ]
     return logical_id, resource["Properties"]
 
 
@@ -137,6 +143,11 @@ def test_schedule_and_rule_target_have_an_encrypted_tls_only_dead_letter_queue(s
     ]
     # Scheduler sends them with its execution role ("Configuring a dead-letter queue").
     granted = {(a, str(s["Resource"])) for s in role_statements(synthesized, "ScheduleRole") for a in actions(s)}
+    assert ("sqs:SendMessage", str(queue_arn)) in granted
+    # The drill's schedule shares the queue.
+    drill = of_kind(synthesized, "AWS::Scheduler::Schedule")["DrillSchedule"]
+    assert drill["Target"]["DeadLetterConfig"] == {"Arn": queue_arn}
+    granted = {(a, str(s["Resource"])) for s in role_statements(synthesized, "DrillScheduleRole") for a in actions(s)}
     assert ("sqs:SendMessage", str(queue_arn)) in granted
     assert ("kms:GenerateDataKey", str({"Fn::GetAtt": [key_id, "Arn"]})) in granted
 

@@ -66,11 +66,25 @@ ACKNOWLEDGED = (
         "resource type the action authorizes (Service Authorization Reference, Amazon EC2).",
     ),
     Acknowledged(
+        "DrillRole",
+        "RESOURCE_MISMATCH",
+        "ec2:CreateVolume",
+        "CreateVolume is split over two statements on purpose: the volume ARN requires the drill marker "
+        "(aws:RequestTag), the source snapshot this deployment's marker (aws:ResourceTag). Together they "
+        "name every resource type the action authorizes (Service Authorization Reference, Amazon EC2).",
+    ),
+    Acknowledged(
         "StateMachineRole",
         "PERMISSIONS_MANAGEMENT_ACTIONS",
         "logs:putresourcepolicy",
         "Step Functions needs the log-delivery actions on '*' to send execution logs to CloudWatch Logs "
         "(Step Functions, 'IAM policies for CloudWatch Logs'); CDK adds them with the logging option.",
+    ),
+    Acknowledged(
+        "DrillStateMachineRole",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        "logs:putresourcepolicy",
+        "As for the backup's state machine: Step Functions log delivery needs these actions on '*'.",
     ),
     Acknowledged(
         "StateMachineRole",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match
 
-from smart_vault.constants import FUNCTION_HANDLERS, TAG_MANAGED
+from smart_vault.constants import BACKUP_FUNCTIONS, DRILL_FUNCTIONS, FUNCTION_HANDLERS, TAG_MANAGED
 from smart_vault.errors import InvalidInputError
 from smart_vault_infra.config import DeploymentConfig
 
@@ -26,17 +26,17 @@ def statements(synthesized):
 
 
 def test_resource_counts(template):
-    template.resource_count_is("AWS::Lambda::Function", 5)
-    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
-    template.resource_count_is("AWS::Scheduler::Schedule", 1)
+    template.resource_count_is("AWS::Lambda::Function", 8)
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 2)  # backup, restore drill
+    template.resource_count_is("AWS::Scheduler::Schedule", 2)
     template.resource_count_is("AWS::SNS::Topic", 1)
     template.resource_count_is("AWS::S3::Bucket", 1)
     template.resource_count_is("AWS::KMS::Key", 1)
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     template.resource_count_is("AWS::SQS::Queue", 1)
     # Throttles and Duration per function + 4 execution alarms + SnapshotsFailed, StepsFailed,
-    # DeadLetters + no-successful-run.
-    template.resource_count_is("AWS::CloudWatch::Alarm", 2 * 5 + 4 + 3 + 1)
+    # DeadLetters + no-successful-run + DrillFailed and NoSuccessfulDrill.
+    template.resource_count_is("AWS::CloudWatch::Alarm", 2 * 8 + 4 + 3 + 1 + 2)
 
 
 def test_functions_are_arm64_current_python_traced_json_logged(template):
@@ -67,7 +67,7 @@ def test_functions_are_arm64_current_python_traced_json_logged(template):
 
 def test_each_function_has_its_own_role(synthesized):
     roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in resources(synthesized, "AWS::Lambda::Function").values()}
-    assert len(roles) == 5
+    assert len(roles) == len(FUNCTION_HANDLERS)
     for role in resources(synthesized, "AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -90,30 +90,35 @@ def test_snapshot_permissions_carry_tag_conditions(synthesized):
         s["Condition"] == {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": "smart-vault"}}
         for s in creates_on_snapshots
     )
-    [(_, tags)] = by_action["ec2:CreateTags"]
+    [(_, tags)] = [(r, s) for r, s in by_action["ec2:CreateTags"] if r.startswith("SnapshotRole")]
     assert tags["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}}
     [(role, delete)] = by_action["ec2:DeleteSnapshot"]
     assert delete["Condition"] == {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": "smart-vault"}}
     assert role.startswith("PruneRole")
-    # Only the snapshot function creates, only prune deletes, only notify (and the state
-    # machine's fallback alert) publishes.
+    # Only the snapshot function creates, only prune deletes, only notify and the drill's report
+    # (and the state machines' fallback alerts) publish.
     assert {r for r, _ in by_action["ec2:CreateSnapshots"]} == {
         next(iter(r for r, _ in by_action["ec2:CreateSnapshots"]))
     }
-    assert {r.startswith(("NotifyRole", "StateMachineRole")) for r, _ in by_action["sns:Publish"]} == {True}
+    publishers = ("NotifyRole", "StateMachineRole", "DrillReportRole", "DrillStateMachineRole")
+    assert {r.startswith(publishers) for r, _ in by_action["sns:Publish"]} == {True}
 
 
-def test_state_machine_invokes_only_the_five_functions(synthesized):
-    invokes = [s for r, s in statements(synthesized) if s["Action"] == "lambda:InvokeFunction"]
-    [statement] = invokes
-    assert len(statement["Resource"]) == 5
+def test_each_state_machine_invokes_only_its_own_functions(synthesized):
+    invokes = {r: s for r, s in statements(synthesized) if s["Action"] == "lambda:InvokeFunction"}
+    backup = next(s for r, s in invokes.items() if r.startswith("StateMachineRole"))
+    drill = next(s for r, s in invokes.items() if r.startswith("DrillStateMachineRole"))
+    assert len(invokes) == 2
+    assert len(backup["Resource"]) == len(BACKUP_FUNCTIONS) == 5
+    assert len(drill["Resource"]) == len(DRILL_FUNCTIONS) == 3
 
 
 def test_definition_is_substituted_with_the_function_arns(synthesized):
-    [machine] = resources(synthesized, "AWS::StepFunctions::StateMachine").values()
+    machines = resources(synthesized, "AWS::StepFunctions::StateMachine").values()
+    [machine] = [m for m in machines if m["Properties"]["StateMachineName"] == "smart-vault-backup"]
     props = machine["Properties"]
     subs = props["DefinitionSubstitutions"]
-    functions = set(resources(synthesized, "AWS::Lambda::Function"))
+    functions = {k for k in resources(synthesized, "AWS::Lambda::Function") if not k.startswith("Drill")}
     assert {v["Fn::GetAtt"][0] for k, v in subs.items() if k.endswith("FunctionArn")} == functions
     assert "InventoryBucketName" in subs
     assert props["StateMachineType"] == "STANDARD"
@@ -217,7 +222,7 @@ def test_alarms_per_function_and_state_machine(synthesized):
         props = alarm["Properties"]
         by_metric.setdefault(props.get("MetricName"), []).append(props)
         assert props["AlarmActions"], "every alarm notifies the topic"
-    assert len(by_metric["Throttles"]) == len(by_metric["Duration"]) == 5
+    assert len(by_metric["Throttles"]) == len(by_metric["Duration"]) == len(FUNCTION_HANDLERS)
     # Lambda Errors count failures Step Functions retried successfully: not alarmed on.
     assert "Errors" not in by_metric
     for name in (
