@@ -24,11 +24,36 @@ def _instance_line(row: dict[str, Any]) -> str:
     return f"    {mark} {row['name']:<16} {row['instance_id']:<21} {detail}"
 
 
+def _drill_lines(run: dict[str, Any]) -> None:
+    drill = run["drill"]
+    click.echo(
+        f"\nDrill {run['at']}: {run['execution']['status']}  drill {drill['status']}, "
+        f"{len(drill['instances'])} of {drill['candidates']} instance(s) with a recovery point; "
+        f"{run['execution']['state_transitions']} state transitions, {sum(run['api_calls'].values())} AWS API calls"
+    )
+    if drill.get("reason"):
+        click.echo(f"    {drill['reason']}")
+    for row in drill["instances"]:
+        mark = "ok  " if row["status"] == "passed" else "FAIL"
+        detail = (
+            f"{len(row['volumes'])} volume(s) available after {row['seconds_to_available']} s"
+            if row["seconds_to_available"] is not None
+            else f"step {row['step']}: {shorten_error(row['error'] or '')}"
+        )
+        cleaned = "cleaned up" if row["cleaned_up"] else "NOT cleaned up"
+        click.echo(f"    {mark} {row['name']:<16} point {row['recovery_point']}  {detail}, {cleaned}")
+    for alert in run["alerts"]:
+        click.echo(f"  ALERT: {alert['subject']}")
+
+
 def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
     click.echo(f"Smart Vault simulation: {report['scenario']}")
     labels = {s["snapshot_id"]: s["label"] for s in report["final_snapshots"] if s.get("label")}
     for run in report["runs"]:
         execution = run["execution"]
+        if run.get("workflow") == "drill":
+            _drill_lines(run)
+            continue
         statuses = [r["status"] for r in run["instances"]]
         click.echo(
             f"\nRun {run['at']}: {execution['status']}  "
