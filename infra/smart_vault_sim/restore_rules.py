@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -42,6 +42,9 @@ from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.instances import InstanceResponse
+
+from smart_vault.constants import TAG_INSTANCE_ID
+from smart_vault_sim import fleet
 
 # CreateVolume "Size" and "Iops" (EC2 API Reference, current): GiB and IOPS ranges per type.
 SIZE_RANGE = {
@@ -333,3 +336,25 @@ def patched() -> Iterator[None]:
 
 def _newest_image(backend: Any) -> str:
     return str(list(backend.amis)[-1])
+
+
+def restored_targets(region: str, instance_id: str) -> Callable[[], list[str]]:
+    """Ids a restore request of this instance names: its managed snapshots (CreateVolume,
+    RegisterImage) and the images registered from them (RunInstances). For scripted faults."""
+
+    def targets() -> list[str]:
+        backend = fleet.ec2_backend(region)
+        snapshots = [
+            sid
+            for sid, snap in backend.snapshots.items()
+            if backend.tags.get(sid, {}).get(TAG_INSTANCE_ID) == instance_id
+        ]
+        mine = set(snapshots)
+        images = [
+            image_id
+            for image_id, image in backend.amis.items()
+            if any((m.get("Ebs") or {}).get("SnapshotId") in mine for m in image.__dict__.get("_sv_mappings") or ())
+        ]
+        return snapshots + images
+
+    return targets

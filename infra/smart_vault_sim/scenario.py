@@ -41,10 +41,15 @@ FAULT_OPERATIONS = (
     "PutObject",
     "GetObject",
     "ListObjectsV2",
+    # The restore (smart-vault restore; the drill): an instance's fault matches requests that
+    # name its snapshots, or an image registered from them.
+    "CreateVolume",
+    "RegisterImage",
+    "RunInstances",
 )
 # Operations the contract lets a fault name but the product does not call yet: a fault on
 # them would never fire, so it is refused instead of silently testing nothing.
-PLANNED_OPERATIONS = ("CopySnapshot", "LockSnapshot", "CreateVolume")
+PLANNED_OPERATIONS = ("CopySnapshot", "LockSnapshot")
 # Settings the simulator owns: each run gets its own emulated bucket, topic and deployment.
 SIMULATOR_OWNED = ("bucket_name", "topic_arn", "deployment_id")
 # Settings of the contract's additions that the product does not implement yet.

@@ -46,6 +46,7 @@ from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import STATE_MACHINE, AwsTap
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
+from smart_vault_sim.restore_rules import restored_targets
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
 from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
@@ -307,7 +308,8 @@ class Simulation:
                 ]
             if fault.snapshot:
                 targets += [sid for sid, label in account.labels.items() if label == fault.snapshot]
-            self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets)
+            more = restored_targets(account.region, targets[0]) if fault.instance else None
+            self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets, more_targets=more)
 
     def _terminate_due(self, at: datetime) -> None:
         """Terminate each instance whose ``terminated_at`` has come by this run, once."""
@@ -345,6 +347,7 @@ class Simulation:
             if template is not None:
                 self._enforce_iam(template)
             self.tap.checks.append(self.limits)  # after IAM: AWS authorizes a request before validating it
+            self.tap.operator_checks.append(self.limits)
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:
@@ -352,6 +355,10 @@ class Simulation:
             finally:
                 reset_clients()
                 get_settings.cache_clear()
+
+    def operator_session(self, **kwargs: Any) -> Any:
+        """A boto3 session as the operator CLI opens one, its calls counted and faulted."""
+        return self.tap.watch(boto3.Session(**kwargs))
 
     def run(self) -> dict[str, Any]:
         with self.emulated():
