@@ -266,6 +266,14 @@ class Ec2:
     def register_image(self, params: dict[str, Any]) -> str:
         return str(call("ec2:RegisterImage", self._api(once=True).register_image, **params)["ImageId"])
 
+    def image_by_name(self, name: str) -> str | None:
+        """This account's AMI with this name (names are unique per account and region)."""
+        for image in _paginate(
+            self._api(), "describe_images", "Images", Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]
+        ):
+            return str(image["ImageId"])
+        return None
+
     def deregister_image(self, image_id: str) -> None:
         call("ec2:DeregisterImage", self._api().deregister_image, ImageId=image_id)
 
