@@ -7,10 +7,12 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import boto3
 import pytest
 
 from smart_vault.constants import TAG_RESTORED_FROM
 from smart_vault_cli import main
+from smart_vault_sim import fleet
 from smart_vault_sim.fleet import set_snapshot_state
 from tests.cli.conftest import Stack, deployed
 
@@ -222,3 +224,23 @@ def test_one_point_selector_at_a_time(backed_up):
 def test_at_before_any_point(backed_up):
     result = backed_up.cli("restore", "web-1", "--at", "2026-11-25T00:00:00Z")
     assert result.exit_code == 2 and "no complete recovery point at or before" in result.output
+
+
+def test_dry_run_names_an_archived_snapshot_and_an_unusable_kms_key(backed_up):
+    kms = boto3.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.disable_key(KeyId=key)
+    [archived] = [
+        s["SnapshotId"]
+        for s in backed_up.account.ec2.describe_snapshots(
+            OwnerIds=["self"], Filters=[{"Name": "tag:smart-vault:instance-name", "Values": ["db-1"]}]
+        )["Snapshots"]
+    ]
+    fleet.ec2_backend(backed_up.account.region).snapshots[archived].storage_tier = "archive"
+
+    result = backed_up.cli("restore", "db-1", "--kms-key", key, "--dry-run")
+
+    assert result.exit_code == 2, result.output
+    assert f"snapshot {archived} is archived: restore it first" in result.output
+    assert f"KMS key {key} is not usable (Disabled)" in result.output
+    assert backed_up.sim.tap.calls["ec2:CreateVolume"] == 0

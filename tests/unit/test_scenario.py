@@ -120,3 +120,9 @@ def test_planned_additions_are_refused_not_ignored(mutate, field):
     with pytest.raises(ScenarioError, match=r"not .*yet") as caught:
         _parse(mutate)
     assert caught.value.field == field
+
+
+def test_restore_operations_may_be_faulted():
+    for operation in ("CreateVolume", "RegisterImage", "RunInstances"):
+        scenario = _parse(lambda s, op=operation: s["faults"][0].update(operation=op))
+        assert scenario.faults[0].operation == operation
