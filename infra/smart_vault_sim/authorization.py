@@ -148,6 +148,51 @@ class Requests:
             needs += self._with_action("ec2:CreateTags", self._existing(kind, str(resource_id)), request_keys)
         return needs
 
+    # Restore (Service Authorization Reference, Amazon EC2): CreateVolume on volume/* (request
+    # tags) and the snapshot (its tags); RegisterImage on image/* and each mapped snapshot;
+    # RunInstances on image, instance/*, volume/*, network-interface/*, subnet, security groups and
+    # key pair; DeleteVolume/DeregisterImage on the resource (its tags). Tags given at creation are
+    # also ec2:CreateTags with ec2:CreateAction, as for snapshots.
+    def _created(self, action: str, kind: str, params: Mapping[str, Any]) -> list[Need]:
+        tags = _request_tags(params, kind)
+        keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)} if tags else {}
+        needs = [Need(action, self.ec2_arn(kind, "*"), keys)]
+        if tags:
+            needs.append(Need("ec2:CreateTags", self.ec2_arn(kind, "*"), {**keys, "ec2:CreateAction": (action[4:],)}))
+        return needs
+
+    def _ec2_CreateVolume(self, params: Mapping[str, Any]) -> list[Need]:
+        needs = self._created("ec2:CreateVolume", "volume", params)
+        if params.get("SnapshotId"):
+            needs += self._with_action("ec2:CreateVolume", self._existing("snapshot", str(params["SnapshotId"])), {})
+        return needs
+
+    def _ec2_DeleteVolume(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._with_action("ec2:DeleteVolume", self._existing("volume", str(params.get("VolumeId"))), {})
+
+    def _ec2_RegisterImage(self, params: Mapping[str, Any]) -> list[Need]:
+        needs = self._created("ec2:RegisterImage", "image", params)
+        for mapping in params.get("BlockDeviceMappings") or ():
+            snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+            if snapshot_id:
+                needs += self._with_action("ec2:RegisterImage", self._existing("snapshot", str(snapshot_id)), {})
+        return needs
+
+    def _ec2_DeregisterImage(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._with_action("ec2:DeregisterImage", self._existing("image", str(params.get("ImageId"))), {})
+
+    def _ec2_RunInstances(self, params: Mapping[str, Any]) -> list[Need]:
+        needs = self._created("ec2:RunInstances", "instance", params)
+        needs += self._with_action("ec2:RunInstances", self._existing("image", str(params.get("ImageId"))), {})
+        needs += [Need("ec2:RunInstances", self.ec2_arn(kind, "*"), {}) for kind in ("volume", "network-interface")]
+        if params.get("SubnetId"):
+            needs += self._with_action("ec2:RunInstances", self._existing("subnet", str(params["SubnetId"])), {})
+        for group in params.get("SecurityGroupIds") or ():
+            needs += self._with_action("ec2:RunInstances", self._existing("security-group", str(group)), {})
+        if params.get("KeyName"):
+            needs.append(Need("ec2:RunInstances", self.ec2_arn("key-pair", str(params["KeyName"])), {}))
+        return needs
+
     # -- S3 --------------------------------------------------------------------------------
     def _object(self, action: str, params: Mapping[str, Any]) -> list[Need]:
         return [Need(action, f"arn:{self.partition}:s3:::{params.get('Bucket')}/{params.get('Key')}", {})]

@@ -43,13 +43,14 @@ from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim import fleet, moto_fixes
 from smart_vault_sim.authorization import Authorizer
-from smart_vault_sim.aws_tap import STATE_MACHINE, AwsTap
+from smart_vault_sim.aws_tap import OPERATOR, STATE_MACHINE, AwsTap
+from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.restore_rules import restored_targets
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
-from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
+from smart_vault_sim.stack_iam import Emulated, Role, StackIam, synthesized_template
 
 HISTORY_LIMIT = 25_000
 WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
@@ -359,6 +360,17 @@ class Simulation:
     def operator_session(self, **kwargs: Any) -> Any:
         """A boto3 session as the operator CLI opens one, its calls counted and faulted."""
         return self.tap.watch(boto3.Session(**kwargs))
+
+    def authorize_operator(self, document: Mapping[str, Any]) -> None:
+        """From now on the operator's calls are authorized against this identity policy (the
+        README's example policy for `smart-vault restore`), as the functions' against their roles."""
+        assert self.authorizer is not None, "needs settings.enforce_iam"
+        arn = f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/smart-vault-operator"
+        role = Role(
+            logical_id="Operator", arn=arn, name="smart-vault-operator", policies=(Policy.parse("operator", document),)
+        )
+        self.authorizer.iam.roles[OPERATOR] = role
+        self.tap.operator_checks.insert(0, self.authorizer)
 
     def run(self) -> dict[str, Any]:
         with self.emulated():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 import pytest
@@ -17,6 +18,7 @@ from smart_vault_sim.fleet import set_snapshot_state
 from tests.cli.conftest import Stack, deployed
 
 RUN = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+OPERATOR_POLICY = Path(__file__).parents[2] / "docs" / "restore-operator-policy.json"
 SCENARIO = {
     "name": "restore",
     "settings": {"keep_min": 1},
@@ -39,6 +41,8 @@ def backed_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with deployed(SCENARIO, monkeypatch) as stack:
         report = stack.sim.run_at(0, RUN)
         assert report["execution"]["status"] == "SUCCEEDED", report["execution"]
+        # Every restore below runs with the README's example operator policy, no more.
+        stack.sim.authorize_operator(json.loads(OPERATOR_POLICY.read_text()))
         stack.sim.tap.reset_counts()
         yield stack
 
@@ -244,3 +248,14 @@ def test_dry_run_names_an_archived_snapshot_and_an_unusable_kms_key(backed_up):
     assert f"snapshot {archived} is archived: restore it first" in result.output
     assert f"KMS key {key} is not usable (Disabled)" in result.output
     assert backed_up.sim.tap.calls["ec2:CreateVolume"] == 0
+
+
+def test_the_operator_policy_denies_deleting_a_volume_no_restore_made(backed_up):
+    from smart_vault.aws import Ec2
+    from smart_vault.errors import PermissionDeniedError
+
+    web_volume = next(v for v, (name, _) in backed_up.account.volumes.items() if name == "web-1")
+    operator = Ec2(session=backed_up.sim.operator_session(region_name=backed_up.account.region))
+    with pytest.raises(PermissionDeniedError, match="UnauthorizedOperation"):
+        operator.delete_volume(web_volume)
+    assert backed_up.sim.authorizer.denied[-1].startswith("operator ec2:DeleteVolume")
