@@ -281,9 +281,6 @@ class Ec2:
         """RunInstances (with a ClientToken, so a retry launches no second instance)."""
         return dict(call("ec2:RunInstances", self._api().run_instances, **params)["Instances"][0])
 
-    def terminate_instance(self, instance_id: str) -> None:
-        call("ec2:TerminateInstances", self._api().terminate_instances, InstanceIds=[instance_id])
-
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         """Delete; returns None on success, or the reason it was skipped."""
         try:
