@@ -266,15 +266,20 @@ class Ec2:
     def register_image(self, params: dict[str, Any]) -> str:
         return str(call("ec2:RegisterImage", self._api(once=True).register_image, **params)["ImageId"])
 
+    def image_by_name(self, name: str) -> str | None:
+        """This account's AMI with this name (names are unique per account and region)."""
+        for image in _paginate(
+            self._api(), "describe_images", "Images", Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]
+        ):
+            return str(image["ImageId"])
+        return None
+
     def deregister_image(self, image_id: str) -> None:
         call("ec2:DeregisterImage", self._api().deregister_image, ImageId=image_id)
 
     def run_instance(self, params: dict[str, Any]) -> dict[str, Any]:
         """RunInstances (with a ClientToken, so a retry launches no second instance)."""
         return dict(call("ec2:RunInstances", self._api().run_instances, **params)["Instances"][0])
-
-    def terminate_instance(self, instance_id: str) -> None:
-        call("ec2:TerminateInstances", self._api().terminate_instances, InstanceIds=[instance_id])
 
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         """Delete; returns None on success, or the reason it was skipped."""

@@ -313,7 +313,7 @@ def _performance(original: Mapping[str, Any] | None) -> dict[str, Any]:
 def restore_problems(
     point: RecoveryPoint,
     *,
-    zone: str,
+    zone: str | None,
     region: str,
     zones: Iterable[str],
     unusable_keys: Mapping[str, str] | None = None,
@@ -321,9 +321,10 @@ def restore_problems(
     """Everything that would make the restore fail, found before anything is created.
 
     ``zones``: the region's Availability Zones (DescribeAvailabilityZones); ``unusable_keys``:
-    KMS key id -> why it cannot be used (disabled, pending deletion, access denied)."""
+    KMS key id -> why it cannot be used (disabled, pending deletion, access denied). ``zone``
+    None: not chosen yet (the caller reports that itself)."""
     problems = []
-    if zone not in set(zones):
+    if zone is not None and zone not in set(zones):
         problems.append(f"Availability Zone {zone} is not in region {region}")
     for device in point.missing_devices:
         problems.append(f"{device}: the snapshot of this run no longer exists")

@@ -35,6 +35,11 @@ from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
 from smart_vault.validation import format_time, parse_time
 
 
+def new_session(**kwargs: Any) -> Any:
+    """The operator's boto3 session (the emulated stack's tests watch the calls made with it)."""
+    return boto3.Session(**kwargs)
+
+
 class CliError(Exception):
     """A problem the user can fix (no stack, no credentials, unknown execution): exit code 2."""
 
@@ -46,6 +51,7 @@ class Deployment:
     state_machine_arn: str
     topic_arn: str
     bucket: str
+    profile: str | None = None
     # Outcome records are written once per instance and execution: `run --follow` polls the
     # listing but reads each record only the first time it appears.
     _records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -53,7 +59,7 @@ class Deployment:
     @classmethod
     def find(cls, stack: str, *, region: str | None = None, profile: str | None = None) -> Deployment:
         try:
-            session = boto3.Session(profile_name=profile, region_name=region)
+            session = new_session(profile_name=profile, region_name=region)
         except ProfileNotFound as error:
             raise CliError(str(error)) from None
         check_region(session)
@@ -74,10 +80,20 @@ class Deployment:
             state_machine_arn=outputs[OUTPUT_STATE_MACHINE_ARN],
             topic_arn=outputs[OUTPUT_TOPIC_ARN],
             bucket=outputs[OUTPUT_BUCKET_NAME],
+            profile=profile,
         )
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
+
+    def regional(self, region: str | None) -> Any:
+        """The operator's session in ``region`` (the stack's when None): a restore may target
+        another region than the stack's."""
+        if region is None or region == self.session.region_name:
+            return self.session
+        session = new_session(profile_name=self.profile, region_name=region)
+        check_region(session)
+        return session
 
     # -- executions -------------------------------------------------------------------------
     def execution_arn(self, execution: str) -> str:

@@ -224,6 +224,151 @@ def approve(ctx: click.Context, run_id: str, volume: str | None) -> None:
         )
 
 
+def _restore_module() -> Any:
+    from smart_vault_cli import restore
+
+    return restore
+
+
+@cli.command()
+@click.argument("instance", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--region", "target_region", help="Read the points in this region (default: the stack's).")
+@click.pass_context
+def points(ctx: click.Context, instance: str | None, as_json: bool, target_region: str | None) -> None:
+    """Recovery points of INSTANCE (id or Name tag), or of every instance, newest first."""
+    dep = _deployment(ctx)
+    found = _restore_module().points(dep, instance, region=target_region)
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in found], indent=2))
+        return
+    table = Table(title=f"Recovery points ({instance or 'all instances'})")
+    for column in ("run time", "run id", "instance", "state", "volumes", "copies", "locks"):
+        table.add_column(column)
+    for point in found:
+        volumes = "\n".join(
+            f"{v.device or v.volume_id} {v.size_gib} GiB {v.snapshot_id}"
+            + (f" ({v.state})" if v.state != "completed" else "")
+            + (" [archive]" if v.storage_tier == "archive" else "")
+            for v in point.volumes
+        )
+        volumes += "".join(f"\n{d} missing" for d in point.missing_devices)
+        copies = sorted({r for v in point.volumes for r in v.copy_regions})
+        locks = sorted({v.locked_until for v in point.volumes if v.locked_until})
+        table.add_row(
+            point.run_time,
+            point.run_id,
+            point.label,
+            point.state,
+            volumes,
+            ", ".join(copies) or "-",
+            ", ".join(f"until {t}" for t in locks) or "-",
+        )
+    Console(width=200).print(table)
+    if not found:
+        click.echo(f"no recovery point of {instance}" if instance else "no recovery point")
+
+
+@cli.command()
+@click.argument("instance")
+@click.option("--at", "at", help="The newest complete point at or before this time (2026-11-26T03:00:00Z).")
+@click.option("--run", "run_id", help="The point of this run id (20261126T030000Z).")
+@click.option("--latest", is_flag=True, help="The newest complete point (the default).")
+@click.option("--region", "target_region", help="Restore in this region (default: the stack's).")
+@click.option("--az", "zone", help="Availability Zone (default: the instance's current one).")
+@click.option("--as", "kind", type=click.Choice(["volumes", "ami", "instance"]), default="volumes", show_default=True)
+@click.option("--instance-type", help="--as instance: instead of the original's type.")
+@click.option("--subnet", "subnet_id", help="--as instance: instead of the original's subnet.")
+@click.option("--security-group", "security_groups", multiple=True, help="--as instance: instead of the original's.")
+@click.option("--kms-key", help="Encrypt the restored volumes with this key instead of the snapshot's.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and every problem; create nothing.")
+@click.option("--keep-partial", is_flag=True, help="On failure, keep what was created (default: delete it).")
+@click.pass_context
+def restore(
+    ctx: click.Context,
+    instance: str,
+    at: str | None,
+    run_id: str | None,
+    latest: bool,
+    target_region: str | None,
+    zone: str | None,
+    kind: str,
+    instance_type: str | None,
+    subnet_id: str | None,
+    security_groups: tuple[str, ...],
+    kms_key: str | None,
+    dry_run: bool,
+    keep_partial: bool,
+) -> None:
+    """Restore INSTANCE (id or Name tag) from a recovery point: volumes, an AMI or an instance.
+
+    Exit 0 only when everything restored is available; 2 when the restore is refused or fails
+    (what it created is deleted unless --keep-partial)."""
+    if sum((at is not None, run_id is not None, latest)) > 1:
+        _fail("choose one of --at, --run and --latest")
+    module = _restore_module()
+    dep = _deployment(ctx)
+    found = module.points(dep, instance, region=target_region)
+    point = module.choose(found, instance=instance, at=at, run_id=run_id)
+    overrides = module.Overrides(
+        instance_type=instance_type, subnet_id=subnet_id, security_group_ids=security_groups, kms_key_id=kms_key
+    )
+    plan = module.plan(dep, point, kind=kind, region=target_region, zone=zone, overrides=overrides)
+    _print_plan(plan)
+    if dry_run:
+        if plan.problems:
+            _fail(f"dry run: {len(plan.problems)} problem(s); nothing was created")
+        click.echo("dry run: no problem found; nothing was created")
+        return
+    console = Console(stderr=True)
+    with RichProgress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"), console=console
+    ) as bar:
+        task = bar.add_task("volumes available", total=None, counts="")
+
+        def update(ready: int, total: int) -> None:
+            bar.update(task, total=total, completed=ready, counts=f"{ready}/{total}")
+
+        result = module.execute(dep, plan, keep_partial=keep_partial, on_progress=update, interval=_POLL_SECONDS)
+    for device, volume_id in sorted(result.volume_ids.items()):
+        click.echo(f"restored {device}: {volume_id} (available)")
+    if result.volume_ids:
+        click.echo(f"attach them (stop the instance first to replace its root volume {point.instance_id}):")
+        for line in module.attach_commands(result, instance_id=point.instance_id):
+            click.echo(f"  {line}")
+    if result.image_id:
+        click.echo(f"AMI: {result.image_id}")
+    if result.instance_id:
+        click.echo(f"instance: {result.instance_id}")
+
+
+_POLL_SECONDS = 2.0
+
+
+def _print_plan(plan: Any) -> None:
+    point = plan.point
+    click.echo(
+        f"recovery point: {point.label} run {point.run_id} ({point.run_time}), {point.state}; "
+        f"restore as {plan.kind} in {plan.region} {plan.zone or '?'}"
+    )
+    for params in plan.volumes:
+        extras = " ".join(f"{k}={params[k]}" for k in ("VolumeType", "Iops", "Throughput", "KmsKeyId") if k in params)
+        click.echo(f"  CreateVolume {params['SnapshotId']} {params['Size']} GiB {extras}")
+    if plan.image:
+        devices = ", ".join(m["DeviceName"] for m in plan.image["BlockDeviceMappings"])
+        click.echo(
+            f"  RegisterImage {plan.image['Name']} root {plan.image['RootDeviceName']} ({devices}), "
+            f"{plan.image['Architecture']}, boot {plan.image.get('BootMode', 'default')}"
+        )
+    if plan.instance:
+        click.echo(
+            f"  RunInstances {plan.instance['InstanceType']} subnet {plan.instance.get('SubnetId', 'default')} "
+            f"groups {', '.join(plan.instance.get('SecurityGroupIds', [])) or 'default'}"
+        )
+    for problem in plan.problems:
+        click.echo(f"problem: {problem}")
+
+
 @cli.command()
 @click.option("--execution", "execution", help="Colour by this execution's history.")
 @click.option(

@@ -12,9 +12,6 @@ Amazon SNS / AWS Lambda / AWS Step Functions / AWS KMS"):
   given at creation are also authorized as ec2:CreateTags on ``snapshot/*`` with
   ``ec2:CreateAction`` (EC2 User Guide, "Grant permission to tag resources during creation");
 - ec2:DeleteSnapshot and ec2:CreateTags: each snapshot with its ``aws:ResourceTag/*``;
-- ec2:CreateVolume: ``volume/*`` with ``aws:RequestTag/*``, the source snapshot with its tags,
-  and ec2:CreateTags with ``ec2:CreateAction`` for tags given at creation; ec2:DeleteVolume:
-  the volume with its ``aws:ResourceTag/*``;
 - s3:PutObject/GetObject (HeadObject is s3:GetObject): ``arn:aws:s3:::bucket/key``;
   ListObjects(V2) is s3:ListBucket on the bucket with ``s3:prefix``; an SSE-KMS bucket also needs
   kms:GenerateDataKey (writes) or kms:Decrypt (reads) on its key (S3 User Guide, "Using SSE-KMS");
@@ -138,25 +135,6 @@ class Requests:
             needs.append(Need("ec2:CreateTags", snapshots, {**request_keys, "ec2:CreateAction": ("CreateSnapshot",)}))
         return needs
 
-    def _ec2_CreateVolume(self, params: Mapping[str, Any]) -> list[Need]:
-        """ec2:CreateVolume on ``volume/*`` with the request's tags and, from a snapshot, on the
-        snapshot with its own tags; tags given at creation are ec2:CreateTags on ``volume/*``
-        with ec2:CreateAction (Service Authorization Reference, EC2: CreateVolume; EC2 User
-        Guide, "Grant permission to tag resources during creation")."""
-        tags = _request_tags(params, "volume")
-        request_keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)} if tags else {}
-        volumes = self.ec2_arn("volume", "*")
-        zone = {"ec2:AvailabilityZone": (str(params.get("AvailabilityZone", "")),)}
-        needs = [Need("ec2:CreateVolume", volumes, {**request_keys, **zone})]
-        if params.get("SnapshotId"):
-            needs += self._with_action("ec2:CreateVolume", self._existing("snapshot", str(params["SnapshotId"])), {})
-        if tags:
-            needs.append(Need("ec2:CreateTags", volumes, {**request_keys, "ec2:CreateAction": ("CreateVolume",)}))
-        return needs
-
-    def _ec2_DeleteVolume(self, params: Mapping[str, Any]) -> list[Need]:
-        return self._with_action("ec2:DeleteVolume", self._existing("volume", str(params.get("VolumeId"))), {})
-
     def _ec2_DeleteSnapshot(self, params: Mapping[str, Any]) -> list[Need]:
         return self._with_action("ec2:DeleteSnapshot", self._existing("snapshot", str(params.get("SnapshotId"))), {})
 
@@ -168,6 +146,51 @@ class Requests:
         for resource_id in params.get("Resources") or ():
             kind = kinds.get(str(resource_id).split("-", 1)[0], "resource")
             needs += self._with_action("ec2:CreateTags", self._existing(kind, str(resource_id)), request_keys)
+        return needs
+
+    # Restore (Service Authorization Reference, Amazon EC2): CreateVolume on volume/* (request
+    # tags) and the snapshot (its tags); RegisterImage on image/* and each mapped snapshot;
+    # RunInstances on image, instance/*, volume/*, network-interface/*, subnet, security groups and
+    # key pair; DeleteVolume/DeregisterImage on the resource (its tags). Tags given at creation are
+    # also ec2:CreateTags with ec2:CreateAction, as for snapshots.
+    def _created(self, action: str, kind: str, params: Mapping[str, Any]) -> list[Need]:
+        tags = _request_tags(params, kind)
+        keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)} if tags else {}
+        needs = [Need(action, self.ec2_arn(kind, "*"), keys)]
+        if tags:
+            needs.append(Need("ec2:CreateTags", self.ec2_arn(kind, "*"), {**keys, "ec2:CreateAction": (action[4:],)}))
+        return needs
+
+    def _ec2_CreateVolume(self, params: Mapping[str, Any]) -> list[Need]:
+        needs = self._created("ec2:CreateVolume", "volume", params)
+        if params.get("SnapshotId"):
+            needs += self._with_action("ec2:CreateVolume", self._existing("snapshot", str(params["SnapshotId"])), {})
+        return needs
+
+    def _ec2_DeleteVolume(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._with_action("ec2:DeleteVolume", self._existing("volume", str(params.get("VolumeId"))), {})
+
+    def _ec2_RegisterImage(self, params: Mapping[str, Any]) -> list[Need]:
+        needs = self._created("ec2:RegisterImage", "image", params)
+        for mapping in params.get("BlockDeviceMappings") or ():
+            snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+            if snapshot_id:
+                needs += self._with_action("ec2:RegisterImage", self._existing("snapshot", str(snapshot_id)), {})
+        return needs
+
+    def _ec2_DeregisterImage(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._with_action("ec2:DeregisterImage", self._existing("image", str(params.get("ImageId"))), {})
+
+    def _ec2_RunInstances(self, params: Mapping[str, Any]) -> list[Need]:
+        needs = self._created("ec2:RunInstances", "instance", params)
+        needs += self._with_action("ec2:RunInstances", self._existing("image", str(params.get("ImageId"))), {})
+        needs += [Need("ec2:RunInstances", self.ec2_arn(kind, "*"), {}) for kind in ("volume", "network-interface")]
+        if params.get("SubnetId"):
+            needs += self._with_action("ec2:RunInstances", self._existing("subnet", str(params["SubnetId"])), {})
+        for group in params.get("SecurityGroupIds") or ():
+            needs += self._with_action("ec2:RunInstances", self._existing("security-group", str(group)), {})
+        if params.get("KeyName"):
+            needs.append(Need("ec2:RunInstances", self.ec2_arn("key-pair", str(params["KeyName"])), {}))
         return needs
 
     # -- S3 --------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ _HTTP_STATUS = {"InternalError": 500, "ServiceUnavailable": 503, "Unavailable": 
 PRODUCT_USER_AGENT = "smart-vault"
 STATE_MACHINE = "state-machine"  # the caller name of calls made by the Step Functions interpreter
 DRILL_MACHINE = "drill-state-machine"  # ... while it runs the restore drill's state machine
+OPERATOR = "operator"  # the caller name of the operator CLI's calls (its own boto3 session)
 
 
 def aws_error(
@@ -83,14 +84,18 @@ class Fault:
     code: str
     remaining: int | None = None  # None: always
     targets: tuple[str, ...] = ()  # ids that must appear in the request (any of them)
+    # More target ids, looked up when a request is checked: resources made after the fault was
+    # set up (an instance's snapshots, the images registered from them).
+    more_targets: Callable[[], Iterable[str]] | None = None
 
     def matches(self, operation: str, params: dict[str, Any]) -> bool:
         if operation != self.operation or self.remaining == 0:
             return False
-        if not self.targets:
+        if not self.targets and self.more_targets is None:
             return True
         text = json.dumps(params, default=str)
-        return any(t in text for t in self.targets)
+        targets = [*self.targets, *(self.more_targets() if self.more_targets else ())]
+        return any(t in text for t in targets)
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class AwsTap:
         self.faults: list[Fault] = []
         self.injected: Counter[str] = Counter()
         self.checks: list[Check] = []
+        self.operator_checks: list[Check] = []  # request limits apply to everyone, IAM roles do not
         self._function: str | None = None
         self._handler_thread: int | None = None
         # Which state machine the interpreter is running (one execution at a time): its calls
@@ -153,8 +159,18 @@ class AwsTap:
             return function
         return function if threading.get_ident() == self._handler_thread else None
 
-    def fail(self, operation: str, code: str, *, count: int | None = None, targets: Iterable[str] = ()) -> Fault:
-        fault = Fault(operation=operation, code=code, remaining=count, targets=tuple(targets))
+    def fail(
+        self,
+        operation: str,
+        code: str,
+        *,
+        count: int | None = None,
+        targets: Iterable[str] = (),
+        more_targets: Callable[[], Iterable[str]] | None = None,
+    ) -> Fault:
+        fault = Fault(
+            operation=operation, code=code, remaining=count, targets=tuple(targets), more_targets=more_targets
+        )
         self.faults.append(fault)
         return fault
 
@@ -163,16 +179,30 @@ class AwsTap:
         self.state_machine_calls.clear()
         self.injected.clear()
 
+    def watch(self, session: Any) -> Any:
+        """Count and fault the calls of another boto3 session (the operator CLI's credentials)
+        as the operator's. The stack's IAM does not apply to them (the checks are skipped):
+        the operator's own permissions are documented in the README, not synthesized."""
+
+        def before(params: dict[str, Any], model: Any, **_: Any) -> None:
+            self._apply(OPERATOR, params, model)
+
+        session.events.register("before-parameter-build", before)
+        return session
+
     def _before(self, params: dict[str, Any], model: Any, context: Any = None, **_: Any) -> None:
         caller = self.caller(context)
         if caller is None:
             return
+        self._apply(caller, params, model)
+
+    def _apply(self, caller: str, params: dict[str, Any], model: Any) -> None:
         operation = model.name
         service = model.service_model.service_name
         counter = self.state_machine_calls if caller == self.machine else self.calls
         counter[f"{service}:{operation}"] += 1
         call = ApiCall(service=service, operation=operation, params=params, caller=caller)
-        for check in self.checks:
+        for check in self.checks if caller != OPERATOR else self.operator_checks:
             check(call)
         if caller == self.machine:
             return

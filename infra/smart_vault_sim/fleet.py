@@ -104,12 +104,17 @@ def set_snapshot_state(region: str, snapshot_id: str, state: str) -> None:
 
 def pin_to_ami(ec2: Any, *, region: str, snapshot_id: str, name: str) -> str:
     """Register an AMI whose root device is this snapshot, as on AWS: DescribeImages lists the
-    mapping and DeleteSnapshot answers InvalidSnapshot.InUse while the AMI exists."""
+    mapping and DeleteSnapshot answers InvalidSnapshot.InUse while the AMI exists (the emulator's
+    RegisterImage, ``restore_rules``, records both)."""
     backend = ec2_backend(region)
-    image_id = ec2.register_image(Name=name, RootDeviceName="/dev/xvda")["ImageId"]
-    image = backend.amis[image_id]
-    backend.snapshots.pop(image.ebs_snapshot.id, None)  # moto's own placeholder snapshot
     snapshot = backend.snapshots[snapshot_id]
-    image.ebs_snapshot = snapshot
-    snapshot.from_ami = image_id  # moto refuses DeleteSnapshot for it, as EC2 does
+    state, snapshot.status = snapshot.status, "completed"  # RegisterImage needs a completed one
+    try:
+        image_id = ec2.register_image(
+            Name=name,
+            RootDeviceName="/dev/xvda",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
+        )["ImageId"]
+    finally:
+        snapshot.status = state  # the scenario's state: an AMI of a pending snapshot is its business
     return str(image_id)

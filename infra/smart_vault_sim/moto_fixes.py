@@ -10,6 +10,8 @@
 - moto's DescribeImages has no ``block-device-mapping.snapshot-id`` filter; AWS matches an image
   when any of its EBS mappings uses one of the values.
 
+- CreateVolume, RegisterImage and RunInstances validate and behave as EC2 does (``restore_rules``).
+
 Installed with ``patched()``, restored on exit. moto is pinned exactly in pyproject.toml.
 """
 
@@ -25,6 +27,8 @@ from moto.ec2.models.amis import Ami
 from moto.ec2.models.core import TaggedEC2Resource
 from moto.ec2.models.elastic_block_store import EBSBackend
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+
+from smart_vault_sim import restore_rules
 
 SnapshotHook = Callable[[Any, str], None]  # (moto Snapshot, instance id)
 
@@ -84,7 +88,8 @@ def patched(*, now: Callable[[], datetime] | None = None, on_created: SnapshotHo
     TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
     Ami.get_filter_value = ami_filter  # type: ignore[method-assign]
     try:
-        yield
+        with restore_rules.patched():
+            yield
     finally:
         EBSBackend.create_snapshots = original  # type: ignore[method-assign]
         TaggedEC2Resource.get_tags = original_get_tags  # type: ignore[method-assign]

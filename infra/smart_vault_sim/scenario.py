@@ -41,9 +41,13 @@ FAULT_OPERATIONS = (
     "PutObject",
     "GetObject",
     "ListObjectsV2",
-    # The restore drill's calls.
-    "DescribeAvailabilityZones",
+    # The restore (smart-vault restore; the drill): an instance's fault matches requests that
+    # name its snapshots, or an image registered from them.
     "CreateVolume",
+    "RegisterImage",
+    "RunInstances",
+    # The restore drill's other calls.
+    "DescribeAvailabilityZones",
     "DeleteVolume",
     "CreateTags",
 )

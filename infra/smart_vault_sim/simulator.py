@@ -43,12 +43,14 @@ from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim import drills, fleet, moto_fixes
 from smart_vault_sim.authorization import Authorizer
-from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE, AwsTap
+from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap
+from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
+from smart_vault_sim.restore_rules import restored_targets
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
-from smart_vault_sim.stack_iam import Emulated, StackIam, is_drill_machine, synthesized_template
+from smart_vault_sim.stack_iam import Emulated, Role, StackIam, is_drill_machine, synthesized_template
 
 HISTORY_LIMIT = 25_000
 WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
@@ -317,7 +319,8 @@ class Simulation:
                 ]
             if fault.snapshot:
                 targets += [sid for sid, label in account.labels.items() if label == fault.snapshot]
-            self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets)
+            more = restored_targets(account.region, targets[0]) if fault.instance else None
+            self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets, more_targets=more)
 
     def _terminate_due(self, at: datetime) -> None:
         """Terminate each instance whose ``terminated_at`` has come by this run, once."""
@@ -355,6 +358,7 @@ class Simulation:
             if template is not None:
                 self._enforce_iam(template)
             self.tap.checks.append(self.limits)  # after IAM: AWS authorizes a request before validating it
+            self.tap.operator_checks.append(self.limits)
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:
@@ -362,6 +366,21 @@ class Simulation:
             finally:
                 reset_clients()
                 get_settings.cache_clear()
+
+    def operator_session(self, **kwargs: Any) -> Any:
+        """A boto3 session as the operator CLI opens one, its calls counted and faulted."""
+        return self.tap.watch(boto3.Session(**kwargs))
+
+    def authorize_operator(self, document: Mapping[str, Any]) -> None:
+        """From now on the operator's calls are authorized against this identity policy (the
+        README's example policy for `smart-vault restore`), as the functions' against their roles."""
+        assert self.authorizer is not None, "needs settings.enforce_iam"
+        arn = f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/smart-vault-operator"
+        role = Role(
+            logical_id="Operator", arn=arn, name="smart-vault-operator", policies=(Policy.parse("operator", document),)
+        )
+        self.authorizer.iam.roles[OPERATOR] = role
+        self.tap.operator_checks.insert(0, self.authorizer)
 
     def run(self) -> dict[str, Any]:
         with self.emulated():

@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from smart_vault.constants import FUNCTION_HANDLERS
+from smart_vault_cli import deployment
 from smart_vault_cli.main import cli
 from smart_vault_sim.scenario import parse_scenario
 from smart_vault_sim.simulator import BUCKET, Simulation
@@ -77,9 +79,18 @@ def _deploy(sim: Simulation) -> None:
         )
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
-    sim = Simulation(parse_scenario(SCENARIO))
+@contextmanager
+def deployed(scenario: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The scenario's account with the stack deployed; the CLI's own session is watched by the
+    emulator (counted, request limits, scripted faults) like the functions' calls."""
+    sim = Simulation(parse_scenario(scenario))
     with sim.emulated():
         _deploy(sim)
+        monkeypatch.setattr(deployment, "new_session", sim.operator_session)
         yield Stack(sim)
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with deployed(SCENARIO, monkeypatch) as emulated:
+        yield emulated

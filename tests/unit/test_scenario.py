@@ -139,3 +139,9 @@ def test_drill_settings_runs_and_faults_are_read():
     assert parsed.workflows == ("backup", "backup", "backup", "backup", "drill", "drill", "drill")
     assert len(parsed.workflows) == len(parsed.runs)
     assert parsed.faults[-1].operation == "CreateVolume"
+
+
+def test_restore_operations_may_be_faulted():
+    for operation in ("CreateVolume", "RegisterImage", "RunInstances"):
+        scenario = _parse(lambda s, op=operation: s["faults"][0].update(operation=op))
+        assert scenario.faults[0].operation == operation

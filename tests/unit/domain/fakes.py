@@ -59,6 +59,7 @@ class FakeEc2:
         self.now = CLOCK
         self.in_use: set[str] = set()  # snapshots a registered AMI uses
         self.images: dict[str, str] = {}  # snapshot id -> the AMI that uses it
+        self.image_names: dict[str, str] = {}  # AMI name -> id (names are unique per account)
         self._faults = _Faults()
         self._ids = itertools.count(1)
 
@@ -246,6 +247,80 @@ class FakeEc2:
         if self.snapshots.pop(snapshot_id, None) is None:
             return "already_deleted"
         return None
+
+    # -- restore (smart_vault.recovery builds the requests) ---------------------------------
+    def availability_zones(self) -> list[str]:
+        self._call("ec2:DescribeAvailabilityZones")
+        return ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+    def create_volume(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Same ClientToken, same volume (EC2's idempotency); a new volume is ``creating``."""
+        self._call("ec2:CreateVolume", str(params.get("SnapshotId", "")))
+        token = params.get("ClientToken")
+        for volume in self.volume_records.values():
+            if token and volume.get("ClientToken") == token:
+                return dict(volume)
+        tags = [t for spec in params.get("TagSpecifications") or () for t in spec.get("Tags") or ()]
+        volume = {
+            "VolumeId": self._id("vol"),
+            "State": "creating",
+            "AvailabilityZone": params["AvailabilityZone"],
+            "SnapshotId": params.get("SnapshotId", ""),
+            "Size": params.get("Size", 0),
+            "VolumeType": params.get("VolumeType", "gp2"),
+            "Tags": tags,
+            "ClientToken": token,
+        }
+        self.volume_records[volume["VolumeId"]] = volume
+        return dict(volume)
+
+    def delete_volume(self, volume_id: str) -> bool:
+        self._call("ec2:DeleteVolume", volume_id)
+        return self.volume_records.pop(volume_id, None) is not None
+
+    def tagged_volumes(self, tags: dict[str, str]) -> list[dict[str, Any]]:
+        self._call("ec2:DescribeVolumes")
+        return [
+            dict(v)
+            for v in self.volume_records.values()
+            if all({"Key": k, "Value": val} in (v.get("Tags") or ()) for k, val in tags.items())
+        ]
+
+    def tag_resources(self, resource_ids: Sequence[str], tags: dict[str, str]) -> None:
+        self._call("ec2:CreateTags", *resource_ids)
+        for resource_id in resource_ids:
+            record = self.snapshots.get(resource_id) or self.volume_records.get(resource_id)
+            if record is not None:
+                kept = [t for t in record.get("Tags") or () if t["Key"] not in tags]
+                record["Tags"] = kept + _tags(tags)
+
+    def register_image(self, params: dict[str, Any]) -> str:
+        self._call("ec2:RegisterImage", *(m["Ebs"]["SnapshotId"] for m in params["BlockDeviceMappings"]))
+        image_id = self._id("ami")
+        for mapping in params["BlockDeviceMappings"]:
+            self.pin_with(mapping["Ebs"]["SnapshotId"], image_id)
+        self.image_names[params["Name"]] = image_id
+        return image_id
+
+    def pin_with(self, snapshot_id: str, image_id: str) -> None:
+        self.in_use.add(snapshot_id)
+        self.images[snapshot_id] = image_id
+
+    def image_by_name(self, name: str) -> str | None:
+        self._call("ec2:DescribeImages")
+        return self.image_names.get(name)
+
+    def deregister_image(self, image_id: str) -> None:
+        self._call("ec2:DeregisterImage", image_id)
+        for snapshot_id, user in list(self.images.items()):
+            if user == image_id:
+                del self.images[snapshot_id]
+                self.in_use.discard(snapshot_id)
+        self.image_names = {n: i for n, i in self.image_names.items() if i != image_id}
+
+    def run_instance(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._call("ec2:RunInstances", str(params.get("ImageId", "")))
+        return {"InstanceId": self._id("i"), "ImageId": params.get("ImageId"), "State": {"Name": "pending"}}
 
 
 class FakeStore:

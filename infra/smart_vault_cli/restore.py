@@ -1,0 +1,307 @@
+"""`smart-vault points` and `restore`: recovery points of the deployment, and restoring one.
+
+The domain (points, requests, problems) is ``smart_vault.recovery``; this module makes the calls
+with the operator's credentials, waits, and cleans up what a failed restore created.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from smart_vault.aws import Ec2
+from smart_vault.errors import SmartVaultError
+from smart_vault.recovery import (
+    ImageMetadata,
+    RecoveryPoint,
+    image_refusal,
+    image_request,
+    instance_request,
+    latest_point,
+    point_at,
+    point_of_run,
+    recovery_points,
+    restore_problems,
+    volume_requests,
+)
+from smart_vault.validation import parse_time
+from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure
+from smart_vault_cli.operations import deployed_settings
+
+RestoreKind = Literal["volumes", "ami", "instance"]
+# DescribeKey KeyState values a key can encrypt and decrypt with (KMS API Reference, KeyMetadata).
+USABLE_KEY_STATES = ("Enabled",)
+
+
+def points(dep: Deployment, instance: str | None, *, region: str | None = None) -> list[RecoveryPoint]:
+    """The recovery points of INSTANCE (id or Name tag), or of every instance, newest first."""
+    deployment_id = deployed_settings(dep).deployment_id
+    ec2 = Ec2(session=dep.regional(region))
+    if instance is None or instance.startswith("i-"):
+        return recovery_points(ec2, deployment_id, instance)
+    found = [p for p in recovery_points(ec2, deployment_id) if p.instance_name == instance]
+    if len({p.instance_id for p in found}) > 1:
+        ids = ", ".join(sorted({p.instance_id for p in found}))
+        raise CliError(f"more than one instance was named {instance}: {ids}; name it by id")
+    return found
+
+
+def choose(found: Sequence[RecoveryPoint], *, instance: str, at: str | None, run_id: str | None) -> RecoveryPoint:
+    if not found:
+        raise CliError(f"no recovery point of {instance}")
+    if run_id is not None:
+        chosen = point_of_run(found, run_id)
+        if chosen is None:
+            raise CliError(f"{instance} has no recovery point of run {run_id}")
+        return chosen
+    if at is not None:
+        try:
+            moment = parse_time(at, "--at")
+        except SmartVaultError as error:
+            raise CliError(f"--at must be a time like 2026-11-26T03:00:00Z: {error}") from None
+        chosen = point_at(found, moment)
+        if chosen is None:
+            raise CliError(f"{instance} has no complete recovery point at or before {at}")
+        return chosen
+    chosen = latest_point(found)
+    if chosen is None:
+        raise CliError(f"{instance} has no complete recovery point (see `smart-vault points {instance}`)")
+    return chosen
+
+
+@dataclass
+class RestorePlan:
+    point: RecoveryPoint
+    kind: RestoreKind
+    region: str
+    zone: str
+    volumes: list[dict[str, Any]] = field(default_factory=list)  # CreateVolume requests
+    image: dict[str, Any] | None = None  # RegisterImage request
+    instance: dict[str, Any] | None = None  # RunInstances request (ImageId filled in later)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RestoreResult:
+    plan: RestorePlan
+    volume_ids: dict[str, str] = field(default_factory=dict)  # device -> volume id
+    image_id: str | None = None
+    instance_id: str | None = None
+
+
+@dataclass
+class Overrides:
+    instance_type: str | None = None
+    subnet_id: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    kms_key_id: str | None = None
+
+
+def plan(
+    dep: Deployment,
+    point: RecoveryPoint,
+    *,
+    kind: RestoreKind,
+    region: str | None = None,
+    zone: str | None = None,
+    overrides: Overrides | None = None,
+) -> RestorePlan:
+    """Every request the restore would make and every problem found, with read-only calls
+    (DescribeInstances, DescribeVolumes, DescribeAvailabilityZones, kms:DescribeKey)."""
+    overrides = overrides or Overrides()
+    session = dep.regional(region)
+    ec2 = Ec2(session=session)
+    live = ec2.instances_by_id([point.instance_id])
+    instance = next((i for i in live if i.get("State", {}).get("Name") != "terminated"), None)
+    chosen_zone = zone or (instance or {}).get("Placement", {}).get("AvailabilityZone")
+    result = RestorePlan(point=point, kind=kind, region=session.region_name, zone=chosen_zone or "")
+    if not chosen_zone:
+        result.problems.append(f"{point.instance_id} no longer exists: pass --az to choose the Availability Zone")
+    originals = ec2.volumes([v.volume_id for v in point.volumes])
+    keys = {v.kms_key_id for v in point.volumes if v.kms_key_id} | (
+        {overrides.kms_key_id} if overrides.kms_key_id else set()
+    )
+    result.problems += restore_problems(
+        point,
+        zone=chosen_zone,
+        region=result.region,
+        zones=ec2.availability_zones(),
+        unusable_keys=_unusable_keys(session, keys),
+    )
+    if kind == "volumes":
+        requests = volume_requests(point, result.zone, originals=originals, kms_key_id=overrides.kms_key_id)
+        result.volumes = [r.params for r in requests]
+        return result
+    if instance is None:
+        result.problems.append(
+            f"{point.instance_id} no longer exists: its architecture, boot mode and root device are unknown, "
+            "so an AMI cannot be registered; restore --as volumes"
+        )
+        return result
+    meta = ImageMetadata.from_instance(instance)
+    refusal = image_refusal(point, meta)
+    if refusal:
+        result.problems.append(f"cannot register an AMI: {refusal}")
+        return result
+    result.image = image_request(point, meta, originals=originals)
+    if kind == "instance":
+        result.instance = instance_request(
+            "<the restored AMI>",
+            point,
+            meta,
+            instance_type=overrides.instance_type,
+            subnet_id=overrides.subnet_id,
+            security_group_ids=overrides.security_group_ids,
+        )
+    return result
+
+
+def _unusable_keys(session: Any, keys: set[str]) -> dict[str, str]:
+    """KMS key -> why it cannot be used (DescribeKey: KeyState, or the error it answered)."""
+    unusable = {}
+    kms = session.client("kms")
+    for key in sorted(keys):
+        try:
+            state = kms.describe_key(KeyId=key)["KeyMetadata"].get("KeyState", "")
+        except ClientError as error:
+            unusable[key] = error.response.get("Error", {}).get("Code", "error")
+            continue
+        if state not in USABLE_KEY_STATES:
+            unusable[key] = state
+    return unusable
+
+
+Progress = Callable[[int, int], None]  # (available, total)
+
+
+def execute(
+    dep: Deployment,
+    restore_plan: RestorePlan,
+    *,
+    keep_partial: bool = False,
+    on_progress: Progress | None = None,
+    interval: float = 2.0,
+    timeout: float = 3600.0,
+) -> RestoreResult:
+    """Create what the plan says; on any failure delete what this call created (unless
+    ``keep_partial``) and raise a CliError saying what failed and what was cleaned up."""
+    if restore_plan.problems:
+        raise CliError("restore refused: " + "; ".join(restore_plan.problems))
+    ec2 = Ec2(session=dep.regional(restore_plan.region))
+    result = RestoreResult(plan=restore_plan)
+    created_volumes: list[str] = []
+    created_image: str | None = None
+    try:
+        if restore_plan.kind == "volumes":
+            for params in restore_plan.volumes:
+                volume = ec2.create_volume(params)
+                if volume.get("State") in ("deleting", "deleted"):
+                    raise CliError(
+                        f"CreateVolume returned {volume['VolumeId']}, {volume['State']}: a cleaned-up restore with "
+                        "the same token; restore into another --az or wait and retry"
+                    )
+                created_volumes.append(volume["VolumeId"])
+                result.volume_ids[_device(restore_plan, params)] = volume["VolumeId"]
+            wait_available(ec2, created_volumes, on_progress=on_progress, interval=interval, timeout=timeout)
+            return result
+        assert restore_plan.image is not None  # plan() gives ami/instance plans an image or a problem
+        result.image_id, fresh = _image(ec2, restore_plan.image)
+        created_image = result.image_id if fresh else None
+        if restore_plan.kind == "instance" and restore_plan.instance is not None:
+            params = {**restore_plan.instance, "ImageId": result.image_id}
+            result.instance_id = str(ec2.run_instance(params)["InstanceId"])
+        return result
+    except (CliError, SmartVaultError, ClientError, BotoCoreError) as error:
+        reason = error if isinstance(error, CliError) else (explain_aws_failure(error) or str(error))
+        cleaned = [] if keep_partial else _clean_up(ec2, created_volumes, created_image)
+        kept = created_volumes + ([created_image] if created_image else [])
+        tail = (
+            f"; kept (--keep-partial): {', '.join(kept)}"
+            if keep_partial and kept
+            else f"; cleaned up: {', '.join(cleaned)}"
+            if cleaned
+            else ""
+        )
+        raise CliError(f"restore failed: {reason}{tail}") from None
+
+
+def _device(restore_plan: RestorePlan, params: dict[str, Any]) -> str:
+    volume = next(v for v in restore_plan.point.volumes if v.snapshot_id == params["SnapshotId"])
+    return volume.device or volume.volume_id
+
+
+def _image(ec2: Ec2, params: dict[str, Any]) -> tuple[str, bool]:
+    """Register the AMI, or find the one a previous run registered under the same name
+    (AMI names are unique per account and region: InvalidAMIName.Duplicate)."""
+    try:
+        return ec2.register_image(params), True
+    except SmartVaultError as error:
+        if error.aws_code != "InvalidAMIName.Duplicate":
+            raise
+    existing = ec2.image_by_name(params["Name"])
+    if existing is None:
+        raise CliError(f"an AMI named {params['Name']} exists but cannot be found")
+    return existing, False
+
+
+def _clean_up(ec2: Ec2, volume_ids: list[str], image_id: str | None) -> list[str]:
+    cleaned = []
+    for volume_id in volume_ids:
+        try:
+            ec2.delete_volume(volume_id)
+            cleaned.append(volume_id)
+        except SmartVaultError:
+            continue  # reported by its absence from the cleaned list
+    if image_id:
+        try:
+            ec2.deregister_image(image_id)
+            cleaned.append(image_id)
+        except SmartVaultError:
+            pass
+    return cleaned
+
+
+def wait_available(
+    ec2: Ec2,
+    volume_ids: list[str],
+    *,
+    on_progress: Progress | None = None,
+    interval: float = 2.0,
+    timeout: float = 3600.0,
+) -> None:
+    """Poll DescribeVolumes until every volume is ``available``; a volume in ``error`` fails."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = ec2.volumes(volume_ids)
+        states = {v: found.get(v, {}).get("State", "missing") for v in volume_ids}
+        ready = sum(1 for s in states.values() if s == "available")
+        if on_progress is not None:
+            on_progress(ready, len(volume_ids))
+        broken = {v: s for v, s in states.items() if s in ("error", "missing", "deleting", "deleted")}
+        if broken:
+            raise CliError("volumes failed: " + ", ".join(f"{v} is {s}" for v, s in sorted(broken.items())))
+        if ready == len(volume_ids):
+            return
+        if time.monotonic() > deadline:
+            raise CliError(f"volumes still not available after {timeout:.0f} s: {states}")
+        time.sleep(interval)
+
+
+def attach_commands(result: RestoreResult, *, instance_id: str) -> list[str]:
+    """The exact AWS CLI commands that attach the restored volumes to INSTANCE_ID."""
+    return [
+        f"aws ec2 attach-volume --region {result.plan.region} --volume-id {volume_id} "
+        f"--instance-id {instance_id} --device {device}"
+        for device, volume_id in sorted(result.volume_ids.items())
+    ]
+
+
+def describe_moment(point: RecoveryPoint) -> str:
+    try:
+        return f"{point.moment:%Y-%m-%d %H:%M:%S}Z"
+    except SmartVaultError:
+        return point.run_time or "?"
