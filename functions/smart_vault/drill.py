@@ -31,7 +31,7 @@ from smart_vault.constants import (
 from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError
 from smart_vault.models import ErrorInfo, RunContext
 from smart_vault.observability import COUNT, SECONDS, logger, metrics
-from smart_vault.recovery import RecoveryPoint, group_points, latest_point, volume_requests
+from smart_vault.recovery import RecoveryPoint, group_points, latest_point, recovery_points, volume_requests
 from smart_vault.settings import Settings
 from smart_vault.validation import (
     format_time,
@@ -172,7 +172,7 @@ def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2
         execution_name=execution_name,
         availability_zone=zone,
     )
-    points = group_points(ec2.all_managed_snapshots(settings.deployment_id))
+    points = recovery_points(ec2, settings.deployment_id)
     latest: dict[str, RecoveryPoint] = {}
     for instance_id in sorted({p.instance_id for p in points}):
         point = latest_point(p for p in points if p.instance_id == instance_id)
