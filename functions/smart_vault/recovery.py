@@ -242,10 +242,12 @@ class VolumeRequest:
     params: dict[str, Any]  # CreateVolume parameters, ready for ``ec2.create_volume(**params)``
 
 
-def client_token(point: RecoveryPoint, device: str, zone: str) -> str:
+def client_token(point: RecoveryPoint, device: str, zone: str, attempt: int = 0) -> str:
     """The same token for the same point, device and AZ, so a re-run returns the same volume
-    instead of creating another (CreateVolume ClientToken: at most 64 ASCII characters)."""
-    seed = f"{point.instance_id}|{point.run_id}|{device}|{zone}"
+    instead of creating another (CreateVolume ClientToken: at most 64 ASCII characters).
+    ``attempt`` > 0: the next token, after the volume of the previous one was deleted (a
+    cleaned-up restore), so a new restore does not get the deleted volume back."""
+    seed = f"{point.instance_id}|{point.run_id}|{device}|{zone}" + (f"|{attempt}" if attempt else "")
     return f"sv-{hashlib.sha256(seed.encode()).hexdigest()}"[:CLIENT_TOKEN_LENGTH]
 
 

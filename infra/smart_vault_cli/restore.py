@@ -18,6 +18,7 @@ from smart_vault.errors import SmartVaultError
 from smart_vault.recovery import (
     ImageMetadata,
     RecoveryPoint,
+    client_token,
     image_refusal,
     image_request,
     instance_request,
@@ -198,12 +199,7 @@ def execute(
     try:
         if restore_plan.kind == "volumes":
             for params in restore_plan.volumes:
-                volume = ec2.create_volume(params)
-                if volume.get("State") in ("deleting", "deleted"):
-                    raise CliError(
-                        f"CreateVolume returned {volume['VolumeId']}, {volume['State']}: a cleaned-up restore with "
-                        "the same token; restore into another --az or wait and retry"
-                    )
+                volume = _create_volume(ec2, restore_plan, params)
                 created_volumes.append(volume["VolumeId"])
                 result.volume_ids[_device(restore_plan, params)] = volume["VolumeId"]
             wait_available(ec2, created_volumes, on_progress=on_progress, interval=interval, timeout=timeout)
@@ -227,6 +223,24 @@ def execute(
             else ""
         )
         raise CliError(f"restore failed: {reason}{tail}") from None
+
+
+# Tokens tried per device before giving up: each earlier one names a volume a cleaned-up restore
+# deleted (EC2 keeps answering a token with the volume it made).
+MAX_TOKEN_ATTEMPTS = 10
+
+
+def _create_volume(ec2: Ec2, restore_plan: RestorePlan, params: dict[str, Any]) -> dict[str, Any]:
+    """CreateVolume; when the token answers with a deleted volume, the next deterministic token."""
+    device = _device(restore_plan, params)
+    for attempt in range(MAX_TOKEN_ATTEMPTS):
+        token = client_token(restore_plan.point, device, restore_plan.zone, attempt)
+        volume = ec2.create_volume({**params, "ClientToken": token})
+        if volume.get("State") not in ("deleting", "deleted"):
+            return volume
+    raise CliError(
+        f"{device}: {MAX_TOKEN_ATTEMPTS} earlier restores of this point were deleted; restore into another --az"
+    )
 
 
 def _device(restore_plan: RestorePlan, params: dict[str, Any]) -> str:

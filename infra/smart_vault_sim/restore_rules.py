@@ -10,8 +10,10 @@ account refuse what EC2 refuses, with its error codes, and behave as EC2 does:
   125-2,000 MiB/s; the zone must be one of the region's. An archived snapshot must be restored
   first (EBS User Guide, "Archive Amazon EBS snapshots"). ClientToken: "If you repeat a request
   with the same client token but change another request parameter, Amazon EC2 returns an
-  IdempotentParameterMismatch error"; the same request returns the same volume (EC2 API
-  Reference, "Ensuring idempotency"). A new volume is ``creating`` before it is ``available``.
+  IdempotentParameterMismatch error"; the same request returns the same result (EC2 API
+  Reference, "Ensuring idempotency"): here the same volume, ``deleted`` if it was deleted since
+  (the reference does not say what EC2 answers then; we take the conservative reading, which a
+  restore must survive). A new volume is ``creating`` before it is ``available``.
 - RegisterImage (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RegisterImage.html):
   the root device must be one of the block device mappings, with a snapshot; "You can't set the
   encryption state of the volume using the block device mapping"; a mapping's VolumeSize at
@@ -99,6 +101,12 @@ def _idempotent(backend: Any, kind: str, params: dict[str, Any]) -> str | None:
 def _remember(backend: Any, kind: str, params: dict[str, Any], resource_id: str) -> None:
     if params.get("ClientToken"):
         _tokens(backend, kind)[params["ClientToken"]] = (_fingerprint(params), resource_id)
+
+
+def _made(backend: Any) -> dict[str, Any]:
+    """Volume id -> the moto Volume CreateVolume made (kept after deletion, for its token)."""
+    store: dict[str, Any] = backend.__dict__.setdefault("_sv_made_volumes", {})
+    return store
 
 
 def _creating(backend: Any) -> dict[str, int]:
@@ -231,12 +239,14 @@ def patched() -> Iterator[None]:
         params = self._get_params()
         existing = _idempotent(self.ec2_backend, "volume", params)
         if existing is not None:
-            return ActionResult(self.ec2_backend.get_volume(existing))
+            # The volume this token made, even deleted since (then in state ``deleted``).
+            return ActionResult(_made(self.ec2_backend)[existing])
         check_volume_request(self.ec2_backend, params)
         result = create_volume(self)
         volume: Any = result.result
         volume_id = str(volume.id)
         _remember(self.ec2_backend, "volume", params, volume_id)
+        _made(self.ec2_backend)[volume_id] = volume
         _creating(self.ec2_backend)[volume_id] = CREATING_DESCRIBES + 1
         return result
 
@@ -249,6 +259,8 @@ def patched() -> Iterator[None]:
         return describe_volumes(self)
 
     def volume_status(self: Any) -> str:
+        if self.id not in self.ec2_backend.volumes:
+            return "deleted"
         if self.id in _creating(self.ec2_backend):
             return "creating"
         return str(status.fget(self))  # type: ignore[attr-defined]

@@ -162,6 +162,19 @@ def test_a_failed_create_volume_deletes_the_volumes_already_made(backed_up):
     assert backed_up.sim.tap.calls["ec2:DeleteVolume"] == 1
 
 
+def test_a_restore_after_a_cleaned_up_failure_gets_fresh_volumes(backed_up):
+    _fail_second_create_volume(backed_up)
+    assert backed_up.cli("restore", "web-1").exit_code == 2  # first volume made, then deleted
+
+    again = backed_up.cli("restore", "web-1")
+
+    assert again.exit_code == 0, again.output
+    restored = _restored(backed_up)
+    assert len(restored) == 2 and all(v["State"] == "available" for v in restored)
+    # The deleted volume's token answered "deleted" once; the next token made a new volume.
+    assert backed_up.sim.tap.calls["ec2:CreateVolume"] == 2 + 3
+
+
 def test_keep_partial_keeps_what_was_created(backed_up):
     _fail_second_create_volume(backed_up)
 
