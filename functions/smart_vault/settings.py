@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from smart_vault.errors import InvalidInputError
+from smart_vault.locks import LockSettings
 from smart_vault.validation import (
     read_bool,
     read_fraction,
@@ -47,6 +48,10 @@ class Settings:
     deployment_id: str = "smart-vault"
     topic_arn: str | None = None
     bucket_name: str | None = None
+    # Snapshot lock applied right after creation (smart_vault.locks); None: no lock.
+    lock: LockSettings | None = None
+    # Recycle Bin retention rule for this deployment's snapshots, in days (stack only; None: none).
+    recycle_bin_days: int | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str = "") -> Settings:
@@ -120,6 +125,11 @@ class Settings:
             deployment_id=read_str(data, "deployment_id", path=path, default=d.deployment_id),
             topic_arn=read_str(data, "topic_arn", path=path, default=None),
             bucket_name=read_str(data, "bucket_name", path=path, default=None),
+            lock=LockSettings.read(data.get("lock"), path=path),
+            # Recycle Bin: retention 1-365 days (AWS::Rbin::Rule RetentionPeriod).
+            recycle_bin_days=None
+            if data.get("recycle_bin_days") in (None, "")
+            else read_int(data, "recycle_bin_days", path=path, minimum=1, maximum=365),
         )
         if len(settings.copy_tags) > 40:
             raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
@@ -142,6 +152,8 @@ class Settings:
                 value = "true" if value else "false"
             elif isinstance(value, tuple):
                 value = ",".join(value)
+            elif isinstance(value, LockSettings):
+                value = value.to_text()
             env[f.name.upper()] = str(value)
         return env
 

@@ -48,6 +48,7 @@ from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
+from smart_vault_sim.snapshot_locks import SnapshotLocks
 from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
 
 HISTORY_LIMIT = 25_000
@@ -129,6 +130,7 @@ class Simulation:
         self.edit_template = edit_template  # tests: narrow the synthesized stack before it is judged
         self.authorizer: Authorizer | None = None
         self.limits = RequestLimits()
+        self.locks = SnapshotLocks(scenario.region, lambda: self.clock)
 
     def _template(self) -> dict[str, Any] | None:
         """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""
@@ -334,6 +336,8 @@ class Simulation:
             reset_clients()
             logger.setLevel("DEBUG" if self.verbose else "CRITICAL")
             self.tap.install()
+            # moto has no snapshot lock: modelled on the virtual clock, answered before moto.
+            self.locks.install(boto3._get_default_session().events)
             boto3._get_default_session().events.register(
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
             )
@@ -586,6 +590,7 @@ class Simulation:
                     "circuit_breaker": outcome.get("breaker"),
                     "breakers": outcome.get("breakers") or [],
                     "kept_by_ami": outcome.get("kept_by_ami") or [],
+                    "kept_locked": outcome.get("kept_locked") or [],
                 }
             )
         return rows
@@ -600,6 +605,10 @@ class Simulation:
             "device": device,
             "state": snap.status,
         }
+
+    def _locked_until(self, snapshot_id: str) -> str | None:
+        expires = self.locks.locked_until(snapshot_id)
+        return format_time(expires) if expires is not None else None
 
     def _final_snapshots(self) -> list[dict[str, Any]]:
         backend = fleet.ec2_backend(self.scenario.region)
@@ -620,7 +629,7 @@ class Simulation:
                     "deployment": tags.get(TAG_MANAGED),
                     "start_time": format_time(snap.start_time),
                     "region": self.scenario.region,
-                    "locked_until": None,  # snapshot locks are planned
+                    "locked_until": self._locked_until(sid),
                     "tier": snap.storage_tier,
                 }
             )
