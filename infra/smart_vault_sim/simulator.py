@@ -43,7 +43,7 @@ from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim import fleet, moto_fixes
 from smart_vault_sim.authorization import Authorizer
-from smart_vault_sim.aws_tap import STATE_MACHINE, AwsTap
+from smart_vault_sim.aws_tap import STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
@@ -51,6 +51,8 @@ from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
 from smart_vault_sim.snapshot_locks import SnapshotLocks
 from smart_vault_sim.stack_iam import Emulated, StackIam, synthesized_template
 
+# Operations whose request names only a snapshot: a fault naming an instance targets its new snapshots.
+PER_SNAPSHOT_OPERATIONS = ("LockSnapshot",)
 HISTORY_LIMIT = 25_000
 WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
 DEPLOYMENT_ID = "smart-vault-sim"
@@ -131,6 +133,7 @@ class Simulation:
         self.authorizer: Authorizer | None = None
         self.limits = RequestLimits()
         self.locks = SnapshotLocks(scenario.region, lambda: self.clock)
+        self.snapshot_faults: list[tuple[Fault, str]] = []  # (fault, instance id) per PER_SNAPSHOT_OPERATIONS
 
     def _template(self) -> dict[str, Any] | None:
         """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""
@@ -185,6 +188,11 @@ class Simulation:
         }
 
     def _on_created(self, snapshot: Any, instance_id: str) -> None:
+        # A fault naming the instance on a call that names only the snapshot (LockSnapshot)
+        # applies to the snapshots the instance's backups create.
+        for fault, owner in self.snapshot_faults:
+            if owner == instance_id:
+                fault.targets += (snapshot.id,)
         spec = self._instance_def(instance_id)
         if spec is None:
             return
@@ -309,7 +317,9 @@ class Simulation:
                 ]
             if fault.snapshot:
                 targets += [sid for sid, label in account.labels.items() if label == fault.snapshot]
-            self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets)
+            added = self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets)
+            if fault.instance and fault.operation in PER_SNAPSHOT_OPERATIONS:
+                self.snapshot_faults.append((added, account.instance_ids[fault.instance]))
 
     def _terminate_due(self, at: datetime) -> None:
         """Terminate each instance whose ``terminated_at`` has come by this run, once."""
