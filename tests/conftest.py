@@ -20,8 +20,8 @@ from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
 from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import AwsTap
-from smart_vault_sim.snapshot_locks import SnapshotLocks
 from smart_vault_sim.moto_fixes import patched
+from smart_vault_sim.snapshot_locks import SnapshotLocks
 
 REGION = "us-east-1"
 BUCKET = "smart-vault-test-inventory"

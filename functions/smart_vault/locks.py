@@ -71,7 +71,7 @@ class LockSettings:
                 f"{field}.cool_off_hours",
                 f"is required in compliance mode ({low}-{high} hours), so a mistake can be undone",
             )
-        return cls(mode=mode, days=days, cool_off_hours=cool_off)  # type: ignore[arg-type]
+        return cls(mode=mode, days=days, cool_off_hours=cool_off)
 
     def to_text(self) -> str:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, separators=(",", ":"))

@@ -158,7 +158,7 @@ def _lock_rows(deployment_id: str, lock_days: int | None) -> tuple[Allow, ...]:
             (On.SNAPSHOTS,),
             {
                 "StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id},
-                "NumericLessThanEquals": {"ec2:SnapshotLockDuration": lock_days},
+                "NumericLessThanEquals": {"ec2:SnapshotLockDuration": str(lock_days)},
             },
         ),
         Allow(("ec2:DescribeLockedSnapshots",), (On.ANY,)),

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from smart_vault.aws import SNAPSHOT_LOCKED_ERROR
 from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import aws_error
@@ -231,7 +233,7 @@ class SnapshotLocks:
             )
 
 
-def _invalid(message: str, operation: str = "LockSnapshot") -> Exception:
+def _invalid(message: str, operation: str = "LockSnapshot") -> ClientError:
     return aws_error("InvalidParameterValue", operation, message)
 
 

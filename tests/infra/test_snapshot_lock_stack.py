@@ -81,7 +81,7 @@ def test_only_the_snapshot_function_may_lock_and_only_its_own_snapshots_for_the_
     assert logical_id.startswith("SnapshotRole")
     assert statement["Condition"] == {
         "StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": "smart-vault"},
-        "NumericLessThanEquals": {"ec2:SnapshotLockDuration": 10},
+        "NumericLessThanEquals": {"ec2:SnapshotLockDuration": "10"},
     }
     assert json.dumps(statement["Resource"]).endswith('::snapshot/*"')
     granted = {a for s in _statements(template, "") for a in _actions(s)}

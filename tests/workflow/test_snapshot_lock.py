@@ -48,6 +48,7 @@ def test_locked_snapshots_are_never_deleted_and_none_outlives_its_lock_over_30_r
             run = sim.run_at(index, at)
             assert run["execution"]["status"] == "SUCCEEDED"
             assert run["api_calls"]["ec2:LockSnapshot"] == 2  # each new snapshot, once
+            assert run["iam_enforced"] and run["iam_denied"] == []  # the stack's own IAM allows it
             for row in run["created"]:
                 created[row["snapshot_id"]] = at
             # Then no snapshot younger than its lock is ever deleted, and none while locked
