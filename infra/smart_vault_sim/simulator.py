@@ -341,6 +341,7 @@ class Simulation:
             _environment(self._env()),
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
             moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
+            self.locks.everywhere(),
             self.hooks.installed(),
         ):
             reset_clients()

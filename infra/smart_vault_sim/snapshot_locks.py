@@ -17,12 +17,14 @@ lock"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from botocore.handlers import BUILTIN_HANDLERS
 
 from smart_vault.aws import SNAPSHOT_LOCKED_ERROR
 from smart_vault_sim import fleet
@@ -82,13 +84,35 @@ class SnapshotLocks:
         self.now = now
         self.locks: dict[str, Lock] = {}
 
+    def _handlers(self) -> list[tuple[str, Callable[..., Any]]]:
+        remember = [
+            (f"before-parameter-build.ec2.{op}", self._remember)
+            for op in ("LockSnapshot", "DescribeLockedSnapshots", "DeleteSnapshot")
+        ]
+        return [
+            *remember,
+            ("before-call.ec2.LockSnapshot", self._lock),
+            ("before-call.ec2.DescribeLockedSnapshots", self._describe),
+            ("before-call.ec2.DeleteSnapshot", self._delete),
+        ]
+
     def install(self, events: Any) -> SnapshotLocks:
-        for operation in ("LockSnapshot", "DescribeLockedSnapshots", "DeleteSnapshot"):
-            events.register(f"before-parameter-build.ec2.{operation}", self._remember)
-        events.register("before-call.ec2.LockSnapshot", self._lock)
-        events.register("before-call.ec2.DescribeLockedSnapshots", self._describe)
-        events.register("before-call.ec2.DeleteSnapshot", self._delete)
+        """On one session's events (its clients created from now on)."""
+        for event, handler in self._handlers():
+            events.register(event, handler)
         return self
+
+    @contextmanager
+    def everywhere(self) -> Iterator[SnapshotLocks]:
+        """Also on every botocore session created meanwhile (the operator CLI makes its own), as
+        moto itself is: the emulated account answers whoever calls it."""
+        added = self._handlers()
+        BUILTIN_HANDLERS.extend(added)
+        try:
+            yield self
+        finally:
+            for entry in added:
+                BUILTIN_HANDLERS.remove(entry)
 
     # -- state ------------------------------------------------------------------------------
     def _snapshot(self, snapshot_id: str) -> Any:
