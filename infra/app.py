@@ -52,7 +52,9 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     assembly = app.synth()
-    errors = [m for stack in assembly.stacks for m in stack.messages if m.level.value == "error"]
+    for message in (m for stack in assembly.stacks for m in stack.messages if m.level.value.lower() == "warning"):
+        print(f"warning: {message.entry.data}", file=sys.stderr)
+    errors = [m for stack in assembly.stacks for m in stack.messages if m.level.value.lower() == "error"]
     for message in errors:
         print(f"{message.id}: {message.entry.data}", file=sys.stderr)
     return 1 if errors else 0

@@ -21,6 +21,7 @@ from smart_vault.validation import format_time
 from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import AwsTap
 from smart_vault_sim.moto_fixes import patched
+from smart_vault_sim.snapshot_locks import SnapshotLocks
 
 REGION = "us-east-1"
 BUCKET = "smart-vault-test-inventory"
@@ -49,6 +50,7 @@ class Account:
     topic_arn: str
     queue_url: str
     monkeypatch: pytest.MonkeyPatch
+    locks: SnapshotLocks  # moto has no snapshot lock: the emulator's model (clock: RUN_TIME)
 
     def configure(self, **overrides: Any) -> Settings:
         settings = Settings.from_mapping(
@@ -145,6 +147,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     with mock_aws(), patched():
         reset_clients()
         tap = AwsTap().install()
+        locks = SnapshotLocks(REGION, lambda: RUN_TIME).install(boto3._get_default_session().events)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         sns = boto3.client("sns")
@@ -162,6 +165,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
             topic_arn=topic_arn,
             queue_url=queue_url,
             monkeypatch=monkeypatch,
+            locks=locks,
         )
         acct.configure()
         metrics.clear_metrics()

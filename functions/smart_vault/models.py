@@ -301,6 +301,15 @@ class PinnedSnapshot:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LockedSnapshot:
+    """A snapshot retention would delete but its snapshot lock keeps, until ``locked_until``."""
+
+    snapshot_id: str
+    volume_id: str
+    locked_until: str  # ISO-8601 UTC; 9999-... while its lock waits for the snapshot to complete
+
+
+@dataclass(frozen=True, kw_only=True)
 class InstanceOutcome:
     """The per-instance record in S3 that Notify aggregates, and the child execution's output."""
 
@@ -321,6 +330,7 @@ class InstanceOutcome:
     breaker: str | None = None
     breakers: tuple[TrippedVolume, ...] = ()
     kept_by_ami: tuple[PinnedSnapshot, ...] = ()
+    kept_locked: tuple[LockedSnapshot, ...] = ()
     approved_volumes: tuple[str, ...] = ()
     dry_run: bool = False
 
@@ -351,6 +361,7 @@ class InstanceOutcome:
                 for b in data.get("breakers") or ()
             ),
             kept_by_ami=tuple(PinnedSnapshot(**p) for p in data.get("kept_by_ami") or ()),
+            kept_locked=tuple(LockedSnapshot(**p) for p in data.get("kept_locked") or ()),
             approved_volumes=tuple(data.get("approved_volumes") or ()),
             dry_run=bool(data.get("dry_run")),
         )

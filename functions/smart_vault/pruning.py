@@ -22,11 +22,13 @@ from smart_vault.constants import (
     TAG_RUN_ID,
 )
 from smart_vault.journal import Intent, Journal, confirmed_deletions
+from smart_vault.locks import active_locks
 from smart_vault.models import (
     DeletedSnapshot,
     InstanceJob,
     InstanceOutcome,
     InstanceTarget,
+    LockedSnapshot,
     PinnedSnapshot,
     RunContext,
     SkippedDelete,
@@ -94,9 +96,10 @@ def safe_plan(
     store: Store | None,
     blocked: frozenset[str] = frozenset(),
 ) -> RetentionPlan:
-    """The retention plan with AMI-pinned snapshots left out and operator approvals applied.
+    """The retention plan with locked and AMI-pinned snapshots kept and operator approvals applied.
 
-    DescribeImages runs only when something would be deleted, over those candidates only."""
+    Locks are checked first (DescribeLockedSnapshots), then AMIs (DescribeImages), each only
+    when something would be deleted, over those candidates only."""
 
     def plan(**extra: Any) -> RetentionPlan:
         return plan_retention(
@@ -109,18 +112,25 @@ def safe_plan(
             **extra,
         )
 
+    def candidates(result: RetentionPlan) -> list[str]:
+        return [s.snapshot_id for s in result.candidates if not s.snapshot_id.startswith(UPCOMING_PREFIX)]
+
     result = plan()
-    candidates = [s.snapshot_id for s in result.candidates if not s.snapshot_id.startswith(UPCOMING_PREFIX)]
-    if not candidates:
+    if not candidates(result):
         return result
-    pinned = ec2.ami_snapshots(candidates)
+    locked = active_locks(ec2, candidates(result), now)
+    if locked:
+        result = plan(locked=locked)
+        if not candidates(result):
+            return replace(result, lock_expiry=locked)
+    pinned = ec2.ami_snapshots(candidates(result))
     if pinned:
-        result = plan(pinned=pinned)
+        result = plan(pinned=pinned, locked=locked)
     if result.breakers and store is not None:
         approved = approved_plans(store, result.tripped_volumes)
         if approved:
-            result = plan(pinned=pinned, approved=approved)
-    return result
+            result = plan(pinned=pinned, locked=locked, approved=approved)
+    return replace(result, lock_expiry=locked)
 
 
 def tripped(plan: RetentionPlan) -> tuple[TrippedVolume, ...]:
@@ -137,6 +147,17 @@ def pinned_snapshots(plan: RetentionPlan) -> tuple[PinnedSnapshot, ...]:
             image_id=d.reason.removeprefix(AMI_REASON),
         )
         for d in plan.pinned
+    )
+
+
+def locked_snapshots(plan: RetentionPlan) -> tuple[LockedSnapshot, ...]:
+    return tuple(
+        LockedSnapshot(
+            snapshot_id=d.snapshot.snapshot_id,
+            volume_id=d.snapshot.volume_id,
+            locked_until=format_time(plan.lock_expiry[d.snapshot.snapshot_id]),
+        )
+        for d in plan.locked
     )
 
 
@@ -237,6 +258,7 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2, store: Sto
         breaker=plan.breaker,
         breakers=tripped(plan),
         kept_by_ami=pinned_snapshots(plan),
+        kept_locked=locked_snapshots(plan),
         approved_volumes=plan.approved_volumes,
     )
 

@@ -510,6 +510,7 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 "breaker": o.breaker,
                 "breakers": [asdict(b) for b in o.breakers],
                 "kept_by_ami": [asdict(p) for p in o.kept_by_ami],
+                "kept_locked": [asdict(p) for p in o.kept_locked],
                 "approved_volumes": list(o.approved_volumes),
                 "reason": o.reason,
                 "step": o.step,

@@ -6,6 +6,8 @@ Guarantees (property-tested in tests/unit/test_retention_properties.py):
 - nothing younger than ``retention_days`` and nothing of the current run is deleted;
 - nothing of a volume whose backup in this run did not complete is deleted;
 - a snapshot an AMI uses is never planned for deletion and does not count toward the breaker;
+- a locked snapshot is never planned for deletion (kept as ``locked``) and never counts as a
+  deletion toward the breaker; it still counts toward ``keep_min``, since it is a real backup;
 - a volume over the circuit-breaker limits deletes nothing, unless an operator approved
   exactly the snapshots it would delete; other volumes are not affected by its breaker.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
@@ -58,6 +60,7 @@ class RetentionPlan:
     decisions: tuple[Decision, ...]
     breakers: tuple[VolumeBreaker, ...] = ()
     approved_volumes: tuple[str, ...] = ()
+    lock_expiry: Mapping[str, datetime] = field(default_factory=dict)  # locked id -> lock expiry
 
     @property
     def tripped_volumes(self) -> frozenset[str]:
@@ -79,11 +82,16 @@ class RetentionPlan:
         return "; ".join(b.reason for b in self.breakers) or None
 
     @property
+    def locked(self) -> list[Decision]:
+        return [d for d in self.decisions if d.reason == LOCKED_REASON]
+
+    @property
     def pinned(self) -> list[Decision]:
         return [d for d in self.decisions if d.reason.startswith(AMI_REASON)]
 
 
 AMI_REASON = "used_by_ami:"
+LOCKED_REASON = "locked"
 
 
 def plan_retention(
@@ -96,14 +104,19 @@ def plan_retention(
     blocked_volume_ids: frozenset[str] = frozenset(),
     pinned: Mapping[str, str] | None = None,
     approved: Mapping[str, frozenset[str]] | None = None,
+    locked: Mapping[str, datetime] | None = None,
 ) -> RetentionPlan:
     """Decide every snapshot; trip the breaker per volume.
 
     ``pinned`` maps snapshot id -> the AMI that uses it: kept, and left out of ``keep_min`` and
     of the breaker's fraction. ``approved`` maps volume id -> the exact snapshot ids an operator
     released: a tripped volume whose candidates are exactly those ids is not stopped.
+    ``locked`` maps snapshot id -> lock expiry: a snapshot the rule would delete is kept as
+    ``locked`` instead (and counts toward keep_min), so the first run after its lock expires
+    deletes it.
     """
     pinned = pinned or {}
+    locked = locked or {}
     approved = approved or {}
     by_volume: dict[str, list[SnapshotRecord]] = defaultdict(list)
     decisions: list[Decision] = []
@@ -125,7 +138,10 @@ def plan_retention(
         volume_decisions = [
             Decision(snapshot=snap, delete=reason is None, reason=reason or "expired")
             for snap in volume_snaps
-            for reason in [_keep_reason(snap, protected, cutoff, current_run_id, volume_id in blocked_volume_ids)]
+            for reason in [
+                _keep_reason(snap, protected, cutoff, current_run_id, volume_id in blocked_volume_ids)
+                or (LOCKED_REASON if snap.snapshot_id in locked else None)
+            ]
         ]
         decisions.extend(volume_decisions)
         doomed = tuple(d.snapshot.snapshot_id for d in volume_decisions if d.delete)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from smart_vault.errors import InvalidInputError
+from smart_vault.locks import LockSettings
 from smart_vault.validation import (
     read_bool,
     read_fraction,
@@ -92,6 +93,10 @@ class Settings:
     drill: DrillSettings = field(default_factory=DrillSettings)
     topic_arn: str | None = None
     bucket_name: str | None = None
+    # Snapshot lock applied right after creation (smart_vault.locks); None: no lock.
+    lock: LockSettings | None = None
+    # Recycle Bin retention rule for this deployment's snapshots, in days (stack only; None: none).
+    recycle_bin_days: int | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str = "") -> Settings:
@@ -166,6 +171,11 @@ class Settings:
             drill=DrillSettings.from_value(data["drill"], path=f"{path}drill") if "drill" in data else d.drill,
             topic_arn=read_str(data, "topic_arn", path=path, default=None),
             bucket_name=read_str(data, "bucket_name", path=path, default=None),
+            lock=LockSettings.read(data.get("lock"), path=path),
+            # Recycle Bin: retention 1-365 days (AWS::Rbin::Rule RetentionPeriod).
+            recycle_bin_days=None
+            if data.get("recycle_bin_days") in (None, "")
+            else read_int(data, "recycle_bin_days", path=path, minimum=1, maximum=365),
         )
         if len(settings.copy_tags) > 40:
             raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
@@ -188,6 +198,8 @@ class Settings:
                 value = "true" if value else "false"
             elif isinstance(value, tuple):
                 value = ",".join(value)
+            elif isinstance(value, LockSettings):
+                value = value.to_text()
             elif isinstance(value, DrillSettings):
                 value = json.dumps(asdict(value), separators=(",", ":"))
             env[f.name.upper()] = str(value)

@@ -12,6 +12,7 @@ from smart_vault.errors import (
     SnapshotTimeoutError,
 )
 from smart_vault.inventory import device_of, snapshot_tags
+from smart_vault.locks import lock_snapshots
 from smart_vault.models import BackupState, InstanceJob, SnapshotRef
 from smart_vault.observability import GIGABYTES, count, logger
 from smart_vault.settings import Settings
@@ -51,6 +52,9 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
     ]
     if existing:
         logger.info("snapshots of this run already exist", extra={"count": len(existing)})
+        if not run.dry_run:
+            # A retry after CreateSnapshots succeeded but a lock failed: lock what is not locked.
+            lock_snapshots(ec2, (s["SnapshotId"] for s in existing), settings.lock)
         return BackupState(status="pending", snapshots=_refs(job, existing), wait_seconds=0)
     if run.dry_run:
         return BackupState(status="skipped", reason="dry run: no snapshot created")
@@ -76,6 +80,9 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
             "EC2 snapshotted volumes outside the selection",
             extra={"returned": len(created), "selected": len(refs)},
         )
+    # Locked here, while pending: AWS accepts a lock on a pending snapshot and starts its duration
+    # when the snapshot completes, so there is no window in which a finished backup is unlocked.
+    lock_snapshots(ec2, (r.snapshot_id for r in refs), settings.lock, fresh=True)
     count(METRIC_SNAPSHOTS_CREATED, len(refs))
     count(METRIC_BACKUP_GIB, sum(v.size_gib for v in target.volumes), GIGABYTES)
     logger.info("snapshots created", extra={"snapshot_ids": [r.snapshot_id for r in refs]})

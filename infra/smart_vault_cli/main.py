@@ -135,14 +135,15 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     console = Console(width=160)
     if execution is None:
         table = Table(title=f"Smart Vault executions ({dep.stack})")
-        for column in ("execution", "started", "status", "backed up", "failed", "created", "deleted"):
+        columns = ("execution", "started", "status", "backed up", "failed", "created", "deleted", "kept locked")
+        for column in (*columns, "next unlock"):
             table.add_column(column)
         for row in _operations().status_rows(dep, limit):
             table.add_row(
                 row["name"],
                 f"{row['start']:%Y-%m-%d %H:%M:%S}",
                 row["status"],
-                *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted")),
+                *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted", "locked", "next_unlock")),
             )
         console.print(table)
         return
@@ -151,8 +152,10 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     for column in ("instance", "id", "status", "snapshots", "deleted", "detail"):
         table.add_column(column)
     for row in rows:
+        locked = "; ".join(row.get("locked_until") or ())
+        detail = "; ".join(part for part in (row["detail"], locked) if part)
         table.add_row(
-            row["name"], row["instance_id"], row["status"], str(row["snapshots"]), str(row["deleted"]), row["detail"]
+            row["name"], row["instance_id"], row["status"], str(row["snapshots"]), str(row["deleted"]), detail
         )
     console.print(table)
 
@@ -174,6 +177,7 @@ def plan(ctx: click.Context) -> None:
         notes = [f"excluded {', '.join(row['excluded'])}"] if row["excluded"] else []
         notes += [f"circuit breaker on {b['volume_id']}: {b['reason']}" for b in row["breakers"]]
         notes += [f"kept {p['snapshot_id']}: used by {p['image_id']}" for p in row["kept_by_ami"]]
+        notes += [f"kept {p['snapshot_id']}: locked until {p['locked_until']}" for p in row.get("kept_locked") or ()]
         table.add_row(
             row["name"],
             row["instance_id"],

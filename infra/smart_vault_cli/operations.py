@@ -16,7 +16,14 @@ from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
 from smart_vault.discovery import find_targets
 from smart_vault.models import RunContext
 from smart_vault.orphans import orphan_snapshots, plan_orphans, skip_reason
-from smart_vault.pruning import pinned_snapshots, retention_policy, safe_plan, snapshot_record, upcoming_snapshots
+from smart_vault.pruning import (
+    locked_snapshots,
+    pinned_snapshots,
+    retention_policy,
+    safe_plan,
+    snapshot_record,
+    upcoming_snapshots,
+)
 from smart_vault.settings import Settings
 from smart_vault_cli.deployment import CliError, Deployment
 
@@ -88,6 +95,12 @@ def status_rows(dep: Deployment, limit: int) -> list[dict[str, Any]]:
                 "failed": summary.get("failed"),
                 "created": summary.get("snapshots_created"),
                 "deleted": summary.get("snapshots_deleted"),
+                # Snapshots retention would have deleted but their lock kept, and the first expiry.
+                "locked": sum(len(i.get("kept_locked") or ()) for i in audit.get("instances") or ()),
+                "next_unlock": min(
+                    (p["locked_until"] for i in audit.get("instances") or () for p in i.get("kept_locked") or ()),
+                    default=None,
+                ),
             }
         )
     return rows
@@ -106,6 +119,10 @@ def execution_detail(dep: Deployment, execution: str) -> tuple[dict[str, Any], l
                 "status": outcome["status"],
                 "snapshots": len(outcome.get("snapshots") or ()),
                 "deleted": len(outcome.get("deleted") or ()),
+                "locked_until": [
+                    f"kept {p['snapshot_id']}: locked until {p['locked_until']}"
+                    for p in outcome.get("kept_locked") or ()
+                ],
                 "detail": (
                     f"{outcome.get('step')}: {error.get('type')}: {error.get('message')}"
                     if error
@@ -167,6 +184,7 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
                 "breaker": result.breaker,
                 "breakers": [asdict(b) for b in result.breakers],
                 "kept_by_ami": [asdict(p) for p in pinned_snapshots(result)],
+                "kept_locked": [asdict(p) for p in locked_snapshots(result)],
             }
         )
     note = skip_reason(targets, scoped=False)

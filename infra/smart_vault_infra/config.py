@@ -55,6 +55,23 @@ STACK_KEYS = (
 DEFAULT_DRILL_SCHEDULE = "cron(0 5 ? * SUN *)"
 
 
+def lock_warnings(settings: Settings, *, runs_per_day: float) -> list[str]:
+    """A lock longer than the retention keeps every snapshot until its lock expires: say so, with
+    the arithmetic, so the extra storage is a decision and not a surprise."""
+    lock, retention = settings.lock, settings.retention_days
+    if lock is None or lock.days <= retention:
+        return []
+    extra_days = lock.days - retention
+    extra = extra_days * runs_per_day
+    return [
+        f"lock.days ({lock.days}) is longer than retention_days ({retention}): every snapshot is kept "
+        f"{lock.days} - {retention} = {extra_days} days past its retention, about {extra_days} x "
+        f"{runs_per_day:g} runs/day = {extra:g} extra snapshots per volume ({lock.days * runs_per_day:g} "
+        f"kept instead of {retention * runs_per_day:g}); prune deletes each one on the first run after "
+        "its lock expires"
+    ]
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeploymentConfig:
     settings: Settings
@@ -72,6 +89,11 @@ class DeploymentConfig:
     @property
     def deployment_id(self) -> str:
         return self.settings.deployment_id
+
+    @property
+    def warnings(self) -> list[str]:
+        """Valid but costly combinations, reported at synth (they do not stop it)."""
+        return lock_warnings(self.settings, runs_per_day=24 / self.expected_interval_hours)
 
     @property
     def state_machine_name(self) -> str:

@@ -66,8 +66,9 @@ class FunctionSpec:
     wildcards: str  # why this row's wildcard resources are acceptable (AwsSolutions-IAM5)
 
 
-def function_specs(deployment_id: str) -> dict[str, FunctionSpec]:
-    """Every function's sizing and IAM. deployment_id is the managed marker's value."""
+def function_specs(deployment_id: str, lock_days: int | None = None) -> dict[str, FunctionSpec]:
+    """Every function's sizing and IAM. deployment_id is the managed marker's value; lock_days
+    the configured snapshot lock (None: no lock, and no ec2:LockSnapshot)."""
     managed_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id}}
     managed = {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id}}
     describe = "EC2 Describe* and X-Ray support no resource-level permissions (Resource::*)"
@@ -97,6 +98,7 @@ def function_specs(deployment_id: str) -> dict[str, FunctionSpec]:
                 Allow(("ec2:CreateSnapshots",), (On.INSTANCES, On.VOLUMES)),
                 Allow(("ec2:CreateSnapshots",), (On.SNAPSHOTS,), managed_at_create),
                 Allow(("ec2:CreateTags",), (On.SNAPSHOTS,), {"StringEquals": {"ec2:CreateAction": "CreateSnapshots"}}),
+                *_lock_rows(deployment_id, lock_days),
             ),
             uses_key=False,
             wildcards=f"{describe}; instance, volume and snapshot ARNs are unknown before the call, so "
@@ -116,7 +118,9 @@ def function_specs(deployment_id: str) -> dict[str, FunctionSpec]:
             allow=(
                 # DescribeImages finds AMI-registered snapshots before the plan; like every EC2
                 # Describe* it has no resource types (Service Authorization Reference, EC2).
-                Allow(("ec2:DescribeSnapshots", "ec2:DescribeImages"), (On.ANY,)),
+                # DescribeLockedSnapshots: locks are checked before every deletion, whether or not
+                # this deployment locks (a lock set by hand must be honoured too).
+                Allow(("ec2:DescribeSnapshots", "ec2:DescribeImages", "ec2:DescribeLockedSnapshots"), (On.ANY,)),
                 Allow(("ec2:DeleteSnapshot",), (On.SNAPSHOTS,), managed),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
                 # Its deletion journal and the inventory (orphan step); operator approvals.
@@ -200,12 +204,34 @@ def function_specs(deployment_id: str) -> dict[str, FunctionSpec]:
     }
 
 
+def _lock_rows(deployment_id: str, lock_days: int | None) -> tuple[Allow, ...]:
+    """LockSnapshot on this deployment's snapshots only, and only for the configured duration
+    (ec2:SnapshotLockDuration, Amazon EBS User Guide "Control access to Amazon EBS snapshot lock"):
+    a compromised function cannot lock snapshots for decades. Resource type: snapshot (Service
+    Authorization Reference, EC2). DescribeLockedSnapshots has no resource type: "*". No
+    ec2:UnlockSnapshot for any function: unlocking is an operator's decision."""
+    if lock_days is None:
+        return ()
+    return (
+        Allow(
+            ("ec2:LockSnapshot",),
+            (On.SNAPSHOTS,),
+            {
+                "StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id},
+                "NumericLessThanEquals": {"ec2:SnapshotLockDuration": str(lock_days)},
+            },
+        ),
+        Allow(("ec2:DescribeLockedSnapshots",), (On.ANY,)),
+    )
+
+
 class Functions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, storage: Storage) -> None:
         super().__init__(scope, construct_id)
         self._config = config
         self._storage = storage
-        self.specs = function_specs(config.deployment_id)
+        lock = config.settings.lock
+        self.specs = function_specs(config.deployment_id, lock.days if lock else None)
         if set(self.specs) != set(FUNCTION_HANDLERS):
             raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(

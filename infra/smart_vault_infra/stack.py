@@ -4,7 +4,7 @@ synth time."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnElement, CfnOutput, Stack
+from aws_cdk import Annotations, CfnElement, CfnOutput, Stack
 from constructs import Construct
 
 from smart_vault.constants import (
@@ -21,6 +21,7 @@ from smart_vault_infra.drill import Drill
 from smart_vault_infra.functions import Functions
 from smart_vault_infra.logical_ids import logical_id
 from smart_vault_infra.monitoring import Monitoring
+from smart_vault_infra.recycle_bin import recycle_bin_rule
 from smart_vault_infra.storage import Storage
 from smart_vault_infra.workflow import Workflow
 
@@ -61,6 +62,9 @@ class SmartVaultStack(Stack):
             drill_state_machine=self.drill.state_machine,
             dead_letters=self.workflow.dead_letters,
         )
+        self.recycle_bin = recycle_bin_rule(self, config=config)
+        for warning in config.warnings:
+            Annotations.of(self).add_warning_v2("smart-vault:lock-outlives-retention", warning)
         self._outputs()
 
     def _outputs(self) -> None:

@@ -138,6 +138,14 @@ class Requests:
     def _ec2_DeleteSnapshot(self, params: Mapping[str, Any]) -> list[Need]:
         return self._with_action("ec2:DeleteSnapshot", self._existing("snapshot", str(params.get("SnapshotId"))), {})
 
+    def _ec2_LockSnapshot(self, params: Mapping[str, Any]) -> list[Need]:
+        # The snapshot, with its tags and ec2:SnapshotLockDuration (Amazon EBS User Guide,
+        # "Control access to Amazon EBS snapshot lock": restrict the lock duration with it).
+        extra: dict[str, tuple[str, ...]] = {}
+        if params.get("LockDuration") is not None:
+            extra["ec2:SnapshotLockDuration"] = (str(params["LockDuration"]),)
+        return self._with_action("ec2:LockSnapshot", self._existing("snapshot", str(params.get("SnapshotId"))), extra)
+
     def _ec2_CreateTags(self, params: Mapping[str, Any]) -> list[Need]:
         tags = {t["Key"]: t.get("Value", "") for t in params.get("Tags") or ()}
         request_keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)}

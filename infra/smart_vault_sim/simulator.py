@@ -43,15 +43,18 @@ from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim import drills, fleet, moto_fixes
 from smart_vault_sim.authorization import Authorizer
-from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap
+from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.restore_rules import restored_targets
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
+from smart_vault_sim.snapshot_locks import SnapshotLocks
 from smart_vault_sim.stack_iam import Emulated, Role, StackIam, is_drill_machine, synthesized_template
 
+# Operations whose request names only a snapshot: a fault naming an instance targets its new snapshots.
+PER_SNAPSHOT_OPERATIONS = ("LockSnapshot",)
 HISTORY_LIMIT = 25_000
 WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
 DEPLOYMENT_ID = "smart-vault-sim"
@@ -132,6 +135,8 @@ class Simulation:
         self.edit_template = edit_template  # tests: narrow the synthesized stack before it is judged
         self.authorizer: Authorizer | None = None
         self.limits = RequestLimits()
+        self.locks = SnapshotLocks(scenario.region, lambda: self.clock)
+        self.snapshot_faults: list[tuple[Fault, str]] = []  # (fault, instance id) per PER_SNAPSHOT_OPERATIONS
 
     def _template(self) -> dict[str, Any] | None:
         """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""
@@ -188,6 +193,11 @@ class Simulation:
         }
 
     def _on_created(self, snapshot: Any, instance_id: str) -> None:
+        # A fault naming the instance on a call that names only the snapshot (LockSnapshot)
+        # applies to the snapshots the instance's backups create.
+        for fault, owner in self.snapshot_faults:
+            if owner == instance_id:
+                fault.targets += (snapshot.id,)
         spec = self._instance_def(instance_id)
         if spec is None:
             return
@@ -320,7 +330,9 @@ class Simulation:
             if fault.snapshot:
                 targets += [sid for sid, label in account.labels.items() if label == fault.snapshot]
             more = restored_targets(account.region, targets[0]) if fault.instance else None
-            self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets, more_targets=more)
+            added = self.tap.fail(fault.operation, fault.error, count=fault.count, targets=targets, more_targets=more)
+            if fault.instance and fault.operation in PER_SNAPSHOT_OPERATIONS:
+                self.snapshot_faults.append((added, account.instance_ids[fault.instance]))
 
     def _terminate_due(self, at: datetime) -> None:
         """Terminate each instance whose ``terminated_at`` has come by this run, once."""
@@ -342,11 +354,14 @@ class Simulation:
             _environment(self._env()),
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
             moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
+            self.locks.everywhere(),
             self.hooks.installed(),
         ):
             reset_clients()
             logger.setLevel("DEBUG" if self.verbose else "CRITICAL")
             self.tap.install()
+            # moto has no snapshot lock: modelled on the virtual clock, answered before moto.
+            self.locks.install(boto3._get_default_session().events)
             boto3._get_default_session().events.register(
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
             )
@@ -618,6 +633,7 @@ class Simulation:
                     "circuit_breaker": outcome.get("breaker"),
                     "breakers": outcome.get("breakers") or [],
                     "kept_by_ami": outcome.get("kept_by_ami") or [],
+                    "kept_locked": outcome.get("kept_locked") or [],
                 }
             )
         return rows
@@ -632,6 +648,10 @@ class Simulation:
             "device": device,
             "state": snap.status,
         }
+
+    def _locked_until(self, snapshot_id: str) -> str | None:
+        expires = self.locks.locked_until(snapshot_id)
+        return format_time(expires) if expires is not None else None
 
     def _final_snapshots(self) -> list[dict[str, Any]]:
         backend = fleet.ec2_backend(self.scenario.region)
@@ -652,7 +672,7 @@ class Simulation:
                     "deployment": tags.get(TAG_MANAGED),
                     "start_time": format_time(snap.start_time),
                     "region": self.scenario.region,
-                    "locked_until": None,  # snapshot locks are planned
+                    "locked_until": self._locked_until(sid),
                     "tier": snap.storage_tier,
                 }
             )

@@ -75,6 +75,9 @@ def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
                 for pin in row.get("kept_by_ami") or ():
                     name = labels.get(pin["snapshot_id"]) or pin["snapshot_id"]
                     click.echo(f"    kept {name}: used by {pin['image_id']}")
+                for held in row.get("kept_locked") or ():
+                    name = labels.get(held["snapshot_id"]) or held["snapshot_id"]
+                    click.echo(f"    kept {name}: locked until {held['locked_until']}")
             for orphan in run.get("orphans") or ():
                 acted = orphan["deleted"] or orphan["would_delete"]
                 if acted or orphan["circuit_breaker"]:

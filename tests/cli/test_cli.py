@@ -170,3 +170,22 @@ def test_graph_of_a_simulator_report(tmp_path):
         cli, ["graph", "--report", str(tmp_path / "r.json"), "--run", "5", "-o", str(tmp_path / "x.png")]
     )
     assert bad.exit_code == 2 and "--run 5" in bad.output
+
+
+def test_plan_and_status_show_lock_expiry(stack):
+    # Given web-old (30 days, due for deletion) locked in governance mode for 60 more days
+    web_old = next(sid for sid, label in stack.account.labels.items() if label == "web-old")
+    stack.account.ec2.lock_snapshot(SnapshotId=web_old, LockMode="governance", LockDuration=60)
+    until = "2027-01-25T03:00:00Z"  # the simulator's clock (the first run) + 60 days
+    # Then plan keeps it and says until when, instead of listing it as a deletion
+    planned = stack.cli("plan")
+    assert planned.exit_code == 0, planned.output
+    assert f"kept {web_old}: locked until {until}" in " ".join(planned.output.split())
+    # And a run keeps it too; status shows the kept count, the first expiry and the snapshot
+    stack.cli("run", "--follow")
+    listing = stack.cli("status")
+    assert listing.exit_code == 0, listing.output
+    assert until[:10] in listing.output
+    detail = stack.cli("status", stack.execution_names()[0])
+    assert f"kept {web_old}: locked until {until}" in " ".join(detail.output.split())
+    assert web_old in {s["SnapshotId"] for s in stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}

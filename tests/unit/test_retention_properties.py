@@ -145,3 +145,21 @@ def test_an_approval_releases_exactly_the_approved_plan(snaps, policy, data):
         approved={breaker.volume_id: exact - {min(exact)}},
     )
     assert breaker.volume_id in other.tripped_volumes
+
+
+@settings(max_examples=200, deadline=None)
+@given(snaps=snapshots, policy=policies, locked_picks=st.sets(st.integers(0, 29)))
+def test_locked_snapshots_are_never_deleted_and_never_trip_the_breaker(snaps, policy, locked_picks):
+    locked = {snaps[i].snapshot_id: NOW + timedelta(days=1) for i in locked_picks if i < len(snaps)}
+    free = plan_retention(snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT)
+    plan = plan_retention(
+        snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT, locked=locked
+    )
+    assert not {s.snapshot_id for s in plan.to_delete} & set(locked)
+    # Locked ones are kept as "locked" exactly where the rule alone would have deleted them
+    would = {s.snapshot_id for s in free.candidates}
+    assert {d.snapshot.snapshot_id for d in plan.locked} == would & set(locked)
+    # and the rest of the plan is the rule's: a lock only ever removes deletions, so it can
+    # release a breaker but never trip one
+    assert {s.snapshot_id for s in plan.candidates} == would - set(locked)
+    assert plan.tripped_volumes <= free.tripped_volumes

@@ -114,7 +114,6 @@ def test_invalid_field_is_named(mutate, field):
     [
         (lambda s: s["settings"].update(copy_regions=[{"region": "us-west-2"}]), "settings.copy_regions"),
         (lambda s: s["settings"].update(retention={"daily": 7}), "settings.retention"),
-        (lambda s: s["settings"].update(lock={"mode": "governance", "days": 10}), "settings.lock"),
         (lambda s: s["faults"][0].update(operation="CopySnapshot"), "faults[0].operation"),
     ],
 )

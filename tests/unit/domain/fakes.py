@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts
@@ -60,6 +60,7 @@ class FakeEc2:
         self.in_use: set[str] = set()  # snapshots a registered AMI uses
         self.images: dict[str, str] = {}  # snapshot id -> the AMI that uses it
         self.image_names: dict[str, str] = {}  # AMI name -> id (names are unique per account)
+        self.locks: dict[str, datetime] = {}  # snapshot id -> lock expiry (governance)
         self._faults = _Faults()
         self._ids = itertools.count(1)
 
@@ -240,10 +241,32 @@ class FakeEc2:
             self._call(operation, *snapshot_ids)
         return [dict(self.snapshots[i]) for i in snapshot_ids if i in self.snapshots]
 
+    def lock_snapshot(self, params: dict[str, Any]) -> dict[str, Any]:
+        snapshot_id = params["SnapshotId"]
+        self._call("ec2:LockSnapshot", snapshot_id)
+        self.locks[snapshot_id] = self.now + timedelta(days=params["LockDuration"])
+        return {"SnapshotId": snapshot_id, "LockState": params["LockMode"], "LockExpiresOn": self.locks[snapshot_id]}
+
+    def locked_snapshots(self, snapshot_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = sorted(set(snapshot_ids))
+        for start in range(0, len(ids), 200):
+            self._call("ec2:DescribeLockedSnapshots", *ids[start : start + 200])
+        return {
+            i: {
+                "SnapshotId": i,
+                "LockState": "governance" if self.locks[i] > self.now else "expired",
+                "LockExpiresOn": self.locks[i],
+            }
+            for i in ids
+            if i in self.locks
+        }
+
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         self._call("ec2:DeleteSnapshot", snapshot_id)
         if snapshot_id in self.in_use:
             return "in_use"
+        if snapshot_id in self.locks and self.locks[snapshot_id] > self.now:
+            return "locked"
         if self.snapshots.pop(snapshot_id, None) is None:
             return "already_deleted"
         return None

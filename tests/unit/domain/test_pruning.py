@@ -43,7 +43,12 @@ def test_deletes_the_expired_and_keeps_keep_min_and_the_young(ec2):
 
     assert {d.snapshot_id for d in outcome.deleted} == {ancient, older}
     assert recent in ec2.snapshots and outcome.status == "backed_up"
-    assert ec2.calls == {"ec2:DescribeSnapshots": 1, "ec2:DescribeImages": 1, "ec2:DeleteSnapshot": 2}
+    assert ec2.calls == {
+        "ec2:DescribeSnapshots": 1,
+        "ec2:DescribeLockedSnapshots": 1,
+        "ec2:DescribeImages": 1,
+        "ec2:DeleteSnapshot": 2,
+    }
 
 
 def test_never_deletes_unmanaged_or_another_deployments_snapshots(ec2):

@@ -1,0 +1,141 @@
+"""The emulator's snapshot lock (moto has none): LockSnapshot and DescribeLockedSnapshots answered
+from a model on the virtual clock, DeleteSnapshot of a locked snapshot refused as EC2 refuses it.
+Rules and their AWS references: smart_vault_sim.snapshot_locks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from smart_vault.aws import SNAPSHOT_LOCKED_ERROR, Ec2
+from smart_vault.locks import LockSettings, active_locks, lock_snapshots
+from smart_vault_sim import fleet
+from tests.conftest import REGION, RUN_TIME, Account
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def clock(account: Account) -> Clock:
+    clock = Clock(RUN_TIME)
+    account.locks.now = clock
+    return clock
+
+
+def snapshot(account: Account, state: str = "completed") -> str:
+    volume_id = account.ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+    snapshot_id = str(account.ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"])
+    fleet.set_snapshot_state(REGION, snapshot_id, state)
+    return snapshot_id
+
+
+def code_of(call: Any) -> str:
+    with pytest.raises(ClientError) as raised:
+        call()
+    return str(raised.value.response["Error"]["Code"])
+
+
+def test_delete_of_a_locked_snapshot_is_refused_until_the_lock_expires(account: Account, clock: Clock):
+    sid = snapshot(account)
+    locked = account.ec2.lock_snapshot(SnapshotId=sid, LockMode="governance", LockDuration=10)
+    assert locked["LockState"] == "governance"
+    assert locked["LockExpiresOn"] == RUN_TIME + timedelta(days=10)
+    clock.at = RUN_TIME + timedelta(days=10) - timedelta(seconds=1)
+    assert code_of(lambda: account.ec2.delete_snapshot(SnapshotId=sid)) == SNAPSHOT_LOCKED_ERROR
+    assert Ec2().delete_snapshot(sid) == "locked"  # the adapter keeps it and says why
+    clock.at = RUN_TIME + timedelta(days=10)
+    (info,) = account.ec2.describe_locked_snapshots(SnapshotIds=[sid])["Snapshots"]
+    assert info["LockState"] == "expired"
+    account.ec2.delete_snapshot(SnapshotId=sid)
+    assert sid not in fleet.ec2_backend(REGION).snapshots
+
+
+def test_a_pending_snapshot_can_be_locked_and_its_duration_starts_at_completion(account: Account, clock: Clock):
+    sid = snapshot(account, "pending")
+    locked = account.ec2.lock_snapshot(SnapshotId=sid, LockMode="governance", LockDuration=2)
+    assert "LockExpiresOn" not in locked  # not started
+    assert code_of(lambda: account.ec2.delete_snapshot(SnapshotId=sid)) == SNAPSHOT_LOCKED_ERROR
+    clock.at = RUN_TIME + timedelta(hours=5)
+    fleet.set_snapshot_state(REGION, sid, "completed")
+    (info,) = account.ec2.describe_locked_snapshots(SnapshotIds=[sid])["Snapshots"]
+    assert info["LockDurationStartTime"] == clock.at
+    assert info["LockExpiresOn"] == clock.at + timedelta(days=2)
+
+
+def test_a_failed_snapshot_cannot_be_locked_and_a_failure_cancels_a_lock(account: Account, clock: Clock):
+    failed = snapshot(account, "error")
+    assert code_of(lambda: account.ec2.lock_snapshot(SnapshotId=failed, LockMode="governance", LockDuration=1)) == (
+        "IncorrectState"
+    )
+    sid = snapshot(account, "pending")
+    account.ec2.lock_snapshot(SnapshotId=sid, LockMode="governance", LockDuration=1)
+    fleet.set_snapshot_state(REGION, sid, "error")
+    assert account.ec2.describe_locked_snapshots(SnapshotIds=[sid])["Snapshots"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"LockMode": "governance"}, "InvalidParameterCombination"),  # neither duration nor date
+        (
+            {"LockMode": "governance", "LockDuration": 1, "ExpirationDate": RUN_TIME + timedelta(days=1)},
+            "InvalidParameterCombination",
+        ),
+        ({"LockMode": "governance", "LockDuration": 36501}, "InvalidParameterValue"),
+        ({"LockMode": "governance", "LockDuration": 1, "CoolOffPeriod": 1}, "InvalidParameterCombination"),
+        ({"LockMode": "compliance", "LockDuration": 1, "CoolOffPeriod": 73}, "InvalidParameterValue"),
+    ],
+)
+def test_lock_parameters_are_validated_as_ec2_does(account: Account, clock: Clock, params, code):
+    sid = snapshot(account)
+    assert code_of(lambda: account.ec2.lock_snapshot(SnapshotId=sid, **params)) == code
+
+
+def test_compliance_lock_can_be_changed_only_during_its_cooling_off_period(account: Account, clock: Clock):
+    sid = snapshot(account)
+    first = account.ec2.lock_snapshot(SnapshotId=sid, LockMode="compliance", LockDuration=30, CoolOffPeriod=2)
+    assert first["LockState"] == "compliance-cooloff"
+    # During the cooling-off period a mistake can be undone: shorten it
+    clock.at = RUN_TIME + timedelta(hours=1)
+    assert account.ec2.lock_snapshot(SnapshotId=sid, LockMode="compliance", LockDuration=5)["LockDuration"] == 5
+    # After it: no shorter duration, no mode change, no new cooling-off period; only longer
+    clock.at = RUN_TIME + timedelta(hours=3)
+    assert code_of(lambda: account.ec2.lock_snapshot(SnapshotId=sid, LockMode="compliance", LockDuration=4)) == (
+        "InvalidParameterValue"
+    )
+    assert code_of(lambda: account.ec2.lock_snapshot(SnapshotId=sid, LockMode="governance", LockDuration=9)) == (
+        "InvalidParameterValue"
+    )
+    assert code_of(
+        lambda: account.ec2.lock_snapshot(SnapshotId=sid, LockMode="compliance", LockDuration=9, CoolOffPeriod=1)
+    ) == ("InvalidParameterValue")
+    longer = account.ec2.lock_snapshot(SnapshotId=sid, LockMode="compliance", LockDuration=9)
+    assert longer["LockState"] == "compliance"
+    assert longer["LockExpiresOn"] == RUN_TIME + timedelta(days=9)
+    assert code_of(lambda: account.ec2.delete_snapshot(SnapshotId=sid)) == SNAPSHOT_LOCKED_ERROR
+
+
+def test_lock_snapshots_locks_once_and_a_repeat_leaves_locks_alone(account: Account, clock: Clock):
+    ids = [snapshot(account) for _ in range(3)]
+    lock = LockSettings(mode="compliance", days=7, cool_off_hours=1)
+    account.tap.activate(True)
+    try:
+        first = lock_snapshots(Ec2(), ids, lock, fresh=True)
+        clock.at = RUN_TIME + timedelta(hours=2)  # past the cooling-off period
+        again = lock_snapshots(Ec2(), ids, lock)  # a retried step: would fail if re-sent
+    finally:
+        account.tap.activate(False)
+    assert first == again == dict.fromkeys(ids, RUN_TIME + timedelta(days=7))
+    assert account.tap.calls["ec2:LockSnapshot"] == 3
+    assert account.tap.calls["ec2:DescribeLockedSnapshots"] == 1
+    assert active_locks(Ec2(), ids, clock.at) == dict.fromkeys(ids, RUN_TIME + timedelta(days=7))
+    assert active_locks(Ec2(), ids, RUN_TIME + timedelta(days=7)) == {}
