@@ -9,27 +9,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smart_vault.aws import Ec2
 from smart_vault.errors import SmartVaultError
+from smart_vault.locks import active_locks
 from smart_vault.recovery import (
     ImageMetadata,
     RecoveryPoint,
     client_token,
+    group_points,
     image_refusal,
     image_request,
     instance_request,
     latest_point,
     point_at,
     point_of_run,
-    recovery_points,
     restore_problems,
     volume_requests,
 )
-from smart_vault.validation import parse_time
+from smart_vault.validation import format_time, parse_time
 from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure
 from smart_vault_cli.operations import deployed_settings
 
@@ -42,9 +44,21 @@ def points(dep: Deployment, instance: str | None, *, region: str | None = None) 
     """The recovery points of INSTANCE (id or Name tag), or of every instance, newest first."""
     deployment_id = deployed_settings(dep).deployment_id
     ec2 = Ec2(session=dep.regional(region))
-    if instance is None or instance.startswith("i-"):
-        return recovery_points(ec2, deployment_id, instance)
-    found = [p for p in recovery_points(ec2, deployment_id) if p.instance_name == instance]
+    by_id = instance if instance is not None and instance.startswith("i-") else None
+    if by_id is not None:
+        snapshots = ec2.managed_snapshots(deployment_id, by_id)
+    else:
+        snapshots = ec2.all_managed_snapshots(deployment_id)
+    # Locks (DescribeLockedSnapshots, 200 ids a request) shown with the points that have them.
+    now = datetime.now(UTC)
+    locks = {
+        sid: "its completion + the lock's duration" if until.year == datetime.max.year else format_time(until)
+        for sid, until in active_locks(ec2, [s["SnapshotId"] for s in snapshots], now).items()
+    }
+    found = group_points(snapshots, instance_id=by_id, locks=locks)
+    if instance is None or by_id is not None:
+        return found
+    found = [p for p in found if p.instance_name == instance]
     if len({p.instance_id for p in found}) > 1:
         ids = ", ".join(sorted({p.instance_id for p in found}))
         raise CliError(f"more than one instance was named {instance}: {ids}; name it by id")

@@ -272,3 +272,16 @@ def test_the_operator_policy_denies_deleting_a_volume_no_restore_made(backed_up)
     with pytest.raises(PermissionDeniedError, match="UnauthorizedOperation"):
         operator.delete_volume(web_volume)
     assert backed_up.sim.authorizer.denied[-1].startswith("operator ec2:DeleteVolume")
+
+
+def test_points_show_the_lock_of_a_locked_snapshot(backed_up):
+    [snapshot] = backed_up.account.ec2.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag:smart-vault:instance-name", "Values": ["db-1"]}]
+    )["Snapshots"]
+    backed_up.account.ec2.lock_snapshot(SnapshotId=snapshot["SnapshotId"], LockMode="governance", LockDuration=10)
+
+    listed = json.loads(backed_up.cli("points", "db-1", "--json").output)
+
+    [volume] = listed[0]["volumes"]
+    assert volume["locked_until"] is not None
+    assert "until " in backed_up.cli("points", "db-1").output
