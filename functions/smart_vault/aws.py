@@ -17,7 +17,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
-from smart_vault.errors import classify, error_code
+from smart_vault.errors import (
+    PermissionDeniedError,
+    ThrottledError,
+    TransientAwsError,
+    classify,
+    error_code,
+)
 
 # Reads may be retried by botocore. CreateSnapshots takes no client token, so a retried request
 # could create a second set: it gets no SDK retries, and the workflow retries the whole step,
@@ -342,6 +348,41 @@ class Ec2:
                 Resources=ids[start : start + 1000],
                 Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
             )
+
+    def tiering_in_progress(self, snapshot_ids: Iterable[str]) -> set[str]:
+        """Which of these snapshots are being archived or restored right now.
+
+        DescribeSnapshots keeps answering StorageTier ``standard`` until an archive completes;
+        DescribeSnapshotTierStatus (EC2 API Reference; filter ``snapshot-id``, paginated) tells the
+        tiering in progress, so a run does not ask again for an archive already under way."""
+        busy: set[str] = set()
+        for chunk in _chunks(snapshot_ids):
+            for status in _paginate(
+                self._api(),
+                "describe_snapshot_tier_status",
+                "SnapshotTierStatuses",
+                Filters=[{"Name": "snapshot-id", "Values": chunk}],
+            ):
+                if str(status.get("LastTieringOperationStatus") or "").endswith("-in-progress"):
+                    busy.add(status["SnapshotId"])
+        return busy
+
+    def archive_snapshot(self, snapshot_id: str) -> str | None:
+        """ModifySnapshotTier to ``archive`` (the only value it takes, EC2 API Reference). Returns
+        None when EC2 accepted it, or EC2's error code when it refused this snapshot (not
+        completed, in use by an AMI, already archiving: "Archive an Amazon EBS snapshot", EBS
+        User Guide), which keeps it in the standard tier: nothing is lost. Throttling, server
+        and permission errors raise, so the step retries or fails visibly."""
+        try:
+            self._api().modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
+        except ClientError as error:
+            failure = classify(error, "ec2:ModifySnapshotTier")
+            if isinstance(failure, ThrottledError | TransientAwsError | PermissionDeniedError):
+                raise failure from error
+            return error_code(error) or "refused"
+        except BotoCoreError as error:
+            raise classify(error, "ec2:ModifySnapshotTier") from error
+        return None
 
 
 class Store:

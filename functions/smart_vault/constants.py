@@ -21,6 +21,11 @@ TAG_RESTORED_FROM = "smart-vault:restored-from"
 TAG_DRILL = "smart-vault:drill"
 TAG_DRILL_EXECUTION = "smart-vault:drill-execution"
 TAG_VERIFIED_AT = "smart-vault:verified-at"
+# Per-instance retention overrides (on the instance; copied onto its snapshots at creation so
+# that its orphans keep being pruned by the policy the instance had).
+TAG_RETENTION = "smart-vault:retention"  # e.g. "daily=14,weekly=8,monthly=24"
+TAG_RETENTION_DAYS = "smart-vault:retention-days"  # e.g. "30"
+RETENTION_TAGS = (TAG_RETENTION, TAG_RETENTION_DAYS)
 
 # The functions: construct ids, handler paths and state names refer to these keys. The backup
 # state machine invokes BACKUP_FUNCTIONS, the restore drill's state machine DRILL_FUNCTIONS.
@@ -68,6 +73,7 @@ METRIC_SNAPSHOTS_CREATED = "SnapshotsCreated"
 METRIC_SNAPSHOTS_FAILED = "SnapshotsFailed"
 METRIC_SNAPSHOTS_DELETED = "SnapshotsDeleted"
 METRIC_DELETES_SKIPPED = "DeletesSkipped"
+METRIC_SNAPSHOTS_ARCHIVED = "SnapshotsArchived"
 METRIC_BACKUP_GIB = "BackupGiB"
 # RecordFailure: one per failed step, dimensions service and Step (the failed state's name).
 METRIC_STEP_FAILED = "StepFailed"

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from smart_vault.constants import (
+    RETENTION_TAGS,
     TAG_DEVICE_MAP,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
@@ -86,6 +87,7 @@ def build_targets(
                 volumes=tuple(selected),
                 excluded_volume_ids=tuple(excluded),
                 copied_tags={k: v for k, v in tags.items() if k in copy_tags and not k.startswith("aws:")},
+                retention_tags={k: tags[k] for k in RETENTION_TAGS if k in tags},
                 start_delay_seconds=(index % map_concurrency) // create_rate_per_second,
             )
         )
@@ -146,6 +148,8 @@ def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -
     )
     if target.name:
         tags[TAG_INSTANCE_NAME] = target.name[:MAX_TAG_VALUE]
+    # The override the instance had, so its orphans keep that policy (docs/decisions.md).
+    tags.update({k: v[:MAX_TAG_VALUE] for k, v in target.retention_tags.items()})
     # One CreateSnapshots call tags all its snapshots alike, so the device of each volume goes
     # in a shared map (VolumeId is a native attribute of every snapshot).
     device_map = ",".join(f"{v.volume_id}={v.device}" for v in target.volumes)

@@ -119,6 +119,8 @@ class InstanceTarget:
     volumes: tuple[VolumeTarget, ...]
     excluded_volume_ids: tuple[str, ...] = ()
     copied_tags: dict[str, str] = field(default_factory=dict)
+    # The instance's retention override tags (smart_vault.overrides), as found: validated by Prune.
+    retention_tags: dict[str, str] = field(default_factory=dict)
     start_delay_seconds: int = 0
     # Set when a re-run names an instance that cannot be backed up (gone, terminated, untagged):
     # the child records it as skipped with this reason instead of calling EC2.
@@ -139,6 +141,7 @@ class InstanceTarget:
             for i, v in enumerate(read_list(data, "volumes", path=path))
         )
         tags = require_mapping(data.get("copied_tags") or {}, f"{path}copied_tags")
+        overrides = require_mapping(data.get("retention_tags") or {}, f"{path}retention_tags")
         return cls(
             instance_id=read_aws_id(data, "instance_id", "instance", path=path),
             name=str(data.get("name") or ""),
@@ -147,6 +150,7 @@ class InstanceTarget:
             volumes=volumes,
             excluded_volume_ids=tuple(read_list(data, "excluded_volume_ids", path=path, default=[])),
             copied_tags={str(k): str(v) for k, v in tags.items()},
+            retention_tags={str(k): str(v) for k, v in overrides.items()},
             start_delay_seconds=read_int(data, "start_delay_seconds", path=path, default=0, minimum=0),
             skip_reason=read_str(data, "skip_reason", path=path, default=None),
         )
@@ -310,6 +314,19 @@ class LockedSnapshot:
 
 
 @dataclass(frozen=True, kw_only=True)
+class KeptSnapshot:
+    """A snapshot pruning kept, why (``daily+weekly``, ``keep_min``, ``within_retention``...),
+    its storage tier, and whether this run moves it to the archive tier."""
+
+    snapshot_id: str
+    volume_id: str
+    start_time: str
+    reason: str
+    storage_tier: str = "standard"
+    archive: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class InstanceOutcome:
     """The per-instance record in S3 that Notify aggregates, and the child execution's output."""
 
@@ -332,6 +349,11 @@ class InstanceOutcome:
     kept_by_ami: tuple[PinnedSnapshot, ...] = ()
     kept_locked: tuple[LockedSnapshot, ...] = ()
     approved_volumes: tuple[str, ...] = ()
+    kept: tuple[KeptSnapshot, ...] = ()
+    archived: tuple[str, ...] = ()  # ModifySnapshotTier accepted (a dry run: would archive)
+    archive_skipped: tuple[SkippedDelete, ...] = ()  # archive refused by EC2, with its code
+    # An invalid retention override tag: pruning (and archiving) of this instance skipped.
+    retention_error: str | None = None
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -363,6 +385,10 @@ class InstanceOutcome:
             kept_by_ami=tuple(PinnedSnapshot(**p) for p in data.get("kept_by_ami") or ()),
             kept_locked=tuple(LockedSnapshot(**p) for p in data.get("kept_locked") or ()),
             approved_volumes=tuple(data.get("approved_volumes") or ()),
+            kept=tuple(KeptSnapshot(**k) for k in data.get("kept") or ()),
+            archived=tuple(data.get("archived") or ()),
+            archive_skipped=tuple(SkippedDelete(**d) for d in data.get("archive_skipped") or ()),
+            retention_error=data.get("retention_error"),
             dry_run=bool(data.get("dry_run")),
         )
 
@@ -403,6 +429,7 @@ __all__ = [
     "InstanceJob",
     "InstanceOutcome",
     "InstanceTarget",
+    "KeptSnapshot",
     "PinnedSnapshot",
     "RunContext",
     "RunRequest",

@@ -29,6 +29,7 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import logger
+from smart_vault.overrides import OverrideError, with_override
 from smart_vault.pruning import (
     delete_journaled,
     pinned_snapshots,
@@ -37,7 +38,7 @@ from smart_vault.pruning import (
     snapshot_record,
     tripped,
 )
-from smart_vault.retention import RetentionPlan, SnapshotRecord
+from smart_vault.retention import RetentionPlan, RetentionPolicy, SnapshotRecord
 from smart_vault.settings import Settings
 
 
@@ -53,6 +54,7 @@ class OrphanVolume:
     breaker: TrippedVolume | None = None
     kept_by_ami: tuple[PinnedSnapshot, ...] = ()
     approved: bool = False
+    retention_error: str | None = None  # invalid recorded override: nothing of it pruned
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +92,7 @@ class OrphanReport:
                     else None,
                     kept_by_ami=tuple(PinnedSnapshot(**p) for p in v.get("kept_by_ami") or ()),
                     approved=bool(v.get("approved")),
+                    retention_error=v.get("retention_error"),
                 )
             )
         return cls(run_id=data["run_id"], status=data["status"], reason=data.get("reason"), volumes=tuple(volumes))
@@ -112,20 +115,46 @@ def skip_reason(targets: Sequence[InstanceTarget], *, scoped: bool) -> str | Non
     return None
 
 
+def orphan_policies(
+    records: Sequence[SnapshotRecord], base: RetentionPolicy
+) -> tuple[dict[str, RetentionPolicy], dict[str, str]]:
+    """Per orphaned volume: the retention override its instance had when the volume's newest
+    snapshot was taken (recorded on it at creation), with ``orphan_keep`` as the floor; or,
+    when that recorded override is invalid, the problem (the volume is then left untouched)."""
+    newest: dict[str, SnapshotRecord] = {}
+    for r in sorted(records, key=lambda r: (r.start_time, r.snapshot_id)):
+        newest[r.volume_id] = r
+    policies: dict[str, RetentionPolicy] = {}
+    problems: dict[str, str] = {}
+    for volume_id, snap in newest.items():
+        try:
+            policy = with_override(base, snap.tags)
+        except OverrideError as error:
+            problems[volume_id] = str(error)
+            continue
+        if policy != base:
+            policies[volume_id] = policy
+    return policies, problems
+
+
 def plan_orphans(
     orphans: Sequence[dict[str, Any]], *, settings: Settings, run_id: str, now: datetime, ec2: Ec2, store: Store | None
-) -> tuple[list[SnapshotRecord], RetentionPlan]:
+) -> tuple[list[SnapshotRecord], RetentionPlan, dict[str, str]]:
+    """The orphans, their plan, and volume id -> problem for volumes left alone (bad override)."""
     records = [snapshot_record(s) for s in orphans]
+    base = retention_policy(settings, keep_min=settings.orphan_keep)
+    policies, problems = orphan_policies(records, base)
     plan = safe_plan(
-        records,
-        policy=retention_policy(settings, keep_min=settings.orphan_keep),
+        [r for r in records if r.volume_id not in problems],
+        policy=base,
         now=now,
         settings=settings,
         run_id=run_id,
         ec2=ec2,
         store=store,
+        volume_policies=policies,
     )
-    return records, plan
+    return records, plan, problems
 
 
 def prune_orphans(
@@ -139,7 +168,7 @@ def prune_orphans(
     journal = None if run.dry_run else Journal(store, run, ORPHANS_SUBJECT)
     earlier = journal.intents() if journal else {}
     orphans = orphan_snapshots(ec2.all_managed_snapshots(settings.deployment_id), targets)
-    records, plan = plan_orphans(
+    records, plan, problems = plan_orphans(
         orphans, settings=settings, run_id=run.run_id, now=run.run_datetime, ec2=ec2, store=store
     )
     deleted: list[DeletedSnapshot] = [
@@ -156,7 +185,7 @@ def prune_orphans(
     report = OrphanReport(
         run_id=run.run_id,
         status="dry_run" if run.dry_run else "pruned",
-        volumes=_by_volume(records, plan, deleted, skipped, owners, names, preview=run.dry_run),
+        volumes=_by_volume(records, plan, deleted, skipped, owners, names, problems, preview=run.dry_run),
     )
     store.put_json(orphans_key(run_prefix(run)), report.to_dict())
     logger.info(
@@ -173,6 +202,7 @@ def _by_volume(
     skipped: Sequence[SkippedDelete],
     owners: dict[str, str],
     names: dict[str, str],
+    problems: dict[str, str],
     *,
     preview: bool,
 ) -> tuple[OrphanVolume, ...]:
@@ -197,6 +227,7 @@ def _by_volume(
             breaker=breakers.get(vid),
             kept_by_ami=tuple(p for p in pins if p.volume_id == vid),
             approved=vid in plan.approved_volumes,
+            retention_error=problems.get(vid),
         )
         for vid in volume_ids
     )

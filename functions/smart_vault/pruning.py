@@ -7,7 +7,7 @@ write the outcome, whose ``deleted`` is rebuilt from the journal and the account
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from smart_vault.approvals import approved_plans
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import (
     METRIC_DELETES_SKIPPED,
+    METRIC_SNAPSHOTS_ARCHIVED,
     METRIC_SNAPSHOTS_DELETED,
     TAG_INSTANCE_ID,
     TAG_MANAGED,
@@ -28,6 +29,7 @@ from smart_vault.models import (
     InstanceJob,
     InstanceOutcome,
     InstanceTarget,
+    KeptSnapshot,
     LockedSnapshot,
     PinnedSnapshot,
     RunContext,
@@ -37,6 +39,7 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import count, logger
+from smart_vault.overrides import OverrideError, with_override
 from smart_vault.retention import AMI_REASON, RetentionPlan, RetentionPolicy, SnapshotRecord, plan_retention
 from smart_vault.settings import Settings
 from smart_vault.validation import format_time
@@ -54,6 +57,7 @@ def snapshot_record(raw: dict[str, Any]) -> SnapshotRecord:
         start_time=start,
         state=raw.get("State", ""),
         tags={t["Key"]: t["Value"] for t in raw.get("Tags") or ()},
+        storage_tier=raw.get("StorageTier") or "standard",
     )
 
 
@@ -63,6 +67,8 @@ def retention_policy(settings: Settings, *, keep_min: int | None = None) -> Rete
         keep_min=settings.keep_min if keep_min is None else keep_min,
         max_delete_fraction=settings.max_delete_fraction,
         max_deletes_per_run=settings.max_deletes_per_run,
+        gfs=settings.retention,
+        archive_after_days=settings.archive_after_days,
     )
 
 
@@ -95,11 +101,13 @@ def safe_plan(
     ec2: Ec2,
     store: Store | None,
     blocked: frozenset[str] = frozenset(),
+    volume_policies: Mapping[str, RetentionPolicy] | None = None,
 ) -> RetentionPlan:
     """The retention plan with locked and AMI-pinned snapshots kept and operator approvals applied.
 
-    Locks are checked first (DescribeLockedSnapshots), then AMIs (DescribeImages), each only
-    when something would be deleted, over those candidates only."""
+    Locks are checked first (DescribeLockedSnapshots) when something would be deleted, over those
+    candidates only; then AMIs (DescribeImages) over what would be deleted or archived (EC2 refuses
+    both for a snapshot an enabled AMI uses)."""
 
     def plan(**extra: Any) -> RetentionPlan:
         return plan_retention(
@@ -109,21 +117,26 @@ def safe_plan(
             deployment_id=settings.deployment_id,
             current_run_id=run_id,
             blocked_volume_ids=blocked,
+            volume_policies=volume_policies,
             **extra,
         )
 
     def candidates(result: RetentionPlan) -> list[str]:
         return [s.snapshot_id for s in result.candidates if not s.snapshot_id.startswith(UPCOMING_PREFIX)]
 
+    def touched(result: RetentionPlan) -> list[str]:
+        archived = [s.snapshot_id for s in result.to_archive if not s.snapshot_id.startswith(UPCOMING_PREFIX)]
+        return candidates(result) + archived
+
     result = plan()
-    if not candidates(result):
+    if not touched(result):
         return result
-    locked = active_locks(ec2, candidates(result), now)
+    locked = active_locks(ec2, candidates(result), now) if candidates(result) else {}
     if locked:
         result = plan(locked=locked)
-        if not candidates(result):
+        if not touched(result):
             return replace(result, lock_expiry=locked)
-    pinned = ec2.ami_snapshots(candidates(result))
+    pinned = ec2.ami_snapshots(touched(result))
     if pinned:
         result = plan(pinned=pinned, locked=locked)
     if result.breakers and store is not None:
@@ -159,6 +172,55 @@ def locked_snapshots(plan: RetentionPlan) -> tuple[LockedSnapshot, ...]:
         )
         for d in plan.locked
     )
+
+
+def kept_snapshots(plan: RetentionPlan, *, tripped_too: bool = True) -> tuple[KeptSnapshot, ...]:
+    """Every snapshot the plan keeps, with the reason (the GFS tiers that picked it, keep_min...)."""
+    tripped = plan.tripped_volumes
+    return tuple(
+        KeptSnapshot(
+            snapshot_id=d.snapshot.snapshot_id,
+            volume_id=d.snapshot.volume_id,
+            start_time=format_time(d.snapshot.start_time),
+            reason=d.reason if not d.delete else "circuit_breaker",
+            storage_tier=d.snapshot.storage_tier,
+            archive=d.archive,
+        )
+        for d in plan.decisions
+        if (not d.delete or (tripped_too and d.snapshot.volume_id in tripped))
+        and not d.snapshot.snapshot_id.startswith(UPCOMING_PREFIX)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Archives:
+    archived: tuple[str, ...]
+    skipped: tuple[SkippedDelete, ...]
+
+
+def archive_planned(plan: RetentionPlan, *, ec2: Ec2, dry_run: bool) -> Archives:
+    """Move the plan's archive picks to the archive tier (a dry run only lists them). Snapshots
+    whose tiering is already under way are left alone, not asked again."""
+    tripped = plan.tripped_volumes  # a stopped volume changes nothing until its plan is released
+    wanted = [
+        s for s in plan.to_archive if not s.snapshot_id.startswith(UPCOMING_PREFIX) and s.volume_id not in tripped
+    ]
+    if not wanted:
+        return Archives(archived=(), skipped=())
+    busy = ec2.tiering_in_progress(s.snapshot_id for s in wanted)
+    wanted = [s for s in wanted if s.snapshot_id not in busy]
+    if dry_run:
+        return Archives(archived=tuple(s.snapshot_id for s in wanted), skipped=())
+    archived: list[str] = []
+    skipped: list[SkippedDelete] = []
+    for snap in wanted:
+        refused = ec2.archive_snapshot(snap.snapshot_id)
+        if refused is None:
+            archived.append(snap.snapshot_id)
+        else:
+            skipped.append(SkippedDelete(snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, reason=refused))
+    count(METRIC_SNAPSHOTS_ARCHIVED, len(archived))
+    return Archives(archived=tuple(archived), skipped=tuple(skipped))
 
 
 def intent(snap: SnapshotRecord, instance_id: str = "") -> Intent:
@@ -224,9 +286,21 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2, store: Sto
     blocked = frozenset() if run.dry_run else frozenset(target.included_volume_ids - completed)
     if run.dry_run:
         records += upcoming_snapshots(target, run.run_id, run.run_datetime, settings.deployment_id, records)
+    try:
+        policy = with_override(retention_policy(settings), target.retention_tags)
+    except OverrideError as error:
+        # Never a guess: this instance keeps everything until its tag is fixed, and the alert says so.
+        logger.warning("invalid retention override: pruning skipped", extra={"problem": str(error)})
+        return replace(
+            base,
+            status="skipped" if run.dry_run else "backed_up",
+            reason="dry run: nothing created or deleted" if run.dry_run else None,
+            backup_gib=sum(v.size_gib for v in target.volumes if v.volume_id in completed),
+            retention_error=str(error),
+        )
     plan = safe_plan(
         records,
-        policy=retention_policy(settings),
+        policy=policy,
         now=run.run_datetime,
         settings=settings,
         run_id=run.run_id,
@@ -241,6 +315,7 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2, store: Sto
         done = delete_journaled(
             plan.to_delete, journal=journal, earlier=earlier, ec2=ec2, instance_id=target.instance_id
         )
+    tiered = archive_planned(plan, ec2=ec2, dry_run=run.dry_run)
     # Deletions of earlier attempts of this step: journaled, and no longer in the account.
     before = [i.deleted() for i in confirmed_deletions(earlier, (s.snapshot_id for s in listed))]
     logger.info(
@@ -260,6 +335,9 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2, store: Sto
         kept_by_ami=pinned_snapshots(plan),
         kept_locked=locked_snapshots(plan),
         approved_volumes=plan.approved_volumes,
+        kept=kept_snapshots(plan),
+        archived=tiered.archived,
+        archive_skipped=tiered.skipped,
     )
 
 

@@ -109,6 +109,24 @@ class RunSummary:
             row["release"] = f"smart-vault approve {self.run.run_id} --volume {row['volume_id']}"
         return rows
 
+    def retention_errors(self) -> list[dict[str, str]]:
+        """Instances and orphaned volumes whose retention override tag is invalid (nothing pruned)."""
+        rows = [
+            {"instance": o.name or o.instance_id, "instance_id": o.instance_id, "problem": o.retention_error}
+            for o in self.outcomes
+            if o.retention_error
+        ]
+        rows += [
+            {
+                "instance": v.name or v.instance_id,
+                "instance_id": v.instance_id,
+                "problem": f"orphaned volume {v.volume_id}: {v.retention_error}",
+            }
+            for v in self.orphan_volumes
+            if v.retention_error
+        ]
+        return rows
+
     def to_dict(self) -> dict[str, Any]:
         failed = self.failed
         orphan_deleted = sum(len(v.deleted) for v in self.orphan_volumes)
@@ -128,6 +146,8 @@ class RunSummary:
             "orphan_snapshots_deleted": orphan_deleted,
             "orphans_failed": self.orphans_error is not None,
             "circuit_breakers": len(self.tripped_volumes()),
+            "snapshots_archived": sum(len(o.archived) for o in self.outcomes if not o.dry_run),
+            "retention_errors": self.retention_errors()[:MAX_LISTED],
             "failed_instance_ids": [o.instance_id for o in failed][:MAX_LISTED],
             "skipped_instances": [
                 {"instance_id": o.instance_id, "name": o.name, "reason": o.reason}
@@ -282,7 +302,7 @@ def _summary_alert(summary: RunSummary, bucket: str, listed: int, settings: Sett
 
 def _warnings(summary: RunSummary) -> bool:
     """Nothing selected, or instances skipped (a near-miss tag, vanished): say so, not silence."""
-    return summary.nothing_selected or bool(summary.skipped)
+    return summary.nothing_selected or bool(summary.skipped) or bool(summary.retention_errors())
 
 
 def _orphan_result(
@@ -404,6 +424,11 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
         subject = f"Smart Vault: {data['instances']} instances previewed"
     elif summary.skipped:
         subject = f"Smart Vault WARNING: {len(summary.skipped)} instance(s) skipped, {data['backed_up']} backed up"
+    elif summary.retention_errors():
+        subject = (
+            f"Smart Vault WARNING: invalid retention tag on {len(summary.retention_errors())} "
+            "instance(s)/volume(s), pruning skipped"
+        )
     else:
         subject = f"Smart Vault: {data['backed_up']} instances backed up"
     if run.dry_run:
@@ -483,6 +508,10 @@ def _warning_lines(summary: RunSummary, settings: Settings) -> list[str]:
         lines += [f"- {o.name or '-'} {o.instance_id}: {o.reason}" for o in summary.skipped[:MAX_LISTED]]
         if len(summary.skipped) > MAX_LISTED:
             lines.append(f"... and {len(summary.skipped) - MAX_LISTED} more in the audit record")
+    invalid = summary.retention_errors()
+    if invalid:
+        lines += ["", "Pruning skipped (invalid retention override tag; fix the tag, nothing was deleted):"]
+        lines += [f"- {r['instance']} {r['instance_id']}: {r['problem']}" for r in invalid[:MAX_LISTED]]
     return lines
 
 
@@ -512,6 +541,10 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 "kept_by_ami": [asdict(p) for p in o.kept_by_ami],
                 "kept_locked": [asdict(p) for p in o.kept_locked],
                 "approved_volumes": list(o.approved_volumes),
+                "kept": [asdict(k) for k in o.kept],
+                "archived": list(o.archived),
+                "archive_skipped": [asdict(a) for a in o.archive_skipped],
+                "retention_error": o.retention_error,
                 "reason": o.reason,
                 "step": o.step,
                 "error": o.error

@@ -3,21 +3,29 @@
 Guarantees (property-tested in tests/unit/test_retention_properties.py):
 - the newest ``keep_min`` completed managed snapshots of every volume are kept;
 - a snapshot without this deployment's marker is never deleted;
-- nothing younger than ``retention_days`` and nothing of the current run is deleted;
+- with ``retention_days``: nothing younger than it is deleted; with a GFS policy (``gfs``):
+  every tier's picks are kept (the newest ``daily`` completed snapshots of a volume, and the
+  first completed snapshot of each of the newest ``weekly`` ISO weeks, ``monthly`` calendar
+  months and ``yearly`` calendar years that have snapshots, all in UTC);
+- nothing of the current run is deleted;
 - nothing of a volume whose backup in this run did not complete is deleted;
 - a snapshot an AMI uses is never planned for deletion and does not count toward the breaker;
 - a locked snapshot is never planned for deletion (kept as ``locked``) and never counts as a
   deletion toward the breaker; it still counts toward ``keep_min``, since it is a real backup;
 - a volume over the circuit-breaker limits deletes nothing, unless an operator approved
-  exactly the snapshots it would delete; other volumes are not affected by its breaker.
+  exactly the snapshots it would delete; other volumes are not affected by its breaker;
+- archiving (``archive_after_days``) only ever moves a completed, standard-tier snapshot kept
+  by nothing but monthly/yearly picks, older than ``archive_after_days``, with at least
+  ``ARCHIVE_MIN_DAYS`` left before its expected deletion, never one an AMI uses, and never more
+  than ``ARCHIVED_PER_VOLUME`` archived snapshots per volume. Archiving deletes nothing.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
 
@@ -29,6 +37,66 @@ class SnapshotRecord:
     start_time: datetime
     state: str
     tags: Mapping[str, str]
+    storage_tier: str = "standard"  # DescribeSnapshots StorageTier: standard | archive
+
+
+GFS_TIERS = ("daily", "weekly", "monthly", "yearly")
+# Tiers whose picks are long-lived enough to archive (the EBS User Guide recommends archiving
+# "monthly, quarterly, or yearly" snapshots; archiving dailies costs more than it saves).
+ARCHIVE_TIERS = frozenset({"monthly", "yearly"})
+# EBS User Guide, "Considerations and limitations for archiving Amazon EBS snapshots": "The
+# minimum archive period is 90 days"; deleting earlier bills the remaining days anyway.
+ARCHIVE_MIN_DAYS = 90
+# EBS User Guide, "Quotas for Amazon EBS": "Archived snapshots per volume", default 25.
+ARCHIVED_PER_VOLUME = 25
+MAX_GFS_COUNT = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gfs:
+    """Grandfather-father-son counts: how many picks of each tier a volume keeps."""
+
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+    yearly: int = 0
+
+    def __str__(self) -> str:
+        return ",".join(f"{t}={getattr(self, t)}" for t in GFS_TIERS if getattr(self, t))
+
+    @classmethod
+    def parse(cls, value: object) -> Gfs:
+        """From ``{"daily": 7, ...}`` or ``"daily=7,weekly=4"`` (the tag and environment form).
+
+        Raises ValueError saying what is wrong; unknown tiers, repeats, non-integers and an
+        all-zero policy (which would keep nothing but ``keep_min``) are refused, never guessed."""
+        if isinstance(value, str):
+            pairs: list[tuple[str, object]] = []
+            for part in value.split(","):
+                name, sep, text = part.partition("=")
+                if not sep:
+                    raise ValueError(f"expected tier=count pairs separated by commas, got {part.strip()!r}")
+                pairs.append((name.strip(), text.strip()))
+        elif isinstance(value, Mapping):
+            pairs = [(str(k), v) for k, v in value.items()]
+        else:
+            raise ValueError(f"must be a mapping or a string like 'daily=7,weekly=4', got {type(value).__name__}")
+        counts: dict[str, int] = {}
+        for name, raw in pairs:
+            if name not in GFS_TIERS:
+                raise ValueError(f"unknown tier {name!r} (tiers: {', '.join(GFS_TIERS)})")
+            if name in counts:
+                raise ValueError(f"tier {name!r} is given twice")
+            if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit())):
+                raise ValueError(f"{name} must be a whole number, got {raw!r}")
+            number = int(raw)
+            if not 0 <= number <= MAX_GFS_COUNT:
+                raise ValueError(f"{name} must be between 0 and {MAX_GFS_COUNT}, got {number}")
+            counts[name] = number
+        gfs = cls(**counts)
+        if not any(counts.values()):
+            raise ValueError("keeps nothing: give at least one tier a count above 0")
+        return gfs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +105,8 @@ class RetentionPolicy:
     keep_min: int
     max_delete_fraction: float
     max_deletes_per_run: int
+    gfs: Gfs | None = None  # when set, replaces retention_days
+    archive_after_days: int | None = None  # archive monthly/yearly-only picks (needs gfs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +114,8 @@ class Decision:
     snapshot: SnapshotRecord
     delete: bool
     reason: str
+    tiers: tuple[str, ...] = ()  # the GFS tiers that picked it (any reason)
+    archive: bool = False  # kept, and to be moved to the archive tier now
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +161,10 @@ class RetentionPlan:
     def pinned(self) -> list[Decision]:
         return [d for d in self.decisions if d.reason.startswith(AMI_REASON)]
 
+    @property
+    def to_archive(self) -> list[SnapshotRecord]:
+        return [d.snapshot for d in self.decisions if d.archive]
+
 
 AMI_REASON = "used_by_ami:"
 LOCKED_REASON = "locked"
@@ -105,8 +181,12 @@ def plan_retention(
     pinned: Mapping[str, str] | None = None,
     approved: Mapping[str, frozenset[str]] | None = None,
     locked: Mapping[str, datetime] | None = None,
+    volume_policies: Mapping[str, RetentionPolicy] | None = None,
 ) -> RetentionPlan:
     """Decide every snapshot; trip the breaker per volume.
+
+    ``volume_policies`` replaces ``policy``'s retention rule (days or GFS, keep_min, archive)
+    for the volumes it names (per-instance overrides); the breaker limits stay ``policy``'s.
 
     ``pinned`` maps snapshot id -> the AMI that uses it: kept, and left out of ``keep_min`` and
     of the breaker's fraction. ``approved`` maps volume id -> the exact snapshot ids an operator
@@ -128,21 +208,31 @@ def plan_retention(
         else:
             by_volume[snap.volume_id].append(snap)
 
-    cutoff = now - timedelta(days=policy.retention_days)
+    volume_policies = volume_policies or {}
     breakers: list[VolumeBreaker] = []
     released: list[str] = []
     total_deletes = 0
     for volume_id in sorted(by_volume):
+        rule = volume_policies.get(volume_id, policy)
+        cutoff = None if rule.gfs else now - timedelta(days=rule.retention_days)
         volume_snaps = sorted(by_volume[volume_id], key=lambda s: s.start_time, reverse=True)
-        protected = {s.snapshot_id for s in [s for s in volume_snaps if s.state == "completed"][: policy.keep_min]}
+        completed = [s for s in volume_snaps if s.state == "completed"]
+        protected = {s.snapshot_id for s in completed[: rule.keep_min]}
+        picks = gfs_picks(completed, rule.gfs) if rule.gfs else {}
         volume_decisions = [
-            Decision(snapshot=snap, delete=reason is None, reason=reason or "expired")
+            Decision(
+                snapshot=snap,
+                delete=reason is None,
+                reason=reason or "expired",
+                tiers=picks.get(snap.snapshot_id, ()),
+            )
             for snap in volume_snaps
             for reason in [
-                _keep_reason(snap, protected, cutoff, current_run_id, volume_id in blocked_volume_ids)
+                _keep_reason(snap, protected, cutoff, picks, current_run_id, volume_id in blocked_volume_ids)
                 or (LOCKED_REASON if snap.snapshot_id in locked else None)
             ]
         ]
+        volume_decisions = _with_archives(volume_decisions, rule, now)
         decisions.extend(volume_decisions)
         doomed = tuple(d.snapshot.snapshot_id for d in volume_decisions if d.delete)
         if not doomed:
@@ -172,10 +262,82 @@ def _breaker_reason(volume_id: str, deletes: int, total: int, earlier: int, poli
     return None
 
 
+def _period(tier: str, moment: datetime) -> tuple[int, ...]:
+    """The UTC calendar period of ``moment`` for a GFS tier (ISO week, month, year)."""
+    utc = moment.astimezone(UTC)
+    if tier == "weekly":
+        iso = utc.isocalendar()
+        return (iso.year, iso.week)
+    if tier == "monthly":
+        return (utc.year, utc.month)
+    return (utc.year,)
+
+
+def gfs_picks(completed: Sequence[SnapshotRecord], gfs: Gfs) -> dict[str, tuple[str, ...]]:
+    """Snapshot id -> the tiers that pick it, from one volume's completed snapshots (newest first).
+
+    Selected from what exists, not from labels given at creation: a missed Sunday only moves
+    that week's pick to its first snapshot that does exist."""
+    picks: dict[str, list[str]] = defaultdict(list)
+    for snap in completed[: gfs.daily]:
+        picks[snap.snapshot_id].append("daily")
+    for tier in GFS_TIERS[1:]:
+        first: dict[tuple[int, ...], SnapshotRecord] = {}
+        for snap in completed:  # newest first: the last one written per period is its first
+            first[_period(tier, snap.start_time)] = snap
+        for period in sorted(first, reverse=True)[: getattr(gfs, tier)]:
+            picks[first[period].snapshot_id].append(tier)
+    return {k: tuple(v) for k, v in picks.items()}
+
+
+def expected_deletion(snap: SnapshotRecord, tiers: Iterable[str], gfs: Gfs) -> datetime | None:
+    """The earliest moment a monthly/yearly pick can lose its last tier, assuming every later
+    period gets snapshots: its month (year) falls out once ``monthly`` (``yearly``) newer ones
+    exist. None for a snapshot kept by any other tier (its deletion is not foreseeable)."""
+    utc = snap.start_time.astimezone(UTC)
+    ends = []
+    for tier in tiers:
+        if tier == "monthly":
+            months = utc.year * 12 + utc.month - 1 + gfs.monthly
+            ends.append(datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC))
+        elif tier == "yearly":
+            ends.append(datetime(min(utc.year + gfs.yearly, 9999), 1, 1, tzinfo=UTC))
+        else:
+            return None
+    return max(ends, default=None)
+
+
+def _with_archives(decisions: list[Decision], policy: RetentionPolicy, now: datetime) -> list[Decision]:
+    """Mark the kept snapshots that move to the archive tier now (one volume, newest first)."""
+    if policy.archive_after_days is None or policy.gfs is None:
+        return decisions
+    archived = sum(1 for d in decisions if d.snapshot.storage_tier == "archive")
+    marked = []
+    for d in reversed(decisions):  # oldest first: they have the least to gain in the standard tier
+        snap = d.snapshot
+        end = expected_deletion(snap, d.tiers, policy.gfs) if d.tiers else None
+        if (
+            archived < ARCHIVED_PER_VOLUME
+            and not d.delete
+            and d.reason == "+".join(d.tiers)  # kept by GFS picks alone (not keep_min, current run...)
+            and set(d.tiers) <= ARCHIVE_TIERS
+            and snap.state == "completed"
+            and snap.storage_tier == "standard"
+            and snap.start_time <= now - timedelta(days=policy.archive_after_days)
+            and end is not None
+            and end - now >= timedelta(days=ARCHIVE_MIN_DAYS)
+        ):
+            d = replace(d, archive=True)
+            archived += 1
+        marked.append(d)
+    return marked[::-1]
+
+
 def _keep_reason(
     snap: SnapshotRecord,
     protected: set[str],
-    cutoff: datetime,
+    cutoff: datetime | None,
+    picks: Mapping[str, tuple[str, ...]],
     current_run_id: str,
     volume_blocked: bool,
 ) -> str | None:
@@ -188,6 +350,8 @@ def _keep_reason(
         return "keep_min"
     if snap.state not in ("completed", "error"):
         return "in_progress"
+    if cutoff is None:
+        return "+".join(picks.get(snap.snapshot_id, ())) or None
     if snap.start_time >= cutoff:  # "older than" is strict
         return "within_retention"
     return None

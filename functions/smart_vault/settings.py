@@ -11,11 +11,12 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from smart_vault.errors import InvalidInputError
 from smart_vault.locks import LockSettings
+from smart_vault.retention import Gfs
 from smart_vault.validation import (
     read_bool,
     read_fraction,
@@ -72,6 +73,11 @@ class Settings:
     backup_tag_key: str = "backup"
     backup_tag_value: str = "True"
     retention_days: int = 7
+    # Grandfather-father-son counts; mutually exclusive with retention_days (which it replaces).
+    retention: Gfs | None = None
+    # Move snapshots kept only as monthly/yearly picks to the EBS archive tier after this many
+    # days (needs retention); None: never archive.
+    archive_after_days: int | None = None
     keep_min: int = 2
     # Snapshots of instances no longer selected and of volumes no longer attached are pruned
     # down to this many per volume (Amazon DLM keeps the last one too). At least 1: never all.
@@ -179,7 +185,7 @@ class Settings:
         )
         if len(settings.copy_tags) > 40:
             raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
-        return settings
+        return _with_gfs(settings, data, path)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -202,13 +208,38 @@ class Settings:
                 value = value.to_text()
             elif isinstance(value, DrillSettings):
                 value = json.dumps(asdict(value), separators=(",", ":"))
-            env[f.name.upper()] = str(value)
+            env[f.name.upper()] = str(value)  # Gfs: "daily=7,weekly=4,..." (its __str__)
+        if self.retention is not None:
+            del env["RETENTION_DAYS"]  # mutually exclusive: the environment carries one of them
         return env
 
     def require_bucket(self) -> str:
         if not self.bucket_name:
             raise InvalidInputError("environment variable BUCKET_NAME", "is required")
         return self.bucket_name
+
+
+def _with_gfs(settings: Settings, data: Mapping[str, Any], path: str) -> Settings:
+    """Add the GFS policy and the archive tier, each validated naming its field."""
+    gfs = None
+    if data.get("retention") is not None:
+        if data.get("retention_days") is not None:
+            raise InvalidInputError(
+                f"{path}retention", "cannot be combined with retention_days: choose one retention rule"
+            )
+        try:
+            gfs = Gfs.parse(data["retention"])
+        except ValueError as error:
+            raise InvalidInputError(f"{path}retention", str(error)) from None
+    archive = None
+    if data.get("archive_after_days") is not None:
+        archive = read_int(data, "archive_after_days", path=path, minimum=1, maximum=36500)
+    if archive is not None and (gfs is None or not (gfs.monthly or gfs.yearly)):
+        raise InvalidInputError(
+            f"{path}archive_after_days",
+            "needs retention with monthly or yearly picks: only those are archived",
+        )
+    return replace(settings, retention=gfs, archive_after_days=archive)
 
 
 @functools.cache

@@ -147,7 +147,7 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
             )
         console.print(table)
         return
-    description, rows = _operations().execution_detail(dep, execution)
+    description, rows, kept = _operations().execution_detail(dep, execution)
     table = Table(title=f"{description['name']}: {description['status']}")
     for column in ("instance", "id", "status", "snapshots", "deleted", "detail"):
         table.add_column(column)
@@ -156,6 +156,29 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
         detail = "; ".join(part for part in (row["detail"], locked) if part)
         table.add_row(
             row["name"], row["instance_id"], row["status"], str(row["snapshots"]), str(row["deleted"]), detail
+        )
+    console.print(table)
+    _print_kept(console, "Snapshots kept by this execution", kept, planned=False)
+
+
+def _print_kept(console: Console, title: str, kept: list[dict[str, object]], *, planned: bool) -> None:
+    """Which rule kept each snapshot (daily/weekly/monthly/yearly, keep_min...) and its storage tier."""
+    if not kept:
+        return
+    table = Table(title=title)
+    for column in ("instance", "volume", "snapshot", "started", "kept by", "tier"):
+        table.add_column(column)
+    for k in kept:
+        tier = str(k["storage_tier"])
+        if k["archive"]:
+            tier += " -> archive (would move now)" if planned else " -> archive (moving)"
+        table.add_row(
+            str(k["instance"]),
+            str(k["volume_id"]),
+            str(k["snapshot_id"]),
+            str(k["start_time"]),
+            str(k["kept_by"]),
+            tier,
         )
     console.print(table)
 
@@ -175,6 +198,8 @@ def plan(ctx: click.Context) -> None:
         table.add_column(column)
     for row in result.instances:
         notes = [f"excluded {', '.join(row['excluded'])}"] if row["excluded"] else []
+        notes += [row["retention_error"]] if row["retention_error"] else []
+        notes += [f"would archive {', '.join(row['would_archive'])}"] if row["would_archive"] else []
         notes += [f"circuit breaker on {b['volume_id']}: {b['reason']}" for b in row["breakers"]]
         notes += [f"kept {p['snapshot_id']}: used by {p['image_id']}" for p in row["kept_by_ami"]]
         notes += [f"kept {p['snapshot_id']}: locked until {p['locked_until']}" for p in row.get("kept_locked") or ()]
@@ -187,6 +212,7 @@ def plan(ctx: click.Context) -> None:
         )
     console = Console(width=200)
     console.print(table)
+    _print_kept(console, "Snapshots the next run keeps", result.kept, planned=True)
     if result.orphans_note:
         console.print(f"Orphaned snapshots: not pruned now ({result.orphans_note})")
         return
@@ -195,6 +221,7 @@ def plan(ctx: click.Context) -> None:
         orphans.add_column(column)
     for row in result.orphans:
         notes = [f"circuit breaker: {row['breaker']}"] if row["breaker"] else []
+        notes += [row["retention_error"]] if row["retention_error"] else []
         notes += [f"kept {p['snapshot_id']}: used by {p['image_id']}" for p in row["kept_by_ami"]]
         orphans.add_row(
             row["name"],

@@ -6,7 +6,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,9 @@ from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
 from smart_vault.discovery import find_targets
 from smart_vault.models import RunContext
 from smart_vault.orphans import orphan_snapshots, plan_orphans, skip_reason
+from smart_vault.overrides import OverrideError, with_override
 from smart_vault.pruning import (
+    kept_snapshots,
     locked_snapshots,
     pinned_snapshots,
     retention_policy,
@@ -106,9 +108,29 @@ def status_rows(dep: Deployment, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
-def execution_detail(dep: Deployment, execution: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def kept_rows(name: str, kept: Any) -> list[dict[str, Any]]:
+    """One row per kept snapshot: which rule kept it (GFS tiers, keep_min...) and its tier."""
+    return [
+        {
+            "instance": name,
+            "volume_id": k["volume_id"],
+            "snapshot_id": k["snapshot_id"],
+            "start_time": k["start_time"],
+            "kept_by": k["reason"],
+            "storage_tier": k["storage_tier"],
+            "archive": bool(k.get("archive")),
+        }
+        for k in kept
+    ]
+
+
+def execution_detail(
+    dep: Deployment, execution: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The execution, a row per instance, and a row per snapshot its pruning kept."""
     description = dep.describe(execution)
     outcomes = dep.outcomes(description)
+    kept: list[dict[str, Any]] = []
     rows = []
     for outcome in sorted(outcomes.values(), key=lambda o: (o["status"] != "failed", o.get("name") or "")):
         error = outcome.get("error") or {}
@@ -126,11 +148,12 @@ def execution_detail(dep: Deployment, execution: str) -> tuple[dict[str, Any], l
                 "detail": (
                     f"{outcome.get('step')}: {error.get('type')}: {error.get('message')}"
                     if error
-                    else outcome.get("breaker") or outcome.get("reason") or ""
+                    else outcome.get("breaker") or outcome.get("retention_error") or outcome.get("reason") or ""
                 ),
             }
         )
-    return description, rows
+        kept += kept_rows(outcome.get("name") or outcome["instance_id"], outcome.get("kept") or ())
+    return description, rows, kept
 
 
 def deployed_settings(dep: Deployment) -> Settings:
@@ -148,6 +171,7 @@ class Plan:
     instances: list[dict[str, Any]]
     orphans: list[dict[str, Any]]
     orphans_note: str | None
+    kept: list[dict[str, Any]] = field(default_factory=list)  # kept_rows() of every instance
 
 
 def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
@@ -159,15 +183,34 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
     ec2 = Ec2(session=dep.session)
     store = dep.store()
     targets = find_targets(settings=settings, ec2=ec2)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
     for target in targets:
         listed = [snapshot_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)]
         existing = [s for s in listed if s.volume_id in target.included_volume_ids]
         # Assume this run's backup succeeds: its snapshots count toward keep_min, as in Prune.
         upcoming = upcoming_snapshots(target, run_id, moment, settings.deployment_id, existing)
+        try:
+            policy = with_override(retention_policy(settings), target.retention_tags)
+        except OverrideError as error:
+            rows.append(
+                {
+                    "name": target.name,
+                    "instance_id": target.instance_id,
+                    "volumes": [f"{v.device} ({v.size_gib} GiB)" for v in target.volumes],
+                    "excluded": list(target.excluded_volume_ids),
+                    "would_delete": [],
+                    "would_archive": [],
+                    "breaker": None,
+                    "breakers": [],
+                    "kept_by_ami": [],
+                    "retention_error": str(error),
+                }
+            )
+            continue
         result = safe_plan(
             existing + upcoming,
-            policy=retention_policy(settings),
+            policy=policy,
             now=moment,
             settings=settings,
             run_id=run_id,
@@ -185,13 +228,20 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
                 "breakers": [asdict(b) for b in result.breakers],
                 "kept_by_ami": [asdict(p) for p in pinned_snapshots(result)],
                 "kept_locked": [asdict(p) for p in locked_snapshots(result)],
+                "would_archive": [
+                    s.snapshot_id for s in result.to_archive if s.volume_id not in result.tripped_volumes
+                ],
+                "retention_error": None,
             }
         )
+        kept += kept_rows(target.name or target.instance_id, [asdict(k) for k in kept_snapshots(result)])
     note = skip_reason(targets, scoped=False)
     orphan_rows: list[dict[str, Any]] = []
     if note is None:
         orphans = orphan_snapshots(ec2.all_managed_snapshots(settings.deployment_id), targets)
-        records, result = plan_orphans(orphans, settings=settings, run_id=run_id, now=moment, ec2=ec2, store=store)
+        records, result, problems = plan_orphans(
+            orphans, settings=settings, run_id=run_id, now=moment, ec2=ec2, store=store
+        )
         breakers = {b.volume_id: b for b in result.breakers}
         pins = pinned_snapshots(result)
         for volume_id in sorted({r.volume_id for r in records}):
@@ -206,9 +256,10 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
                     "would_delete": doomed,
                     "breaker": breakers[volume_id].reason if volume_id in breakers else None,
                     "kept_by_ami": [asdict(p) for p in pins if p.volume_id == volume_id],
+                    "retention_error": problems.get(volume_id),
                 }
             )
-    return Plan(instances=rows, orphans=orphan_rows, orphans_note=note)
+    return Plan(instances=rows, orphans=orphan_rows, orphans_note=note, kept=kept)
 
 
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z$")

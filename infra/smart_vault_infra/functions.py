@@ -66,9 +66,12 @@ class FunctionSpec:
     wildcards: str  # why this row's wildcard resources are acceptable (AwsSolutions-IAM5)
 
 
-def function_specs(deployment_id: str, lock_days: int | None = None) -> dict[str, FunctionSpec]:
+def function_specs(
+    deployment_id: str, lock_days: int | None = None, *, archive: bool = False
+) -> dict[str, FunctionSpec]:
     """Every function's sizing and IAM. deployment_id is the managed marker's value; lock_days
-    the configured snapshot lock (None: no lock, and no ec2:LockSnapshot)."""
+    the configured snapshot lock (None: no lock, and no ec2:LockSnapshot); ``archive``
+    (archive_after_days is set) lets Prune move this deployment's snapshots to the archive tier."""
     managed_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id}}
     managed = {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id}}
     describe = "EC2 Describe* and X-Ray support no resource-level permissions (Resource::*)"
@@ -122,6 +125,17 @@ def function_specs(deployment_id: str, lock_days: int | None = None) -> dict[str
                 # this deployment locks (a lock set by hand must be honoured too).
                 Allow(("ec2:DescribeSnapshots", "ec2:DescribeImages", "ec2:DescribeLockedSnapshots"), (On.ANY,)),
                 Allow(("ec2:DeleteSnapshot",), (On.SNAPSHOTS,), managed),
+                # Archive tier (opt-in): ModifySnapshotTier has the snapshot resource type with
+                # aws:ResourceTag; DescribeSnapshotTierStatus, like every Describe*, none
+                # (Service Authorization Reference, Amazon EC2).
+                *(
+                    (
+                        Allow(("ec2:ModifySnapshotTier",), (On.SNAPSHOTS,), managed),
+                        Allow(("ec2:DescribeSnapshotTierStatus",), (On.ANY,)),
+                    )
+                    if archive
+                    else ()
+                ),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
                 # Its deletion journal and the inventory (orphan step); operator approvals.
                 Allow(("s3:GetObject",), (On.RUN_RECORDS, On.APPROVALS)),
@@ -134,7 +148,8 @@ def function_specs(deployment_id: str, lock_days: int | None = None) -> dict[str
                 ),
             ),
             uses_key=True,
-            wildcards=f"{describe}; DeleteSnapshot only on snapshots with this deployment's marker "
+            wildcards=f"{describe}; DeleteSnapshot (ModifySnapshotTier) only on snapshots with this deployment's "
+            "marker "
             f"(aws:ResourceTag); {runs}; approvals are read-only keys under {APPROVALS_PREFIX}/.",
         ),
         "notify": FunctionSpec(
@@ -231,7 +246,11 @@ class Functions(Construct):
         self._config = config
         self._storage = storage
         lock = config.settings.lock
-        self.specs = function_specs(config.deployment_id, lock.days if lock else None)
+        self.specs = function_specs(
+            config.deployment_id,
+            lock.days if lock else None,
+            archive=config.settings.archive_after_days is not None,
+        )
         if set(self.specs) != set(FUNCTION_HANDLERS):
             raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(

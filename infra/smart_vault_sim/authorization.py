@@ -11,7 +11,8 @@ Amazon SNS / AWS Lambda / AWS Step Functions / AWS KMS"):
   ``aws:ResourceTag/*``, and ``snapshot/*`` with ``aws:RequestTag/*`` and ``aws:TagKeys``; tags
   given at creation are also authorized as ec2:CreateTags on ``snapshot/*`` with
   ``ec2:CreateAction`` (EC2 User Guide, "Grant permission to tag resources during creation");
-- ec2:DeleteSnapshot and ec2:CreateTags: each snapshot with its ``aws:ResourceTag/*``;
+- ec2:DeleteSnapshot, ec2:ModifySnapshotTier and ec2:CreateTags: each snapshot with its
+  ``aws:ResourceTag/*``;
 - s3:PutObject/GetObject (HeadObject is s3:GetObject): ``arn:aws:s3:::bucket/key``;
   ListObjects(V2) is s3:ListBucket on the bucket with ``s3:prefix``; an SSE-KMS bucket also needs
   kms:GenerateDataKey (writes) or kms:Decrypt (reads) on its key (S3 User Guide, "Using SSE-KMS");
@@ -145,6 +146,11 @@ class Requests:
         if params.get("LockDuration") is not None:
             extra["ec2:SnapshotLockDuration"] = (str(params["LockDuration"]),)
         return self._with_action("ec2:LockSnapshot", self._existing("snapshot", str(params.get("SnapshotId"))), extra)
+
+    def _ec2_ModifySnapshotTier(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._with_action(
+            "ec2:ModifySnapshotTier", self._existing("snapshot", str(params.get("SnapshotId"))), {}
+        )
 
     def _ec2_CreateTags(self, params: Mapping[str, Any]) -> list[Need]:
         tags = {t["Key"]: t.get("Value", "") for t in params.get("Tags") or ()}

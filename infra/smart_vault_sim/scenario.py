@@ -59,9 +59,7 @@ PLANNED_OPERATIONS = ("CopySnapshot",)
 # Settings the simulator owns: each run gets its own emulated bucket, topic and deployment.
 SIMULATOR_OWNED = ("bucket_name", "topic_arn", "deployment_id")
 # Settings of the contract's additions that the product does not implement yet.
-PLANNED_SETTINGS = {
-    "retention": "grandfather-father-son retention",
-}
+PLANNED_SETTINGS: dict[str, str] = {}  # every setting of the additions is built
 WORKFLOWS = ("backup", "drill")
 # The emulated account's time window: EBS snapshots exist since 2008, and an end well inside
 # datetime's range keeps every derived time (age, schedule) representable.

@@ -41,7 +41,7 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, moto_fixes
+from smart_vault_sim import drills, fleet, moto_fixes, tiering
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.iam import Policy
@@ -355,6 +355,7 @@ class Simulation:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
             moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
             self.locks.everywhere(),
+            tiering.patched(now=lambda: self.clock),
             self.hooks.installed(),
         ):
             reset_clients()
@@ -634,6 +635,9 @@ class Simulation:
                     "breakers": outcome.get("breakers") or [],
                     "kept_by_ami": outcome.get("kept_by_ami") or [],
                     "kept_locked": outcome.get("kept_locked") or [],
+                    "kept": outcome.get("kept") or [],
+                    "archived": list(outcome.get("archived") or ()),
+                    "retention_error": outcome.get("retention_error"),
                 }
             )
         return rows
@@ -655,6 +659,7 @@ class Simulation:
 
     def _final_snapshots(self) -> list[dict[str, Any]]:
         backend = fleet.ec2_backend(self.scenario.region)
+        tiering.settle(backend, self.clock)
         rows = []
         for sid in sorted(self._snapshot_ids(), key=lambda s: (backend.snapshots[s].start_time, s)):
             snap = backend.snapshots[sid]

@@ -6,7 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
-from smart_vault.retention import RetentionPolicy, SnapshotRecord, plan_retention
+from smart_vault.retention import (
+    ARCHIVE_MIN_DAYS,
+    ARCHIVED_PER_VOLUME,
+    Gfs,
+    RetentionPolicy,
+    SnapshotRecord,
+    expected_deletion,
+    plan_retention,
+)
 
 NOW = datetime(2026, 11, 26, 3, tzinfo=UTC)
 DEPLOYMENT = "vault-a"
@@ -163,3 +171,95 @@ def test_locked_snapshots_are_never_deleted_and_never_trip_the_breaker(snaps, po
     # release a breaker but never trip one
     assert {s.snapshot_id for s in plan.candidates} == would - set(locked)
     assert plan.tripped_volumes <= free.tripped_volumes
+
+
+# -- GFS ----------------------------------------------------------------------------------
+gfs_snapshots = st.lists(
+    st.builds(
+        lambda i, vol, age_h, state, owner, tier: SnapshotRecord(
+            snapshot_id=f"snap-{i:08x}",
+            volume_id=f"vol-{vol:08x}",
+            start_time=NOW - timedelta(hours=age_h),
+            state=state,
+            tags={**({TAG_MANAGED: owner} if owner else {}), TAG_RUN_ID: f"run-{age_h}"},
+            storage_tier=tier,
+        ),
+        st.integers(0, 10**6),
+        st.integers(0, 2),
+        st.integers(0, 24 * 800),  # up to 800 days: weeks, months and years all matter
+        st.sampled_from(["completed", "completed", "completed", "pending", "error"]),
+        st.sampled_from([DEPLOYMENT, DEPLOYMENT, DEPLOYMENT, "vault-b", None]),
+        st.sampled_from(["standard", "standard", "standard", "archive"]),
+    ),
+    max_size=60,
+    unique_by=lambda s: s.snapshot_id,
+)
+gfs_policies = st.builds(
+    RetentionPolicy,
+    retention_days=st.just(7),  # ignored when gfs is set
+    keep_min=st.integers(1, 3),
+    max_delete_fraction=st.just(1.0),
+    max_deletes_per_run=st.just(1000),
+    gfs=st.builds(
+        Gfs, daily=st.integers(0, 8), weekly=st.integers(0, 6), monthly=st.integers(0, 14), yearly=st.integers(0, 3)
+    ),
+    archive_after_days=st.one_of(st.none(), st.integers(1, 400)),
+)
+
+
+def _expected_picks(completed, gfs):
+    """Each tier's picks, computed here from the calendar without the code under test."""
+    picks = {s.snapshot_id for s in sorted(completed, key=lambda s: s.start_time, reverse=True)[: gfs.daily]}
+    periods = {
+        "weekly": lambda t: tuple(t.isocalendar())[:2],
+        "monthly": lambda t: (t.year, t.month),
+        "yearly": lambda t: (t.year,),
+    }
+    for tier, period in periods.items():
+        groups = {}
+        for s in completed:
+            groups.setdefault(period(s.start_time.astimezone(UTC)), []).append(s)
+        for key in sorted(groups, reverse=True)[: getattr(gfs, tier)]:
+            earliest = min(g.start_time for g in groups[key])
+            # With equal start times either one is "the first": accept any of them.
+            picks.add(min(g.snapshot_id for g in groups[key] if g.start_time == earliest))
+    return picks
+
+
+@settings(max_examples=300, deadline=None)
+@given(snaps=gfs_snapshots, policy=gfs_policies)
+def test_gfs_keeps_every_tiers_picks_and_archives_only_long_lived_ones(snaps, policy):
+    plan = plan_retention(snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT)
+    deleted = {s.snapshot_id for s in plan.to_delete}
+    for volume in {s.volume_id for s in snaps}:
+        mine = [
+            s
+            for s in snaps
+            if s.volume_id == volume and s.tags.get(TAG_MANAGED) == DEPLOYMENT and s.state == "completed"
+        ]
+        # Tie-free picks must all be kept (ties: the property below covers every period's survival).
+        unique_times = len({s.start_time for s in mine}) == len(mine)
+        if unique_times:
+            assert not deleted & _expected_picks(mine, policy.gfs)
+        newest = sorted(mine, key=lambda s: s.start_time, reverse=True)[: policy.keep_min]
+        assert not deleted & {s.snapshot_id for s in newest}
+        # Every kept period of every tier still has a snapshot after pruning (a missed day never
+        # empties a week, month or year that is among the newest of its tier).
+        left = [s for s in mine if s.snapshot_id not in deleted]
+        assert len(left) >= min(len(mine), max(policy.keep_min, policy.gfs.daily))
+    for d in plan.decisions:
+        assert not (d.delete and d.snapshot.tags.get(TAG_MANAGED) != DEPLOYMENT)
+        assert not (d.delete and d.snapshot.state == "pending")
+        if d.archive:
+            snap = d.snapshot
+            assert not d.delete and snap.state == "completed" and snap.storage_tier == "standard"
+            assert d.reason in ("monthly", "yearly", "monthly+yearly")
+            assert policy.archive_after_days is not None
+            assert NOW - snap.start_time >= timedelta(days=policy.archive_after_days)
+            end = expected_deletion(snap, d.tiers, policy.gfs)
+            assert end is not None and end - NOW >= timedelta(days=ARCHIVE_MIN_DAYS)
+    per_volume = {}
+    for d in plan.decisions:
+        if d.archive or d.snapshot.storage_tier == "archive":
+            per_volume[d.snapshot.volume_id] = per_volume.get(d.snapshot.volume_id, 0) + d.archive
+    assert all(n <= ARCHIVED_PER_VOLUME for n in per_volume.values())

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from smart_vault.retention import Gfs
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
 
 VALID: dict[str, Any] = {
@@ -36,6 +37,17 @@ def _parse(mutate):
     scenario = copy.deepcopy(VALID)
     mutate(scenario)
     return parse_scenario(scenario)
+
+
+def _gfs(scenario, retention):
+    del scenario["settings"]["retention_days"]
+    scenario["settings"]["retention"] = retention
+
+
+def test_gfs_retention_and_archive_are_read():
+    scenario = _parse(lambda s: (_gfs(s, {"daily": 7, "monthly": 12}), s["settings"].update(archive_after_days=30)))
+    assert scenario.settings.retention == Gfs(daily=7, monthly=12)
+    assert scenario.settings.archive_after_days == 30
 
 
 def test_the_additions_are_read():
@@ -101,6 +113,12 @@ def test_the_additions_are_read():
         (lambda s: s["settings"].update(drill={"availability_zone": "east"}), "settings.drill.availability_zone"),
         (lambda s: s["settings"].update(drill=2), "settings.drill"),
         (lambda s: s["faults"][0].update(operation="CreateVolumes"), "faults[0].operation"),
+        # GFS retention replaces retention_days: both at once is ambiguous, so refused.
+        (lambda s: s["settings"].update(retention={"daily": 7}), "settings.retention"),
+        (lambda s: _gfs(s, {"dayly": 7}), "settings.retention"),
+        (lambda s: _gfs(s, {"daily": -1}), "settings.retention"),
+        (lambda s: _gfs(s, "daily=7,daily=8"), "settings.retention"),
+        (lambda s: s["settings"].update(archive_after_days=30), "settings.archive_after_days"),
     ],
 )
 def test_invalid_field_is_named(mutate, field):
@@ -113,7 +131,6 @@ def test_invalid_field_is_named(mutate, field):
     ("mutate", "field"),
     [
         (lambda s: s["settings"].update(copy_regions=[{"region": "us-west-2"}]), "settings.copy_regions"),
-        (lambda s: s["settings"].update(retention={"daily": 7}), "settings.retention"),
         (lambda s: s["faults"][0].update(operation="CopySnapshot"), "faults[0].operation"),
     ],
 )

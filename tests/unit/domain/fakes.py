@@ -121,6 +121,7 @@ class FakeEc2:
             "OwnerId": "123456789012",
             "Description": "",
             "Tags": _tags(tags),
+            "StorageTier": "standard",
         }
         return snapshot_id
 
@@ -344,6 +345,27 @@ class FakeEc2:
     def run_instance(self, params: dict[str, Any]) -> dict[str, Any]:
         self._call("ec2:RunInstances", str(params.get("ImageId", "")))
         return {"InstanceId": self._id("i"), "ImageId": params.get("ImageId"), "State": {"Name": "pending"}}
+
+    def tiering_in_progress(self, snapshot_ids: Iterable[str]) -> set[str]:
+        ids = list(snapshot_ids)
+        self._call("ec2:DescribeSnapshotTierStatus", *ids)
+        return {i for i in ids if self.snapshots.get(i, {}).get("tiering") == "archival-in-progress"}
+
+    def archive_snapshot(self, snapshot_id: str) -> str | None:
+        """Archiving takes time on AWS: the fake marks it in progress; ``settle_archives`` ends it."""
+        self._call("ec2:ModifySnapshotTier", snapshot_id)
+        record = self.snapshots.get(snapshot_id)
+        if record is None:
+            return "InvalidSnapshot.NotFound"
+        if snapshot_id in self.in_use or record["State"] != "completed" or record["StorageTier"] != "standard":
+            return "IncorrectState"
+        record["tiering"] = "archival-in-progress"
+        return None
+
+    def settle_archives(self) -> None:
+        for record in self.snapshots.values():
+            if record.pop("tiering", None) == "archival-in-progress":
+                record["StorageTier"] = "archive"
 
 
 class FakeStore:
