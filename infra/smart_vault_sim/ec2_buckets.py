@@ -137,6 +137,12 @@ class Ec2Load:
         self.run_epoch = epoch
         self.throttled = Counter()
         self.timeline = Timeline()
+        self.complete_due()
+        # Pending snapshots made outside the workflow (a scenario's existing ones) count too.
+        self._pending = {}
+        for snapshot in self._backend().snapshots.values():
+            if snapshot.status == "pending":
+                self._pending.setdefault(snapshot.volume.id, []).append(snapshot)
 
     def now(self) -> float:
         return self.run_epoch + self._relative_now()
