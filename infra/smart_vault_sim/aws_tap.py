@@ -134,6 +134,7 @@ class AwsTap:
         self._durations: dict[int, float] = {}
         self.invocations = 0
         self.lambda_seconds = 0.0  # summed modelled durations of the run's invocations
+        self.function_seconds: Counter[str] = Counter()
 
     def install(self) -> AwsTap:
         boto3._get_default_session().events.register("before-parameter-build", self._before)
@@ -155,6 +156,7 @@ class AwsTap:
             self._durations[threading.get_ident()] = self.elapsed
             self.invocations += 1
             self.lambda_seconds += self.elapsed
+            self.function_seconds[function] += self.elapsed  # type: ignore[assignment]
             self.elapsed = 0.0
 
     def last_duration(self) -> float:
@@ -197,6 +199,7 @@ class AwsTap:
         self.injected.clear()
         self.invocations = 0
         self.lambda_seconds = 0.0
+        self.function_seconds.clear()
 
     def watch(self, session: Any) -> Any:
         """Count and fault the calls of another boto3 session (the operator CLI's credentials)

@@ -138,6 +138,7 @@ class Simulation:
         self.limits = RequestLimits()
         self.locks = SnapshotLocks(scenario.region, lambda: self.clock)
         self.snapshot_faults: list[tuple[Fault, str]] = []  # (fault, instance id) per PER_SNAPSHOT_OPERATIONS
+        self.wall_limit_seconds = WALL_LIMIT_SECONDS  # make bench raises it for large fleets
         # EC2's token buckets and per-volume rules on the fleet's virtual clock (ec2_buckets).
         self.hooks.lambda_seconds = self.tap.last_duration
         self.ec2_load = Ec2Load(
@@ -520,7 +521,11 @@ class Simulation:
             "faults_injected": dict(sorted(self.tap.injected.items())),
             "ec2_throttling": {"RequestLimitExceeded": 0, **dict(sorted(self.ec2_load.throttled.items()))},
             "virtual_seconds": round(self.hooks.clock.parent, 3),
-            "lambda": {"invocations": self.tap.invocations, "seconds": round(self.tap.lambda_seconds, 3)},
+            "lambda": {
+                "invocations": self.tap.invocations,
+                "seconds": round(self.tap.lambda_seconds, 3),
+                "seconds_by_function": {k: round(v, 3) for k, v in sorted(self.tap.function_seconds.items())},
+            },
             "states": _state_outcomes(history, [c.states for c in events.children.values()]),
         }
 
@@ -530,13 +535,13 @@ class Simulation:
         return sns_backends[fleet.ACCOUNT_ID][self.scenario.region].topics[self.account.topic_arn]
 
     def _wait_for(self, arn: str) -> dict[str, Any]:
-        deadline = time.monotonic() + WALL_LIMIT_SECONDS
+        deadline = time.monotonic() + self.wall_limit_seconds
         while time.monotonic() < deadline:
             description = self.account.sfn.describe_execution(executionArn=arn)
             if description["status"] != "RUNNING":
                 return dict(description)
             time.sleep(0.05)
-        raise RuntimeError(f"the emulated execution did not finish within {WALL_LIMIT_SECONDS} s")
+        raise RuntimeError(f"the emulated execution did not finish within {self.wall_limit_seconds} s")
 
     def _history(self, arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

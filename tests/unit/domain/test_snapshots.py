@@ -118,7 +118,7 @@ def test_check_backs_off_while_pending_then_completes_with_one_call_per_check(ec
     for _ in range(5):
         job = advance(job, config, ec2)
         waits.append(job.backup.wait_seconds)
-    assert waits == [120, 240, 480, 600, 600]  # doubles, capped at wait_max_seconds
+    assert waits == [120, 240, 480, 960, 1800]  # doubles, capped at wait_max_seconds
     for ref in job.backup.snapshots:
         ec2.set_state(ref.snapshot_id, "completed")
     job = advance(job, config, ec2)
