@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             py.append(level)
         ax2.plot(px, py, color="green", label="snapshots pending")
         ax2.set_ylabel("snapshots pending")
-        ax.set_title(f"{m['instances']:,} instances x {VOLUMES} volumes, {m['snapshot_seconds'] // 60}-minute snapshots")
+        ax.set_title(
+            f"{m['instances']:,} instances x {VOLUMES} volumes, {m['snapshot_seconds'] // 60}-minute snapshots"
+        )
         lines = ax.get_legend_handles_labels()
         lines2 = ax2.get_legend_handles_labels()
         ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper right", fontsize=8)
@@ -181,9 +184,12 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
-    rows = [
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("Run duration (virtual)", lambda m: f"{m['virtual_seconds'] / 3600:.2f} h ({m['virtual_seconds']:,.0f} s)"),
-        ("CreateSnapshots/s while creating", lambda m: f"{m['create_rate']:.2f} ({m['create_ratio']:.0%} of 5/s refill)"),
+        (
+            "CreateSnapshots/s while creating",
+            lambda m: f"{m['create_rate']:.2f} ({m['create_ratio']:.0%} of 5/s refill)",
+        ),
         ("Throttled requests (buckets)", lambda m: ", ".join(f"{k} {v}" for k, v in m["throttled"].items())),
         ("Failed instances (by throttling)", lambda m: f"{m['failed']} ({m['failed_by_throttling']})"),
         ("State transitions / instance", lambda m: f"{m['transitions_per_instance']:.2f}"),

@@ -290,7 +290,10 @@ class Simulation:
                 region=account.region,
                 name=spec.name,
                 tags=spec.tags,
-                volumes=[fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags, volume_type=v.type) for v in spec.volumes],
+                volumes=[
+                    fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags, volume_type=v.type)
+                    for v in spec.volumes
+                ],
                 state=spec.state,
             )
             account.instance_ids[spec.name] = built.instance_id
