@@ -44,8 +44,8 @@ from smart_vault_infra.paths import definition_path
 from smart_vault_sim import drills, fleet, moto_fixes
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
-from smart_vault_sim.iam import Policy
 from smart_vault_sim.ec2_buckets import Ec2Load
+from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.restore_rules import restored_targets
