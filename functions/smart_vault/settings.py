@@ -90,11 +90,11 @@ class Settings:
     # Completion polling: first wait after CreateSnapshots, doubling up to the cap, and the
     # limit after which a still-pending snapshot fails its instance.
     wait_initial_seconds: int = 60
-    wait_max_seconds: int = 600
+    wait_max_seconds: int = 1800
     snapshot_timeout_seconds: int = 6 * 3600
     # CreateSnapshots pacing: EC2 refills 5 tokens/s per account-region; stay under it.
     create_rate_per_second: int = 4
-    map_concurrency: int = 1000
+    map_concurrency: int = 10000
     deployment_id: str = "smart-vault"
     drill: DrillSettings = field(default_factory=DrillSettings)
     topic_arn: str | None = None

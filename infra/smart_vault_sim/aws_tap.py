@@ -34,6 +34,8 @@ import boto3
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
+from smart_vault_sim.fleet_clock import INVOKE_OVERHEAD, call_latency
+
 
 def encoded_failure(seed: str) -> str:
     """An opaque blob the size of EC2's encoded authorization message (sts:DecodeAuthorizationMessage
@@ -126,6 +128,13 @@ class AwsTap:
         # Which state machine the interpreter is running (one execution at a time): its calls
         # are made with that state machine's role.
         self.machine = STATE_MACHINE
+        # Virtual time (fleet_clock): the running invocation's modelled seconds so far, and
+        # the duration of the last invocation that returned on each thread.
+        self.elapsed = 0.0
+        self._durations: dict[int, float] = {}
+        self.invocations = 0
+        self.lambda_seconds = 0.0  # summed modelled durations of the run's invocations
+        self.function_seconds: Counter[str] = Counter()
 
     def install(self) -> AwsTap:
         boto3._get_default_session().events.register("before-parameter-build", self._before)
@@ -139,10 +148,20 @@ class AwsTap:
     def running(self, function: str) -> Iterator[None]:
         """Calls made while this handler runs, from any of its threads, are the function's."""
         self._function, self._handler_thread = function, threading.get_ident()
+        self.elapsed = INVOKE_OVERHEAD
         try:
             yield
         finally:
             self._function, self._handler_thread = None, None
+            self._durations[threading.get_ident()] = self.elapsed
+            self.invocations += 1
+            self.lambda_seconds += self.elapsed
+            self.function_seconds[function] += self.elapsed  # type: ignore[assignment]
+            self.elapsed = 0.0
+
+    def last_duration(self) -> float:
+        """Modelled seconds of the invocation that last returned on this thread (once)."""
+        return self._durations.pop(threading.get_ident(), 0.0)
 
     def activate(self, on: bool = True, function: str = "handler") -> None:
         self._function, self._handler_thread = (function, threading.get_ident()) if on else (None, None)
@@ -178,6 +197,9 @@ class AwsTap:
         self.calls.clear()
         self.state_machine_calls.clear()
         self.injected.clear()
+        self.invocations = 0
+        self.lambda_seconds = 0.0
+        self.function_seconds.clear()
 
     def watch(self, session: Any) -> Any:
         """Count and fault the calls of another boto3 session (the operator CLI's credentials)
@@ -202,6 +224,8 @@ class AwsTap:
         counter = self.state_machine_calls if caller == self.machine else self.calls
         counter[f"{service}:{operation}"] += 1
         call = ApiCall(service=service, operation=operation, params=params, caller=caller)
+        if caller not in (STATE_MACHINE, DRILL_MACHINE, OPERATOR):
+            self.elapsed += call_latency(service)
         for check in self.checks if caller != OPERATOR else self.operator_checks:
             check(call)
         if caller == self.machine:

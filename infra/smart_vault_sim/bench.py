@@ -1,25 +1,55 @@
-"""`make bench`: the workflow's cost per fleet size, measured on the emulated account.
+"""`make bench`: the workflow at fleet scale, measured on the emulated account.
 
+Runs 1,000 and 10,000 instances (two volumes each, 1-hour snapshots) with EC2's request
+buckets on the fleet's virtual clock, and writes docs/benchmarks.md and docs/benchmarks.png.
 Counts (state transitions, history events, API calls) are what AWS bills and throttles; wall
 time is this machine's and only indicative. Not a test: nothing here asserts.
+
+    python -m smart_vault_sim.bench [INSTANCES ...]
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from smart_vault_sim.ec2_buckets import UNCATEGORIZED
+from smart_vault_sim.fleet_clock import INVOKE_OVERHEAD, call_latency
 from smart_vault_sim.scenario import parse_scenario
-from smart_vault_sim.simulator import simulate
+from smart_vault_sim.simulator import Simulation
 
-SIZES = (10, 100, 1000)
+SIZES = (1000, 10000)
+SNAPSHOT_SECONDS = 3600
+VOLUMES = 2
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+CREATE_REFILL = UNCATEGORIZED["CreateSnapshots"][1]  # tokens per second
+
+# Prices in us-east-1 (AWS pricing pages, November 2026): Step Functions Standard $0.025 per
+# 1,000 state transitions; Lambda (x86) $0.0000166667 per GB-second and $0.20 per million
+# requests; S3 Standard $0.005 per 1,000 PUT/LIST and $0.0004 per 1,000 GET. EC2 API calls and
+# SNS's first million publishes are free.
+PRICE_TRANSITION = 0.025 / 1000
+PRICE_GB_SECOND = 0.0000166667
+PRICE_REQUEST = 0.20 / 1_000_000
+PRICE_S3_WRITE = 0.005 / 1000
+PRICE_S3_READ = 0.0004 / 1000
+# Memory of each function as infra/smart_vault_infra/functions.py configures it.
+MEMORY_MB = {"discover": 1024, "snapshot": 256, "check": 256, "prune": 256, "notify": 1024}
+# The naive design compared against: one child per volume (CreateSnapshot), a 60-second
+# Wait/Check poll until complete, then prune; same Lambda sizes and modelled durations.
+NAIVE_POLL_SECONDS = 60
 
 
-def fleet_scenario(instances: int, *, map_concurrency: int = 40) -> dict[str, Any]:
+def fleet_scenario(
+    instances: int, *, map_concurrency: int = 40, snapshot_seconds: int = 0, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
-        "name": f"bench {instances} instances x 2 volumes",
-        "settings": {"map_concurrency": map_concurrency},
+        "name": f"bench {instances} instances x {VOLUMES} volumes",
+        "settings": {"map_concurrency": map_concurrency, **(settings or {})},
         "instances": [
             {
                 "name": f"node-{n:05d}",
@@ -28,6 +58,7 @@ def fleet_scenario(instances: int, *, map_concurrency: int = 40) -> dict[str, An
                     {"device": "/dev/xvda", "size_gib": 8},
                     {"device": "/dev/sdf", "size_gib": 50},
                 ],
+                "snapshot_seconds": snapshot_seconds,
             }
             for n in range(instances)
         ],
@@ -35,41 +66,184 @@ def fleet_scenario(instances: int, *, map_concurrency: int = 40) -> dict[str, An
     }
 
 
-def measure(instances: int) -> dict[str, Any]:
+def cost(transitions: int, invocations: int, gb_seconds: float, s3_writes: int, s3_reads: int) -> float:
+    return (
+        transitions * PRICE_TRANSITION
+        + invocations * PRICE_REQUEST
+        + gb_seconds * PRICE_GB_SECOND
+        + s3_writes * PRICE_S3_WRITE
+        + s3_reads * PRICE_S3_READ
+    )
+
+
+def naive_cost(volumes: int, snapshot_seconds: int, *, check_seconds: float, snapshot_call_seconds: float) -> float:
+    """Per volume: Snapshot, then Wait + Check + Choice per poll, then Prune (the Map's own
+    transitions aside); Lambda: one Snapshot, one Check per poll, one Prune, at 256 MB."""
+    polls = max(1, math.ceil(snapshot_seconds / NAIVE_POLL_SECONDS))
+    transitions = volumes * (2 + 3 * polls)
+    invocations = volumes * (2 + polls)
+    seconds = volumes * (2 * snapshot_call_seconds + polls * check_seconds)
+    return cost(transitions, invocations, seconds * 256 / 1024, 0, 0)
+
+
+def measure(
+    instances: int,
+    *,
+    map_concurrency: int = 10000,
+    snapshot_seconds: int = SNAPSHOT_SECONDS,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    scenario = parse_scenario(
+        fleet_scenario(instances, map_concurrency=map_concurrency, snapshot_seconds=snapshot_seconds, settings=settings)
+    )
+    simulation = Simulation(scenario)
+    simulation.wall_limit_seconds = 6 * 3600  # measured, not bounded: the shared machine is slow
     started = time.monotonic()
-    report = simulate(parse_scenario(fleet_scenario(instances)))
+    report = simulation.run()
     wall = time.monotonic() - started
     run = report["runs"][0]
-    execution, calls = run["execution"], run["api_calls"]
+    execution, calls, lam = run["execution"], run["api_calls"], run["lambda"]
+    timeline = simulation.ec2_load.timeline
+    requests = sorted(timeline.create_requests)
+    creating = (requests[-1] - requests[0]) if len(requests) > 1 else 0.0
+    rate = (len(requests) - 1) / creating if creating else 0.0
+    ec2_calls = sum(n for k, n in calls.items() if k.startswith("ec2:"))
+    by_function = lam["seconds_by_function"]
+    gb_seconds = sum(seconds * MEMORY_MB.get(key, 256) / 1024 for key, seconds in by_function.items())
+    s3_writes = sum(n for k, n in calls.items() if k in ("s3:PutObject", "s3:ListObjectsV2"))
+    s3_writes += sum(n for k, n in run["state_machine_api_calls"].items() if k in ("s3:PutObject",))
+    s3_reads = calls.get("s3:GetObject", 0) + run["state_machine_api_calls"].get("s3:GetObject", 0)
+    checks = calls.get("ec2:DescribeSnapshots", 0)
+    failed = [i for i in run["instances"] if i["status"] == "failed"]
     return {
         "instances": instances,
+        "volumes": instances * VOLUMES,
+        "map_concurrency": map_concurrency,
+        "snapshot_seconds": snapshot_seconds,
         "status": execution["status"],
+        "virtual_seconds": run["virtual_seconds"],
+        "create_rate": rate,
+        "create_ratio": rate / CREATE_REFILL,
+        "throttled": run["ec2_throttling"],
+        "failed": len(failed),
+        "failed_by_throttling": sum(1 for i in failed if i.get("aws_code") == "RequestLimitExceeded"),
         "transitions_per_instance": execution["state_transitions"] / instances,
-        "create_snapshots_per_instance": calls.get("ec2:CreateSnapshots", 0) / instances,
-        "describe_snapshots_per_instance": calls.get("ec2:DescribeSnapshots", 0) / instances,
+        "ec2_calls_per_instance": ec2_calls / instances,
+        "describe_snapshots_per_instance": checks / instances,
         "history_events": execution["history_events"],
         "max_child_history_events": execution["max_child_history_events"],
-        "api_calls": sum(calls.values()),
         "wall_seconds": wall,
+        "cost": cost(execution["state_transitions"], lam["invocations"], gb_seconds, s3_writes, s3_reads),
+        "naive_cost": naive_cost(
+            instances * VOLUMES,
+            snapshot_seconds,
+            check_seconds=INVOKE_OVERHEAD + call_latency("ec2"),
+            snapshot_call_seconds=INVOKE_OVERHEAD + call_latency("ec2"),
+        ),
+        "timeline": timeline,
     }
 
 
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(results), 1, figsize=(9, 3.6 * len(results)), squeeze=False)
+    for ax, m in zip(axes[:, 0], results, strict=True):
+        timeline = m["timeline"]
+        end = max([*timeline.creates, *timeline.completions, 1.0])
+        width = 10.0
+        bins = int(end // width) + 1
+        rates = [0.0] * bins
+        for t in timeline.create_requests:
+            rates[int(t // width)] += 1 / width
+        xs = [i * width / 60 for i in range(bins)]
+        ax.step(xs, rates, where="post", label="CreateSnapshots / s (10 s bins)")
+        ax.axhline(CREATE_REFILL, color="red", linestyle="--", label=f"EC2 refill {CREATE_REFILL:g}/s")
+        ax.set_ylabel("requests / s")
+        ax.set_xlabel("virtual minutes")
+        ax2 = ax.twinx()
+        events = sorted([(t, 1) for t in timeline.creates] + [(t, -1) for t in timeline.completions])
+        level, px, py = 0, [0.0], [0]
+        for t, d in events:
+            level += d
+            px.append(t / 60)
+            py.append(level)
+        ax2.plot(px, py, color="green", label="snapshots pending")
+        ax2.set_ylabel("snapshots pending")
+        ax.set_title(
+            f"{m['instances']:,} instances x {VOLUMES} volumes, {m['snapshot_seconds'] // 60}-minute snapshots"
+        )
+        lines = ax.get_legend_handles_labels()
+        lines2 = ax2.get_legend_handles_labels()
+        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("Run duration (virtual)", lambda m: f"{m['virtual_seconds'] / 3600:.2f} h ({m['virtual_seconds']:,.0f} s)"),
+        (
+            "CreateSnapshots/s while creating",
+            lambda m: f"{m['create_rate']:.2f} ({m['create_ratio']:.0%} of 5/s refill)",
+        ),
+        ("Throttled requests (buckets)", lambda m: ", ".join(f"{k} {v}" for k, v in m["throttled"].items())),
+        ("Failed instances (by throttling)", lambda m: f"{m['failed']} ({m['failed_by_throttling']})"),
+        ("State transitions / instance", lambda m: f"{m['transitions_per_instance']:.2f}"),
+        ("EC2 calls / instance", lambda m: f"{m['ec2_calls_per_instance']:.2f}"),
+        ("DescribeSnapshots / instance", lambda m: f"{m['describe_snapshots_per_instance']:.2f}"),
+        ("Parent history events", lambda m: f"{m['history_events']}"),
+        ("Largest child history", lambda m: f"{m['max_child_history_events']}"),
+        ("Simulator wall time", lambda m: f"{m['wall_seconds']:.0f} s"),
+        ("Cost of one run", lambda m: f"${m['cost']:.2f}"),
+        ("Naive design (per volume, 60 s polls)", lambda m: f"${m['naive_cost']:.2f}"),
+    ]
+    header = "| | " + " | ".join(f"{m['instances']:,} instances" for m in results) + " |"
+    lines = [header, "|---|" + "---|" * len(results)]
+    lines += [f"| {name} | " + " | ".join(fn(m) for m in results) + " |" for name, fn in rows]
+    return "\n".join(lines)
+
+
+def write_docs(results: list[dict[str, Any]]) -> None:
+    plot(results, DOCS / "benchmarks.png")
+    m0 = results[0]
+    text = f"""# Benchmarks (`make bench`)
+
+Generated by `make bench` (`python -m smart_vault_sim.bench`): one backup run of a fleet of
+instances with {VOLUMES} volumes each whose snapshots take {m0["snapshot_seconds"] // 60} minutes
+(`snapshot_seconds`), `map_concurrency` {m0["map_concurrency"]:,}, the default pacing
+(`create_rate_per_second` 4), EC2's documented request buckets on the fleet's virtual clock
+(see docs/decisions.md, "Fleet scale"). Figures are counts from the emulated account; only the
+wall time is this machine's (2 cores shared with five other jobs while measured: pessimistic).
+
+{markdown(results)}
+
+Cost: Step Functions state transitions, Lambda requests and GB-seconds (modelled durations:
+docs/scenarios.md, "Virtual time"; memory as the stack configures it) and S3 requests, at
+us-east-1 prices; EC2 API calls are free. The naive design creates one snapshot per volume
+with its own child execution and polls every 60 seconds until the snapshot completes.
+
+![CreateSnapshots per second and snapshots pending over virtual time](benchmarks.png)
+"""
+    (DOCS / "benchmarks.md").write_text(text)
+
+
 def main(sizes: tuple[int, ...] = SIZES) -> None:
-    header = (
-        f"{'instances':>9} {'status':>9} {'trans/inst':>10} {'Create/inst':>11} "
-        f"{'Describe/inst':>13} {'history':>7} {'max child':>9} {'API calls':>9} {'wall s':>7}"
-    )
-    print(header)
+    results = []
     for size in sizes:
         m = measure(size)
         print(
-            f"{m['instances']:>9} {m['status']:>9} {m['transitions_per_instance']:>10.2f} "
-            f"{m['create_snapshots_per_instance']:>11.2f} "
-            f"{m['describe_snapshots_per_instance']:>13.2f} "
-            f"{m['history_events']:>7} {m['max_child_history_events']:>9} {m['api_calls']:>9} "
-            f"{m['wall_seconds']:>7.1f}",
+            f"{size} instances: {m['status']} {m['virtual_seconds']:.0f} virtual s, "
+            f"{m['create_ratio']:.0%} of refill, throttled {m['throttled']}, failed {m['failed']}, "
+            f"{m['transitions_per_instance']:.2f} transitions/instance, wall {m['wall_seconds']:.0f} s, "
+            f"${m['cost']:.2f} (naive ${m['naive_cost']:.2f})",
             flush=True,
         )
+        results.append(m)
+        write_docs(results)  # after each size, so a long run leaves the figures it has
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ class VolumeSpec:
     device: str
     size_gib: int = 8
     tags: Mapping[str, str] = field(default_factory=dict)
+    volume_type: str = "gp3"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +48,11 @@ def add_instance(
     """Run an instance whose first volume is its root device, then move it to ``state``."""
     all_tags = {"Name": name, **tags} if name else dict(tags)
     mappings = [
-        {"DeviceName": v.device, "Ebs": {"VolumeSize": v.size_gib, "DeleteOnTermination": False}} for v in volumes
+        {
+            "DeviceName": v.device,
+            "Ebs": {"VolumeSize": v.size_gib, "VolumeType": v.volume_type, "DeleteOnTermination": False},
+        }
+        for v in volumes
     ]
     extra: dict[str, Any] = {}
     if all_tags:

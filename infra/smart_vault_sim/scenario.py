@@ -11,7 +11,7 @@ import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,7 +69,7 @@ MAX_RUNS = 1000
 MAX_AGE_DAYS = 36_500
 MAX_STEP = timedelta(days=366)
 
-_TOP_KEYS = ("name", "region", "settings", "instances", "existing_snapshots", "faults", "runs")
+_TOP_KEYS = ("name", "region", "settings", "instances", "existing_snapshots", "faults", "runs", "ec2_api_limits")
 _INSTANCE_KEYS = (
     "name",
     "state",
@@ -78,8 +78,12 @@ _INSTANCE_KEYS = (
     "snapshot_checks_until_complete",
     "snapshot_error",
     "terminated_at",
+    "snapshot_seconds",
 )
-_VOLUME_KEYS = ("device", "size_gib", "tags")
+_VOLUME_KEYS = ("device", "size_gib", "tags", "type")
+# EBS volume types (CreateVolume API reference, VolumeType).
+VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
+_LIMIT_KEYS = ("capacity", "refill_per_second")
 _SNAPSHOT_KEYS = (
     "label",
     "instance",
@@ -108,6 +112,7 @@ class VolumeDef:
     device: str
     size_gib: int
     tags: dict[str, str]
+    type: str = "gp3"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +124,8 @@ class InstanceDef:
     snapshot_checks_until_complete: int = 0
     snapshot_error: bool = False
     terminated_at: datetime | None = None
+    # Virtual seconds a new snapshot stays pending (on the fleet clock); 0: the checks model.
+    snapshot_seconds: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +163,9 @@ class Scenario:
     workflows: tuple[str, ...] = ()
     # Simulator-only: authorize every call against the synthesized stack's IAM (default on).
     enforce_iam: bool = True
+    # The account's EC2 request limits where they differ from the documented defaults
+    # (action -> (bucket capacity, refill per second)), e.g. after a limit increase.
+    ec2_api_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def parse_scenario(data: Any) -> Scenario:
@@ -181,7 +191,23 @@ def _parse(data: Any) -> Scenario:
         runs=_runs(data),
         workflows=_workflows(data),
         enforce_iam=read_bool(_raw_settings(data), "enforce_iam", path="settings.", default=True),
+        ec2_api_limits=_ec2_api_limits(data),
     )
+
+
+def _ec2_api_limits(data: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    raw = require_mapping(data.get("ec2_api_limits") or {}, "ec2_api_limits")
+    limits = {}
+    for action, limit in raw.items():
+        path = f"ec2_api_limits.{action}"
+        if not re.fullmatch(r"[A-Z][A-Za-z0-9]{1,127}", str(action)):
+            raise _fail(path, "must be an EC2 API action name like CreateSnapshots")
+        limit = _object(limit, path, _LIMIT_KEYS)
+        limits[str(action)] = (
+            float(read_int(limit, "capacity", path=f"{path}.", minimum=1, maximum=1_000_000)),
+            float(read_int(limit, "refill_per_second", path=f"{path}.", minimum=1, maximum=1_000_000)),
+        )
+    return limits
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -293,6 +319,7 @@ def _instance(raw: Any, path: str) -> InstanceDef:
         ),
         snapshot_error=read_bool(raw, "snapshot_error", path=f"{path}.", default=False),
         terminated_at=_time(raw, "terminated_at", path) if raw.get("terminated_at") is not None else None,
+        snapshot_seconds=read_int(raw, "snapshot_seconds", path=f"{path}.", default=0, minimum=0, maximum=7 * 86400),
     )
 
 
@@ -303,7 +330,15 @@ def _volume(raw: Any, path: str) -> VolumeDef:
         device=read_str(raw, "device", path=f"{path}."),
         size_gib=read_int(raw, "size_gib", path=f"{path}.", default=8, minimum=1, maximum=65536),
         tags=_str_map(raw.get("tags"), f"{path}.tags"),
+        type=_volume_type(raw, path),
     )
+
+
+def _volume_type(raw: Mapping[str, Any], path: str) -> str:
+    kind = str(read_str(raw, "type", path=f"{path}.", default="gp3"))
+    if kind not in VOLUME_TYPES:
+        raise _fail(f"{path}.type", f"must be one of {', '.join(VOLUME_TYPES)}, got {kind!r}")
+    return kind
 
 
 def _existing_snapshots(data: Mapping[str, Any], instances: Sequence[InstanceDef]) -> tuple[ExistingSnapshot, ...]:

@@ -13,6 +13,11 @@ AWS errors the interpreter meets surface as Step Functions surfaces them:
   write with ``States.ResultWriterFailed`` (Step Functions Developer Guide, "Error names");
 - a Map Run that may not start its child executions (states:StartExecution denied) fails with
   ``States.Runtime`` before any child starts (see docs/decisions.md: modelled, not observed).
+One virtual clock runs through the whole run (fleet_clock.FleetClock): Wait states, retry
+intervals and Lambda durations advance the time of the execution (or Map worker) that spends
+them, and Map workers run one at a time in virtual-time order, so the emulated account sees
+the fleet's requests in the order AWS would.
+
 These are moto internals: moto is pinned exactly in pyproject.toml.
 """
 
@@ -25,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails, MapRunFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -35,16 +41,23 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.program import program as program_module
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader import item_reader_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker as child_worker,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency import (
+    DEFAULT_MAX_CONCURRENCY_VALUE,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import result_writer_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval.event import event_manager
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+from smart_vault_sim.fleet_clock import FleetClock
 
 PAYLOAD_LIMIT = 256 * 1024
 # Lambda error codes with their own exception class in the SDK Step Functions uses; any other
@@ -113,11 +126,22 @@ class _VirtualTime:
 
     def sleep(self, seconds: float) -> None:
         self._hooks.current.retry_wait_seconds += seconds
+        self._hooks.clock.advance(seconds)
 
     def __getattr__(self, name: str) -> Any:
         import time
 
         return getattr(time, name)
+
+
+class _ThreadingWith:
+    """The ``threading`` module, with its Thread replaced (for moto modules that import it)."""
+
+    def __init__(self, thread: type[threading.Thread]) -> None:
+        self.Thread = thread
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
 
 
 class InterpreterHooks:
@@ -127,9 +151,13 @@ class InterpreterHooks:
         self._child_managers: dict[int, tuple[int, int]] = {}
         # Asked before a Distributed Map starts its children: the error AWS would refuse with.
         self.authorize_children: Callable[[], ClientError | None] | None = None
+        self.clock = FleetClock()
+        # Seconds the Lambda invocation that just returned on this thread took (modelled).
+        self.lambda_seconds: Callable[[], float] = lambda: 0.0
 
     def new_run(self) -> RunEvents:
         self.current = RunEvents()
+        self.clock.reset()
         return self.current
 
     @contextlib.contextmanager
@@ -141,6 +169,7 @@ class InterpreterHooks:
         original_reader = item_reader_decl.ItemReader._eval_body
         original_writer = result_writer_decl.ResultWriter._eval_body
         original_map_run = distributed_iteration_component.DistributedIterationComponent._map_run
+        original_worker_eval = child_worker.DistributedItemProcessorWorker.eval
 
         def add_event(self: Any, context: Any, event_type: Any, event_details: Any = None, **kw: Any) -> Any:
             key = hooks._child_managers.get(id(self))
@@ -155,12 +184,24 @@ class InterpreterHooks:
             try:
                 return original_job(self, env, job)
             finally:
+                hooks.clock.job_done()
                 with hooks._lock:
                     hooks._child_managers.pop(id(child_events), None)
+
+        def worker_eval(self: Any) -> None:
+            hooks.clock.enter_worker()
+            try:
+                original_worker_eval(self)
+            finally:
+                hooks.clock.leave_worker()
 
         def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
             with hooks._lock:
                 hooks.current.virtual_wait_seconds += wait_seconds
+            hooks.clock.advance(wait_seconds)
+
+        def lambda_returned(**_: Any) -> None:
+            hooks.clock.advance(hooks.lambda_seconds())
 
         def lambda_error(self: Any, env: Any, ex: Exception) -> Any:
             if not isinstance(ex, ClientError):
@@ -193,7 +234,19 @@ class InterpreterHooks:
             refused = hooks.authorize_children() if hooks.authorize_children else None
             if refused is not None:
                 raise _map_failure(env, StatesErrorNameType.StatesRuntime, sdk_cause(refused, "AWSStepFunctions"))
-            original_map_run(self, env, eval_input)
+            # moto starts MaxConcurrency worker threads even for fewer items; AWS never runs
+            # more children than items, and each idle worker would be a thread for nothing.
+            record = eval_input.map_run_record
+            items = len(env.stack[-1])
+            declared = record.max_concurrency
+            workers = items if declared == DEFAULT_MAX_CONCURRENCY_VALUE else min(declared, items)
+            record.max_concurrency = max(workers, 1)
+            hooks.clock.open_map(record.max_concurrency)
+            try:
+                original_map_run(self, env, eval_input)
+            finally:
+                record.max_concurrency = declared
+                hooks.clock.close_map()
 
         patches: list[tuple[Any, str, Any]] = [
             (event_manager.EventManager, "add_event", add_event),
@@ -204,13 +257,19 @@ class InterpreterHooks:
             (item_reader_decl.ItemReader, "_eval_body", read_items),
             (result_writer_decl.ResultWriter, "_eval_body", write_results),
             (distributed_iteration_component.DistributedIterationComponent, "_map_run", map_run),
+            (child_worker.DistributedItemProcessorWorker, "eval", worker_eval),
+            (program_module, "threading", _ThreadingWith(self.clock.thread_class())),
+            (execute_state, "Thread", self.clock.thread_class()),
         ]
         originals = [(target, name, getattr(target, name)) for target, name, _ in patches]
         for target, name, replacement in patches:
             setattr(target, name, replacement)
+        events = boto3._get_default_session().events
+        events.register("after-call.lambda.Invoke", lambda_returned)
         try:
             yield
         finally:
+            events.unregister("after-call.lambda.Invoke", lambda_returned)
             for target, name, original in originals:
                 setattr(target, name, original)
 

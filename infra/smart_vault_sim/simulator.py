@@ -44,6 +44,7 @@ from smart_vault_infra.paths import definition_path
 from smart_vault_sim import drills, fleet, moto_fixes, tiering
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
+from smart_vault_sim.ec2_buckets import Ec2Load
 from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
@@ -137,6 +138,16 @@ class Simulation:
         self.limits = RequestLimits()
         self.locks = SnapshotLocks(scenario.region, lambda: self.clock)
         self.snapshot_faults: list[tuple[Fault, str]] = []  # (fault, instance id) per PER_SNAPSHOT_OPERATIONS
+        self.wall_limit_seconds = WALL_LIMIT_SECONDS  # make bench raises it for large fleets
+        # EC2's token buckets and per-volume rules on the fleet's virtual clock (ec2_buckets).
+        self.hooks.lambda_seconds = self.tap.last_duration
+        self.ec2_load = Ec2Load(
+            backend=lambda: fleet.ec2_backend(scenario.region),
+            relative_now=lambda: self.hooks.clock.now() + self.tap.elapsed,
+            overrides=scenario.ec2_api_limits,
+        )
+        self._names_by_id: dict[str, str] = {}
+        self._specs_by_name: dict[str, Any] = {}
 
     def _template(self) -> dict[str, Any] | None:
         """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""
@@ -206,15 +217,19 @@ class Simulation:
         elif spec.snapshot_checks_until_complete:
             snapshot.status = "pending"
             self.pending_checks[snapshot.id] = spec.snapshot_checks_until_complete
+        self.ec2_load.on_created(snapshot, spec.snapshot_seconds)
 
     def _instance_def(self, instance_id: str) -> Any:
-        names = {v: k for k, v in self.account.instance_ids.items()}
-        return next((i for i in self.scenario.instances if i.name == names.get(instance_id)), None)
+        if len(self._names_by_id) != len(self.account.instance_ids):
+            self._names_by_id = {v: k for k, v in self.account.instance_ids.items()}
+            self._specs_by_name = {i.name: i for i in self.scenario.instances}
+        return self._specs_by_name.get(self._names_by_id.get(instance_id, ""))
 
     def _advance_pending(self, params: dict[str, Any], model: Any, context: Any = None, **_: Any) -> None:
         """Each completion check of a pending snapshot brings it one check closer to done."""
         if self.tap.caller(context) in (None, self.tap.machine):
             return
+        self.ec2_load.complete_due()
         for snapshot_id in params.get("SnapshotIds") or ():
             left = self.pending_checks.get(snapshot_id)
             if left is None:
@@ -224,6 +239,7 @@ class Simulation:
             else:
                 fleet.set_snapshot_state(self.scenario.region, snapshot_id, "completed")
                 del self.pending_checks[snapshot_id]
+                self.ec2_load.completed(snapshot_id)
 
     def _build_account(self, template: dict[str, Any] | None) -> Account:
         region = self.scenario.region
@@ -274,7 +290,10 @@ class Simulation:
                 region=account.region,
                 name=spec.name,
                 tags=spec.tags,
-                volumes=[fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags) for v in spec.volumes],
+                volumes=[
+                    fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags, volume_type=v.type)
+                    for v in spec.volumes
+                ],
                 state=spec.state,
             )
             account.instance_ids[spec.name] = built.instance_id
@@ -375,6 +394,7 @@ class Simulation:
                 self._enforce_iam(template)
             self.tap.checks.append(self.limits)  # after IAM: AWS authorizes a request before validating it
             self.tap.operator_checks.append(self.limits)
+            self.tap.checks.append(self.ec2_load)  # an invalid or denied request takes no token
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:
@@ -423,6 +443,7 @@ class Simulation:
         self._terminate_due(at)
         events = self.hooks.new_run()
         self.tap.reset_counts()
+        self.ec2_load.start_run(at.timestamp())
         denied_before = len(self.authorizer.denied) if self.authorizer else 0
         refused_before = len(self.limits.refused)
         self.host.metrics.clear()
@@ -502,6 +523,13 @@ class Simulation:
             "iam_denied": self.authorizer.denied[denied_before:] if self.authorizer else [],
             "requests_refused": self.limits.refused[refused_before:],
             "faults_injected": dict(sorted(self.tap.injected.items())),
+            "ec2_throttling": {"RequestLimitExceeded": 0, **dict(sorted(self.ec2_load.throttled.items()))},
+            "virtual_seconds": round(self.hooks.clock.parent, 3),
+            "lambda": {
+                "invocations": self.tap.invocations,
+                "seconds": round(self.tap.lambda_seconds, 3),
+                "seconds_by_function": {k: round(v, 3) for k, v in sorted(self.tap.function_seconds.items())},
+            },
             "states": _state_outcomes(history, [c.states for c in events.children.values()]),
         }
 
@@ -511,13 +539,13 @@ class Simulation:
         return sns_backends[fleet.ACCOUNT_ID][self.scenario.region].topics[self.account.topic_arn]
 
     def _wait_for(self, arn: str) -> dict[str, Any]:
-        deadline = time.monotonic() + WALL_LIMIT_SECONDS
+        deadline = time.monotonic() + self.wall_limit_seconds
         while time.monotonic() < deadline:
             description = self.account.sfn.describe_execution(executionArn=arn)
             if description["status"] != "RUNNING":
                 return dict(description)
             time.sleep(0.05)
-        raise RuntimeError(f"the emulated execution did not finish within {WALL_LIMIT_SECONDS} s")
+        raise RuntimeError(f"the emulated execution did not finish within {self.wall_limit_seconds} s")
 
     def _history(self, arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -177,7 +177,7 @@ def test_check_backs_off_while_pending(account):
         job["backup"] = account.invoke(check.handler, job)
         waits.append(job["backup"]["wait_seconds"])
     assert job["backup"]["status"] == "pending"
-    assert waits == [120, 240, 480, 600, 600]  # doubles, capped at wait_max_seconds
+    assert waits == [120, 240, 480, 960, 1800]  # doubles, capped at wait_max_seconds
     for snap in job["backup"]["snapshots"]:
         set_snapshot_state(REGION, snap["snapshot_id"], "completed")
     assert account.invoke(check.handler, job)["status"] == "completed"

@@ -118,7 +118,7 @@ def test_check_backs_off_while_pending_then_completes_with_one_call_per_check(ec
     for _ in range(5):
         job = advance(job, config, ec2)
         waits.append(job.backup.wait_seconds)
-    assert waits == [120, 240, 480, 600, 600]  # doubles, capped at wait_max_seconds
+    assert waits == [120, 240, 480, 960, 1800]  # doubles, capped at wait_max_seconds
     for ref in job.backup.snapshots:
         ec2.set_state(ref.snapshot_id, "completed")
     job = advance(job, config, ec2)
@@ -127,15 +127,15 @@ def test_check_backs_off_while_pending_then_completes_with_one_call_per_check(ec
 
 
 def test_checks_until_the_timeout_are_logarithmic_then_one_per_cap(ec2):
-    # Defaults: 60 s doubling to 600 s, 6 h timeout. Checks at 60, 180, 420 and 900 s, then one
-    # per 10 min; the last wait is cut short so the check that times out is at exactly 6 h.
+    # Defaults: 60 s doubling to 1,800 s, 6 h timeout. Checks at 60, 180, 420, 900 and 1,860 s,
+    # then one per 30 min; the last wait is cut short so the check that times out is at exactly 6 h.
     config = settings()
     job = started(ec2, config)
     with pytest.raises(SnapshotTimeoutError, match="still pending after 21600 s"):
         for _ in range(1000):
             job = advance(job, config, ec2)
-    ramp = 60 + 120 + 240 + 480
-    assert ec2.calls["ec2:DescribeSnapshots"] == 4 + math.ceil((21600 - ramp) / 600)  # 39
+    ramp = 60 + 120 + 240 + 480 + 960
+    assert ec2.calls["ec2:DescribeSnapshots"] == 5 + math.ceil((21600 - ramp) / 1800)  # 16
 
 
 def test_check_fails_on_error_state_naming_the_snapshot(ec2):

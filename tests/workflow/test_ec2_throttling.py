@@ -1,0 +1,85 @@
+"""EC2's request buckets and per-volume rules, emerging from load on the fleet's virtual clock.
+
+The account's CreateSnapshots bucket is shrunk (ec2_api_limits, as a lower account limit would
+be) so that a small fleet behaves like a large one against EC2's documented 100-token bucket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+import smart_vault.discovery
+from smart_vault.inventory import build_targets
+
+from .conftest import by_name, instance
+
+SMALL_BUCKET = {"CreateSnapshots": {"capacity": 6, "refill_per_second": 5}}
+FLEET = 16
+
+
+def fleet(**extra: Any) -> list[dict[str, Any]]:
+    return [instance(f"node-{n:02d}", volumes=2, **extra) for n in range(FLEET)]
+
+
+def test_default_pacing_stays_inside_the_create_snapshots_bucket(run_scenario):
+    run = run_scenario(instances=fleet(), ec2_api_limits=SMALL_BUCKET)["runs"][0]
+    assert run["ec2_throttling"] == {"RequestLimitExceeded": 0}
+    assert run["api_calls"]["ec2:CreateSnapshots"] == FLEET  # no retry was needed
+    assert {row["status"] for row in run["instances"]} == {"backed_up"}
+    # 4 creates per second: the last of 16 children starts at 3 s of virtual time, and its
+    # first completion check comes 60 s after its CreateSnapshots.
+    assert 63 <= run["virtual_seconds"] < 120
+
+
+def test_without_pacing_the_fleet_outruns_the_bucket_and_retries_through_it(run_scenario, monkeypatch):
+    # Pacing disabled: every child calls CreateSnapshots as soon as the Map starts it.
+    def unpaced(*args: Any, **kwargs: Any) -> Any:
+        return [dataclasses.replace(t, start_delay_seconds=0) for t in build_targets(*args, **kwargs)]
+
+    monkeypatch.setattr(smart_vault.discovery, "build_targets", unpaced)
+    run = run_scenario(instances=fleet(), ec2_api_limits=SMALL_BUCKET)["runs"][0]
+    throttled = run["ec2_throttling"]["RequestLimitExceeded"]
+    # 16 requests at once against 6 tokens: 10 refused at first; each retry (ThrottledError,
+    # full jitter) takes its turn on the virtual clock against the refill.
+    assert throttled >= FLEET - 6
+    assert run["api_calls"]["ec2:CreateSnapshots"] == FLEET + throttled
+    assert run["faults_injected"] == {}  # the buckets did it, not a scripted fault
+    # Throttling slows the run; it fails nobody.
+    assert {row["status"] for row in run["instances"]} == {"backed_up"}
+    assert len(run["created"]) == 2 * FLEET
+
+
+def test_snapshot_duration_sets_the_run_length_on_the_virtual_clock(run_scenario):
+    run = run_scenario(instances=[instance("db-1", snapshot_seconds=3600)])["runs"][0]
+    row = by_name(run)["db-1"]
+    assert row["status"] == "backed_up"
+    # Checks at 60, 180, 420, 900, 1860, 3660 s (doubling to the 1,800 s cap): done at the
+    # first check after 3600 s.
+    assert 3660 < run["virtual_seconds"] <= 3660 + 60
+    assert run["execution"]["virtual_wait_seconds"] == 3660
+
+
+def test_one_pending_snapshot_blocks_a_new_one_on_st1(run_scenario):
+    st1 = {"name": "cold-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda", "type": "st1"}]}
+    run = run_scenario(
+        instances=[st1],
+        existing_snapshots=[{"label": "slow", "instance": "cold-1", "age_days": 0.1, "state": "pending"}],
+    )["runs"][0]
+    row = by_name(run)["cold-1"]
+    # EBS User Guide: one pending snapshot per st1/sc1 volume. The workflow retries
+    # (VolumePacingError) and then reports the instance failed with EC2's code.
+    assert row["status"] == "failed"
+    assert row["step"] == "Snapshot"
+    assert row["aws_code"] == "ConcurrentSnapshotLimitExceeded"
+    assert run["ec2_throttling"]["ConcurrentSnapshotLimitExceeded"] >= 1
+
+
+def test_a_volume_type_outside_ebs_is_refused(run_scenario):
+    from smart_vault_sim.scenario import ScenarioError
+
+    bad = {"name": "x", "volumes": [{"device": "/dev/xvda", "type": "ssd"}]}
+    with pytest.raises(ScenarioError, match=r"instances\[0\]\.volumes\[0\]\.type"):
+        run_scenario(instances=[bad])
