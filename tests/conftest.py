@@ -23,6 +23,13 @@ from smart_vault_sim.aws_tap import AwsTap
 from smart_vault_sim.moto_fixes import patched
 from smart_vault_sim.snapshot_locks import SnapshotLocks
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long simulations first: with ``-n 2`` one worker runs them while the other takes the rest,
+    so the suite's wall time is the longer of the two, not their sum."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 REGION = "us-east-1"
 BUCKET = "smart-vault-test-inventory"
 DEPLOYMENT = "test-vault"
