@@ -248,7 +248,6 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
     targets = find_targets(settings=settings, ec2=ec2)
     rows: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
-    rows = []
     copy_rows: list[dict[str, Any]] = []
     for target in targets:
         listed = [snapshot_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)]
@@ -334,8 +333,7 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
                     "retention_error": problems.get(volume_id),
                 }
             )
-    return Plan(instances=rows, orphans=orphan_rows, orphans_note=note, kept=kept)
-    return Plan(instances=rows, orphans=orphan_rows, orphans_note=note, copies=copy_rows)
+    return Plan(instances=rows, orphans=orphan_rows, orphans_note=note, kept=kept, copies=copy_rows)
 
 
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z$")
