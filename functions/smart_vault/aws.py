@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
+from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID, TAG_SOURCE_SNAPSHOT
 from smart_vault.errors import (
     PermissionDeniedError,
     ThrottledError,
@@ -33,8 +33,12 @@ _ONCE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, use
 
 
 @functools.cache
-def client(service: str, *, once: bool = False) -> Any:
-    return boto3.client(service, config=_ONCE_CONFIG if once else _READ_CONFIG)
+def client(service: str, *, once: bool = False, region: str | None = None) -> Any:
+    """``region``: another Region's endpoint (off-site copies); None: the function's own."""
+    config = _ONCE_CONFIG if once else _READ_CONFIG
+    if region is None:
+        return boto3.client(service, config=config)
+    return boto3.client(service, config=config, region_name=region)
 
 
 def reset_clients() -> None:
@@ -77,13 +81,17 @@ def _paginate(service: str | Any, method: str, key: str, **kwargs: Any) -> Itera
 class Ec2:
     """The EC2 calls Smart Vault makes, one method each.
 
-    ``session`` lets the operator CLI make the same calls with its own credentials."""
+    ``session`` lets the operator CLI make the same calls with its own credentials; ``region``
+    addresses a destination Region of off-site copies (None: the function's own Region)."""
 
-    def __init__(self, session: Any = None) -> None:
+    def __init__(self, session: Any = None, *, region: str | None = None) -> None:
         self._session = session
+        self.region = region
 
     def _api(self, *, once: bool = False) -> Any:
-        return self._session.client("ec2") if self._session is not None else client("ec2", once=once)
+        if self._session is not None:
+            return self._session.client("ec2", region_name=self.region) if self.region else self._session.client("ec2")
+        return client("ec2", once=once, region=self.region)
 
     def find_instances(self, tag_key: str, states: Sequence[str]) -> list[dict[str, Any]]:
         """Every instance carrying ``tag_key`` in one of ``states``, whatever the tag's value.
@@ -314,6 +322,45 @@ class Ec2:
                 kwargs["NextToken"] = page["NextToken"]
         return found
 
+    def copy_snapshot(
+        self, *, source_region: str, source_snapshot_id: str, kms_key: str, tags: list[dict[str, str]], description: str
+    ) -> str:
+        """Start a copy into this client's Region (CopySnapshot is sent to the destination's
+        endpoint; botocore adds the PresignedUrl and DestinationRegion). EC2 API Reference,
+        CopySnapshot: ``Encrypted`` with ``KmsKeyId`` encrypts the copy with that key, which EC2
+        "authenticates asynchronously": an unusable key lets the call succeed and the copy end
+        in state ``error``. No client token exists for it and no SDK retry is made: the Copy
+        step looks for this run's copies by tag before starting one."""
+        response = call(
+            "ec2:CopySnapshot",
+            self._api(once=True).copy_snapshot,
+            SourceRegion=source_region,
+            SourceSnapshotId=source_snapshot_id,
+            Encrypted=True,
+            KmsKeyId=kms_key,
+            Description=description[:255],
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
+        )
+        return str(response["SnapshotId"])
+
+    def copies_in_flight(self) -> int:
+        """Copies into this Region still pending, made by any Smart Vault deployment (their
+        source-snapshot tag): what counts toward EC2's 20 concurrent copies per destination."""
+        return len(
+            list(
+                _paginate(
+                    self._api(),
+                    "describe_snapshots",
+                    "Snapshots",
+                    OwnerIds=["self"],
+                    Filters=[
+                        {"Name": "tag-key", "Values": [TAG_SOURCE_SNAPSHOT]},
+                        {"Name": "status", "Values": ["pending"]},
+                    ],
+                )
+            )
+        )
+
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         """Delete; returns None on success, or the reason it was skipped."""
         try:
@@ -383,6 +430,19 @@ class Ec2:
         except BotoCoreError as error:
             raise classify(error, "ec2:ModifySnapshotTier") from error
         return None
+
+
+class Kms:
+    """KMS in one Region: Discover checks each destination's key before any copy is started."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def describe_key(self, key_id: str) -> dict[str, Any]:
+        """DescribeKey accepts a key id, key ARN, alias name or alias ARN (KMS API Reference,
+        DescribeKey); NotFoundException for a key or alias that does not exist."""
+        response = call("kms:DescribeKey", client("kms", region=self.region).describe_key, KeyId=key_id)
+        return dict(response["KeyMetadata"])
 
 
 class Store:

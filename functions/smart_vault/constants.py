@@ -29,11 +29,21 @@ RETENTION_TAGS = (TAG_RETENTION, TAG_RETENTION_DAYS)
 
 # The functions: construct ids, handler paths and state names refer to these keys. The backup
 # state machine invokes BACKUP_FUNCTIONS, the restore drill's state machine DRILL_FUNCTIONS.
+# Off-site copies also carry these: a copy's VolumeId is a placeholder (EC2 API Reference,
+# CopySnapshot: "Snapshots copies have an arbitrary source volume ID"), so the destination groups
+# copies by the source-volume tag.
+TAG_SOURCE_SNAPSHOT = "smart-vault:source-snapshot"
+TAG_SOURCE_VOLUME = "smart-vault:source-volume"
+TAG_SOURCE_REGION = "smart-vault:source-region"
+TAG_DEVICE = "smart-vault:device"
+
+# The functions: construct ids, handler paths and state names refer to these keys.
 FUNCTION_HANDLERS = {
     "discover": "smart_vault.handlers.discover.handler",
     "snapshot": "smart_vault.handlers.snapshot.handler",
     "check": "smart_vault.handlers.check.handler",
     "prune": "smart_vault.handlers.prune.handler",
+    "copy": "smart_vault.handlers.copy.handler",
     "notify": "smart_vault.handlers.notify.handler",
     "drill": "smart_vault.handlers.drill.handler",
     "drill_cleanup": "smart_vault.handlers.drill.cleanup_handler",
@@ -54,6 +64,7 @@ SUBSTITUTION_FUNCTION_ARNS = {
     "SnapshotFunctionArn": "snapshot",
     "CheckFunctionArn": "check",
     "PruneFunctionArn": "prune",
+    "CopyFunctionArn": "copy",
     "NotifyFunctionArn": "notify",
 }
 DRILL_SUBSTITUTION_FUNCTION_ARNS = {
@@ -75,6 +86,13 @@ METRIC_SNAPSHOTS_DELETED = "SnapshotsDeleted"
 METRIC_DELETES_SKIPPED = "DeletesSkipped"
 METRIC_SNAPSHOTS_ARCHIVED = "SnapshotsArchived"
 METRIC_BACKUP_GIB = "BackupGiB"
+METRIC_COPIES_STARTED = "CopiesStarted"
+METRIC_COPIES_DELETED = "CopiesDeleted"
+# Per destination (dimension Region): copies of an instance's run found completed.
+METRIC_COPIES_COMPLETED = "CopiesCompleted"
+METRIC_DIMENSION_REGION = "Region"
+# Each Copy invocation that had to wait for a free slot (EC2's 20 copies in flight).
+METRIC_COPY_SLOT_WAITS = "CopySlotWaits"
 # RecordFailure: one per failed step, dimensions service and Step (the failed state's name).
 METRIC_STEP_FAILED = "StepFailed"
 METRIC_DIMENSION_STEP = "Step"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smart_vault.aws import Ec2, Store
+from smart_vault.aws import Ec2, Kms, Store
 from smart_vault.constants import METRIC_INSTANCES_DISCOVERED
+from smart_vault.copies import check_keys
 from smart_vault.inventory import SELECTED_STATES, build_targets, near_miss, rerun_selection, tag_dict
 from smart_vault.models import InstanceOutcome, InstanceTarget, RunContext, RunRequest, run_prefix, skipped_key
 from smart_vault.observability import count, logger
@@ -113,13 +114,22 @@ def discover(
     settings: Settings,
     ec2: Ec2,
     store: Store,
+    source_region: str | None = None,
+    kms_for: Callable[[str], Kms] | None = None,
 ) -> DiscoverResult:
+    """``kms_for``: KMS clients of the copy destinations, whose keys are checked before anything
+    is snapshotted (a copy with an unusable key would only fail hours later)."""
+    if settings.copy_regions:
+        settings.check_source_region(source_region, path="setting ")
+        if kms_for is not None:
+            check_keys(settings, kms_for)
     run = RunContext(
         run_id=RunContext.run_id_for(request.time),
         run_time=format_time(request.time),
         execution_arn=execution_arn,
         execution_name=execution_name,
         dry_run=settings.dry_run if request.dry_run is None else request.dry_run,
+        copies=bool(settings.copy_regions),
     )
     selection = select_instances(settings=settings, ec2=ec2, instance_ids=request.instance_ids)
     targets = selection.targets

@@ -177,3 +177,15 @@ def classify(error: Exception, operation: str) -> SmartVaultError:
     else:
         kind = AwsOperationError
     return kind(message, aws_code=code, operation=operation)
+
+
+class CopyFailedError(SmartVaultError):
+    """An off-site copy ended in state ``error`` (for example its KMS key is unusable)."""
+
+
+class CopyTimeoutError(SmartVaultError):
+    """Off-site copies still pending (or waiting for a slot) after ``copy_timeout_seconds``."""
+
+
+class CopyKeyError(SmartVaultError):
+    """A destination's KMS key is missing, disabled or not usable: the run stops before copying."""

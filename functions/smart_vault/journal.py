@@ -40,9 +40,9 @@ def parse(body: Any) -> dict[str, Intent]:
 
 
 class Journal:
-    def __init__(self, store: Store, run: RunContext, subject: str) -> None:
+    def __init__(self, store: Store, run: RunContext, subject: str, *, key: str | None = None) -> None:
         self.store = store
-        self.key = journal_key(run, subject)
+        self.key = key or journal_key(run, subject)
         self._intents: dict[str, Intent] | None = None
 
     def intents(self) -> dict[str, Intent]:

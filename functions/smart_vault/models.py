@@ -36,6 +36,8 @@ class RunContext:
     execution_arn: str
     execution_name: str
     dry_run: bool
+    # Copies are configured: the child copies its completed snapshots before pruning.
+    copies: bool = False
 
     @staticmethod
     def run_id_for(moment: datetime) -> str:
@@ -62,6 +64,7 @@ class RunContext:
             execution_arn=read_str(data, "execution_arn", path=path),
             execution_name=read_str(data, "execution_name", path=path),
             dry_run=read_bool(data, "dry_run", path=path),
+            copies=read_bool(data, "copies", path=path, default=False),
         )
 
 
@@ -221,12 +224,77 @@ class BackupState:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CopyRef:
+    """One copy of one source snapshot in one destination Region (``snapshot_id`` None: not
+    started yet, waiting for a free slot)."""
+
+    source_snapshot_id: str
+    source_volume_id: str
+    region: str
+    snapshot_id: str | None = None
+    state: str = "waiting"
+    progress: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> CopyRef:
+        data = require_mapping(data, path.rstrip("."))
+        copy_id = data.get("snapshot_id")
+        return cls(
+            source_snapshot_id=read_aws_id(data, "source_snapshot_id", "snapshot", path=path),
+            source_volume_id=read_aws_id(data, "source_volume_id", "volume", path=path),
+            region=read_str(data, "region", path=path),
+            snapshot_id=read_aws_id(data, "snapshot_id", "snapshot", path=path) if copy_id is not None else None,
+            state=read_str(data, "state", path=path, default="waiting"),
+            progress=read_int(data, "progress", path=path, default=0, minimum=0, maximum=100),
+        )
+
+
+CopyStatus = Literal["pending", "completed", "skipped"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CopyState:
+    """Where an instance's off-site copies stand: advanced by each Copy invocation."""
+
+    status: CopyStatus
+    copies: tuple[CopyRef, ...] = ()
+    reason: str | None = None
+    wait_seconds: int = 0
+    waited_seconds: int = 0
+    checks: int = 0
+    slot_waits: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "copies.") -> CopyState:
+        data = require_mapping(data, path.rstrip("."))
+        status = read_str(data, "status", path=path)
+        if status not in ("pending", "completed", "skipped"):
+            raise InvalidInputError(f"{path}status", f"must be pending, completed or skipped, got {status!r}")
+        return cls(
+            status=status,
+            copies=tuple(
+                CopyRef.from_dict(c, f"{path}copies[{i}].")
+                for i, c in enumerate(read_list(data, "copies", path=path, default=[]))
+            ),
+            reason=data.get("reason"),
+            wait_seconds=read_int(data, "wait_seconds", path=path, default=0, minimum=0),
+            waited_seconds=read_int(data, "waited_seconds", path=path, default=0, minimum=0),
+            checks=read_int(data, "checks", path=path, default=0, minimum=0),
+            slot_waits=read_int(data, "slot_waits", path=path, default=0, minimum=0),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class InstanceJob:
     """The input of every per-instance state: the inventory item, the run and the progress."""
 
     instance: InstanceTarget
     run: RunContext
     backup: BackupState | None = None
+    copies: CopyState | None = None
 
     @classmethod
     def from_dict(cls, data: Any, *, need_backup: bool = False) -> InstanceJob:
@@ -234,10 +302,12 @@ class InstanceJob:
         if need_backup and data.get("backup") is None:
             raise InvalidInputError("backup", "is required")
         backup = data.get("backup")
+        copies = data.get("copies")
         return cls(
             instance=InstanceTarget.from_dict(data.get("instance"), "instance."),
             run=RunContext.from_dict(data.get("run"), "run."),
             backup=BackupState.from_dict(backup) if backup is not None else None,
+            copies=CopyState.from_dict(copies) if copies is not None else None,
         )
 
 
@@ -355,6 +425,8 @@ class InstanceOutcome:
     # An invalid retention override tag: pruning (and archiving) of this instance skipped.
     retention_error: str | None = None
     dry_run: bool = False
+    copies: tuple[CopyRef, ...] = ()
+    copy_pruning: tuple[RegionPruning, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -390,7 +462,41 @@ class InstanceOutcome:
             archive_skipped=tuple(SkippedDelete(**d) for d in data.get("archive_skipped") or ()),
             retention_error=data.get("retention_error"),
             dry_run=bool(data.get("dry_run")),
+            copies=tuple(CopyRef(**c) for c in data.get("copies") or ()),
+            copy_pruning=tuple(RegionPruning.from_dict(r) for r in data.get("copy_pruning") or ()),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionPruning:
+    """Retention of one instance's copies in one destination Region."""
+
+    region: str
+    deleted: tuple[DeletedSnapshot, ...] = ()
+    skipped_deletes: tuple[SkippedDelete, ...] = ()
+    would_delete: tuple[DeletedSnapshot, ...] = ()
+    breakers: tuple[TrippedVolume, ...] = ()
+    kept_by_ami: tuple[PinnedSnapshot, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RegionPruning:
+        return cls(
+            region=data["region"],
+            deleted=tuple(DeletedSnapshot(**d) for d in data.get("deleted") or ()),
+            skipped_deletes=tuple(SkippedDelete(**d) for d in data.get("skipped_deletes") or ()),
+            would_delete=tuple(DeletedSnapshot(**d) for d in data.get("would_delete") or ()),
+            breakers=tuple(
+                TrippedVolume(volume_id=b["volume_id"], would_delete=tuple(b["would_delete"]), reason=b["reason"])
+                for b in data.get("breakers") or ()
+            ),
+            kept_by_ami=tuple(PinnedSnapshot(**p) for p in data.get("kept_by_ami") or ()),
+        )
+
+
+def copy_journal_key(prefix: str, instance_id: str, region: str) -> str:
+    """Deletion journal of one instance's copies in one destination (``run_prefix``); kept apart
+    from ``journal_prefix`` because Notify confirms those against the source Region."""
+    return f"{prefix}/copy-journal/{instance_id}@{region}.json"
 
 
 def run_prefix(run: RunContext) -> str:
@@ -424,6 +530,8 @@ def orphans_key(prefix: str) -> str:
 
 __all__ = [
     "BackupState",
+    "CopyRef",
+    "CopyState",
     "DeletedSnapshot",
     "ErrorInfo",
     "InstanceJob",
@@ -431,6 +539,7 @@ __all__ = [
     "InstanceTarget",
     "KeptSnapshot",
     "PinnedSnapshot",
+    "RegionPruning",
     "RunContext",
     "RunRequest",
     "SkippedDelete",

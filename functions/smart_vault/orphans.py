@@ -55,6 +55,7 @@ class OrphanVolume:
     kept_by_ami: tuple[PinnedSnapshot, ...] = ()
     approved: bool = False
     retention_error: str | None = None  # invalid recorded override: nothing of it pruned
+    region: str | None = None  # a copy destination; None: the source Region
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +94,7 @@ class OrphanReport:
                     kept_by_ami=tuple(PinnedSnapshot(**p) for p in v.get("kept_by_ami") or ()),
                     approved=bool(v.get("approved")),
                     retention_error=v.get("retention_error"),
+                    region=v.get("region"),
                 )
             )
         return cls(run_id=data["run_id"], status=data["status"], reason=data.get("reason"), volumes=tuple(volumes))
@@ -185,7 +187,7 @@ def prune_orphans(
     report = OrphanReport(
         run_id=run.run_id,
         status="dry_run" if run.dry_run else "pruned",
-        volumes=_by_volume(records, plan, deleted, skipped, owners, names, problems, preview=run.dry_run),
+        volumes=by_volume(records, plan, deleted, skipped, owners, names, problems, preview=run.dry_run),
     )
     store.put_json(orphans_key(run_prefix(run)), report.to_dict())
     logger.info(
@@ -195,7 +197,7 @@ def prune_orphans(
     return report
 
 
-def _by_volume(
+def by_volume(
     records: Sequence[SnapshotRecord],
     plan: RetentionPlan,
     deleted: Sequence[DeletedSnapshot],

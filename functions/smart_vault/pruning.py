@@ -7,7 +7,7 @@ write the outcome, whose ``deleted`` is rebuilt from the journal and the account
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -102,6 +102,7 @@ def safe_plan(
     store: Store | None,
     blocked: frozenset[str] = frozenset(),
     volume_policies: Mapping[str, RetentionPolicy] | None = None,
+    held: Mapping[str, str] | None = None,
 ) -> RetentionPlan:
     """The retention plan with locked and AMI-pinned snapshots kept and operator approvals applied.
 
@@ -118,6 +119,7 @@ def safe_plan(
             current_run_id=run_id,
             blocked_volume_ids=blocked,
             volume_policies=volume_policies,
+            held=held,
             **extra,
         )
 
@@ -258,7 +260,16 @@ def delete_journaled(
     return Deletions(deleted=tuple(deleted), skipped=tuple(skipped))
 
 
-def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2, store: Store) -> InstanceOutcome:
+def prune_instance(
+    job: InstanceJob,
+    *,
+    settings: Settings,
+    ec2: Ec2,
+    store: Store,
+    hold: Callable[[Sequence[SnapshotRecord]], Mapping[str, str]] | None = None,
+) -> InstanceOutcome:
+    """``hold``: which of the listed snapshots must stay although expired, and why
+    (prune-after-copy, see copies.py)."""
     backup, target, run = job.backup, job.instance, job.run
     assert backup is not None
     base = InstanceOutcome(
@@ -307,6 +318,7 @@ def prune_instance(job: InstanceJob, *, settings: Settings, ec2: Ec2, store: Sto
         ec2=ec2,
         store=store,
         blocked=blocked,
+        held=hold(records) if hold is not None and not run.dry_run else None,
     )
     if plan.breakers:
         logger.warning("circuit breaker: pruning stopped", extra={"breaker": plan.breaker})

@@ -101,6 +101,13 @@ class RunSummary:
             for b in o.breakers
         ]
         rows += [
+            {"instance": o.name or o.instance_id, "instance_id": o.instance_id, "orphan": False, "region": r.region}
+            | asdict(b)
+            for o in self.outcomes
+            for r in o.copy_pruning
+            for b in r.breakers
+        ]
+        rows += [
             {"instance": v.name or v.instance_id, "instance_id": v.instance_id, "orphan": True, **asdict(v.breaker)}
             for v in self.orphan_volumes
             if v.breaker
@@ -142,6 +149,8 @@ class RunSummary:
             "snapshots_deleted": sum(len(o.deleted) for o in self.outcomes) + orphan_deleted,
             "deletes_skipped": sum(len(o.skipped_deletes) for o in self.outcomes)
             + sum(len(v.skipped_deletes) for v in self.orphan_volumes),
+            "copies_completed": sum(1 for o in self.outcomes for c in o.copies if c.state == "completed"),
+            "copies_deleted": sum(len(r.deleted) for o in self.outcomes for r in o.copy_pruning),
             "orphan_volumes": len(self.orphan_volumes),
             "orphan_snapshots_deleted": orphan_deleted,
             "orphans_failed": self.orphans_error is not None,
@@ -440,6 +449,11 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
         f"Snapshots created: {data['snapshots_created']}  deleted: {data['snapshots_deleted']}"
         f"  deletions skipped: {data['deletes_skipped']}"
         f"  (of orphaned volumes: {data['orphan_snapshots_deleted']} deleted on {data['orphan_volumes']} volumes)",
+        *(
+            [f"Off-site copies completed: {data['copies_completed']}  pruned: {data['copies_deleted']}"]
+            if data["copies_completed"] or data["copies_deleted"]
+            else []
+        ),
         "",
     ]
     if failed:
@@ -545,6 +559,8 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 "archived": list(o.archived),
                 "archive_skipped": [asdict(a) for a in o.archive_skipped],
                 "retention_error": o.retention_error,
+                "copies": [asdict(c) for c in o.copies],
+                "copy_pruning": [asdict(r) for r in o.copy_pruning],
                 "reason": o.reason,
                 "step": o.step,
                 "error": o.error

@@ -182,6 +182,7 @@ def plan_retention(
     approved: Mapping[str, frozenset[str]] | None = None,
     locked: Mapping[str, datetime] | None = None,
     volume_policies: Mapping[str, RetentionPolicy] | None = None,
+    held: Mapping[str, str] | None = None,
 ) -> RetentionPlan:
     """Decide every snapshot; trip the breaker per volume.
 
@@ -193,10 +194,13 @@ def plan_retention(
     released: a tripped volume whose candidates are exactly those ids is not stopped.
     ``locked`` maps snapshot id -> lock expiry: a snapshot the rule would delete is kept as
     ``locked`` instead (and counts toward keep_min), so the first run after its lock expires
-    deletes it.
+    deletes it. ``held`` maps snapshot id -> why it must stay although expired (its off-site
+    copies are not done): kept, still counted toward ``keep_min`` and the breaker like any
+    snapshot of its volume.
     """
     pinned = pinned or {}
     locked = locked or {}
+    held = held or {}
     approved = approved or {}
     by_volume: dict[str, list[SnapshotRecord]] = defaultdict(list)
     decisions: list[Decision] = []
@@ -230,6 +234,7 @@ def plan_retention(
             for reason in [
                 _keep_reason(snap, protected, cutoff, picks, current_run_id, volume_id in blocked_volume_ids)
                 or (LOCKED_REASON if snap.snapshot_id in locked else None)
+                or held.get(snap.snapshot_id)
             ]
         ]
         volume_decisions = _with_archives(volume_decisions, rule, now)

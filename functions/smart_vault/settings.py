@@ -21,9 +21,80 @@ from smart_vault.validation import (
     read_bool,
     read_fraction,
     read_int,
+    read_list,
     read_str,
     read_str_list,
+    require_mapping,
 )
+
+# A region name of any AWS partition (us-east-1, eu-central-2, us-gov-west-1, ap-southeast-5).
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+# What KMS accepts as a key identifier: key id, alias name, key ARN or alias ARN (KMS API
+# Reference, DescribeKey "KeyId"); multi-Region key ids start with mrk-.
+_KMS_KEY = re.compile(
+    r"^(alias/[A-Za-z0-9/_-]{1,250}|(mrk-)?[0-9a-f-]{32,36}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/\S+|alias/\S+))$"
+)
+_COPY_KEYS = ("region", "kms_key", "retention_days", "keep_min")
+# EC2 allows 20 concurrent snapshot copies per destination Region, not adjustable (Amazon EBS
+# User Guide, "Copy an Amazon EBS snapshot", and Service Quotas "Concurrent snapshot copies per
+# destination Region").
+MAX_COPIES_IN_FLIGHT = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class CopyRegion:
+    """One off-site destination: every completed snapshot is copied there, encrypted with
+    ``kms_key`` (a key of that Region), and the copies are pruned by their own retention."""
+
+    region: str
+    kms_key: str
+    retention_days: int
+    keep_min: int
+
+    @classmethod
+    def from_mapping(cls, data: Any, path: str) -> CopyRegion:
+        data = require_mapping(data, path.rstrip("."))
+        unknown = sorted(set(data) - set(_COPY_KEYS))
+        if unknown:
+            raise InvalidInputError(
+                f"{path}{unknown[0]}", f"is not a known field (expected one of: {', '.join(_COPY_KEYS)})"
+            )
+        region = read_str(data, "region", path=path)
+        if not _REGION.match(region):
+            raise InvalidInputError(f"{path}region", f"is not an AWS Region name, got {region!r}")
+        key = read_str(data, "kms_key", path=path)
+        if not _KMS_KEY.match(key):
+            raise InvalidInputError(
+                f"{path}kms_key", f"must be a KMS key id, alias/..., key ARN or alias ARN, got {key!r}"
+            )
+        if key.startswith("arn:") and key.split(":")[3] != region:
+            # KMS keys are regional: a copy can only be encrypted with a key of its own Region.
+            raise InvalidInputError(f"{path}kms_key", f"is a key of {key.split(':')[3]}, not of {region}")
+        return cls(
+            region=region,
+            kms_key=key,
+            retention_days=read_int(data, "retention_days", path=path, minimum=1, maximum=36500),
+            keep_min=read_int(data, "keep_min", path=path, minimum=1, maximum=1000),
+        )
+
+
+def read_copy_regions(data: Mapping[str, Any], key: str, *, path: str) -> tuple[CopyRegion, ...]:
+    raw = data.get(key)
+    if raw is None or raw == "":
+        return ()
+    if isinstance(raw, str):  # the environment carries the list as JSON
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise InvalidInputError(f"{path}{key}", "must be a JSON list of destinations") from None
+    items = read_list({key: raw}, key, path=path)
+    regions = tuple(CopyRegion.from_mapping(item, f"{path}{key}[{i}].") for i, item in enumerate(items))
+    seen: set[str] = set()
+    for i, dest in enumerate(regions):
+        if dest.region in seen:
+            raise InvalidInputError(f"{path}{key}[{i}].region", f"lists {dest.region} twice")
+        seen.add(dest.region)
+    return regions
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +174,11 @@ class Settings:
     lock: LockSettings | None = None
     # Recycle Bin retention rule for this deployment's snapshots, in days (stack only; None: none).
     recycle_bin_days: int | None = None
+    # Off-site copies (issue 11): destinations, and how many copies may be in flight per
+    # destination across the whole fleet (EC2's limit is 20), and how long a copy may take.
+    copy_regions: tuple[CopyRegion, ...] = ()
+    copy_max_in_flight: int = MAX_COPIES_IN_FLIGHT
+    copy_timeout_seconds: int = 12 * 3600
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str = "") -> Settings:
@@ -182,6 +258,23 @@ class Settings:
             recycle_bin_days=None
             if data.get("recycle_bin_days") in (None, "")
             else read_int(data, "recycle_bin_days", path=path, minimum=1, maximum=365),
+            copy_regions=read_copy_regions(data, "copy_regions", path=path),
+            copy_max_in_flight=read_int(
+                data,
+                "copy_max_in_flight",
+                path=path,
+                default=d.copy_max_in_flight,
+                minimum=1,
+                maximum=MAX_COPIES_IN_FLIGHT,
+            ),
+            copy_timeout_seconds=read_int(
+                data,
+                "copy_timeout_seconds",
+                path=path,
+                default=d.copy_timeout_seconds,
+                minimum=60,
+                maximum=22 * 3600,  # inside the 23-hour run (the state machine's TimeoutSeconds)
+            ),
         )
         if len(settings.copy_tags) > 40:
             raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
@@ -202,6 +295,10 @@ class Settings:
                 continue
             if isinstance(value, bool):
                 value = "true" if value else "false"
+            elif f.name == "copy_regions":
+                if not value:
+                    continue
+                value = json.dumps([asdict(c) for c in value], separators=(",", ":"))
             elif isinstance(value, tuple):
                 value = ",".join(value)
             elif isinstance(value, LockSettings):
@@ -212,6 +309,15 @@ class Settings:
         if self.retention is not None:
             del env["RETENTION_DAYS"]  # mutually exclusive: the environment carries one of them
         return env
+
+    def check_source_region(self, source_region: str | None, *, path: str = "") -> None:
+        """A copy into the Region the snapshots are already in protects against nothing."""
+        for i, dest in enumerate(self.copy_regions):
+            if source_region and dest.region == source_region:
+                raise InvalidInputError(
+                    f"{path}copy_regions[{i}].region",
+                    f"is the source Region {source_region}: copies must go to another Region",
+                )
 
     def require_bucket(self) -> str:
         if not self.bucket_name:

@@ -136,26 +136,38 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     if execution is None:
         table = Table(title=f"Smart Vault executions ({dep.stack})")
         columns = ("execution", "started", "status", "backed up", "failed", "created", "deleted", "kept locked")
-        for column in (*columns, "next unlock"):
+        for column in (*columns, "next unlock", "copies"):
             table.add_column(column)
         for row in _operations().status_rows(dep, limit):
+            copies = (
+                "-"
+                if not row["copies"] and not row["copies_deleted"]
+                else f"{row['copies']} (pruned {row['copies_deleted']})"
+            )
             table.add_row(
                 row["name"],
                 f"{row['start']:%Y-%m-%d %H:%M:%S}",
                 row["status"],
                 *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted", "locked", "next_unlock")),
+                copies,
             )
         console.print(table)
         return
     description, rows, kept = _operations().execution_detail(dep, execution)
     table = Table(title=f"{description['name']}: {description['status']}")
-    for column in ("instance", "id", "status", "snapshots", "deleted", "detail"):
+    for column in ("instance", "id", "status", "snapshots", "deleted", "copies per region", "detail"):
         table.add_column(column)
     for row in rows:
         locked = "; ".join(row.get("locked_until") or ())
         detail = "; ".join(part for part in (row["detail"], locked) if part)
         table.add_row(
-            row["name"], row["instance_id"], row["status"], str(row["snapshots"]), str(row["deleted"]), detail
+            row["name"],
+            row["instance_id"],
+            row["status"],
+            str(row["snapshots"]),
+            str(row["deleted"]),
+            row["copies"] or "-",
+            detail,
         )
     console.print(table)
     _print_kept(console, "Snapshots kept by this execution", kept, planned=False)
@@ -213,6 +225,21 @@ def plan(ctx: click.Context) -> None:
     console = Console(width=200)
     console.print(table)
     _print_kept(console, "Snapshots the next run keeps", result.kept, planned=True)
+    if result.copies:
+        copies = Table(title="Off-site copies per destination")
+        for column in ("instance", "id", "region", "copies there", "would copy", "would delete there", "note"):
+            copies.add_column(column)
+        for row in result.copies:
+            copies.add_row(
+                row["name"],
+                row["instance_id"],
+                row["region"],
+                str(row["copies"]),
+                ", ".join(row["would_copy"]) or "-",
+                ", ".join(row["would_delete"]) or "-",
+                "; ".join(f"circuit breaker on {b['volume_id']}: {b['reason']}" for b in row["breakers"]),
+            )
+        console.print(copies)
     if result.orphans_note:
         console.print(f"Orphaned snapshots: not pruned now ({result.orphans_note})")
         return

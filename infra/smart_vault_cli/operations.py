@@ -6,15 +6,16 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from smart_vault.approvals import Approval, approval_key
 from smart_vault.aws import Ec2
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
+from smart_vault.copies import copy_holds, destination_copies
 from smart_vault.discovery import find_targets
-from smart_vault.models import RunContext
+from smart_vault.models import InstanceTarget, RunContext
 from smart_vault.orphans import orphan_snapshots, plan_orphans, skip_reason
 from smart_vault.overrides import OverrideError, with_override
 from smart_vault.pruning import (
@@ -26,6 +27,7 @@ from smart_vault.pruning import (
     snapshot_record,
     upcoming_snapshots,
 )
+from smart_vault.retention import RetentionPolicy, SnapshotRecord
 from smart_vault.settings import Settings
 from smart_vault_cli.deployment import CliError, Deployment
 
@@ -103,6 +105,8 @@ def status_rows(dep: Deployment, limit: int) -> list[dict[str, Any]]:
                     (p["locked_until"] for i in audit.get("instances") or () for p in i.get("kept_locked") or ()),
                     default=None,
                 ),
+                "copies": summary.get("copies_completed"),
+                "copies_deleted": summary.get("copies_deleted"),
             }
         )
     return rows
@@ -122,6 +126,18 @@ def kept_rows(name: str, kept: Any) -> list[dict[str, Any]]:
         }
         for k in kept
     ]
+
+
+def copies_text(outcome: dict[str, Any]) -> str:
+    """Per destination: completed copies of this run / all, and copies pruned there."""
+    regions: dict[str, list[int]] = {}
+    for c in outcome.get("copies") or ():
+        done = regions.setdefault(c["region"], [0, 0, 0])
+        done[0] += c["state"] == "completed"
+        done[1] += 1
+    for r in outcome.get("copy_pruning") or ():
+        regions.setdefault(r["region"], [0, 0, 0])[2] += len(r.get("deleted") or ())
+    return ", ".join(f"{region} {d}/{n} (pruned {p})" for region, (d, n, p) in sorted(regions.items()))
 
 
 def execution_detail(
@@ -145,6 +161,7 @@ def execution_detail(
                     f"kept {p['snapshot_id']}: locked until {p['locked_until']}"
                     for p in outcome.get("kept_locked") or ()
                 ],
+                "copies": copies_text(outcome),
                 "detail": (
                     f"{outcome.get('step')}: {error.get('type')}: {error.get('message')}"
                     if error
@@ -172,6 +189,52 @@ class Plan:
     orphans: list[dict[str, Any]]
     orphans_note: str | None
     kept: list[dict[str, Any]] = field(default_factory=list)  # kept_rows() of every instance
+    copies: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _fixed(ec2: Ec2) -> Callable[[str], Ec2]:
+    return lambda _region: ec2
+
+
+def plan_copies(
+    target: InstanceTarget, *, settings: Settings, dep: Deployment, run_id: str, moment: datetime, store: Any
+) -> tuple[list[dict[str, Any]], dict[str, list[SnapshotRecord]]]:
+    """Per destination: what a run now would copy there and prune there (its own retention;
+    this run's copies assumed completed, as the real Prune only runs after they are)."""
+    rows: list[dict[str, Any]] = []
+    listed: dict[str, list[SnapshotRecord]] = {}
+    for dest in settings.copy_regions:
+        ec2 = Ec2(session=dep.session, region=dest.region)
+        copies = destination_copies(replace(settings, copy_regions=(dest,)), target.instance_id, _fixed(ec2))
+        records = [c for c in copies[dest.region] if c.volume_id in target.included_volume_ids]
+        listed[dest.region] = records
+        upcoming = upcoming_snapshots(target, run_id, moment, settings.deployment_id, records)
+        result = safe_plan(
+            records + upcoming,
+            policy=RetentionPolicy(
+                retention_days=dest.retention_days,
+                keep_min=dest.keep_min,
+                max_delete_fraction=settings.max_delete_fraction,
+                max_deletes_per_run=settings.max_deletes_per_run,
+            ),
+            now=moment,
+            settings=settings,
+            run_id=run_id,
+            ec2=ec2,
+            store=store,
+        )
+        rows.append(
+            {
+                "name": target.name,
+                "instance_id": target.instance_id,
+                "region": dest.region,
+                "copies": len(records),
+                "would_copy": [v.device for v in target.volumes],
+                "would_delete": [s.snapshot_id for s in result.to_delete],
+                "breakers": [asdict(b) for b in result.breakers],
+            }
+        )
+    return rows, listed
 
 
 def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
@@ -185,6 +248,7 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
     targets = find_targets(settings=settings, ec2=ec2)
     rows: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
+    copy_rows: list[dict[str, Any]] = []
     for target in targets:
         listed = [snapshot_record(s) for s in ec2.managed_snapshots(settings.deployment_id, target.instance_id)]
         existing = [s for s in listed if s.volume_id in target.included_volume_ids]
@@ -208,6 +272,15 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
                 }
             )
             continue
+        held = None
+        if settings.copy_regions:
+            rows_of_copies, listed_copies = plan_copies(
+                target, settings=settings, dep=dep, run_id=run_id, moment=moment, store=store
+            )
+            copy_rows += rows_of_copies
+            # Prune-after-copy, as in Prune: this run's own copies are not made yet, so only
+            # snapshots superseded off-site by completed copies may go.
+            held = copy_holds(existing, listed_copies)
         result = safe_plan(
             existing + upcoming,
             policy=policy,
@@ -216,6 +289,7 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
             run_id=run_id,
             ec2=ec2,
             store=store,
+            held=held,
         )
         rows.append(
             {
@@ -259,7 +333,7 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
                     "retention_error": problems.get(volume_id),
                 }
             )
-    return Plan(instances=rows, orphans=orphan_rows, orphans_note=note, kept=kept)
+    return Plan(instances=rows, orphans=orphan_rows, orphans_note=note, kept=kept, copies=copy_rows)
 
 
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z$")

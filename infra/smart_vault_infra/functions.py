@@ -1,4 +1,4 @@
-"""Functions: the five Lambda functions, each with its own role, log group and IAM.
+"""Functions: the six Lambda functions, each with its own role, log group and IAM.
 
 Each function's sizing and permissions are one row of function_specs() below, next to the reason
 its wildcard resources are acceptable (the cdk-nag AwsSolutions-IAM5 acknowledgment is made from
@@ -8,7 +8,7 @@ the same row).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -30,6 +30,7 @@ from smart_vault.constants import (
     TAG_VERIFIED_AT,
     construct_name,
 )
+from smart_vault.settings import CopyRegion
 from smart_vault_infra.checks import GUARD, acknowledge, acknowledge_log_retention
 from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig
 from smart_vault_infra.paths import FUNCTIONS_DIR
@@ -48,6 +49,7 @@ class On(Enum):
     INSTANCES = "instances"
     VOLUMES = "volumes"
     SNAPSHOTS = "snapshots"  # snapshot ARNs have no account: arn:...:ec2:<region>::snapshot/*
+    COPY_SNAPSHOTS = "copy snapshots"  # snapshot/* in every copy destination Region
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class Allow:
     actions: tuple[str, ...]
     on: tuple[On, ...]
     conditions: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    # Literal ARN templates ({partition}, {account} filled per stack), for per-destination keys.
+    arns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,12 +70,37 @@ class FunctionSpec:
     wildcards: str  # why this row's wildcard resources are acceptable (AwsSolutions-IAM5)
 
 
+def key_grants(actions: tuple[str, ...], copy_regions: tuple[CopyRegion, ...]) -> tuple[Allow, ...]:
+    """``actions`` on each destination's KMS key. KMS authorizes on the key ARN, never the alias
+    (KMS Developer Guide, "Using aliases to control access"), so an alias becomes key/* of that
+    Region narrowed by kms:ResourceAliases, which KMS supports for DescribeKey, CreateGrant,
+    Decrypt, ReEncrypt* and GenerateDataKey* (Service Authorization Reference, AWS KMS)."""
+    grants: list[Allow] = []
+    for dest in copy_regions:
+        key = dest.kms_key
+        if key.startswith("arn:") and ":key/" in key:
+            grants.append(Allow(actions, (), arns=(key,)))
+            continue
+        alias = key.split(":", 5)[-1] if key.startswith("arn:") else key
+        arn = f"arn:{{partition}}:kms:{dest.region}:{{account}}:key/{'*' if alias.startswith('alias/') else key}"
+        conditions = (
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": [alias]}} if alias.startswith("alias/") else {}
+        )
+        grants.append(Allow(actions, (), conditions, arns=(arn,)))
+    return tuple(grants)
+
+
 def function_specs(
-    deployment_id: str, lock_days: int | None = None, *, archive: bool = False
+    deployment_id: str,
+    lock_days: int | None = None,
+    *,
+    archive: bool = False,
+    copy_regions: tuple[CopyRegion, ...] = (),
 ) -> dict[str, FunctionSpec]:
     """Every function's sizing and IAM. deployment_id is the managed marker's value; lock_days
     the configured snapshot lock (None: no lock, and no ec2:LockSnapshot); ``archive``
-    (archive_after_days is set) lets Prune move this deployment's snapshots to the archive tier."""
+    (archive_after_days is set) lets Prune move this deployment's snapshots to the archive tier;
+    copy_regions the off-site copy destinations (none: the copy function may only describe)."""
     managed_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id}}
     managed = {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id}}
     describe = "EC2 Describe* and X-Ray support no resource-level permissions (Resource::*)"
@@ -87,9 +116,12 @@ def function_specs(
             allow=(
                 Allow(("ec2:DescribeInstances", "ec2:DescribeVolumes"), (On.ANY,)),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
+                # Each copy destination's key is checked before the run snapshots anything.
+                *key_grants(("kms:DescribeKey",), copy_regions),
             ),
             uses_key=True,
-            wildcards=f"{describe}; {runs}.",
+            wildcards=f"{describe}; {runs}; a destination key named by alias is key/* of its Region "
+            "narrowed by kms:ResourceAliases.",
         ),
         "snapshot": FunctionSpec(
             memory_mb=256,
@@ -136,6 +168,8 @@ def function_specs(
                     if archive
                     else ()
                 ),
+                # Retention of the copies in each destination, on the same managed marker.
+                *((Allow(("ec2:DeleteSnapshot",), (On.COPY_SNAPSHOTS,), managed),) if copy_regions else ()),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
                 # Its deletion journal and the inventory (orphan step); operator approvals.
                 Allow(("s3:GetObject",), (On.RUN_RECORDS, On.APPROVALS)),
@@ -151,6 +185,60 @@ def function_specs(
             wildcards=f"{describe}; DeleteSnapshot (ModifySnapshotTier) only on snapshots with this deployment's "
             "marker "
             f"(aws:ResourceTag); {runs}; approvals are read-only keys under {APPROVALS_PREFIX}/.",
+        ),
+        "copy": FunctionSpec(
+            memory_mb=256,
+            timeout=Duration.minutes(1),
+            allow=(
+                # DescribeSnapshots in the destinations finds this run's copies and counts copies in flight.
+                Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
+                *(
+                    (
+                        # CopySnapshot authorizes the source snapshot and the new copy (Service
+                        # Authorization Reference, Amazon EC2, CopySnapshot: snapshot*, with
+                        # aws:RequestTag/aws:ResourceTag; AWS Storage Blog, "Enhancing
+                        # resource-level permissions for copying Amazon EBS snapshots"): only this
+                        # deployment's snapshots may be sources, and every copy must carry the
+                        # marker from creation; its tags only inside the copy (ec2:CreateAction).
+                        Allow(("ec2:CopySnapshot",), (On.SNAPSHOTS,), managed),
+                        Allow(("ec2:CopySnapshot",), (On.COPY_SNAPSHOTS,), managed_at_create),
+                        Allow(
+                            ("ec2:CreateTags",),
+                            (On.COPY_SNAPSHOTS,),
+                            {"StringEquals": {"ec2:CreateAction": "CopySnapshot"}},
+                        ),
+                        # EBS encrypts each copy with the destination key on the caller's behalf
+                        # (Amazon EBS User Guide, "Permissions to use AWS KMS keys"); grants only
+                        # for AWS resources (kms:GrantIsForAWSResource).
+                        *key_grants(
+                            (
+                                "kms:DescribeKey",
+                                "kms:GenerateDataKeyWithoutPlaintext",
+                                "kms:Decrypt",
+                                "kms:ReEncryptFrom",
+                                "kms:ReEncryptTo",
+                            ),
+                            copy_regions,
+                        ),
+                        *(
+                            replace(a, conditions={**a.conditions, "Bool": {"kms:GrantIsForAWSResource": "true"}})
+                            for a in key_grants(("kms:CreateGrant",), copy_regions)
+                        ),
+                        # Copies are locked like the snapshots (issue 13), in their own Region.
+                        *(
+                            replace(a, on=(On.COPY_SNAPSHOTS,)) if On.SNAPSHOTS in a.on else a
+                            for a in _lock_rows(deployment_id, lock_days)
+                        ),
+                    )
+                    if copy_regions
+                    else ()
+                ),
+            ),
+            uses_key=False,
+            wildcards=f"{describe}; copies are new snapshots whose ARNs are unknown before the call, so "
+            "CopySnapshot requires the managed tag on sources (aws:ResourceTag) and copies (aws:RequestTag) "
+            "and CreateTags is allowed only inside it (ec2:CreateAction); a destination key named by alias "
+            "is key/* of its Region narrowed by kms:ResourceAliases.",
         ),
         "notify": FunctionSpec(
             memory_mb=1024,
@@ -250,6 +338,7 @@ class Functions(Construct):
             config.deployment_id,
             lock.days if lock else None,
             archive=config.settings.archive_after_days is not None,
+            copy_regions=config.settings.copy_regions,
         )
         if set(self.specs) != set(FUNCTION_HANDLERS):
             raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")
@@ -318,20 +407,43 @@ class Functions(Construct):
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=list(allow.actions),
-                    resources=[self._arn(on) for on in allow.on],
+                    resources=[arn for on in allow.on for arn in self._arns(on)] + self._literal(allow.arns),
                     conditions=dict(allow.conditions) or None,
                 )
             )
         if spec.uses_key:
             role.add_to_policy(self._storage.key_use())
         wildcard = {on for allow in spec.allow for on in allow.on} - {On.BUCKET, On.TOPIC}
+        findings = {f for on in wildcard if on is not On.ANY for f in self._nag_findings(on)}
+        findings |= {
+            "Resource::" + a.format(partition="<AWS::Partition>", account="<AWS::AccountId>")
+            for allow in spec.allow
+            for a in allow.arns
+            if a.endswith("*")
+        }
         acknowledge(
             role.node.find_child("DefaultPolicy"),
             "AwsSolutions-IAM5",
             f"{key}: {spec.wildcards}",
             "Resource::*",  # X-Ray PutTraceSegments/PutTelemetryRecords (active tracing)
-            *sorted(self._nag_finding(on) for on in wildcard if on is not On.ANY),
+            *sorted(findings),
         )
+
+    def _literal(self, arns: tuple[str, ...]) -> list[str]:
+        stack = Stack.of(self)
+        return [a.format(partition=stack.partition, account=stack.account) for a in arns]
+
+    def _arns(self, on: On) -> list[str]:
+        if on is On.COPY_SNAPSHOTS:
+            partition = Stack.of(self).partition
+            return [f"arn:{partition}:ec2:{d.region}::snapshot/*" for d in self._config.settings.copy_regions]
+        return [self._arn(on)]
+
+    def _nag_findings(self, on: On) -> list[str]:
+        if on is On.COPY_SNAPSHOTS:
+            regions = [d.region for d in self._config.settings.copy_regions]
+            return [f"Resource::arn:<AWS::Partition>:ec2:{r}::snapshot/*" for r in regions]
+        return [self._nag_finding(on)]
 
     def _arn(self, on: On) -> str:
         stack = Stack.of(self)

@@ -13,6 +13,11 @@ from constructs import Construct
 
 from smart_vault.constants import (
     METRIC_BACKUP_GIB,
+    METRIC_COPIES_COMPLETED,
+    METRIC_COPIES_DELETED,
+    METRIC_COPIES_STARTED,
+    METRIC_COPY_SLOT_WAITS,
+    METRIC_DIMENSION_REGION,
     METRIC_DIMENSION_STEP,
     METRIC_DRILL_SUCCEEDED,
     METRIC_HOURS_SINCE_DRILL,
@@ -37,6 +42,17 @@ def custom_metric(name: str, *, period: Duration, statistic: str = "Sum") -> clo
         dimensions_map={"service": SERVICE_NAME},
         period=period,
         statistic=statistic,
+    )
+
+
+def copies_completed(region: str, period: Duration) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRIC_NAMESPACE,
+        metric_name=METRIC_COPIES_COMPLETED,
+        dimensions_map={"service": SERVICE_NAME, METRIC_DIMENSION_REGION: region},
+        period=period,
+        statistic="Sum",
+        label=region,
     )
 
 
@@ -112,9 +128,43 @@ class Monitoring(Construct):
             ]
         return alarms
 
+    def _copy_alarms(self, silence: int) -> list[cloudwatch.Alarm]:
+        """Off-site copies: a failed Copy step, and a destination that stopped receiving copies."""
+        regions = [d.region for d in self._config.settings.copy_regions]
+        if not regions:
+            return []
+        alarms = [
+            self._alarm(
+                "CopiesFailed",
+                cloudwatch.Metric(
+                    namespace=METRIC_NAMESPACE,
+                    metric_name=METRIC_STEP_FAILED,
+                    dimensions_map={"service": SERVICE_NAME, METRIC_DIMENSION_STEP: "Copy"},
+                    period=FIVE_MINUTES,
+                    statistic="Sum",
+                ),
+                threshold=0,
+                description="An off-site copy failed (the alert names the instance, Region and AWS error)",
+            )
+        ]
+        for region in regions:
+            alarms.append(
+                self._alarm(
+                    f"StaleCopies-{region}",
+                    copies_completed(region, Duration.hours(1)),
+                    threshold=1,
+                    comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                    evaluation_periods=silence,
+                    missing=cloudwatch.TreatMissingData.BREACHING,
+                    description=f"No off-site copy completed in {region} for {silence} hours",
+                )
+            )
+        return alarms
+
     def _run_alarms(self, machine: sfn.StateMachine, dead_letters: sqs.Queue) -> list[cloudwatch.Alarm]:
         silence = self._config.expected_interval_hours + 2
         return [
+            *self._copy_alarms(silence),
             self._alarm(
                 "ExecutionsFailed",
                 machine.metric_failed(period=FIVE_MINUTES),
@@ -252,4 +302,19 @@ class Monitoring(Construct):
                 left=[f.metric_duration(statistic="p99") for f in functions.values()],
             ),
         )
+        if self._config.settings.copy_regions:
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Off-site copies completed per Region",
+                    left=[copies_completed(d.region, hour) for d in self._config.settings.copy_regions],
+                ),
+                cloudwatch.GraphWidget(
+                    title="Off-site copies",
+                    left=[
+                        custom_metric(METRIC_COPIES_STARTED, period=hour),
+                        custom_metric(METRIC_COPIES_DELETED, period=hour),
+                        custom_metric(METRIC_COPY_SLOT_WAITS, period=hour),
+                    ],
+                ),
+            )
         return dashboard

@@ -1,4 +1,4 @@
-"""SmartVaultStack: schedule -> state machine -> five functions, with alarms, encryption and least
+"""SmartVaultStack: schedule -> state machine -> six functions, with alarms, encryption and least
 privilege, composed of one construct per concern. Environment-agnostic: nothing is looked up at
 synth time."""
 

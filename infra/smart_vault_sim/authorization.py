@@ -33,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from smart_vault_sim import fleet
+from smart_vault_sim import fleet, regions
 from smart_vault_sim.aws_tap import STATE_MACHINE, ApiCall, aws_error, encoded_failure
 from smart_vault_sim.iam import Decision, Request, evaluate
 from smart_vault_sim.stack_iam import Role, StackIam
@@ -135,6 +135,38 @@ class Requests:
         if tags:
             needs.append(Need("ec2:CreateTags", snapshots, {**request_keys, "ec2:CreateAction": ("CreateSnapshot",)}))
         return needs
+
+    def _ec2_CopySnapshot(self, params: Mapping[str, Any]) -> list[Need]:
+        """Sent to the destination Region. Authorizes the source snapshot (with its tags, in its
+        own Region) and the new copy (snapshot/* of this Region, with the request tags); tags
+        given at creation also as ec2:CreateTags with ec2:CreateAction (Service Authorization
+        Reference, Amazon EC2, CopySnapshot)."""
+        tags = _request_tags(params, "snapshot")
+        request_keys = {**_tags_context("aws:RequestTag", tags), "aws:TagKeys": tuple(tags)} if tags else {}
+        source = Requests(region=str(params.get("SourceRegion")), account=self.account, partition=self.partition)
+        needs = self._with_action(
+            "ec2:CopySnapshot", source._existing("snapshot", str(params.get("SourceSnapshotId"))), request_keys
+        )
+        copies = self.ec2_arn("snapshot", "*")
+        needs.append(Need("ec2:CopySnapshot", copies, request_keys))
+        if tags:
+            needs.append(Need("ec2:CreateTags", copies, {**request_keys, "ec2:CreateAction": ("CopySnapshot",)}))
+        return needs
+
+    # -- KMS ---------------------------------------------------------------------------------
+    def key_need(self, action: str, key_id: str) -> Need:
+        """A KMS action on the key ``key_id`` names (id, ARN, alias): KMS authorizes on the key
+        ARN, with kms:ResourceAliases (its aliases) and kms:RequestAlias (an alias given)."""
+        arn = regions.key_arn(self.region, key_id)
+        if arn is None:  # KMS answers NotFoundException: leave that to the emulator
+            return Need(action, f"arn:{self.partition}:kms:{self.region}:{self.account}:key/unknown", {})
+        context: dict[str, tuple[str, ...]] = {"kms:ResourceAliases": regions.key_aliases(self.region, arn)}
+        if "alias/" in key_id:
+            context["kms:RequestAlias"] = ("alias/" + key_id.split("alias/", 1)[1],)
+        return Need(action, arn, context)
+
+    def _kms_DescribeKey(self, params: Mapping[str, Any]) -> list[Need]:
+        return [self.key_need("kms:DescribeKey", str(params.get("KeyId")))]
 
     def _ec2_DeleteSnapshot(self, params: Mapping[str, Any]) -> list[Need]:
         return self._with_action("ec2:DeleteSnapshot", self._existing("snapshot", str(params.get("SnapshotId"))), {})
@@ -260,6 +292,7 @@ class Authorizer:
         self.iam = iam
         self.region, self.account = region, account
         self.requests = Requests(region=region, account=account)
+        self._regional: dict[str, Requests] = {region: self.requests}
         self.sessions = sessions  # caller -> the role session name AWS uses for it
         self._cache: dict[tuple[Any, ...], Decision] = {}
         self.lookups = 0  # authorizations asked for; len(self._cache) of them were evaluated
@@ -271,7 +304,30 @@ class Authorizer:
         name = role.name if role else caller
         return role, f"arn:aws:sts::{self.account}:assumed-role/{name}/{session}"
 
-    def decide(self, caller: str, action: str, resource: str, context: Mapping[str, tuple[str, ...]]) -> Decision:
+    def requests_in(self, region: str) -> Requests:
+        if region not in self._regional:
+            self._regional[region] = Requests(region=region, account=self.account)
+        return self._regional[region]
+
+    def key_allowed(self, caller: str, region: str, key_arn: str) -> bool:
+        """May the caller's role use this key for EBS encryption (what EC2 asks KMS on its behalf)?"""
+        requests = self.requests_in(region)
+        for action in regions.KEY_ACTIONS:
+            need = requests.key_need(action, key_arn)
+            context = {**need.context, "kms:GrantIsForAWSResource": ("true",)}
+            if self.decide(caller, action, need.resource, context, region=region) is not Decision.ALLOW:
+                return False
+        return True
+
+    def decide(
+        self,
+        caller: str,
+        action: str,
+        resource: str,
+        context: Mapping[str, tuple[str, ...]],
+        *,
+        region: str | None = None,
+    ) -> Decision:
         role, _ = self.principal(caller)
         request = Request(
             action=action,
@@ -279,7 +335,7 @@ class Authorizer:
             context={
                 **context,
                 "aws:SecureTransport": ("true",),
-                "aws:RequestedRegion": (self.region,),
+                "aws:RequestedRegion": (region or self.region,),
                 "aws:PrincipalAccount": (self.account,),
                 **({"aws:PrincipalArn": (role.arn,)} if role else {}),
             },
@@ -305,8 +361,9 @@ class Authorizer:
         return None
 
     def __call__(self, call: ApiCall) -> None:
-        for need in self._with_kms(call, self.requests.needs(call)):
-            decision = self.decide(call.caller, need.action, need.resource, need.context)
+        region = call.region or self.region
+        for need in self._with_kms(call, self.requests_in(region).needs(call)):
+            decision = self.decide(call.caller, need.action, need.resource, need.context, region=region)
             if decision is not Decision.ALLOW:
                 raise self._error(call, need, decision)
 

@@ -108,6 +108,7 @@ class ApiCall:
     operation: str  # API operation name: CreateSnapshots, PutObject
     params: dict[str, Any]
     caller: str  # a function key (discover, ...) or STATE_MACHINE
+    region: str = ""  # the client's Region: another one for off-site copies
 
 
 Check = Callable[[ApiCall], None]  # raises the ClientError AWS would return, or returns
@@ -206,8 +207,8 @@ class AwsTap:
         as the operator's. The stack's IAM does not apply to them (the checks are skipped):
         the operator's own permissions are documented in the README, not synthesized."""
 
-        def before(params: dict[str, Any], model: Any, **_: Any) -> None:
-            self._apply(OPERATOR, params, model)
+        def before(params: dict[str, Any], model: Any, context: Any = None, **_: Any) -> None:
+            self._apply(OPERATOR, params, model, context)
 
         session.events.register("before-parameter-build", before)
         return session
@@ -216,14 +217,15 @@ class AwsTap:
         caller = self.caller(context)
         if caller is None:
             return
-        self._apply(caller, params, model)
+        self._apply(caller, params, model, context)
 
-    def _apply(self, caller: str, params: dict[str, Any], model: Any) -> None:
+    def _apply(self, caller: str, params: dict[str, Any], model: Any, context: Any = None) -> None:
         operation = model.name
         service = model.service_model.service_name
         counter = self.state_machine_calls if caller == self.machine else self.calls
         counter[f"{service}:{operation}"] += 1
-        call = ApiCall(service=service, operation=operation, params=params, caller=caller)
+        region = str((context or {}).get("client_region") or "")
+        call = ApiCall(service=service, operation=operation, params=params, caller=caller, region=region)
         if caller not in (STATE_MACHINE, DRILL_MACHINE, OPERATOR):
             self.elapsed += call_latency(service)
         for check in self.checks if caller != OPERATOR else self.operator_checks:

@@ -126,7 +126,8 @@ class Ec2Load:
         self._overrides = dict(overrides or {})
         self.enabled = enabled
         self.run_epoch = 0.0
-        self._buckets: dict[str, TokenBucket] = {}
+        # Per account and Region (off-site copies call the destination Region's endpoint).
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._pending: dict[str, list[Any]] = {}  # volume id -> its snapshots created pending
         self._last_create: dict[str, float] = {}  # volume id -> absolute virtual time
         self._due: list[tuple[float, str]] = []  # (absolute completion time, snapshot id)
@@ -154,7 +155,7 @@ class Ec2Load:
         now = self.now()
         name, (capacity, refill) = bucket_limits(call.operation, call.params)
         capacity, refill = self._overrides.get(call.operation, (capacity, refill))
-        bucket = self._buckets.setdefault(name, TokenBucket(capacity, refill))
+        bucket = self._buckets.setdefault((call.region, name), TokenBucket(capacity, refill))
         if not bucket.take(now):
             self._refuse(call, "RequestLimitExceeded", now)
         if call.operation in CREATE_ACTIONS:

@@ -45,7 +45,7 @@ def function_name(prefix: str, key: str) -> str:
 
 
 class LambdaHost:
-    """Serves Invoke for the five functions named ``{prefix}-{key}``."""
+    """Serves Invoke for the functions named ``{prefix}-{key}``."""
 
     def __init__(self, *, prefix: str, region: str, account: str, tap: AwsTap) -> None:
         self.prefix = prefix

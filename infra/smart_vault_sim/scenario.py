@@ -37,6 +37,8 @@ FAULT_OPERATIONS = (
     "DescribeSnapshots",
     "DescribeImages",
     "DeleteSnapshot",
+    "CopySnapshot",
+    "DescribeKey",
     "Publish",
     "PutObject",
     "GetObject",
@@ -55,7 +57,7 @@ FAULT_OPERATIONS = (
 )
 # Operations the contract lets a fault name but the product does not call yet: a fault on
 # them would never fire, so it is refused instead of silently testing nothing.
-PLANNED_OPERATIONS = ("CopySnapshot",)
+PLANNED_OPERATIONS: tuple[str, ...] = ()
 # Settings the simulator owns: each run gets its own emulated bucket, topic and deployment.
 SIMULATOR_OWNED = ("bucket_name", "topic_arn", "deployment_id")
 # Settings of the contract's additions that the product does not implement yet.
@@ -275,12 +277,13 @@ def _settings(data: Mapping[str, Any]) -> Settings:
     for planned, feature in PLANNED_SETTINGS.items():
         if planned in raw:
             raise _fail(f"settings.{planned}", f"is not supported yet ({feature} is planned)")
-    copies = raw.pop("copy_regions", [])
-    if not isinstance(copies, list):
-        raise _fail("settings.copy_regions", f"must be a list, got {type(copies).__name__}")
-    if copies:  # empty means "no copies", which is what the product does today
-        raise _fail("settings.copy_regions", "is not supported yet (cross-region copies are planned)")
-    return Settings.from_mapping(raw, path="settings.")
+    settings = Settings.from_mapping(raw, path="settings.")
+    known = ec2_regions()
+    for i, dest in enumerate(settings.copy_regions):
+        if dest.region not in known:
+            raise _fail(f"settings.copy_regions[{i}].region", f"is not an AWS region with EC2: {dest.region!r}")
+    settings.check_source_region(_region(data), path="settings.")
+    return settings
 
 
 def _instances(data: Mapping[str, Any]) -> tuple[InstanceDef, ...]:

@@ -33,6 +33,8 @@ from smart_vault.constants import (
     TAG_INSTANCE_ID,
     TAG_MANAGED,
     TAG_RUN_ID,
+    TAG_SOURCE_SNAPSHOT,
+    TAG_SOURCE_VOLUME,
 )
 from smart_vault.models import RunContext, execution_prefix, orphans_key, outcomes_prefix, skipped_key
 from smart_vault.observability import logger
@@ -41,7 +43,7 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, moto_fixes, tiering
+from smart_vault_sim import drills, fleet, moto_fixes, regions, tiering
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.ec2_buckets import Ec2Load
@@ -148,6 +150,10 @@ class Simulation:
         )
         self._names_by_id: dict[str, str] = {}
         self._specs_by_name: dict[str, Any] = {}
+        self.copying = regions.CopyEmulation(
+            regions=scenario.settings.copy_regions, checks_for=self._checks_for, now=lambda: self.clock
+        )
+        self.locks.other_regions = tuple(d.region for d in scenario.settings.copy_regions)
 
     def _template(self) -> dict[str, Any] | None:
         """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""
@@ -218,6 +224,10 @@ class Simulation:
             snapshot.status = "pending"
             self.pending_checks[snapshot.id] = spec.snapshot_checks_until_complete
         self.ec2_load.on_created(snapshot, spec.snapshot_seconds)
+
+    def _checks_for(self, instance_id: str) -> int:
+        spec = self._instance_def(instance_id)
+        return spec.snapshot_checks_until_complete if spec is not None else 0
 
     def _instance_def(self, instance_id: str) -> Any:
         if len(self._names_by_id) != len(self.account.instance_ids):
@@ -375,6 +385,7 @@ class Simulation:
             moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
             self.locks.everywhere(),
             tiering.patched(now=lambda: self.clock),
+            regions.patched(self.copying),
             self.hooks.installed(),
         ):
             reset_clients()
@@ -395,6 +406,10 @@ class Simulation:
             self.tap.checks.append(self.limits)  # after IAM: AWS authorizes a request before validating it
             self.tap.operator_checks.append(self.limits)
             self.tap.checks.append(self.ec2_load)  # an invalid or denied request takes no token
+            if self.scenario.settings.copy_regions:
+                self.copying.create_keys()
+                self.copying.key_allowed = self.authorizer.key_allowed if self.authorizer else None
+                self.tap.checks.append(self.copying)
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:
@@ -448,6 +463,8 @@ class Simulation:
         refused_before = len(self.limits.refused)
         self.host.metrics.clear()
         before = self._snapshot_ids()
+        copies_before = self._copy_ids()
+        self.copying.new_run()
         backend = fleet.ec2_backend(self.scenario.region)
         before_details = {sid: backend.snapshots[sid] for sid in before}
         topic = self._topic()
@@ -465,6 +482,7 @@ class Simulation:
         history = self._history(arn)
 
         after = self._snapshot_ids()
+        copies_after = self._copy_ids()
         created = sorted(after - before)
         deleted = sorted(before - after)
         audit = self._read(f"{execution_prefix(run_id, name)}/audit.json")
@@ -515,6 +533,12 @@ class Simulation:
                 }
                 for b in (audit or {}).get("breakers") or ()
             ],
+            "copies": [self._describe_copy(region, cid) for region, cid in sorted(copies_after - copies_before)],
+            "copies_deleted": [
+                {"snapshot_id": cid, "region": region} for region, cid in sorted(copies_before - copies_after)
+            ],
+            "copies_peak_in_flight": dict(self.copying.peak_in_flight),
+            "copies_refused_limit": self.copying.refused,
             "alerts": alerts,
             "metrics": dict(sorted(self.host.metrics.items())),
             "api_calls": dict(sorted(self.tap.calls.items())),
@@ -612,6 +636,7 @@ class Simulation:
                     "instance_id": v["instance_id"],
                     "name": self._name(v["instance_id"]) or v.get("name") or "",
                     "volume_id": v["volume_id"],
+                    "region": v.get("region") or self.scenario.region,
                     "deleted": [d["snapshot_id"] for d in v.get("deleted") or ()],
                     "kept": list(v.get("kept") or ()),
                     "would_delete": list(v.get("would_delete") or ()),
@@ -685,6 +710,34 @@ class Simulation:
         expires = self.locks.locked_until(snapshot_id)
         return format_time(expires) if expires is not None else None
 
+    def _copy_ids(self) -> set[tuple[str, str]]:
+        """(Region, snapshot id) of every copy in the destination Regions."""
+        return {
+            (dest.region, sid)
+            for dest in self.scenario.settings.copy_regions
+            for sid in fleet.ec2_backend(dest.region).snapshots
+            if TAG_SOURCE_SNAPSHOT in fleet.ec2_backend(dest.region).tags.get(sid, {})
+        }
+
+    def _describe_copy(self, region: str, snapshot_id: str) -> dict[str, Any]:
+        backend = fleet.ec2_backend(region)
+        snap = backend.snapshots[snapshot_id]
+        tags = backend.tags.get(snapshot_id, {})
+        volume_id = tags.get(TAG_SOURCE_VOLUME, "")
+        name, device = self.account.volumes.get(volume_id, ("", ""))
+        return {
+            "source_snapshot_id": tags.get(TAG_SOURCE_SNAPSHOT),
+            "region": region,
+            "snapshot_id": snapshot_id,
+            "state": snap.status,
+            "instance": name,
+            "volume_id": volume_id,
+            "device": device,
+            "managed": tags.get(TAG_MANAGED) == DEPLOYMENT_ID,
+            "start_time": format_time(snap.start_time),
+            "placeholder_volume_id": snap.volume.id,
+        }
+
     def _final_snapshots(self) -> list[dict[str, Any]]:
         backend = fleet.ec2_backend(self.scenario.region)
         tiering.settle(backend, self.clock)
@@ -707,6 +760,25 @@ class Simulation:
                     "region": self.scenario.region,
                     "locked_until": self._locked_until(sid),
                     "tier": snap.storage_tier,
+                }
+            )
+        for region, cid in sorted(self._copy_ids()):
+            copy = self._describe_copy(region, cid)
+            rows.append(
+                {
+                    "snapshot_id": cid,
+                    "label": None,
+                    "instance": copy["instance"],
+                    "volume_id": copy["volume_id"],
+                    "device": copy["device"],
+                    "state": copy["state"],
+                    "managed": copy["managed"],
+                    "deployment": fleet.ec2_backend(region).tags.get(cid, {}).get(TAG_MANAGED),
+                    "start_time": copy["start_time"],
+                    "region": region,
+                    "source_snapshot_id": copy["source_snapshot_id"],
+                    "locked_until": self._locked_until(cid),
+                    "tier": fleet.ec2_backend(region).snapshots[cid].storage_tier,
                 }
             )
         return rows

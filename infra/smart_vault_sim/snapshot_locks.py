@@ -81,6 +81,7 @@ class SnapshotLocks:
 
     def __init__(self, region: str, now: Callable[[], datetime]) -> None:
         self.region = region
+        self.other_regions: tuple[str, ...] = ()  # copy destinations (issue 11)
         self.now = now
         self.locks: dict[str, Lock] = {}
 
@@ -116,7 +117,12 @@ class SnapshotLocks:
 
     # -- state ------------------------------------------------------------------------------
     def _snapshot(self, snapshot_id: str) -> Any:
-        return fleet.ec2_backend(self.region).snapshots.get(snapshot_id)
+        """The snapshot in the account's Region, or in a copy destination (``other_regions``)."""
+        for region in (self.region, *self.other_regions):
+            snapshot = fleet.ec2_backend(region).snapshots.get(snapshot_id)
+            if snapshot is not None:
+                return snapshot
+        return None
 
     def _settle(self, snapshot_id: str) -> Lock | None:
         """The snapshot's lock after what happened to the snapshot since it was locked."""

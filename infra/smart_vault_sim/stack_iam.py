@@ -231,7 +231,7 @@ def is_drill_machine(props: Mapping[str, Any]) -> bool:
 
 
 def function_key(props: Mapping[str, Any]) -> str | None:
-    """Which of the five functions a template's Lambda function is, by its handler."""
+    """Which of the functions a template's Lambda function is, by its handler."""
     handler = props.get("Handler")
     return next((key for key, h in FUNCTION_HANDLERS.items() if h == handler), None)
 

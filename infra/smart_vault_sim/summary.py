@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,17 @@ def _drill_lines(run: dict[str, Any]) -> None:
         click.echo(f"  ALERT: {alert['subject']}")
 
 
+def _copies_line(run: dict[str, Any]) -> str:
+    made = Counter((c["region"], c["state"]) for c in run.get("copies") or ())
+    parts = [f"{n} {state} in {region}" for (region, state), n in sorted(made.items())]
+    pruned = Counter(c["region"] for c in run.get("copies_deleted") or ())
+    parts += [f"{n} pruned in {region}" for region, n in sorted(pruned.items())]
+    peak = run.get("copies_peak_in_flight") or {}
+    if peak:
+        parts.append("peak in flight " + ", ".join(f"{r} {n}" for r, n in sorted(peak.items())))
+    return "; ".join(parts)
+
+
 def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
     click.echo(f"Smart Vault simulation: {report['scenario']}")
     labels = {s["snapshot_id"]: s["label"] for s in report["final_snapshots"] if s.get("label")}
@@ -66,6 +78,8 @@ def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
             f"history events (longest child {execution['max_child_history_events']}), "
             f"{sum(run['api_calls'].values())} AWS API calls"
         )
+        if run.get("copies") or run.get("copies_deleted"):
+            click.echo(f"  off-site copies: {_copies_line(run)}")
         if len(report["runs"]) <= 5:
             for row in run["instances"]:
                 click.echo(_instance_line(row))
@@ -97,9 +111,11 @@ def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
         if execution.get("error") and execution["status"] != "SUCCEEDED":
             click.echo(f"  execution error: {execution['error']}: {execution.get('cause') or ''}")
     managed = [s for s in report["final_snapshots"] if s["managed"]]
+    regions = Counter(s.get("region") for s in report["final_snapshots"])
+    where = ", ".join(f"{n} in {r}" for r, n in sorted(regions.items(), key=lambda i: str(i[0])))
     click.echo(
         f"\nAfter {len(report['runs'])} run(s): {len(report['final_snapshots'])} snapshots of the "
-        f"scenario's volumes ({len(managed)} managed by Smart Vault)"
+        f"scenario's volumes ({len(managed)} managed by Smart Vault; {where})"
     )
     if report_path:
         click.echo(f"Report: {report_path}")

@@ -94,3 +94,24 @@ def deployed(scenario: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Itera
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with deployed(SCENARIO, monkeypatch) as emulated:
         yield emulated
+
+
+COPY_SCENARIO = {
+    "name": "cli copies",
+    "settings": {
+        "keep_min": 1,
+        "copy_regions": [
+            {"region": "us-west-2", "kms_key": "alias/smart-vault-dr", "retention_days": 3, "keep_min": 1}
+        ],
+    },
+    "instances": [{"name": "web-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}]}],
+    "runs": [{"at": "2026-11-26T03:00:00Z"}],
+}
+
+
+@pytest.fixture
+def copy_stack() -> Iterator[Stack]:
+    sim = Simulation(parse_scenario(COPY_SCENARIO))
+    with sim.emulated():
+        _deploy(sim)
+        yield Stack(sim)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import boto3
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -189,3 +191,20 @@ def test_plan_and_status_show_lock_expiry(stack):
     detail = stack.cli("status", stack.execution_names()[0])
     assert f"kept {web_old}: locked until {until}" in " ".join(detail.output.split())
     assert web_old in {s["SnapshotId"] for s in stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+
+
+def test_status_and_plan_show_copies_per_destination(copy_stack):
+    # Given one run that copied web-1's snapshot to us-west-2.
+    copy_stack.sim.run_at(0, datetime(2026, 11, 26, 3, tzinfo=UTC))
+    name = copy_stack.execution_names()[0]
+    listing = copy_stack.cli("status")
+    assert listing.exit_code == 0, listing.output
+    assert "1 (pruned 0)" in listing.output
+    detail = copy_stack.cli("status", name)
+    assert detail.exit_code == 0, detail.output
+    assert "us-west-2 1/1 (pruned 0)" in detail.output
+    before = boto3.client("ec2", region_name="us-west-2").describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    plan = copy_stack.cli("plan")
+    assert plan.exit_code == 0, plan.output
+    assert "Off-site copies per destination" in plan.output and "us-west-2" in plan.output
+    assert boto3.client("ec2", region_name="us-west-2").describe_snapshots(OwnerIds=["self"])["Snapshots"] == before

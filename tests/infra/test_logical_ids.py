@@ -20,6 +20,8 @@ PINNED = {
     "CheckLogs9B0D688B": "AWS::Logs::LogGroup",
     "PruneLogs46B63E14": "AWS::Logs::LogGroup",
     "NotifyLogsC0ABC89F": "AWS::Logs::LogGroup",
+    # Added with issue 11 (the copy function), pinned from the start.
+    "CopyLogs8205D979": "AWS::Logs::LogGroup",
     "StateMachineLogs3CB16D3C": "AWS::Logs::LogGroup",
     "StateMachine2E01A3A5": "AWS::StepFunctions::StateMachine",
     "Schedule": "AWS::Scheduler::Schedule",

@@ -26,7 +26,7 @@ def statements(synthesized):
 
 
 def test_resource_counts(template):
-    template.resource_count_is("AWS::Lambda::Function", 8)
+    template.resource_count_is("AWS::Lambda::Function", len(FUNCTION_HANDLERS))  # 9 with copy
     template.resource_count_is("AWS::StepFunctions::StateMachine", 2)  # backup, restore drill
     template.resource_count_is("AWS::Scheduler::Schedule", 2)
     template.resource_count_is("AWS::SNS::Topic", 1)
@@ -36,7 +36,8 @@ def test_resource_counts(template):
     template.resource_count_is("AWS::SQS::Queue", 1)
     # Throttles and Duration per function + 4 execution alarms + SnapshotsFailed, StepsFailed,
     # DeadLetters + no-successful-run + DrillFailed and NoSuccessfulDrill.
-    template.resource_count_is("AWS::CloudWatch::Alarm", 2 * 8 + 4 + 3 + 1 + 2)
+    # Copy alarms only with copy_regions (tests/infra/test_copies_stack.py).
+    template.resource_count_is("AWS::CloudWatch::Alarm", 2 * len(FUNCTION_HANDLERS) + 4 + 3 + 1 + 2)
 
 
 def test_functions_are_arm64_current_python_traced_json_logged(template):
@@ -109,7 +110,7 @@ def test_each_state_machine_invokes_only_its_own_functions(synthesized):
     backup = next(s for r, s in invokes.items() if r.startswith("StateMachineRole"))
     drill = next(s for r, s in invokes.items() if r.startswith("DrillStateMachineRole"))
     assert len(invokes) == 2
-    assert len(backup["Resource"]) == len(BACKUP_FUNCTIONS) == 5
+    assert len(backup["Resource"]) == len(BACKUP_FUNCTIONS) == 6  # with copy
     assert len(drill["Resource"]) == len(DRILL_FUNCTIONS) == 3
 
 

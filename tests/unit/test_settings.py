@@ -56,3 +56,43 @@ def test_invalid_settings_name_the_field(data, field):
 def test_environment_errors_say_it_is_an_environment_variable():
     with pytest.raises(InvalidInputError, match="environment variable keep_min"):
         Settings.from_env({"KEEP_MIN": "0"})
+
+
+DR = {"region": "us-west-2", "kms_key": "alias/smart-vault-dr", "retention_days": 30, "keep_min": 2}
+
+
+def test_copy_regions_round_trip_through_the_environment_as_json():
+    s = Settings.from_mapping({"copy_regions": [DR]})
+    assert s.copy_regions[0].region == "us-west-2"
+    assert Settings.from_env(s.to_env()) == s
+    assert "COPY_REGIONS" not in Settings().to_env()  # no copies: the environment is unchanged
+
+
+@pytest.mark.parametrize(
+    ("dest", "field"),
+    [
+        ({**DR, "region": "mars-1"}, "copy_regions[0].region"),
+        ({k: v for k, v in DR.items() if k != "kms_key"}, "copy_regions[0].kms_key"),
+        (
+            {**DR, "kms_key": "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011"},
+            "copy_regions[0].kms_key",
+        ),
+        ({**DR, "kms_key": "not a key"}, "copy_regions[0].kms_key"),
+        ({**DR, "keep_min": 0}, "copy_regions[0].keep_min"),
+        ({**DR, "retention_days": "x"}, "copy_regions[0].retention_days"),
+        ({**DR, "tier": "cold"}, "copy_regions[0].tier"),
+    ],
+)
+def test_a_bad_copy_destination_is_named_by_its_field(dest, field):
+    with pytest.raises(InvalidInputError) as caught:
+        Settings.from_mapping({"copy_regions": [dest]})
+    assert caught.value.field == field
+
+
+def test_a_destination_listed_twice_or_equal_to_the_source_region_is_refused():
+    with pytest.raises(InvalidInputError) as caught:
+        Settings.from_mapping({"copy_regions": [DR, DR]})
+    assert caught.value.field == "copy_regions[1].region"
+    with pytest.raises(InvalidInputError) as caught:
+        Settings.from_mapping({"copy_regions": [DR]}).check_source_region("us-west-2")
+    assert caught.value.field == "copy_regions[0].region"

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smart_vault.aws import Ec2, Store
+from smart_vault.aws import Ec2, Kms, Store
 from smart_vault.discovery import discover
 from smart_vault.models import RunRequest
 from smart_vault.observability import correlate, lambda_handler
@@ -27,5 +28,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         settings=settings,
         ec2=Ec2(),
         store=Store(settings.require_bucket()),
+        source_region=os.environ.get("AWS_REGION"),
+        kms_for=Kms,
     )
     return result.to_dict()

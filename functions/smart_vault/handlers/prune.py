@@ -1,16 +1,26 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smart_vault.aws import Ec2, Store
+from smart_vault.copies import copy_holds, destination_copies, prune_copies, prune_copy_orphans
 from smart_vault.errors import InvalidInputError
-from smart_vault.models import InstanceJob, InstanceTarget, RunContext, RunRequest
+from smart_vault.models import (
+    InstanceJob,
+    InstanceOutcome,
+    InstanceTarget,
+    RunContext,
+    RunRequest,
+    orphans_key,
+    run_prefix,
+)
 from smart_vault.observability import correlate, lambda_handler
 from smart_vault.orphans import prune_orphans
 from smart_vault.pruning import prune_instance, save_outcome
-from smart_vault.settings import get_settings
+from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import read_str, require_mapping
 
 
@@ -26,9 +36,26 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     correlate(job.run.execution_name, job.instance.instance_id)
     settings = get_settings()
     store = Store(settings.require_bucket())
-    outcome = prune_instance(job, settings=settings, ec2=Ec2(), store=store)
+    if settings.copy_regions and job.backup.status == "completed":
+        outcome = _prune_with_copies(job, settings, store)
+    else:
+        outcome = prune_instance(job, settings=settings, ec2=Ec2(), store=store)
     save_outcome(outcome, job.run, store)
     return outcome.to_dict()
+
+
+def _prune_with_copies(job: InstanceJob, settings: Settings, store: Store) -> InstanceOutcome:
+    """Prune-after-copy locally, then each destination's own retention (copies.py)."""
+
+    def ec2_for(region: str) -> Ec2:
+        return Ec2(region=region)
+
+    copies = destination_copies(settings, job.instance.instance_id, ec2_for)
+    outcome = prune_instance(
+        job, settings=settings, ec2=Ec2(), store=store, hold=lambda local: copy_holds(local, copies)
+    )
+    pruned = prune_copies(job, settings=settings, copies=copies, ec2_for=ec2_for, store=store)
+    return replace(outcome, copies=job.copies.copies if job.copies else (), copy_pruning=pruned)
 
 
 def _orphans(event: Any) -> dict[str, Any]:
@@ -49,6 +76,11 @@ def _orphans(event: Any) -> dict[str, Any]:
     report = prune_orphans(
         run, targets, scoped=request.instance_ids is not None, settings=settings, ec2=Ec2(), store=store
     )
+    if settings.copy_regions and report.status != "skipped":
+        copies = prune_copy_orphans(run, targets, settings=settings, ec2_for=lambda r: Ec2(region=r), store=store)
+        if copies:
+            report = replace(report, volumes=report.volumes + copies)
+            store.put_json(orphans_key(run_prefix(run)), report.to_dict())
     # The state output stays small for any fleet: the report itself is in S3.
     return {
         "status": report.status,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts
-from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
+from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID, TAG_SOURCE_SNAPSHOT
 from smart_vault.errors import SmartVaultError, classify
 from smart_vault_sim.aws_tap import aws_error
 
@@ -261,6 +261,26 @@ class FakeEc2:
             for i in ids
             if i in self.locks
         }
+
+    def copy_snapshot(
+        self, *, source_region: str, source_snapshot_id: str, kms_key: str, tags: list[dict[str, str]], description: str
+    ) -> str:
+        """A copy into this (destination) account-Region: pending, with EC2's placeholder VolumeId."""
+        operation = "ec2:CopySnapshot"
+        self._call(operation, source_snapshot_id, *(t["Value"] for t in tags))
+        copy_id = self.add_snapshot(
+            "vol-ffffffff", start_time=self.now, tags={t["Key"]: t["Value"] for t in tags}, state="pending"
+        )
+        self.snapshots[copy_id].update(Description=description, KmsKeyId=kms_key, Encrypted=True)
+        return copy_id
+
+    def copies_in_flight(self) -> int:
+        self._call("ec2:DescribeSnapshots")
+        return sum(
+            1
+            for s in self.snapshots.values()
+            if s["State"] == "pending" and any(t["Key"] == TAG_SOURCE_SNAPSHOT for t in s["Tags"])
+        )
 
     def delete_snapshot(self, snapshot_id: str) -> str | None:
         self._call("ec2:DeleteSnapshot", snapshot_id)

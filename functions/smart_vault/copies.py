@@ -1,0 +1,454 @@
+"""Off-site copies: each run's completed snapshots copied to every destination Region, the local
+snapshots held until their copies are done, and the copies pruned there by their own retention.
+
+EC2 facts this relies on (EC2 API Reference, CopySnapshot; Amazon EBS User Guide, "Copy an
+Amazon EBS snapshot"):
+- CopySnapshot is sent to the destination Region's endpoint; Step Functions' SDK integrations
+  call only their own Region, so a Lambda with destination-Region clients makes the calls;
+- a copy's VolumeId is an arbitrary placeholder, so copies carry the source volume in a tag;
+- at most 20 copies may be in flight per destination Region (not adjustable); one more is
+  refused with ResourceLimitExceeded. Both that and throttling mean "wait and retry";
+- the KMS key is checked asynchronously: an unusable key makes the copy end in state ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from smart_vault.aws import Ec2, Kms, Store
+from smart_vault.constants import (
+    METRIC_COPIES_COMPLETED,
+    METRIC_COPIES_DELETED,
+    METRIC_COPIES_STARTED,
+    METRIC_COPY_SLOT_WAITS,
+    METRIC_DIMENSION_REGION,
+    TAG_DEVICE,
+    TAG_INSTANCE_ID,
+    TAG_INSTANCE_NAME,
+    TAG_MANAGED,
+    TAG_RUN_ID,
+    TAG_RUN_TIME,
+    TAG_SOURCE_REGION,
+    TAG_SOURCE_SNAPSHOT,
+    TAG_SOURCE_VOLUME,
+)
+from smart_vault.errors import (
+    CopyFailedError,
+    CopyKeyError,
+    CopyTimeoutError,
+    SmartVaultError,
+    ThrottledError,
+)
+from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE
+from smart_vault.journal import Journal, confirmed_deletions
+from smart_vault.locks import lock_snapshots
+from smart_vault.models import (
+    CopyRef,
+    CopyState,
+    InstanceJob,
+    InstanceTarget,
+    RegionPruning,
+    RunContext,
+    SnapshotRef,
+    copy_journal_key,
+    run_prefix,
+)
+from smart_vault.observability import count, count_by, logger
+from smart_vault.orphans import OrphanVolume, by_volume
+from smart_vault.pruning import (
+    Deletions,
+    delete_journaled,
+    intent,
+    pinned_snapshots,
+    safe_plan,
+    snapshot_record,
+    tripped,
+)
+from smart_vault.retention import RetentionPolicy, SnapshotRecord
+from smart_vault.settings import CopyRegion, Settings
+from smart_vault.validation import format_time
+
+# Codes that mean "no slot now": EC2's concurrent-copy limit (EBS User Guide, "Copy an Amazon EBS
+# snapshot": 20 per destination) and request throttling.
+_NO_SLOT_CODES = frozenset({"ResourceLimitExceeded"})
+COPY_HELD_REASON = "copy_not_completed"
+
+Ec2For = Callable[[str], Ec2]
+
+
+def check_keys(settings: Settings, kms_for: Callable[[str], Kms]) -> None:
+    """Discover: every destination key must exist and be enabled, or the run stops now with one
+    clear message (a copy with an unusable key would fail hours later, one instance at a time)."""
+    for i, dest in enumerate(settings.copy_regions):
+        where = f"copy_regions[{i}].kms_key {dest.kms_key!r} in {dest.region}"
+        try:
+            meta = kms_for(dest.region).describe_key(dest.kms_key)
+        except SmartVaultError as error:
+            raise CopyKeyError(f"{where} cannot be used: {error}", aws_code=error.aws_code) from error
+        state = meta.get("KeyState")
+        if state != "Enabled" or meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
+            raise CopyKeyError(f"{where} cannot encrypt copies: key state {state}, usage {meta.get('KeyUsage')}")
+        if meta.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+            # "Amazon EBS does not support asymmetric KMS keys" (CopySnapshot, KmsKeyId).
+            raise CopyKeyError(f"{where} is asymmetric ({meta.get('KeySpec')}); EBS needs a symmetric key")
+
+
+def copy_tags(job: InstanceJob, source: SnapshotRef, *, deployment_id: str, source_region: str) -> list[dict[str, str]]:
+    """Tags a copy carries from creation on: the managed marker and run (so a re-run finds it and
+    the destination's retention applies), and its source (the copy's VolumeId is a placeholder)."""
+    target, run = job.instance, job.run
+    tags = {k: v[:MAX_TAG_VALUE] for k, v in target.copied_tags.items() if not k.startswith("smart-vault:")}
+    tags.update(
+        {
+            TAG_MANAGED: deployment_id,
+            TAG_INSTANCE_ID: target.instance_id,
+            TAG_RUN_ID: run.run_id,
+            TAG_RUN_TIME: run.run_time,
+            TAG_SOURCE_SNAPSHOT: source.snapshot_id,
+            TAG_SOURCE_VOLUME: source.volume_id,
+            TAG_SOURCE_REGION: source_region,
+        }
+    )
+    if source.device:
+        tags[TAG_DEVICE] = source.device[:MAX_TAG_VALUE]
+    if target.name:
+        tags[TAG_INSTANCE_NAME] = target.name[:MAX_TAG_VALUE]
+    items = [{"Key": k, "Value": v} for k, v in tags.items()]
+    return items[-MAX_TAGS_PER_RESOURCE:]
+
+
+def _tags(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in raw.get("Tags") or ()}
+
+
+def _progress(raw: Mapping[str, Any]) -> int:
+    text = str(raw.get("Progress") or "").rstrip("%")
+    return int(text) if text.isdigit() else (100 if raw.get("State") == "completed" else 0)
+
+
+def _no_slot(error: SmartVaultError) -> bool:
+    return isinstance(error, ThrottledError) or error.aws_code in _NO_SLOT_CODES
+
+
+def _copy_wait(previous_wait: int, waited: int, settings: Settings) -> int:
+    remaining = settings.copy_timeout_seconds - waited
+    doubled = max(previous_wait * 2, settings.wait_initial_seconds)
+    return max(1, min(doubled, settings.wait_max_seconds, remaining))
+
+
+def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, ec2_for: Ec2For) -> CopyState:
+    """One step of the copy loop: find this run's copies by tag in every destination, start the
+    missing ones while slots are free, and say whether all are completed.
+
+    Idempotent: whatever an earlier attempt or execution started is found first, so a retry or a
+    re-run never starts a second copy of a snapshot that already has one (pending or completed).
+    """
+    backup, run, previous = job.backup, job.run, job.copies
+    if backup is None or backup.status != "completed" or run.dry_run or not settings.copy_regions:
+        return CopyState(status="skipped", reason="no completed snapshots to copy or no copy_regions")
+    known = {c.snapshot_id for c in previous.copies if c.snapshot_id} if previous else set()
+    waited = previous.waited_seconds + previous.wait_seconds if previous else 0
+    sources = [s for s in backup.snapshots if s.state == "completed"]
+    refs: list[CopyRef] = []
+    slot_waits = previous.slot_waits if previous else 0
+    waiting = False
+    for dest in settings.copy_regions:
+        ec2 = ec2_for(dest.region)
+        found = _run_copies(ec2, settings.deployment_id, job, known, dest.region)
+        if previous is None and found:
+            # First turn of this execution finding copies (a re-run, or a retried first turn whose
+            # lock failed): lock those an earlier attempt left unlocked.
+            lock_snapshots(ec2, [c.snapshot_id for c in found.values() if c.snapshot_id], settings.lock)
+        missing = [s for s in sources if s.snapshot_id not in found]
+        refs += [found[s.snapshot_id] for s in sources if s.snapshot_id in found]
+        started, held_back = _start(job, missing, dest, ec2, settings=settings, source_region=source_region)
+        refs += started + held_back
+        waiting = waiting or bool(held_back)
+    if waiting:
+        slot_waits += 1
+        count(METRIC_COPY_SLOT_WAITS, 1)
+    checks = (previous.checks if previous else 0) + 1
+    if all(r.state == "completed" for r in refs):
+        for dest in settings.copy_regions:
+            count_by(
+                METRIC_COPIES_COMPLETED,
+                {METRIC_DIMENSION_REGION: dest.region},
+                sum(r.region == dest.region for r in refs),
+            )
+        return CopyState(
+            status="completed", copies=tuple(refs), waited_seconds=waited, checks=checks, slot_waits=slot_waits
+        )
+    if waited >= settings.copy_timeout_seconds:
+        late = ", ".join(
+            f"{r.source_snapshot_id}->{r.region} {r.state} {r.progress}%" for r in refs if r.state != "completed"
+        )
+        raise CopyTimeoutError(
+            f"copies not completed after {waited} s (copy_timeout_seconds={settings.copy_timeout_seconds}): {late}"
+        )
+    return CopyState(
+        status="pending",
+        copies=tuple(refs),
+        wait_seconds=_copy_wait(previous.wait_seconds if previous else 0, waited, settings),
+        waited_seconds=waited,
+        checks=checks,
+        slot_waits=slot_waits,
+    )
+
+
+def _run_copies(ec2: Ec2, deployment_id: str, job: InstanceJob, known: set[str], region: str) -> dict[str, CopyRef]:
+    """This run's copies of the instance in one destination, by source snapshot id.
+
+    A copy in state ``error`` that this execution started fails the instance (with the Region
+    and EC2's message); one left by an earlier execution is ignored, so a re-run after fixing a
+    key copies again instead of failing forever.
+    """
+    found: dict[str, CopyRef] = {}
+    volumes = {s.snapshot_id: s.volume_id for s in job.backup.snapshots} if job.backup else {}
+    for raw in sorted(
+        ec2.managed_snapshots(deployment_id, job.instance.instance_id, job.run.run_id),
+        key=lambda s: str(s.get("StartTime")),
+    ):
+        tags = _tags(raw)
+        source = tags.get(TAG_SOURCE_SNAPSHOT)
+        if not source or source not in volumes:
+            continue  # not a copy of one of this run's snapshots
+        if raw.get("State") == "error":
+            if raw["SnapshotId"] in known:
+                raise CopyFailedError(
+                    f"ec2:CopySnapshot failed: CopyError: copy {raw['SnapshotId']} of {source} to {region} "
+                    f"ended in state error: {raw.get('StateMessage') or 'no state message'}",
+                    aws_code="CopyError",
+                    operation="ec2:CopySnapshot",
+                )
+            continue
+        found[source] = CopyRef(
+            source_snapshot_id=source,
+            source_volume_id=volumes.get(source) or tags.get(TAG_SOURCE_VOLUME, ""),
+            region=region,
+            snapshot_id=raw["SnapshotId"],
+            state=str(raw.get("State", "pending")),
+            progress=_progress(raw),
+        )
+    return found
+
+
+def _start(
+    job: InstanceJob,
+    missing: Sequence[SnapshotRef],
+    dest: CopyRegion,
+    ec2: Ec2,
+    *,
+    settings: Settings,
+    source_region: str,
+) -> tuple[list[CopyRef], list[CopyRef]]:
+    """Start copies of ``missing`` while the destination has free slots; the rest wait."""
+    started: list[CopyRef] = []
+    held_back: list[CopyRef] = []
+    if not missing:
+        return started, held_back
+    room = settings.copy_max_in_flight - ec2.copies_in_flight()
+    for source in missing:
+        waiting = CopyRef(source_snapshot_id=source.snapshot_id, source_volume_id=source.volume_id, region=dest.region)
+        if room <= 0:
+            held_back.append(waiting)
+            continue
+        try:
+            copy_id = ec2.copy_snapshot(
+                source_region=source_region,
+                source_snapshot_id=source.snapshot_id,
+                kms_key=dest.kms_key,
+                tags=copy_tags(job, source, deployment_id=settings.deployment_id, source_region=source_region),
+                description=f"Smart Vault copy of {source.snapshot_id} ({job.instance.label}) from {source_region}",
+            )
+        except SmartVaultError as error:
+            if _no_slot(error):
+                logger.info("no copy slot now", extra={"region": dest.region, "error": str(error)})
+                room = 0
+                held_back.append(waiting)
+                continue
+            raise type(error)(
+                f"{error} (copy of {source.snapshot_id} to {dest.region})",
+                aws_code=error.aws_code,
+                operation=error.operation,
+            ) from error
+        room -= 1
+        count(METRIC_COPIES_STARTED, 1)
+        # Locked while pending, as the snapshots are: the lock's duration starts at completion.
+        lock_snapshots(ec2, [copy_id], settings.lock, fresh=True)
+        started.append(
+            CopyRef(
+                source_snapshot_id=source.snapshot_id,
+                source_volume_id=source.volume_id,
+                region=dest.region,
+                snapshot_id=copy_id,
+                state="pending",
+            )
+        )
+    return started, held_back
+
+
+# -- pruning ------------------------------------------------------------------------------
+def _copy_record(raw: dict[str, Any]) -> SnapshotRecord:
+    """A copy as the retention rule sees it: grouped by its source volume, not its placeholder."""
+    record = snapshot_record(raw)
+    volume = record.tags.get(TAG_SOURCE_VOLUME) or record.volume_id
+    return SnapshotRecord(
+        snapshot_id=record.snapshot_id,
+        volume_id=volume,
+        start_time=record.start_time,
+        state=record.state,
+        tags=record.tags,
+    )
+
+
+def destination_copies(settings: Settings, instance_id: str, ec2_for: Ec2For) -> dict[str, list[SnapshotRecord]]:
+    """Region -> this deployment's copies of the instance there (one DescribeSnapshots each)."""
+    return {
+        dest.region: [
+            _copy_record(s)
+            for s in ec2_for(dest.region).managed_snapshots(settings.deployment_id, instance_id)
+            if _tags(s).get(TAG_SOURCE_SNAPSHOT)
+        ]
+        for dest in settings.copy_regions
+    }
+
+
+def _moment(snap: SnapshotRecord) -> str:
+    return snap.tags.get(TAG_RUN_TIME) or format_time(snap.start_time)
+
+
+def copy_holds(local: Iterable[SnapshotRecord], copies: Mapping[str, Sequence[SnapshotRecord]]) -> dict[str, str]:
+    """Prune-after-copy: a local snapshot may go only once every destination holds a completed
+    copy of its volume at least as new as it (its own copy, or a later one that supersedes it).
+
+    A copy still pending or failed therefore keeps the local snapshot, and so does a destination
+    whose copies of that volume were never made (a failed Copy step leaves none)."""
+    newest: dict[tuple[str, str], str] = {}
+    for region, records in copies.items():
+        for copy in records:
+            if copy.state == "completed":
+                key = (region, copy.volume_id)
+                newest[key] = max(newest.get(key, ""), _moment(copy))
+    held: dict[str, str] = {}
+    for snap in local:
+        missing = [r for r in copies if newest.get((r, snap.volume_id), "") < _moment(snap)]
+        if missing:
+            held[snap.snapshot_id] = f"{COPY_HELD_REASON}:{','.join(sorted(missing))}"
+    return held
+
+
+def prune_copies(
+    job: InstanceJob,
+    *,
+    settings: Settings,
+    copies: Mapping[str, Sequence[SnapshotRecord]],
+    ec2_for: Ec2For,
+    store: Store,
+) -> tuple[RegionPruning, ...]:
+    """Each destination's retention for this instance's copies: its own ``retention_days`` and
+    ``keep_min``, the same breaker, AMI pins, approvals and deletion journal as the source.
+
+    ``keep_min`` (at least 1) counts completed copies only, so the newest copy of a volume in a
+    destination stays until a newer copy there has completed."""
+    target, run = job.instance, job.run
+    included = target.included_volume_ids
+    done_this_run = {
+        (c.region, c.source_volume_id) for c in (job.copies.copies if job.copies else ()) if c.state == "completed"
+    }
+    results: list[RegionPruning] = []
+    for dest in settings.copy_regions:
+        ec2 = ec2_for(dest.region)
+        records = [c for c in copies.get(dest.region, ()) if c.volume_id in included]
+        blocked = frozenset(v for v in included if (dest.region, v) not in done_this_run)
+        plan = safe_plan(
+            records,
+            policy=RetentionPolicy(
+                retention_days=dest.retention_days,
+                keep_min=dest.keep_min,
+                max_delete_fraction=settings.max_delete_fraction,
+                max_deletes_per_run=settings.max_deletes_per_run,
+            ),
+            now=run.run_datetime,
+            settings=settings,
+            run_id=run.run_id,
+            ec2=ec2,
+            store=store,
+            blocked=frozenset() if run.dry_run else blocked,
+        )
+        done = Deletions(deleted=(), skipped=())
+        before: list[Any] = []
+        if not run.dry_run:
+            journal = Journal(
+                store,
+                run,
+                target.instance_id,
+                key=copy_journal_key(run_prefix(run), target.instance_id, dest.region),
+            )
+            earlier = journal.intents()
+            done = delete_journaled(
+                plan.to_delete, journal=journal, earlier=earlier, ec2=ec2, instance_id=target.instance_id
+            )
+            before = [i.deleted() for i in confirmed_deletions(earlier, (r.snapshot_id for r in records))]
+            count(METRIC_COPIES_DELETED, len(done.deleted))
+        results.append(
+            RegionPruning(
+                region=dest.region,
+                deleted=tuple(before) + done.deleted,
+                skipped_deletes=done.skipped,
+                would_delete=tuple(intent(s).deleted() for s in plan.to_delete) if run.dry_run else (),
+                breakers=tripped(plan),
+                kept_by_ami=pinned_snapshots(plan),
+            )
+        )
+    return tuple(results)
+
+
+def prune_copy_orphans(
+    run: RunContext, targets: Sequence[InstanceTarget], *, settings: Settings, ec2_for: Ec2For, store: Store
+) -> tuple[OrphanVolume, ...]:
+    """The orphan rule in each destination: copies of volumes no run backs up any more are
+    pruned by that destination's ``retention_days`` down to ``orphan_keep`` per volume, with the
+    same breaker, AMI pins and journal as the source's orphans (called only when the source's
+    orphan step ran, so never for a scoped re-run or an empty selection)."""
+    live = {v.volume_id for t in targets for v in t.volumes}
+    volumes: list[OrphanVolume] = []
+    for dest in settings.copy_regions:
+        ec2 = ec2_for(dest.region)
+        records = [
+            r
+            for r in (_copy_record(s) for s in ec2.all_managed_snapshots(settings.deployment_id))
+            if r.tags.get(TAG_SOURCE_SNAPSHOT) and r.volume_id not in live
+        ]
+        plan = safe_plan(
+            records,
+            policy=RetentionPolicy(
+                retention_days=dest.retention_days,
+                keep_min=settings.orphan_keep,
+                max_delete_fraction=settings.max_delete_fraction,
+                max_deletes_per_run=settings.max_deletes_per_run,
+            ),
+            now=run.run_datetime,
+            settings=settings,
+            run_id=run.run_id,
+            ec2=ec2,
+            store=store,
+        )
+        deleted: list[Any] = []
+        skipped: list[Any] = []
+        earlier = {}
+        if not run.dry_run:
+            journal = Journal(store, run, "orphans", key=copy_journal_key(run_prefix(run), "orphans", dest.region))
+            earlier = journal.intents()
+            deleted = [i.deleted() for i in confirmed_deletions(earlier, (r.snapshot_id for r in records))]
+            done = delete_journaled(plan.to_delete, journal=journal, earlier=earlier, ec2=ec2)
+            deleted += done.deleted
+            skipped += done.skipped
+            count(METRIC_COPIES_DELETED, len(done.deleted))
+        owners = {i.volume_id: i.instance_id for i in earlier.values()}
+        owners.update({r.volume_id: r.tags.get(TAG_INSTANCE_ID, "") for r in records})
+        names = {r.volume_id: r.tags.get(TAG_INSTANCE_NAME, "") for r in records}
+        found = by_volume(records, plan, deleted, skipped, owners, names, {}, preview=run.dry_run)
+        volumes += [replace(v, region=dest.region) for v in found]
+    return tuple(volumes)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smart_vault.aws import Ec2
+from smart_vault.copies import advance_copies
+from smart_vault.models import InstanceJob
+from smart_vault.observability import correlate, lambda_handler
+from smart_vault.settings import get_settings
+
+
+@lambda_handler
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    job = InstanceJob.from_dict(event, need_backup=True)
+    correlate(job.run.execution_name, job.instance.instance_id)
+    return advance_copies(
+        job,
+        settings=get_settings(),
+        source_region=os.environ["AWS_REGION"],
+        ec2_for=lambda region: Ec2(region=region),
+    ).to_dict()
