@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from smart_vault.constants import DRILL_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_TOPIC
-from smart_vault_infra.checks import acknowledge, acknowledge_log_retention
-from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig
+from smart_vault_infra.checks import acknowledge
+from smart_vault_infra.config import DeploymentConfig
 from smart_vault_infra.paths import drill_definition_path
 from smart_vault_infra.storage import Storage
+from smart_vault_infra.workflow import logged_state_machine
 
 
 class Drill(Construct):
@@ -41,29 +41,18 @@ class Drill(Construct):
     def _state_machine(self, functions: dict[str, lambda_.Function]) -> sfn.StateMachine:
         name = self._config.drill_state_machine_name
         storage = self._storage
-        level = self._config.state_machine_log_level
-        log_group = logs.LogGroup(
-            self,
-            "DrillStateMachineLogs",
-            log_group_name=f"/aws/vendedlogs/states/{name}",
-            retention=logs.RetentionDays[LOG_RETENTION[self._config.log_retention_days]],
-            encryption_key=storage.key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        acknowledge_log_retention(log_group, self._config.log_retention_days)
         substitutions = {
             placeholder: functions[key].function_arn for placeholder, key in DRILL_SUBSTITUTION_FUNCTION_ARNS.items()
         }
         substitutions[SUBSTITUTION_TOPIC] = storage.topic.topic_arn
-        machine = sfn.StateMachine(
+        machine = logged_state_machine(
             self,
             "DrillStateMachine",
-            state_machine_name=name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(drill_definition_path())),
-            definition_substitutions=substitutions,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel[level], include_execution_data=False),
+            name=name,
+            definition=drill_definition_path(),
+            substitutions=substitutions,
+            config=self._config,
+            storage=storage,
         )
         # Only the drill's three functions, and the fallback alert when its report fails.
         machine.add_to_role_policy(
@@ -80,10 +69,6 @@ class Drill(Construct):
             "X-Ray and log delivery support no resource-level permissions (Resource::*).",
             "Resource::*",
         )
-        if level != "ALL":
-            acknowledge(
-                machine, "AwsSolutions-SF1", f"Logging level set to {level} by the state_machine_log_level context."
-            )
         return machine
 
     def _schedule(self, dead_letters: sqs.Queue) -> None:

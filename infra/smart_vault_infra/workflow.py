@@ -4,6 +4,7 @@ and the dead-letter queue of both."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -50,30 +51,19 @@ class Workflow(Construct):
     def _state_machine(self, name: str, functions: dict[str, lambda_.Function]) -> sfn.StateMachine:
         stack = Stack.of(self)
         storage = self._storage
-        level = self._config.state_machine_log_level
-        log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            log_group_name=f"/aws/vendedlogs/states/{name}",
-            retention=logs.RetentionDays[LOG_RETENTION[self._config.log_retention_days]],
-            encryption_key=storage.key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        acknowledge_log_retention(log_group, self._config.log_retention_days)
         substitutions = {
             placeholder: functions[key].function_arn for placeholder, key in SUBSTITUTION_FUNCTION_ARNS.items()
         }
         substitutions[SUBSTITUTION_BUCKET] = storage.bucket.bucket_name
         substitutions[SUBSTITUTION_TOPIC] = storage.topic.topic_arn
-        machine = sfn.StateMachine(
+        machine = logged_state_machine(
             self,
             "StateMachine",
-            state_machine_name=name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(definition_path())),
-            definition_substitutions=substitutions,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel[level], include_execution_data=False),
+            name=name,
+            definition=definition_path(),
+            substitutions=substitutions,
+            config=self._config,
+            storage=storage,
         )
         # Distributed Map: the parent starts and watches child executions of itself, reads the
         # inventory and writes the Map's results. "IAM policies for using Distributed Map states"
@@ -116,10 +106,6 @@ class Workflow(Construct):
             f"Resource::<{bucket}.Arn>/{MAP_RESULTS_PREFIX}/*",
             f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}/*",
         )
-        if level != "ALL":
-            acknowledge(
-                machine, "AwsSolutions-SF1", f"Logging level set to {level} by the state_machine_log_level context."
-            )
         return machine
 
     def _dead_letter_queue(self) -> sqs.Queue:
@@ -223,3 +209,42 @@ class Workflow(Construct):
                 ),
             )
         )
+
+
+def logged_state_machine(
+    scope: Construct,
+    construct_id: str,
+    *,
+    name: str,
+    definition: Path,
+    substitutions: dict[str, str],
+    config: DeploymentConfig,
+    storage: Storage,
+) -> sfn.StateMachine:
+    """A Standard state machine from an ASL file, traced, logging to its own encrypted log group
+    (``<construct_id>Logs``) without execution data: the backup and the drill workflows alike."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        log_group_name=f"/aws/vendedlogs/states/{name}",
+        retention=logs.RetentionDays[LOG_RETENTION[config.log_retention_days]],
+        encryption_key=storage.key,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    acknowledge_log_retention(log_group, config.log_retention_days)
+    level = config.state_machine_log_level
+    machine = sfn.StateMachine(
+        scope,
+        construct_id,
+        state_machine_name=name,
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        definition_body=sfn.DefinitionBody.from_file(str(definition)),
+        definition_substitutions=substitutions,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel[level], include_execution_data=False),
+    )
+    if level != "ALL":
+        acknowledge(
+            machine, "AwsSolutions-SF1", f"Logging level set to {level} by the state_machine_log_level context."
+        )
+    return machine
