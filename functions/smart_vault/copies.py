@@ -364,12 +364,7 @@ def prune_copies(
         blocked = frozenset(v for v in included if (dest.region, v) not in done_this_run)
         plan = safe_plan(
             records,
-            policy=RetentionPolicy(
-                retention_days=dest.retention_days,
-                keep_min=dest.keep_min,
-                max_delete_fraction=settings.max_delete_fraction,
-                max_deletes_per_run=settings.max_deletes_per_run,
-            ),
+            policy=_destination_policy(dest.retention_days, dest.keep_min, settings),
             now=run.run_datetime,
             settings=settings,
             run_id=run.run_id,
@@ -423,12 +418,7 @@ def prune_copy_orphans(
         ]
         plan = safe_plan(
             records,
-            policy=RetentionPolicy(
-                retention_days=dest.retention_days,
-                keep_min=settings.orphan_keep,
-                max_delete_fraction=settings.max_delete_fraction,
-                max_deletes_per_run=settings.max_deletes_per_run,
-            ),
+            policy=_destination_policy(dest.retention_days, settings.orphan_keep, settings),
             now=run.run_datetime,
             settings=settings,
             run_id=run.run_id,
@@ -452,3 +442,13 @@ def prune_copy_orphans(
         found = by_volume(records, plan, deleted, skipped, owners, names, {}, preview=run.dry_run)
         volumes += [replace(v, region=dest.region) for v in found]
     return tuple(volumes)
+
+
+def _destination_policy(retention_days: int, keep_min: int, settings: Settings) -> RetentionPolicy:
+    """A destination's own retention, under the deployment's circuit-breaker limits."""
+    return RetentionPolicy(
+        retention_days=retention_days,
+        keep_min=keep_min,
+        max_delete_fraction=settings.max_delete_fraction,
+        max_deletes_per_run=settings.max_deletes_per_run,
+    )
