@@ -3,12 +3,8 @@ weekly schedule. Its functions are rows of the function_specs table like the bac
 
 from __future__ import annotations
 
-import json
-
-from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -18,7 +14,7 @@ from smart_vault_infra.checks import acknowledge
 from smart_vault_infra.config import DeploymentConfig
 from smart_vault_infra.paths import drill_definition_path
 from smart_vault_infra.storage import Storage
-from smart_vault_infra.workflow import logged_state_machine
+from smart_vault_infra.workflow import logged_state_machine, scheduled_start
 
 
 class Drill(Construct):
@@ -74,44 +70,14 @@ class Drill(Construct):
     def _schedule(self, dead_letters: sqs.Queue) -> None:
         """EventBridge Scheduler starts the drill like the backup (same confused-deputy condition,
         same dead-letter queue, the scheduled time as the drill id)."""
-        stack = Stack.of(self)
-        group = stack.format_arn(
-            service="scheduler",
-            resource="schedule-group",
-            resource_name="default",
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-        role = iam.Role(
-            self,
-            "DrillScheduleRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account, "aws:SourceArn": group}},
-            ),
-        )
-        self.state_machine.grant_start_execution(role)
-        role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn]))
-        role.add_to_policy(self._storage.key_use())
-        scheduler.CfnSchedule(
+        scheduled_start(
             self,
             "DrillSchedule",
+            machine=self.state_machine,
+            expression=self._config.drill_schedule,
             description="Smart Vault restore drill",
-            schedule_expression=self._config.drill_schedule,
-            schedule_expression_timezone=self._config.time_zone,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.state_machine.state_machine_arn,
-                role_arn=role.role_arn,
-                input=json.dumps(
-                    {
-                        "detail-type": "Scheduled Event",
-                        "source": "smart-vault.drill-schedule",
-                        "time": "<aws.scheduler.scheduled-time>",
-                    }
-                ),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=3600, maximum_retry_attempts=10
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=dead_letters.queue_arn),
-            ),
+            source="smart-vault.drill-schedule",
+            config=self._config,
+            storage=self._storage,
+            dead_letters=dead_letters,
         )

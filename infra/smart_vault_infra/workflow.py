@@ -127,51 +127,16 @@ class Workflow(Construct):
         return queue
 
     def _schedule(self) -> None:
-        # EventBridge Scheduler, "Confused deputy prevention": aws:SourceArn must be the schedule
-        # group's ARN (not a schedule's); the schedule lives in the default group.
-        stack = Stack.of(self)
-        group = stack.format_arn(
-            service="scheduler",
-            resource="schedule-group",
-            resource_name="default",
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-        role = iam.Role(
-            self,
-            "ScheduleRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account, "aws:SourceArn": group}},
-            ),
-        )
-        self.state_machine.grant_start_execution(role)
-        # "Configuring a dead-letter queue" (Scheduler guide): the execution role sends to it;
-        # an SSE-KMS queue's producers also need GenerateDataKey and Decrypt (SQS "Key management").
-        role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letters.queue_arn]))
-        role.add_to_policy(self._storage.key_use())
-        scheduler.CfnSchedule(
+        scheduled_start(
             self,
             "Schedule",
+            machine=self.state_machine,
+            expression=self._config.schedule,
             description="Smart Vault scheduled backup run",
-            schedule_expression=self._config.schedule,
-            schedule_expression_timezone=self._config.time_zone,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.state_machine.state_machine_arn,
-                role_arn=role.role_arn,
-                # The scheduled time is the run id: a redelivered or re-run slot never duplicates.
-                input=json.dumps(
-                    {
-                        "detail-type": "Scheduled Event",
-                        "source": "smart-vault.schedule",
-                        "time": "<aws.scheduler.scheduled-time>",
-                    }
-                ),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=3600, maximum_retry_attempts=10
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
-            ),
+            source="smart-vault.schedule",
+            config=self._config,
+            storage=self._storage,
+            dead_letters=self.dead_letters,
         )
 
     def _status_change_alerts(self) -> None:
@@ -248,3 +213,61 @@ def logged_state_machine(
             machine, "AwsSolutions-SF1", f"Logging level set to {level} by the state_machine_log_level context."
         )
     return machine
+
+
+def scheduled_start(
+    scope: Construct,
+    construct_id: str,
+    *,
+    machine: sfn.StateMachine,
+    expression: str,
+    description: str,
+    source: str,
+    config: DeploymentConfig,
+    storage: Storage,
+    dead_letters: sqs.Queue,
+) -> None:
+    """An EventBridge Scheduler schedule (``construct_id``) and its role (``<construct_id>Role``)
+    that start ``machine`` with the scheduled time as input: the backup and the drill alike."""
+    # EventBridge Scheduler, "Confused deputy prevention": aws:SourceArn must be the schedule
+    # group's ARN (not a schedule's); the schedule lives in the default group.
+    stack = Stack.of(scope)
+    group = stack.format_arn(
+        service="scheduler",
+        resource="schedule-group",
+        resource_name="default",
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal(
+            "scheduler.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account, "aws:SourceArn": group}},
+        ),
+    )
+    machine.grant_start_execution(role)
+    # "Configuring a dead-letter queue" (Scheduler guide): the execution role sends to it;
+    # an SSE-KMS queue's producers also need GenerateDataKey and Decrypt (SQS "Key management").
+    role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn]))
+    role.add_to_policy(storage.key_use())
+    scheduler.CfnSchedule(
+        scope,
+        construct_id,
+        description=description,
+        schedule_expression=expression,
+        schedule_expression_timezone=config.time_zone,
+        flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+        target=scheduler.CfnSchedule.TargetProperty(
+            arn=machine.state_machine_arn,
+            role_arn=role.role_arn,
+            # The scheduled time is the run id: a redelivered or re-run slot never duplicates.
+            input=json.dumps(
+                {"detail-type": "Scheduled Event", "source": source, "time": "<aws.scheduler.scheduled-time>"}
+            ),
+            retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                maximum_event_age_in_seconds=3600, maximum_retry_attempts=10
+            ),
+            dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=dead_letters.queue_arn),
+        ),
+    )
