@@ -100,6 +100,15 @@ def read_str_list(data: Mapping[str, Any], key: str, *, path: str = "", default:
     return tuple(value)
 
 
+def read_action(event: Any, actions: tuple[str, ...]) -> tuple[Mapping[str, Any], str]:
+    """A multi-action handler's input and its ``action``, which must be one of ``actions``."""
+    event = require_mapping(event, "input")
+    action = read_str(event, "action")
+    if action not in actions:
+        raise InvalidInputError("action", f"must be one of {', '.join(actions)}, got {action!r}")
+    return event, action
+
+
 def parse_time(raw: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))

@@ -5,22 +5,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smart_vault.aws import Alerts, Ec2, Store
-from smart_vault.errors import InvalidInputError
 from smart_vault.models import ErrorInfo, InstanceJob, RunContext
 from smart_vault.observability import correlate, lambda_handler
 from smart_vault.reporting import alert_run_failure, record_failure, summarize_run
 from smart_vault.settings import get_settings
-from smart_vault.validation import read_str, require_mapping
+from smart_vault.validation import read_action, read_str, require_mapping
 
 ACTIONS = ("record_failure", "summarize", "run_failed")
 
 
 @lambda_handler
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    event = require_mapping(event, "input")
-    action = read_str(event, "action")
-    if action not in ACTIONS:
-        raise InvalidInputError("action", f"must be one of {', '.join(ACTIONS)}, got {action!r}")
+    event, action = read_action(event, ACTIONS)
     settings = get_settings()
     alerts = Alerts(settings.topic_arn) if settings.topic_arn else None
 
