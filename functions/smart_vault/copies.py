@@ -364,7 +364,7 @@ def prune_copies(
         blocked = frozenset(v for v in included if (dest.region, v) not in done_this_run)
         plan = safe_plan(
             records,
-            policy=_destination_policy(dest.retention_days, dest.keep_min, settings),
+            policy=destination_policy(dest.retention_days, dest.keep_min, settings),
             now=run.run_datetime,
             settings=settings,
             run_id=run.run_id,
@@ -418,7 +418,7 @@ def prune_copy_orphans(
         ]
         plan = safe_plan(
             records,
-            policy=_destination_policy(dest.retention_days, settings.orphan_keep, settings),
+            policy=destination_policy(dest.retention_days, settings.orphan_keep, settings),
             now=run.run_datetime,
             settings=settings,
             run_id=run.run_id,
@@ -444,7 +444,7 @@ def prune_copy_orphans(
     return tuple(volumes)
 
 
-def _destination_policy(retention_days: int, keep_min: int, settings: Settings) -> RetentionPolicy:
+def destination_policy(retention_days: int, keep_min: int, settings: Settings) -> RetentionPolicy:
     """A destination's own retention, under the deployment's circuit-breaker limits."""
     return RetentionPolicy(
         retention_days=retention_days,

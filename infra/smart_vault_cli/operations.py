@@ -13,7 +13,7 @@ from typing import Any
 from smart_vault.approvals import Approval, approval_key
 from smart_vault.aws import Ec2
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
-from smart_vault.copies import copy_holds, destination_copies
+from smart_vault.copies import copy_holds, destination_copies, destination_policy
 from smart_vault.discovery import find_targets
 from smart_vault.models import InstanceTarget, RunContext
 from smart_vault.orphans import orphan_snapshots, plan_orphans, skip_reason
@@ -27,7 +27,7 @@ from smart_vault.pruning import (
     snapshot_record,
     upcoming_snapshots,
 )
-from smart_vault.retention import RetentionPolicy, SnapshotRecord
+from smart_vault.retention import SnapshotRecord
 from smart_vault.settings import Settings
 from smart_vault_cli.deployment import CliError, Deployment
 
@@ -211,12 +211,7 @@ def plan_copies(
         upcoming = upcoming_snapshots(target, run_id, moment, settings.deployment_id, records)
         result = safe_plan(
             records + upcoming,
-            policy=RetentionPolicy(
-                retention_days=dest.retention_days,
-                keep_min=dest.keep_min,
-                max_delete_fraction=settings.max_delete_fraction,
-                max_deletes_per_run=settings.max_deletes_per_run,
-            ),
+            policy=destination_policy(dest.retention_days, dest.keep_min, settings),
             now=moment,
             settings=settings,
             run_id=run_id,
