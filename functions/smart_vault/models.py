@@ -205,9 +205,7 @@ class BackupState:
     @classmethod
     def from_dict(cls, data: Any, path: str = "backup.") -> BackupState:
         data = require_mapping(data, path.rstrip("."))
-        status = read_str(data, "status", path=path)
-        if status not in ("pending", "completed", "skipped"):
-            raise InvalidInputError(f"{path}status", f"must be pending, completed or skipped, got {status!r}")
+        status = _read_progress_status(data, path)
         return cls(
             status=status,
             snapshots=tuple(
@@ -221,6 +219,14 @@ class BackupState:
             checks=read_int(data, "checks", path=path, default=0, minimum=0),
             progress=read_int(data, "progress", path=path, default=0, minimum=0, maximum=100),
         )
+
+
+def _read_progress_status(data: Mapping[str, Any], path: str) -> Any:
+    """The status of a backup or of its copies: pending, completed or skipped."""
+    status = read_str(data, "status", path=path)
+    if status not in ("pending", "completed", "skipped"):
+        raise InvalidInputError(f"{path}status", f"must be pending, completed or skipped, got {status!r}")
+    return status
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,9 +276,7 @@ class CopyState:
     @classmethod
     def from_dict(cls, data: Any, path: str = "copies.") -> CopyState:
         data = require_mapping(data, path.rstrip("."))
-        status = read_str(data, "status", path=path)
-        if status not in ("pending", "completed", "skipped"):
-            raise InvalidInputError(f"{path}status", f"must be pending, completed or skipped, got {status!r}")
+        status = _read_progress_status(data, path)
         return cls(
             status=status,
             copies=tuple(
