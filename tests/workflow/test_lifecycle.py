@@ -235,8 +235,9 @@ def _audit(account: Any, run: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(account.s3.get_object(Bucket="smart-vault-sim-inventory", Key=key)["Body"].read()))
 
 
-def test_approve_releases_exactly_the_approved_plan():
-    data = scenario(
+def _four_orphaned_snapshots_above_the_breaker() -> dict[str, Any]:
+    """web-1's opted-out data volume has four old snapshots: pruning three of them trips the breaker."""
+    return scenario(
         settings={"retention_days": 7, "keep_min": 2},
         instances=[
             {
@@ -248,7 +249,10 @@ def test_approve_releases_exactly_the_approved_plan():
             {"label": f"data-{d}", "instance": "web-1", "device": "/dev/sdf", "age_days": d} for d in range(20, 24)
         ],
     )
-    sim = Simulation(parse_scenario(data))
+
+
+def test_approve_releases_exactly_the_approved_plan():
+    sim = Simulation(parse_scenario(_four_orphaned_snapshots_above_the_breaker()))
     nights = [datetime.fromisoformat(f"2026-11-{d}T03:00:00+00:00") for d in (26, 27, 28)]
     with sim.emulated() as account:
         _deploy(sim)
@@ -272,19 +276,7 @@ def test_approve_releases_exactly_the_approved_plan():
 
 
 def test_an_approval_for_a_different_plan_releases_nothing():
-    data = scenario(
-        settings={"retention_days": 7, "keep_min": 2},
-        instances=[
-            {
-                **instance("web-1"),
-                "volumes": [{"device": "/dev/xvda"}, {"device": "/dev/sdf", "tags": {"backup": "False"}}],
-            },
-        ],
-        existing_snapshots=[
-            {"label": f"data-{d}", "instance": "web-1", "device": "/dev/sdf", "age_days": d} for d in range(20, 24)
-        ],
-    )
-    sim = Simulation(parse_scenario(data))
+    sim = Simulation(parse_scenario(_four_orphaned_snapshots_above_the_breaker()))
     with sim.emulated() as account:
         _deploy(sim)
         first = sim.run_at(0, datetime.fromisoformat("2026-11-26T03:00:00+00:00"))
