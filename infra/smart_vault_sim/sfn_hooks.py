@@ -24,6 +24,7 @@ These are moto internals: moto is pinned exactly in pyproject.toml.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -52,10 +53,12 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrenc
     DEFAULT_MAX_CONCURRENCY_VALUE,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import result_writer_decl
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval.event import event_manager
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.backend import execution_worker
 
 from smart_vault_sim.fleet_clock import FleetClock
 
@@ -154,10 +157,21 @@ class InterpreterHooks:
         self.clock = FleetClock()
         # Seconds the Lambda invocation that just returned on this thread took (modelled).
         self.lambda_seconds: Callable[[], float] = lambda: 0.0
+        self._lambda_clients: dict[tuple[str, str], Any] = {}
+        self._programs: dict[str, Any] = {}  # definition -> parsed program (copied per execution)
+        # Executions ended so far, under a condition the simulator waits on (instead of polling).
+        self.executions_ended = 0
+        self.execution_ended = threading.Condition()
+
+    def wait_for_execution_end(self, seen: int, timeout: float) -> None:
+        """Until an execution ends after ``seen`` of them had, or ``timeout`` seconds."""
+        with self.execution_ended:
+            self.execution_ended.wait_for(lambda: self.executions_ended != seen, timeout=timeout)
 
     def new_run(self) -> RunEvents:
         self.current = RunEvents()
         self.clock.reset()
+        self._lambda_clients.clear()  # a run sees the event handlers registered before it
         return self.current
 
     @contextlib.contextmanager
@@ -170,6 +184,35 @@ class InterpreterHooks:
         original_writer = result_writer_decl.ResultWriter._eval_body
         original_map_run = distributed_iteration_component.DistributedIterationComponent._map_run
         original_worker_eval = child_worker.DistributedItemProcessorWorker.eval
+        original_client_for = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]
+        original_execution_logic = execution_worker.ExecutionWorker._execution_logic
+
+        def parsed_program(self: Any) -> Any:
+            # moto parses the definition again for every execution (ANTLR, ~60 ms); the parsed
+            # program is plain data, so each execution gets a deep copy of one parse instead.
+            definition = self._evaluation_details.state_machine_details.definition
+            program = hooks._programs.get(definition)
+            if program is None:
+                program = hooks._programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
+            return copy.deepcopy(program)
+
+        def execution_logic(self: Any) -> None:
+            try:
+                original_execution_logic(self)  # type: ignore[no-untyped-call]
+            finally:
+                with hooks.execution_ended:
+                    hooks.executions_ended += 1
+                    hooks.execution_ended.notify_all()
+
+        def lambda_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            # moto builds a new boto3 client for every Lambda task (a third of a fleet run's
+            # CPU); one client per Region serves them all, as one SDK client does in AWS's
+            # service. Per run, so that it carries the event handlers installed for the run.
+            key = (region, service)
+            client = hooks._lambda_clients.get(key)
+            if client is None:
+                client = hooks._lambda_clients[key] = original_client_for(region, service, state_credentials)
+            return client
 
         def add_event(self: Any, context: Any, event_type: Any, event_details: Any = None, **kw: Any) -> Any:
             key = hooks._child_managers.get(id(self))
@@ -260,6 +303,9 @@ class InterpreterHooks:
             (child_worker.DistributedItemProcessorWorker, "eval", worker_eval),
             (program_module, "threading", _ThreadingWith(self.clock.thread_class())),
             (execute_state, "Thread", self.clock.thread_class()),
+            (lambda_eval_utils, "boto_client_for", lambda_client_for),
+            (execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", parsed_program),
+            (execution_worker.ExecutionWorker, "_execution_logic", execution_logic),
         ]
         originals = [(target, name, getattr(target, name)) for target, name, _ in patches]
         for target, name, replacement in patches:
@@ -269,6 +315,7 @@ class InterpreterHooks:
         try:
             yield
         finally:
+            self._lambda_clients.clear()
             events.unregister("after-call.lambda.Invoke", lambda_returned)
             for target, name, original in originals:
                 setattr(target, name, original)

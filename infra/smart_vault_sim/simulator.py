@@ -43,7 +43,7 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, moto_fixes, regions, tiering
+from smart_vault_sim import drills, fleet, moto_fixes, moto_speed, regions, tiering
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.ec2_buckets import Ec2Load
@@ -383,6 +383,7 @@ class Simulation:
             _environment(self._env()),
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
             moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
+            moto_speed.patched(),
             self.locks.everywhere(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
@@ -565,10 +566,11 @@ class Simulation:
     def _wait_for(self, arn: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.wall_limit_seconds
         while time.monotonic() < deadline:
+            ended = self.hooks.executions_ended
             description = self.account.sfn.describe_execution(executionArn=arn)
             if description["status"] != "RUNNING":
                 return dict(description)
-            time.sleep(0.05)
+            self.hooks.wait_for_execution_end(ended, timeout=1.0)
         raise RuntimeError(f"the emulated execution did not finish within {self.wall_limit_seconds} s")
 
     def _history(self, arn: str) -> list[dict[str, Any]]:
@@ -745,7 +747,7 @@ class Simulation:
         for sid in sorted(self._snapshot_ids(), key=lambda s: (backend.snapshots[s].start_time, s)):
             snap = backend.snapshots[sid]
             name, device = self.account.volumes[snap.volume.id]
-            tags = {t["key"]: t["value"] for t in backend.describe_tags(filters={"resource-id": [sid]})}
+            tags = backend.tags.get(sid, {})
             rows.append(
                 {
                     "snapshot_id": sid,

@@ -1,0 +1,156 @@
+"""moto made fast enough for a fleet: the same answers, without its per-request scans.
+
+A 10,000-instance run makes every Map child ask moto for its own instance and its own
+snapshots, and moto answers each by walking the whole region, so the emulator's cost grew with
+the square of the fleet. These patches change how moto finds things, never what it answers:
+
+- ``get_instance``: an id -> instance index (moto never removes an instance from its
+  reservations, so an indexed entry stays right; a miss walks the newest reservations first);
+- ``DescribeSnapshots``: ``SnapshotIds`` looked up by id; exact ``snapshot-id`` and ``tag:``
+  filter values narrow the candidates through an index of tag values, then moto's own
+  filters decide, and results keep moto's order (insertion order of ``snapshots``);
+- the interpreter's JSONPath expressions are parsed once per text (jsonpath_ng builds a new
+  parser, tables and all, on every ``parse``), and moto's response dispatch lists a class's
+  methods once per class, not per request.
+
+Installed with ``patched()``, restored on exit. moto is pinned exactly in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+from moto.core import responses as moto_responses
+from moto.core.utils import method_names_from_class
+from moto.ec2.exceptions import InvalidSnapshotIdError
+from moto.ec2.models.elastic_block_store import EBSBackend
+from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.models.tags import TagBackend
+from moto.ec2.utils import generic_filter
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.utils import json_path
+
+_WILDCARDS = frozenset("*?[")  # EC2 filter values may be patterns; those need moto's full scan
+
+
+class _OrderedSnapshots(dict[str, Any]):
+    """moto's ``snapshots`` dict, remembering each id's insertion position."""
+
+    def __init__(self, existing: dict[str, Any]) -> None:
+        super().__init__()
+        self.position: dict[str, int] = {}
+        self._next = 0
+        for key, value in existing.items():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self:
+            self.position[key] = self._next
+            self._next += 1
+        super().__setitem__(key, value)
+
+
+def _ordered_snapshots(backend: Any) -> _OrderedSnapshots:
+    if not isinstance(backend.snapshots, _OrderedSnapshots):
+        backend.snapshots = _OrderedSnapshots(backend.snapshots)
+    snapshots: _OrderedSnapshots = backend.snapshots
+    return snapshots
+
+
+def _tag_index(backend: Any) -> dict[tuple[str, str], set[str]]:
+    """(tag key, value) -> ids of the resources that have carried it: a superset of those that
+    carry it now (moto's filters re-check), built from moto's tags on first use."""
+    index: dict[tuple[str, str], set[str]] | None = backend.__dict__.get("_sv_tag_index")
+    if index is None:
+        index = {}
+        for resource_id, tags in backend.tags.items():
+            for key, value in tags.items():
+                index.setdefault((key, value), set()).add(resource_id)
+        backend._sv_tag_index = index
+    return index
+
+
+def _snapshot_candidates(backend: Any, filters: dict[str, Any]) -> set[str] | None:
+    """Ids that can match every filter, from the narrowest exact ``snapshot-id`` or ``tag:``
+    filter; None when no filter can use the index."""
+    best: set[str] | None = None
+    for name, raw in filters.items():
+        values = [str(v) for v in (raw if isinstance(raw, list) else [raw])]
+        if any(_WILDCARDS & set(v) for v in values):
+            continue
+        if name == "snapshot-id":
+            found = set(values)
+        elif name.startswith("tag:"):
+            index = _tag_index(backend)
+            found = set().union(*(index.get((name[4:], v), ()) for v in values))
+        else:
+            continue
+        if best is None or len(found) < len(best):
+            best = found
+    return best
+
+
+@contextlib.contextmanager
+def patched() -> Iterator[None]:
+    original_create_tags = TagBackend.create_tags
+    original_describe_snapshots = EBSBackend.describe_snapshots
+    original_get_instance = InstanceBackend.get_instance
+
+    def create_tags(self: Any, resource_ids: list[str], tags: dict[str, str]) -> bool:
+        result = original_create_tags(self, resource_ids, tags)
+        index = _tag_index(self)
+        for resource_id in resource_ids:
+            for key, value in tags.items():
+                index.setdefault((key, value), set()).add(resource_id)
+        return result
+
+    def describe_snapshots(self: Any, snapshot_ids: list[str] | None = None, filters: Any = None) -> list[Any]:
+        snapshots = _ordered_snapshots(self)
+        if snapshot_ids:
+            # As moto: every named id must exist (a repeated id counts twice), else NotFound.
+            matches = [snapshots[i] for i in dict.fromkeys(snapshot_ids) if i in snapshots]
+            if len(snapshot_ids) > len(matches):
+                raise InvalidSnapshotIdError()
+        else:
+            candidates = _snapshot_candidates(self, filters) if filters else None
+            if candidates is None:
+                return original_describe_snapshots(self, snapshot_ids, filters)
+            matches = [snapshots[i] for i in candidates if i in snapshots]
+        matches.sort(key=lambda snapshot: snapshots.position[snapshot.id])
+        return generic_filter(filters, matches) if filters else matches
+
+    def get_instance(self: Any, instance_id: str) -> Any:
+        index: dict[str, Any] = self.__dict__.setdefault("_sv_instances", {})
+        instance = index.get(instance_id)
+        if instance is None:
+            for reservation in reversed(self.reservations.values()):  # the newest first
+                for candidate in reservation.instances:
+                    index[candidate.id] = candidate
+                if instance_id in index:
+                    return index[instance_id]
+            return original_get_instance(self, instance_id)  # moto's error for an unknown id
+        return instance
+
+    cached_parse = functools.lru_cache(maxsize=None)(json_path.parse)  # type: ignore[attr-defined]
+    cached_plain_parse = functools.lru_cache(maxsize=None)(result_path.parse)  # type: ignore[attr-defined]
+    cached_method_names = functools.lru_cache(maxsize=None)(method_names_from_class)
+
+    patches: list[tuple[Any, str, Any]] = [
+        (TagBackend, "create_tags", create_tags),
+        (EBSBackend, "describe_snapshots", describe_snapshots),
+        (InstanceBackend, "get_instance", get_instance),
+        (json_path, "parse", cached_parse),
+        (result_path, "parse", cached_plain_parse),
+        (moto_responses, "method_names_from_class", cached_method_names),
+    ]
+    originals = [(target, name, getattr(target, name)) for target, name, _ in patches]
+    for target, name, replacement in patches:
+        setattr(target, name, replacement)
+    try:
+        yield
+    finally:
+        for target, name, original in originals:
+            setattr(target, name, original)
