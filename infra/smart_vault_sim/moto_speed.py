@@ -11,7 +11,13 @@ the square of the fleet. These patches change how moto finds things, never what 
   filters decide, and results keep moto's order (insertion order of ``snapshots``);
 - the interpreter's JSONPath expressions are parsed once per text (jsonpath_ng builds a new
   parser, tables and all, on every ``parse``), and moto's response dispatch lists a class's
-  methods once per class, not per request.
+  methods once per class, not per request;
+- moto's response serializer works out, for every attribute of every object it writes, which
+  names to look the value up by (six alias rules); the names depend only on the object's type,
+  the attribute and the model shape, so they are worked out once per combination;
+- the interpreter deep-copies every state's input, result and event details with
+  ``copy.deepcopy``; for JSON values (dicts, lists, strings, numbers) a plain recursive copy
+  gives the same value several times faster, and anything else still goes to ``copy.deepcopy``.
 
 Installed with ``patched()``, restored on exit. moto is pinned exactly in pyproject.toml.
 """
@@ -19,21 +25,51 @@ Installed with ``patched()``, restored on exit. moto is pinned exactly in pyproj
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from collections.abc import Iterator
 from typing import Any
 
 from moto.core import responses as moto_responses
-from moto.core.utils import method_names_from_class
+from moto.core import serialize as moto_serialize
+from moto.core.utils import get_value, method_names_from_class
 from moto.ec2.exceptions import InvalidSnapshotIdError
 from moto.ec2.models.elastic_block_store import EBSBackend
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.utils import generic_filter
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.common.string import string_expression
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.eval import environment, states
+from moto.stepfunctions.parser.asl.eval.event import event_manager
 from moto.stepfunctions.parser.asl.utils import json_path
 
 _WILDCARDS = frozenset("*?[")  # EC2 filter values may be patterns; those need moto's full scan
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """``copy.deepcopy`` for JSON values without its memo bookkeeping; other types go to it."""
+    kind = type(value)
+    if kind is dict:
+        return {key: json_deepcopy(item) for key, item in value.items()}
+    if kind is list:
+        return [json_deepcopy(item) for item in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value, memo)
+
+
+class _CopyModule:
+    """The ``copy`` module with ``deepcopy`` replaced, for the interpreter modules that use it."""
+
+    deepcopy = staticmethod(json_deepcopy)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
 
 
 class _OrderedSnapshots(dict[str, Any]):
@@ -134,6 +170,31 @@ def patched() -> Iterator[None]:
             return original_get_instance(self, instance_id)  # moto's error for an unknown id
         return instance
 
+    original_pick = moto_serialize.AttributePicker.__call__
+    possible_keys: dict[tuple[Any, ...], tuple[str, ...]] = {}
+    missing = object()
+
+    def pick(self: Any, context: Any) -> Any:
+        if self.alias_providers is not moto_serialize.DEFAULT_ALIAS_PROVIDERS:
+            return original_pick(self, context)
+        obj = context.obj
+        # The shape itself is in the key (not its id), so it stays alive and its id unique.
+        cache_key = (type(self), type(obj), context.key, context.shape)
+        keys = possible_keys.get(cache_key)
+        if keys is None:
+            keys = possible_keys[cache_key] = tuple(self.get_possible_keys(context))
+        value = None
+        for key in keys:
+            found = get_value(obj, key, missing)
+            if found is not missing:
+                value = found
+                break
+        key_path = f"{context.key_path}.{context.key}"
+        for transform_path, transform in self.response_transformers.items():
+            if key_path.endswith(transform_path):
+                return transform(value)
+        return value
+
     cached_parse = functools.lru_cache(maxsize=None)(json_path.parse)  # type: ignore[attr-defined]
     cached_plain_parse = functools.lru_cache(maxsize=None)(result_path.parse)  # type: ignore[attr-defined]
     cached_method_names = functools.lru_cache(maxsize=None)(method_names_from_class)
@@ -145,6 +206,11 @@ def patched() -> Iterator[None]:
         (json_path, "parse", cached_parse),
         (result_path, "parse", cached_plain_parse),
         (moto_responses, "method_names_from_class", cached_method_names),
+        (moto_serialize.AttributePicker, "__call__", pick),
+        *(
+            (module, "copy", _CopyModule())
+            for module in (string_expression, result_path, execute_state, states, event_manager, environment)
+        ),
     ]
     originals = [(target, name, getattr(target, name)) for target, name, _ in patches]
     for target, name, replacement in patches:
