@@ -67,6 +67,11 @@ class FleetClock:
         worker: _Worker | None = getattr(self._local, "worker", None)
         return worker.time if worker is not None else self.parent
 
+    @property
+    def job_ends(self) -> list[float]:
+        """Virtual end times of the Map children finished so far (progress reports read it)."""
+        return self._job_ends
+
     def in_child(self) -> bool:
         return getattr(self._local, "worker", None) is not None
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from smart_vault_sim import bench
 from smart_vault_sim.bench import fleet_scenario
 from smart_vault_sim.scenario import parse_scenario
 from smart_vault_sim.simulator import simulate
@@ -29,3 +30,23 @@ def test_300_instances_with_two_volumes_each():
     assert execution["history_events"] < 100
     assert execution["max_child_history_events"] < 100
     assert execution["largest_payload_bytes"] < 16 * 1024
+
+
+def test_the_bench_reports_its_figures_and_judges_each_target(tmp_path, monkeypatch):
+    # Given a small fleet measured as `make bench` measures its cases
+    m = bench.measure(12, snapshot_seconds=bench.QUICK_SNAPSHOT_SECONDS)
+    assert m["status"] == "SUCCEEDED"
+    assert m["throttled_by_action"] == {}
+    # Six states per child (Pace, Snapshot, Wait, Check, Choice, Prune) and the parent's share
+    assert 6 <= m["transitions_per_instance"] <= 7
+    assert m["describe_snapshots_per_instance"] <= 3 + 1 / 12  # + the orphan scan
+    # When the figures are judged as a 10,000-instance case, every target gets a verdict
+    verdicts = {name: met for name, _, met in bench.targets([{**m, "instances": 10000}])}
+    assert verdicts["10,000 instances, 30-second snapshots: <= 7 state transitions per instance"]
+    assert verdicts["10,000 instances, 30-second snapshots: Describe calls within their buckets"]
+    # And the page and the plot are written
+    monkeypatch.setattr(bench, "DOCS", tmp_path)
+    bench.write_docs([m])
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert "| 12 instances, 30-second snapshots |" in page
+    assert (tmp_path / "benchmarks.png").stat().st_size > 0
