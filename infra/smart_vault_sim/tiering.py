@@ -34,11 +34,24 @@ class IncorrectStateError(EC2ClientError):
         super().__init__("IncorrectState", message)
 
 
+def _archiving(backend: Any) -> set[str]:
+    """Ids of the snapshots with an archive in progress (only ModifySnapshotTier starts one):
+    settling looks at these, not at every snapshot of the region on every Describe."""
+    ids: set[str] = backend.__dict__.setdefault("_sv_archiving", set())
+    return ids
+
+
 def _settle(backend: Any, now: datetime) -> None:
     """Complete every archive whose time has come."""
-    for snap in backend.snapshots.values():
+    archiving = _archiving(backend)
+    for snapshot_id in list(archiving):
+        snap = backend.snapshots.get(snapshot_id)
+        if snap is None or snap.last_tiering_operation_status != IN_PROGRESS:
+            archiving.discard(snapshot_id)
+            continue
         started = snap.last_tiering_start_time
-        if snap.last_tiering_operation_status == IN_PROGRESS and started and started + ARCHIVE_DURATION <= now:
+        if started and started + ARCHIVE_DURATION <= now:
+            archiving.discard(snapshot_id)
             snap.storage_tier = "archive"
             snap.last_tiering_progress = 100
             snap.last_tiering_operation_status = "archival-completed"
@@ -74,6 +87,7 @@ def patched(now: Callable[[], datetime]) -> Iterator[None]:
         snap.last_tiering_progress = 0
         snap.last_tiering_operation_status = IN_PROGRESS
         snap.last_tiering_operation_status_detail = "Archival in progress"
+        _archiving(self).add(snap.id)
         return snap
 
     def describe_snapshots(self: Any, *args: Any, **kwargs: Any) -> Any:
