@@ -68,6 +68,7 @@ from smart_vault.pruning import (
 )
 from smart_vault.retention import RetentionPolicy, SnapshotRecord
 from smart_vault.settings import CopyRegion, Settings
+from smart_vault.snapshots import next_check_wait
 from smart_vault.validation import format_time
 
 # Codes that mean "no slot now": EC2's concurrent-copy limit (EBS User Guide, "Copy an Amazon EBS
@@ -132,12 +133,6 @@ def _no_slot(error: SmartVaultError) -> bool:
     return isinstance(error, ThrottledError) or error.aws_code in _NO_SLOT_CODES
 
 
-def _copy_wait(previous_wait: int, waited: int, settings: Settings) -> int:
-    remaining = settings.copy_timeout_seconds - waited
-    doubled = max(previous_wait * 2, settings.wait_initial_seconds)
-    return max(1, min(doubled, settings.wait_max_seconds, remaining))
-
-
 def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, ec2_for: Ec2For) -> CopyState:
     """One step of the copy loop: find this run's copies by tag in every destination, start the
     missing ones while slots are free, and say whether all are completed.
@@ -190,7 +185,13 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
     return CopyState(
         status="pending",
         copies=tuple(refs),
-        wait_seconds=_copy_wait(previous.wait_seconds if previous else 0, waited, settings),
+        wait_seconds=next_check_wait(
+            previous.wait_seconds if previous else 0,
+            waited_seconds=waited,
+            settings=settings,
+            floor=job.run.min_check_interval_seconds,
+            timeout_seconds=settings.copy_timeout_seconds,
+        ),
         waited_seconds=waited,
         checks=checks,
         slot_waits=slot_waits,

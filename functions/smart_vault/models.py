@@ -38,6 +38,9 @@ class RunContext:
     dry_run: bool
     # Copies are configured: the child copies its completed snapshots before pruning.
     copies: bool = False
+    # Each instance waits at least this long between completion checks, so the fleet's
+    # DescribeSnapshots stay within check_rate_per_second (Discover: instances / rate).
+    min_check_interval_seconds: int = 0
 
     @staticmethod
     def run_id_for(moment: datetime) -> str:
@@ -65,6 +68,9 @@ class RunContext:
             execution_name=read_str(data, "execution_name", path=path),
             dry_run=read_bool(data, "dry_run", path=path),
             copies=read_bool(data, "copies", path=path, default=False),
+            min_check_interval_seconds=read_int(
+                data, "min_check_interval_seconds", path=path, default=0, minimum=0, maximum=7 * 24 * 3600
+            ),
         )
 
 

@@ -165,6 +165,11 @@ class Settings:
     snapshot_timeout_seconds: int = 6 * 3600
     # CreateSnapshots pacing: EC2 refills 5 tokens/s per account-region; stay under it.
     create_rate_per_second: int = 4
+    # Completion checks of the whole fleet, per second, at most (on average over any check
+    # interval): each instance waits at least fleet size / this between checks. EC2 refills
+    # DescribeSnapshots at 20/s per account-region, shared with the Snapshot and Prune steps'
+    # lookups and with every other tool in the account.
+    check_rate_per_second: int = 5
     map_concurrency: int = 10000
     deployment_id: str = "smart-vault"
     drill: DrillSettings = field(default_factory=DrillSettings)
@@ -240,6 +245,14 @@ class Settings:
                 default=d.create_rate_per_second,
                 minimum=1,
                 maximum=5,
+            ),
+            check_rate_per_second=read_int(
+                data,
+                "check_rate_per_second",
+                path=path,
+                default=d.check_rate_per_second,
+                minimum=1,
+                maximum=20,
             ),
             map_concurrency=read_int(
                 data,

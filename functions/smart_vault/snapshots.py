@@ -90,11 +90,13 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         status="pending",
         snapshots=refs,
         created=True,
-        wait_seconds=settings.wait_initial_seconds,
+        wait_seconds=max(settings.wait_initial_seconds, run.min_check_interval_seconds),
     )
 
 
-def next_check_wait(previous_wait: int, *, waited_seconds: int, settings: Settings) -> int:
+def next_check_wait(
+    previous_wait: int, *, waited_seconds: int, settings: Settings, floor: int = 0, timeout_seconds: int | None = None
+) -> int:
     """Seconds the Wait state sleeps before the next check of a pending backup.
 
     Doubles the previous wait, starting from ``wait_initial_seconds`` (also after a re-run that
@@ -102,12 +104,15 @@ def next_check_wait(previous_wait: int, *, waited_seconds: int, settings: Settin
     a long snapshot few (about log2(max/initial) to reach the cap, then one per
     ``wait_max_seconds``), which bounds the Lambda invocations, DescribeSnapshots calls and
     state transitions per instance; the cap bounds how late a completed snapshot is noticed.
-    It never sleeps past ``snapshot_timeout_seconds``, so the timeout fires on time, and always
-    at least 1 s so the Wait/Check loop cannot spin.
+    ``floor`` (the run's ``min_check_interval_seconds``) wins over both, so that a large fleet's
+    checks stay within EC2's DescribeSnapshots rate. It never sleeps past the timeout
+    (``snapshot_timeout_seconds`` unless given), so the timeout fires on time, and always at
+    least 1 s so the Wait/Check loop cannot spin. The copy loop waits the same way.
     """
-    remaining = settings.snapshot_timeout_seconds - waited_seconds
-    doubled = max(previous_wait * 2, settings.wait_initial_seconds)
-    return max(1, min(doubled, settings.wait_max_seconds, remaining))
+    timeout = settings.snapshot_timeout_seconds if timeout_seconds is None else timeout_seconds
+    remaining = timeout - waited_seconds
+    doubled = min(max(previous_wait * 2, settings.wait_initial_seconds), settings.wait_max_seconds)
+    return max(1, min(max(doubled, floor), remaining))
 
 
 def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupState:
@@ -148,7 +153,9 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         status="pending",
         snapshots=refs,
         created=backup.created,
-        wait_seconds=next_check_wait(backup.wait_seconds, waited_seconds=waited, settings=settings),
+        wait_seconds=next_check_wait(
+            backup.wait_seconds, waited_seconds=waited, settings=settings, floor=job.run.min_check_interval_seconds
+        ),
         waited_seconds=waited,
         checks=backup.checks + 1,
         progress=min(r.progress for r in refs),

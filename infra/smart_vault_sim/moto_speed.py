@@ -6,9 +6,9 @@ the square of the fleet. These patches change how moto finds things, never what 
 
 - ``get_instance``: an id -> instance index (moto never removes an instance from its
   reservations, so an indexed entry stays right; a miss walks the newest reservations first);
-- ``DescribeSnapshots``: ``SnapshotIds`` looked up by id; exact ``snapshot-id`` and ``tag:``
-  filter values narrow the candidates through an index of tag values, then moto's own
-  filters decide, and results keep moto's order (insertion order of ``snapshots``);
+- ``DescribeSnapshots`` and ``DescribeVolumes``: ids looked up by id; exact ``snapshot-id``,
+  ``volume-id`` and ``tag:`` filter values narrow the candidates (through an index of tag
+  values), then moto's own filters decide, and results keep moto's order (insertion order);
 - the interpreter's JSONPath expressions are parsed once per text (jsonpath_ng builds a new
   parser, tables and all, on every ``parse``), and moto's response dispatch lists a class's
   methods once per class, not per request;
@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.core import responses as moto_responses
@@ -72,8 +72,8 @@ class _CopyModule:
         return getattr(copy, name)
 
 
-class _OrderedSnapshots(dict[str, Any]):
-    """moto's ``snapshots`` dict, remembering each id's insertion position."""
+class _Ordered(dict[str, Any]):
+    """moto's ``snapshots`` or ``volumes`` dict, remembering each id's insertion position."""
 
     def __init__(self, existing: dict[str, Any]) -> None:
         super().__init__()
@@ -89,11 +89,12 @@ class _OrderedSnapshots(dict[str, Any]):
         super().__setitem__(key, value)
 
 
-def _ordered_snapshots(backend: Any) -> _OrderedSnapshots:
-    if not isinstance(backend.snapshots, _OrderedSnapshots):
-        backend.snapshots = _OrderedSnapshots(backend.snapshots)
-    snapshots: _OrderedSnapshots = backend.snapshots
-    return snapshots
+def _ordered(backend: Any, attribute: str) -> _Ordered:
+    resources = getattr(backend, attribute)
+    if not isinstance(resources, _Ordered):
+        resources = _Ordered(resources)
+        setattr(backend, attribute, resources)
+    return resources
 
 
 def _tag_index(backend: Any) -> dict[tuple[str, str], set[str]]:
@@ -109,15 +110,15 @@ def _tag_index(backend: Any) -> dict[tuple[str, str], set[str]]:
     return index
 
 
-def _snapshot_candidates(backend: Any, filters: dict[str, Any]) -> set[str] | None:
-    """Ids that can match every filter, from the narrowest exact ``snapshot-id`` or ``tag:``
-    filter; None when no filter can use the index."""
+def _candidates(backend: Any, filters: dict[str, Any], id_filter: str) -> set[str] | None:
+    """Ids that can match every filter, from the narrowest exact id filter (``snapshot-id``,
+    ``volume-id``) or ``tag:`` filter; None when no filter can use the index."""
     best: set[str] | None = None
     for name, raw in filters.items():
         values = [str(v) for v in (raw if isinstance(raw, list) else [raw])]
         if any(_WILDCARDS & set(v) for v in values):
             continue
-        if name == "snapshot-id":
+        if name == id_filter:
             found = set(values)
         elif name.startswith("tag:"):
             index = _tag_index(backend)
@@ -133,6 +134,7 @@ def _snapshot_candidates(backend: Any, filters: dict[str, Any]) -> set[str] | No
 def patched() -> Iterator[None]:
     original_create_tags = TagBackend.create_tags
     original_describe_snapshots = EBSBackend.describe_snapshots
+    original_describe_volumes = EBSBackend.describe_volumes
     original_get_instance = InstanceBackend.get_instance
 
     def create_tags(self: Any, resource_ids: list[str], tags: dict[str, str]) -> bool:
@@ -143,20 +145,33 @@ def patched() -> Iterator[None]:
                 index.setdefault((key, value), set()).add(resource_id)
         return result
 
-    def describe_snapshots(self: Any, snapshot_ids: list[str] | None = None, filters: Any = None) -> list[Any]:
-        snapshots = _ordered_snapshots(self)
-        if snapshot_ids:
+    def narrowed(
+        self: Any, attribute: str, id_filter: str, ids: list[str] | None, filters: Any, missing: Callable[[], Exception]
+    ) -> list[Any] | None:
+        """moto's describe over the indexed candidates; None when the full scan must decide."""
+        resources = _ordered(self, attribute)
+        if ids:
             # As moto: every named id must exist (a repeated id counts twice), else NotFound.
-            matches = [snapshots[i] for i in dict.fromkeys(snapshot_ids) if i in snapshots]
-            if len(snapshot_ids) > len(matches):
-                raise InvalidSnapshotIdError()
+            matches = [resources[i] for i in dict.fromkeys(ids) if i in resources]
+            if len(ids) > len(matches):
+                raise missing()
         else:
-            candidates = _snapshot_candidates(self, filters) if filters else None
+            candidates = _candidates(self, filters, id_filter) if filters else None
             if candidates is None:
-                return original_describe_snapshots(self, snapshot_ids, filters)
-            matches = [snapshots[i] for i in candidates if i in snapshots]
-        matches.sort(key=lambda snapshot: snapshots.position[snapshot.id])
+                return None
+            matches = [resources[i] for i in candidates if i in resources]
+        matches.sort(key=lambda resource: resources.position[resource.id])
         return generic_filter(filters, matches) if filters else matches
+
+    def describe_snapshots(self: Any, snapshot_ids: list[str] | None = None, filters: Any = None) -> list[Any]:
+        found = narrowed(self, "snapshots", "snapshot-id", snapshot_ids, filters, InvalidSnapshotIdError)
+        return original_describe_snapshots(self, snapshot_ids, filters) if found is None else found
+
+    def describe_volumes(self: Any, volume_ids: list[str] | None = None, filters: Any = None) -> list[Any]:
+        if volume_ids:  # moto's error names the unknown ids
+            return original_describe_volumes(self, volume_ids, filters)
+        found = narrowed(self, "volumes", "volume-id", None, filters, Exception)
+        return original_describe_volumes(self, volume_ids, filters) if found is None else found
 
     def get_instance(self: Any, instance_id: str) -> Any:
         index: dict[str, Any] = self.__dict__.setdefault("_sv_instances", {})
@@ -202,6 +217,7 @@ def patched() -> Iterator[None]:
     patches: list[tuple[Any, str, Any]] = [
         (TagBackend, "create_tags", create_tags),
         (EBSBackend, "describe_snapshots", describe_snapshots),
+        (EBSBackend, "describe_volumes", describe_volumes),
         (InstanceBackend, "get_instance", get_instance),
         (json_path, "parse", cached_parse),
         (result_path, "parse", cached_plain_parse),

@@ -240,7 +240,11 @@ class Simulation:
         if self.tap.caller(context) in (None, self.tap.machine):
             return
         self.ec2_load.complete_due()
-        for snapshot_id in params.get("SnapshotIds") or ():
+        named = list(params.get("SnapshotIds") or ())
+        for spec in params.get("Filters") or ():
+            if spec.get("Name") == "snapshot-id":
+                named += spec.get("Values") or ()
+        for snapshot_id in named:
             left = self.pending_checks.get(snapshot_id)
             if left is None:
                 continue

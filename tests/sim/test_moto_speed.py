@@ -1,4 +1,4 @@
-"""moto_speed changes how moto finds snapshots and instances, never what it answers: every query
+"""moto_speed changes how moto finds snapshots, volumes and instances, never what it answers: every query
 here gets the same answer, in the same order, with the index as without it."""
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ def _fleet(ec2: Any) -> list[str]:
     snapshot_ids = []
     for n in range(3):
         instance = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-        volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+        volume = ec2.create_volume(
+            AvailabilityZone=f"{REGION}a",
+            Size=8,
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "tier", "Value": ["hot", "cold"][n % 2]}]}],
+        )["VolumeId"]
         for run in ("r1", "r2"):
             snapshot_ids.append(
                 ec2.create_snapshot(
@@ -63,6 +67,11 @@ def _answers(ec2: Any, snapshot_ids: list[str]) -> list[Any]:
     answers.append(
         [s["SnapshotId"] for s in ec2.describe_snapshots(SnapshotIds=[snapshot_ids[2], snapshot_ids[0]])["Snapshots"]]
     )
+    volumes = [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]]
+    by_volume_filter = {"Filters": [{"Name": "volume-id", "Values": [volumes[2], volumes[0], "vol-0000ffff"]}]}
+    answers.append([v["VolumeId"] for v in ec2.describe_volumes(**by_volume_filter)["Volumes"]])
+    tagged = {"Filters": [{"Name": "tag:tier", "Values": ["cold"]}]}
+    answers.append([v["VolumeId"] for v in ec2.describe_volumes(**tagged)["Volumes"]])
     for missing in ([snapshot_ids[1]], [snapshot_ids[2], snapshot_ids[2]]):  # deleted; named twice
         with pytest.raises(ClientError) as refused:
             ec2.describe_snapshots(SnapshotIds=missing)

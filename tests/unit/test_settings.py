@@ -41,6 +41,8 @@ def test_environment_strings_are_parsed():
         ({"backup_tag_key": ""}, "backup_tag_key"),
         ({"retension_days": 7}, "retension_days"),
         ({"create_rate_per_second": 9}, "create_rate_per_second"),
+        ({"check_rate_per_second": 0}, "check_rate_per_second"),
+        ({"check_rate_per_second": 21}, "check_rate_per_second"),
     ],
 )
 def test_invalid_settings_name_the_field(data, field):

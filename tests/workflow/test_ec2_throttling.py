@@ -83,3 +83,41 @@ def test_a_volume_type_outside_ebs_is_refused(run_scenario):
     bad = {"name": "x", "volumes": [{"device": "/dev/xvda", "type": "ssd"}]}
     with pytest.raises(ScenarioError, match=r"instances\[0\]\.volumes\[0\]\.type"):
         run_scenario(instances=[bad])
+
+
+# A fleet's completion checks against a shrunk DescribeSnapshots bucket, scaled like the real one
+# (its refill above the create rate): 40 instances created at 1/s and polling every 8 s (the
+# wait cap) ask about 5 times a second, above the bucket's refill of 3, as 10,000 instances on
+# the doubling schedule outrun EC2's 20/s (docs/benchmarks.md).
+CHECK_FLEET = 40
+DESCRIBE_BUCKET = {"DescribeSnapshots": {"capacity": 20, "refill_per_second": 3}}
+FAST_POLLING = {"wait_initial_seconds": 1, "wait_max_seconds": 8, "create_rate_per_second": 1}
+
+
+def _checks_run(run_scenario, check_rate: int) -> dict[str, Any]:
+    return run_scenario(
+        settings={**FAST_POLLING, "check_rate_per_second": check_rate},
+        instances=[instance(f"node-{n:02d}", snapshot_seconds=120) for n in range(CHECK_FLEET)],
+        ec2_api_limits=DESCRIBE_BUCKET,
+    )["runs"][0]
+
+
+def test_the_fleet_check_interval_keeps_completion_checks_inside_their_bucket(run_scenario):
+    # Given check_rate_per_second 20: a floor of 2 s, below the 8 s cap, so the cap decides
+    unbounded = _checks_run(run_scenario, check_rate=20)
+    # Then the checks outrun the bucket: retried with jitter, and an instance whose retries run
+    # out fails on RequestLimitExceeded (the 10,000-instance benchmark lost half its fleet so)
+    assert unbounded["ec2_throttling"]["RequestLimitExceeded"] > 0
+    assert {row.get("aws_code") for row in unbounded["instances"] if row["status"] == "failed"} <= {
+        "RequestLimitExceeded"
+    }
+    # Given check_rate_per_second 1: each instance checks at most every 40 s (40 instances / 1)
+    bounded = _checks_run(run_scenario, check_rate=1)
+    # Then no request is throttled, every instance is backed up, with fewer checks
+    assert bounded["ec2_throttling"] == {"RequestLimitExceeded": 0}
+    assert {row["status"] for row in bounded["instances"]} == {"backed_up"}
+    checks = bounded["api_calls"]["ec2:DescribeSnapshots"]
+    assert checks < unbounded["api_calls"]["ec2:DescribeSnapshots"]
+    # Three checks each (at 40, 80 and 120 s after its snapshots; done at the third), plus the
+    # Snapshot step's lookup, Prune's listing and the orphan scan
+    assert checks == CHECK_FLEET * (3 + 2) + 1

@@ -8,7 +8,7 @@ from smart_vault.constants import TAG_DEVICE_MAP, TAG_MANAGED, TAG_RUN_ID
 from smart_vault.discovery import discover, find_targets, select_instances
 from smart_vault.errors import PermissionDeniedError
 from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, snapshot_tags
-from smart_vault.models import InstanceTarget, RunRequest, VolumeTarget
+from smart_vault.models import InstanceTarget, RunContext, RunRequest, VolumeTarget
 from tests.unit.domain.conftest import DEPLOYMENT, run, settings
 from tests.unit.domain.fakes import CLOCK
 
@@ -91,6 +91,24 @@ def test_discover_writes_the_inventory_and_returns_a_small_pointer(ec2, store):
     items = [InstanceTarget.from_dict(i) for i in store.get_json(result.inventory_key)]
     assert [i.instance_id for i in items] == [a]
     assert store.calls["s3:PutObject"] == 1
+
+
+def test_the_run_spaces_each_instance_checks_by_fleet_size_over_the_check_rate(ec2, store):
+    # 11 instances to back up and one named but gone (skipped: it makes no check)
+    ids = [ec2.add_instance(f"n-{n}") for n in range(11)]
+    request = RunRequest(time=CLOCK, instance_ids=(*ids, "i-0123456789abcdef0"))
+    result = discover(
+        request,
+        execution_arn=run().execution_arn,
+        execution_name="exec-1",
+        settings=settings(check_rate_per_second=5),
+        ec2=ec2,
+        store=store,
+    )
+    # ceil(11 / 5): each instance waits at least 3 s between checks, so 11 instances make at most
+    # 5 checks a second on average; 10,000 at the default 5/s wait at least 2,000 s
+    assert result.run.min_check_interval_seconds == 3
+    assert RunContext.from_dict(result.run.to_dict()) == result.run  # it reaches every child
 
 
 def test_discover_passes_aws_errors_through_classified(ec2, store):

@@ -174,17 +174,35 @@ waits = st.integers(0, 3600)
     timeout=st.integers(60, 7 * 24 * 3600),
     previous=waits,
     waited=st.integers(0, 7 * 24 * 3600),
+    floor=st.integers(0, 4 * 3600),
 )
-def test_next_wait_doubles_within_the_cap_and_never_passes_the_timeout(initial, extra, timeout, previous, waited):
+def test_next_wait_doubles_within_the_cap_and_never_passes_the_timeout(initial, extra, timeout, previous, waited, floor):
     config = Settings(
         wait_initial_seconds=initial,
         wait_max_seconds=min(3600, max(1, initial) + extra),
         snapshot_timeout_seconds=timeout,
     )
     remaining = timeout - waited
-    wait = next_check_wait(previous, waited_seconds=waited, settings=config)
+    wait = next_check_wait(previous, waited_seconds=waited, settings=config, floor=floor)
     assert wait >= 1  # the Wait/Check loop never spins
     if remaining >= 1:
         assert wait <= remaining  # the timeout is seen on time
-        assert wait <= config.wait_max_seconds
-        assert wait == min(max(2 * previous, initial, 1), config.wait_max_seconds, remaining)
+        # the fleet's floor wins over the cap (the cap is about promptness, the floor about
+        # EC2's request rate), and nothing else raises a wait above the cap
+        assert wait >= min(floor, remaining)
+        assert wait <= max(config.wait_max_seconds, floor)
+        assert wait == min(max(min(max(2 * previous, initial), config.wait_max_seconds), floor, 1), remaining)
+
+def test_a_large_fleet_waits_its_check_interval_before_the_first_check_and_between_checks(ec2):
+    config = settings()  # wait_initial_seconds 60, wait_max_seconds 1800
+    web = ec2.add_instance("web-1", volumes=[("/dev/xvda", 8)])
+    job = job_for(ec2, web, config=config)
+    job = replace(job, run=replace(job.run, min_check_interval_seconds=2000))  # 10,000 at 5/s
+    job = replace(job, backup=start_backup(job, settings=config, ec2=ec2))
+    assert job.backup.wait_seconds == 2000  # not 60
+    for snap in job.backup.snapshots:
+        ec2.set_state(snap.snapshot_id, "pending")
+    pending = check_backup(job, settings=config, ec2=ec2)
+    # The floor wins over the 1,800 s cap: a snapshot is seen up to 2,000 s late, and the
+    # fleet's DescribeSnapshots stay under check_rate_per_second
+    assert pending.status == "pending" and pending.wait_seconds == 2000
