@@ -163,8 +163,8 @@ def min_check_interval(targets: Sequence[InstanceTarget], settings: Settings) ->
     average at most ``check_rate_per_second`` over any such interval: every instance checks at
     most once per interval, and there are ``len(backed up)`` of them. EC2 refills DescribeSnapshots
     at 20 per second per account-region ("Request throttling for the Amazon EC2 API"); with the
-    doubling schedule alone, the checks of a 10,000-instance fleet run at about 25 per second
-    while it is being created and are throttled (docs/benchmarks.md)."""
+    doubling schedule alone a 10,000-instance fleet outran it and lost half its instances to
+    RequestLimitExceeded (docs/decisions.md, "A fleet-wide floor")."""
     backed_up = sum(1 for t in targets if not t.skip_reason)
     return math.ceil(backed_up / settings.check_rate_per_second)
 
