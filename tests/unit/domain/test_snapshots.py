@@ -176,7 +176,9 @@ waits = st.integers(0, 3600)
     waited=st.integers(0, 7 * 24 * 3600),
     floor=st.integers(0, 4 * 3600),
 )
-def test_next_wait_doubles_within_the_cap_and_never_passes_the_timeout(initial, extra, timeout, previous, waited, floor):
+def test_next_wait_doubles_within_the_cap_and_never_passes_the_timeout(
+    initial, extra, timeout, previous, waited, floor
+):
     config = Settings(
         wait_initial_seconds=initial,
         wait_max_seconds=min(3600, max(1, initial) + extra),
@@ -192,6 +194,7 @@ def test_next_wait_doubles_within_the_cap_and_never_passes_the_timeout(initial, 
         assert wait >= min(floor, remaining)
         assert wait <= max(config.wait_max_seconds, floor)
         assert wait == min(max(min(max(2 * previous, initial), config.wait_max_seconds), floor, 1), remaining)
+
 
 def test_a_large_fleet_waits_its_check_interval_before_the_first_check_and_between_checks(ec2):
     config = settings()  # wait_initial_seconds 60, wait_max_seconds 1800
