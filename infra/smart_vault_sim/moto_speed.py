@@ -228,6 +228,13 @@ def patched() -> Iterator[None]:
             for module in (string_expression, result_path, execute_state, states, event_manager, environment)
         ),
     ]
+    with replaced(patches):
+        yield
+
+
+@contextlib.contextmanager
+def replaced(patches: list[tuple[Any, str, Any]]) -> Iterator[None]:
+    """Each (target, attribute, replacement) set for the duration, the originals restored after."""
     originals = [(target, name, getattr(target, name)) for target, name, _ in patches]
     for target, name, replacement in patches:
         setattr(target, name, replacement)

@@ -61,6 +61,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.backend import execution_worker
 
 from smart_vault_sim.fleet_clock import FleetClock
+from smart_vault_sim.moto_speed import replaced
 
 PAYLOAD_LIMIT = 256 * 1024
 # Lambda error codes with their own exception class in the SDK Step Functions uses; any other
@@ -307,18 +308,14 @@ class InterpreterHooks:
             (execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", parsed_program),
             (execution_worker.ExecutionWorker, "_execution_logic", execution_logic),
         ]
-        originals = [(target, name, getattr(target, name)) for target, name, _ in patches]
-        for target, name, replacement in patches:
-            setattr(target, name, replacement)
         events = boto3._get_default_session().events
-        events.register("after-call.lambda.Invoke", lambda_returned)
-        try:
-            yield
-        finally:
-            self._lambda_clients.clear()
-            events.unregister("after-call.lambda.Invoke", lambda_returned)
-            for target, name, original in originals:
-                setattr(target, name, original)
+        with replaced(patches):
+            events.register("after-call.lambda.Invoke", lambda_returned)
+            try:
+                yield
+            finally:
+                self._lambda_clients.clear()
+                events.unregister("after-call.lambda.Invoke", lambda_returned)
 
     def _record(self, event_type: str, details: Any, key: tuple[int, int] | None) -> None:
         state_name = ""
