@@ -186,7 +186,7 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
         status="pending",
         copies=tuple(refs),
         wait_seconds=next_check_wait(
-            previous.wait_seconds if previous else 0,
+            checks - 1,  # the first turn starts the copies: wait_initial_seconds before the next
             waited_seconds=waited,
             settings=settings,
             floor=job.run.min_check_interval_seconds,

@@ -95,23 +95,24 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
 
 
 def next_check_wait(
-    previous_wait: int, *, waited_seconds: int, settings: Settings, floor: int = 0, timeout_seconds: int | None = None
+    doublings: int, *, waited_seconds: int, settings: Settings, floor: int = 0, timeout_seconds: int | None = None
 ) -> int:
     """Seconds the Wait state sleeps before the next check of a pending backup.
 
-    Doubles the previous wait, starting from ``wait_initial_seconds`` (also after a re-run that
-    found its snapshots and waited 0), up to ``wait_max_seconds``. Doubling keeps the checks of
-    a long snapshot few (about log2(max/initial) to reach the cap, then one per
-    ``wait_max_seconds``), which bounds the Lambda invocations, DescribeSnapshots calls and
-    state transitions per instance; the cap bounds how late a completed snapshot is noticed.
-    ``floor`` (the run's ``min_check_interval_seconds``) wins over both, so that a large fleet's
-    checks stay within EC2's DescribeSnapshots rate. It never sleeps past the timeout
-    (``snapshot_timeout_seconds`` unless given), so the timeout fires on time, and always at
-    least 1 s so the Wait/Check loop cannot spin. The copy loop waits the same way.
+    ``wait_initial_seconds`` doubled ``doublings`` times (once per check made), up to
+    ``wait_max_seconds``: doubling keeps the checks of a long snapshot few (about
+    log2(max/initial) to reach the cap, then one per ``wait_max_seconds``), which bounds the
+    Lambda invocations, DescribeSnapshots calls and state transitions per instance; the cap bounds
+    how late a completed snapshot is noticed. ``floor`` (the run's ``min_check_interval_seconds``)
+    wins over both, so that a large fleet's checks stay within EC2's DescribeSnapshots rate;
+    the doubling goes on underneath it, so a floor below the cap delays only the early checks.
+    It never sleeps past the timeout (``snapshot_timeout_seconds`` unless given), so the timeout
+    fires on time, and always at least 1 s so the Wait/Check loop cannot spin. The copy loop
+    waits the same way.
     """
     timeout = settings.snapshot_timeout_seconds if timeout_seconds is None else timeout_seconds
     remaining = timeout - waited_seconds
-    doubled = min(max(previous_wait * 2, settings.wait_initial_seconds), settings.wait_max_seconds)
+    doubled: int = min(settings.wait_initial_seconds << min(doublings, 32), settings.wait_max_seconds)
     return max(1, min(max(doubled, floor), remaining))
 
 
@@ -154,7 +155,7 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         snapshots=refs,
         created=backup.created,
         wait_seconds=next_check_wait(
-            backup.wait_seconds, waited_seconds=waited, settings=settings, floor=job.run.min_check_interval_seconds
+            backup.checks + 1, waited_seconds=waited, settings=settings, floor=job.run.min_check_interval_seconds
         ),
         waited_seconds=waited,
         checks=backup.checks + 1,

@@ -165,19 +165,16 @@ def test_check_of_a_skipped_backup_makes_no_call(ec2):
     assert not ec2.calls
 
 
-waits = st.integers(0, 3600)
-
-
 @given(
     initial=st.integers(0, 3600),
     extra=st.integers(0, 3600),
     timeout=st.integers(60, 7 * 24 * 3600),
-    previous=waits,
+    doublings=st.integers(0, 40),
     waited=st.integers(0, 7 * 24 * 3600),
     floor=st.integers(0, 4 * 3600),
 )
 def test_next_wait_doubles_within_the_cap_and_never_passes_the_timeout(
-    initial, extra, timeout, previous, waited, floor
+    initial, extra, timeout, doublings, waited, floor
 ):
     config = Settings(
         wait_initial_seconds=initial,
@@ -185,7 +182,7 @@ def test_next_wait_doubles_within_the_cap_and_never_passes_the_timeout(
         snapshot_timeout_seconds=timeout,
     )
     remaining = timeout - waited
-    wait = next_check_wait(previous, waited_seconds=waited, settings=config, floor=floor)
+    wait = next_check_wait(doublings, waited_seconds=waited, settings=config, floor=floor)
     assert wait >= 1  # the Wait/Check loop never spins
     if remaining >= 1:
         assert wait <= remaining  # the timeout is seen on time
@@ -193,7 +190,7 @@ def test_next_wait_doubles_within_the_cap_and_never_passes_the_timeout(
         # EC2's request rate), and nothing else raises a wait above the cap
         assert wait >= min(floor, remaining)
         assert wait <= max(config.wait_max_seconds, floor)
-        assert wait == min(max(min(max(2 * previous, initial), config.wait_max_seconds), floor, 1), remaining)
+        assert wait == min(max(min(initial * 2**doublings, config.wait_max_seconds), floor, 1), remaining)
 
 
 def test_a_large_fleet_waits_its_check_interval_before_the_first_check_and_between_checks(ec2):
@@ -209,3 +206,11 @@ def test_a_large_fleet_waits_its_check_interval_before_the_first_check_and_betwe
     # The floor wins over the 1,800 s cap: a snapshot is seen up to 2,000 s late, and the
     # fleet's DescribeSnapshots stay under check_rate_per_second
     assert pending.status == "pending" and pending.wait_seconds == 2000
+    # A floor below the cap (1,000 instances: 200 s) holds only the early checks; the doubling
+    # goes on underneath it: 200, 200, 240, 480, 960, 1800
+    job = replace(job, run=replace(job.run, min_check_interval_seconds=200), backup=replace(job.backup, checks=0))
+    waits = []
+    for _ in range(6):
+        job = replace(job, backup=check_backup(job, settings=config, ec2=ec2))
+        waits.append(job.backup.wait_seconds)
+    assert waits == [200, 240, 480, 960, 1800, 1800]
