@@ -27,8 +27,6 @@ from smart_vault.constants import (
     TAG_DEVICE,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
-    TAG_MANAGED,
-    TAG_RUN_ID,
     TAG_RUN_TIME,
     TAG_SOURCE_REGION,
     TAG_SOURCE_SNAPSHOT,
@@ -41,7 +39,7 @@ from smart_vault.errors import (
     SmartVaultError,
     ThrottledError,
 )
-from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE
+from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, run_tags
 from smart_vault.journal import Journal, confirmed_deletions
 from smart_vault.locks import lock_snapshots
 from smart_vault.models import (
@@ -99,14 +97,9 @@ def check_keys(settings: Settings, kms_for: Callable[[str], Kms]) -> None:
 def copy_tags(job: InstanceJob, source: SnapshotRef, *, deployment_id: str, source_region: str) -> list[dict[str, str]]:
     """Tags a copy carries from creation on: the managed marker and run (so a re-run finds it and
     the destination's retention applies), and its source (the copy's VolumeId is a placeholder)."""
-    target, run = job.instance, job.run
-    tags = {k: v[:MAX_TAG_VALUE] for k, v in target.copied_tags.items() if not k.startswith("smart-vault:")}
+    tags = run_tags(job.instance, job.run, deployment_id)
     tags.update(
         {
-            TAG_MANAGED: deployment_id,
-            TAG_INSTANCE_ID: target.instance_id,
-            TAG_RUN_ID: run.run_id,
-            TAG_RUN_TIME: run.run_time,
             TAG_SOURCE_SNAPSHOT: source.snapshot_id,
             TAG_SOURCE_VOLUME: source.volume_id,
             TAG_SOURCE_REGION: source_region,
@@ -114,8 +107,6 @@ def copy_tags(job: InstanceJob, source: SnapshotRef, *, deployment_id: str, sour
     )
     if source.device:
         tags[TAG_DEVICE] = source.device[:MAX_TAG_VALUE]
-    if target.name:
-        tags[TAG_INSTANCE_NAME] = target.name[:MAX_TAG_VALUE]
     items = [{"Key": k, "Value": v} for k, v in tags.items()]
     return items[-MAX_TAGS_PER_RESOURCE:]
 

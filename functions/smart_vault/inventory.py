@@ -135,8 +135,9 @@ def rerun_selection(
     return selected, skipped
 
 
-def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> list[dict[str, str]]:
-    """Tags every snapshot of this instance and run carries from creation on."""
+def run_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> dict[str, str]:
+    """What a snapshot and its copies share: the instance's copied tags, the managed marker,
+    the instance and the run (so retention and re-runs find them)."""
     tags = {k: v[:MAX_TAG_VALUE] for k, v in target.copied_tags.items() if not k.startswith("smart-vault:")}
     tags.update(
         {
@@ -148,6 +149,12 @@ def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -
     )
     if target.name:
         tags[TAG_INSTANCE_NAME] = target.name[:MAX_TAG_VALUE]
+    return tags
+
+
+def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> list[dict[str, str]]:
+    """Tags every snapshot of this instance and run carries from creation on."""
+    tags = run_tags(target, run, deployment_id)
     # The override the instance had, so its orphans keep that policy (docs/decisions.md).
     tags.update({k: v[:MAX_TAG_VALUE] for k, v in target.retention_tags.items()})
     # One CreateSnapshots call tags all its snapshots alike, so the device of each volume goes
