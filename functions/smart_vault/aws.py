@@ -174,22 +174,7 @@ class Ec2:
     def existing_snapshot_ids(self, snapshot_ids: Iterable[str]) -> set[str]:
         """Which of these snapshots still exist. A ``snapshot-id`` filter, not ``SnapshotIds``:
         the latter fails the whole request with InvalidSnapshot.NotFound for one missing id."""
-        return {s["SnapshotId"] for s in self._snapshots_by_filter(snapshot_ids)}
-
-    def _snapshots_by_filter(self, snapshot_ids: Iterable[str]) -> list[dict[str, Any]]:
-        """The named snapshots that exist, by ``snapshot-id`` filter (200 values a call, paged)."""
-        found: list[dict[str, Any]] = []
-        for chunk in _chunks(snapshot_ids):
-            found.extend(
-                _paginate(
-                    self._api(),
-                    "describe_snapshots",
-                    "Snapshots",
-                    OwnerIds=["self"],
-                    Filters=[{"Name": "snapshot-id", "Values": chunk}],
-                )
-            )
-        return found
+        return {s["SnapshotId"] for s in self.describe_snapshots(list(snapshot_ids))}
 
     def ami_snapshots(self, snapshot_ids: Iterable[str]) -> dict[str, str]:
         """Snapshot id -> id of an AMI of this account that uses it (EC2 refuses to delete those).
@@ -240,13 +225,25 @@ class Ec2:
     def describe_snapshots(self, snapshot_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The named snapshots that still exist (a deleted one is left out, not an error).
 
-        A ``snapshot-id`` filter, not ``SnapshotIds``: EC2 fails a whole ``SnapshotIds`` call
-        for one missing id (InvalidSnapshot.NotFound), and an unfiltered, unpaginated
-        DescribeSnapshots draws from the smaller of its two request buckets (50 tokens, 10 per
-        second, against 100 and 20 for filtered or paginated requests; "Request throttling for
-        the Amazon EC2 API"): the completion checks of a large fleet need the larger one.
+        A ``snapshot-id`` filter (200 values a call, paged), not ``SnapshotIds``: EC2 fails a
+        whole ``SnapshotIds`` call for one missing id (InvalidSnapshot.NotFound), and an
+        unfiltered, unpaginated DescribeSnapshots draws from the smaller of its two request
+        buckets (50 tokens, 10 per second, against 100 and 20 for filtered or paginated
+        requests; "Request throttling for the Amazon EC2 API"): the completion checks of a large
+        fleet need the larger one.
         """
-        return self._snapshots_by_filter(snapshot_ids)
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks(snapshot_ids):
+            found.extend(
+                _paginate(
+                    self._api(),
+                    "describe_snapshots",
+                    "Snapshots",
+                    OwnerIds=["self"],
+                    Filters=[{"Name": "snapshot-id", "Values": chunk}],
+                )
+            )
+        return found
 
     # -- restore (smart_vault.recovery builds the requests) -----------------------------------
     def availability_zones(self) -> list[str]:
