@@ -7,14 +7,17 @@ import os
 import sys
 from pathlib import Path
 
-import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
-from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
-
 sys.path[:0] = [
     str(Path(__file__).resolve().parent),
     str(Path(__file__).resolve().parents[1] / "functions"),
 ]
+
+# smart_vault_infra first: it points jsii at the pinned Node.js before aws_cdk starts it.
+import smart_vault_infra  # noqa: E402, F401, I001
+
+import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+from cdklabs.cdk_validator_cfnguard import CfnGuardValidator  # noqa: E402
 
 from smart_vault.errors import InvalidInputError  # noqa: E402
 from smart_vault.settings import Settings  # noqa: E402
