@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -103,6 +104,7 @@ def function_specs(
     copy_regions the off-site copy destinations (none: the copy function may only describe)."""
     managed_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id}}
     managed = {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id}}
+    copy_source = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id, "ec2:Owner": "{account}"}}
     describe = "EC2 Describe* and X-Ray support no resource-level permissions (Resource::*)"
     runs = f"run records have generated keys under {RUNS_PREFIX}/ only"
     drills = f"drill records have generated keys under {DRILLS_PREFIX}/ only"
@@ -194,13 +196,15 @@ def function_specs(
                 Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
                 *(
                     (
-                        # CopySnapshot authorizes the source snapshot and the new copy (Service
-                        # Authorization Reference, Amazon EC2, CopySnapshot: snapshot*, with
-                        # aws:RequestTag/aws:ResourceTag; AWS Storage Blog, "Enhancing
-                        # resource-level permissions for copying Amazon EBS snapshots"): only this
-                        # deployment's snapshots may be sources, and every copy must carry the
-                        # marker from creation; its tags only inside the copy (ec2:CreateAction).
-                        Allow(("ec2:CopySnapshot",), (On.SNAPSHOTS,), managed),
+                        # CopySnapshot authorizes the source snapshot and the new copy (AWS
+                        # Storage Blog, "Enhancing resource-level permissions for copying Amazon
+                        # EBS snapshots"), but the Service Authorization Reference (Amazon EC2,
+                        # CopySnapshot, snapshot*) lists no aws:ResourceTag for it: aws:RequestTag,
+                        # aws:TagKeys and ec2: keys such as ec2:Owner only. So a source must be a
+                        # snapshot of this account in this Region, copied only into a copy that
+                        # carries this deployment's marker from creation (aws:RequestTag is the
+                        # request's, present for both resources); tags only inside the copy.
+                        Allow(("ec2:CopySnapshot",), (On.SNAPSHOTS,), copy_source),
                         Allow(("ec2:CopySnapshot",), (On.COPY_SNAPSHOTS,), managed_at_create),
                         Allow(
                             ("ec2:CreateTags",),
@@ -236,7 +240,8 @@ def function_specs(
             ),
             uses_key=False,
             wildcards=f"{describe}; copies are new snapshots whose ARNs are unknown before the call, so "
-            "CopySnapshot requires the managed tag on sources (aws:ResourceTag) and copies (aws:RequestTag) "
+            "CopySnapshot takes only this account's snapshots of this Region (ec2:Owner) and requires the managed "
+            "tag on the copy (aws:RequestTag) "
             "and CreateTags is allowed only inside it (ec2:CreateAction); a destination key named by alias "
             "is key/* of its Region narrowed by kms:ResourceAliases.",
         ),
@@ -408,7 +413,7 @@ class Functions(Construct):
                 iam.PolicyStatement(
                     actions=list(allow.actions),
                     resources=[arn for on in allow.on for arn in self._arns(on)] + self._literal(allow.arns),
-                    conditions=dict(allow.conditions) or None,
+                    conditions=self._filled(allow.conditions) or None,
                 )
             )
         if spec.uses_key:
@@ -428,6 +433,17 @@ class Functions(Construct):
             "Resource::*",  # X-Ray PutTraceSegments/PutTelemetryRecords (active tracing)
             *sorted(findings),
         )
+
+    def _filled(self, conditions: Mapping[str, Mapping[str, object]]) -> dict[str, dict[str, Any]]:
+        """Conditions with ``{account}`` (and ``{partition}``) filled for this stack."""
+        stack = Stack.of(self)
+
+        def fill(value: Any) -> Any:
+            if isinstance(value, str):
+                return value.replace("{account}", stack.account).replace("{partition}", stack.partition)
+            return [fill(v) for v in value] if isinstance(value, list) else value
+
+        return {op: {key: fill(value) for key, value in keys.items()} for op, keys in conditions.items()}
 
     def _literal(self, arns: tuple[str, ...]) -> list[str]:
         stack = Stack.of(self)

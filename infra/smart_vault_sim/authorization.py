@@ -33,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from smart_vault_sim import fleet, regions
+from smart_vault_sim import fleet, regions, sar
 from smart_vault_sim.aws_tap import STATE_MACHINE, ApiCall, aws_error, encoded_failure
 from smart_vault_sim.iam import Decision, Request, evaluate
 from smart_vault_sim.stack_iam import Role, StackIam
@@ -83,6 +83,9 @@ class Requests:
             return None  # EC2 answers NotFound for it: leave that to the emulator
         tags = self._resource_tags(resource_id)
         context = {**_tags_context("aws:ResourceTag", tags), **_tags_context("ec2:ResourceTag", tags)}
+        if known is not None and kind == "snapshot":
+            # ec2:Owner, the owning account (Service Authorization Reference, EC2, "snapshot").
+            context["ec2:Owner"] = (str(getattr(known[resource_id], "owner_id", "") or self.account),)
         return Need("", self.ec2_arn(kind, resource_id), context)
 
     def needs(self, call: ApiCall) -> list[Need]:
@@ -333,7 +336,8 @@ class Authorizer:
             action=action,
             resource=resource,
             context={
-                **context,
+                # Only the keys the SAR lists for this action and resource reach IAM, as on AWS.
+                **sar.request_context(action, resource, context),
                 "aws:SecureTransport": ("true",),
                 "aws:RequestedRegion": (region or self.region,),
                 "aws:PrincipalAccount": (self.account,),
