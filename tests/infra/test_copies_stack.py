@@ -52,8 +52,13 @@ def test_copy_snapshot_is_limited_to_managed_sources_and_marked_copies_in_each_d
     copy = _statements(copies_stack["template"], "CopyRole")
     grants = _granting(copy, "ec2:CopySnapshot")
     assert len(grants) == 2
-    source = next(g for g in grants if "aws:ResourceTag/smart-vault:managed-by" in _text(g.get("Condition")))
-    target = next(g for g in grants if "aws:RequestTag/smart-vault:managed-by" in _text(g.get("Condition")))
+    # The SAR lists no aws:ResourceTag for CopySnapshot: sources are this account's snapshots
+    # (ec2:Owner), copied only into copies that carry the marker (aws:RequestTag, a request key).
+    source = next(g for g in grants if "ec2:Owner" in _text(g.get("Condition")))
+    target = next(g for g in grants if g is not source)
+    assert "aws:ResourceTag" not in _text(copy)
+    assert "aws:RequestTag/smart-vault:managed-by" in _text(source["Condition"])
+    assert "aws:RequestTag/smart-vault:managed-by" in _text(target["Condition"])
     assert "AWS::Region" in _text(source["Resource"])  # the source Region's snapshots only
     assert "us-west-2::snapshot/*" in _text(target["Resource"]) and "eu-west-1::snapshot/*" in _text(target["Resource"])
     tags = _granting(copy, "ec2:CreateTags")
