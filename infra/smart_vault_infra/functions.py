@@ -194,13 +194,15 @@ def function_specs(
                 Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
                 *(
                     (
-                        # CopySnapshot authorizes the source snapshot and the new copy (Service
-                        # Authorization Reference, Amazon EC2, CopySnapshot: snapshot*, with
-                        # aws:RequestTag/aws:ResourceTag; AWS Storage Blog, "Enhancing
-                        # resource-level permissions for copying Amazon EBS snapshots"): only this
-                        # deployment's snapshots may be sources, and every copy must carry the
-                        # marker from creation; its tags only inside the copy (ec2:CreateAction).
-                        Allow(("ec2:CopySnapshot",), (On.SNAPSHOTS,), managed),
+                        # CopySnapshot authorizes the source snapshot and the new copy, both
+                        # snapshot* (AWS Storage Blog, "Enhancing resource-level permissions for
+                        # copying Amazon EBS snapshots"). The SAR's CopySnapshot row lists
+                        # aws:RequestTag, aws:TagKeys and ec2:* keys (ec2:Owner, ec2:SnapshotID,
+                        # ec2:Encrypted, ...) but no aws:ResourceTag: a tag condition on the source
+                        # never matches on AWS. Sources: this account's snapshots in the home
+                        # Region (ec2:Owner); every copy must carry the marker from creation
+                        # (aws:RequestTag); its tags only inside the copy (ec2:CreateAction).
+                        Allow(("ec2:CopySnapshot",), (On.SNAPSHOTS,), {"StringEquals": {"ec2:Owner": "{account}"}}),
                         Allow(("ec2:CopySnapshot",), (On.COPY_SNAPSHOTS,), managed_at_create),
                         Allow(
                             ("ec2:CreateTags",),
@@ -236,7 +238,8 @@ def function_specs(
             ),
             uses_key=False,
             wildcards=f"{describe}; copies are new snapshots whose ARNs are unknown before the call, so "
-            "CopySnapshot requires the managed tag on sources (aws:ResourceTag) and copies (aws:RequestTag) "
+            "CopySnapshot's sources are this account's snapshots in this Region (ec2:Owner: the SAR lists no "
+            "aws:ResourceTag for it), its copies must carry the managed tag (aws:RequestTag) "
             "and CreateTags is allowed only inside it (ec2:CreateAction); a destination key named by alias "
             "is key/* of its Region narrowed by kms:ResourceAliases.",
         ),
@@ -408,7 +411,7 @@ class Functions(Construct):
                 iam.PolicyStatement(
                     actions=list(allow.actions),
                     resources=[arn for on in allow.on for arn in self._arns(on)] + self._literal(allow.arns),
-                    conditions=dict(allow.conditions) or None,
+                    conditions=self._conditions(allow.conditions) or None,
                 )
             )
         if spec.uses_key:
@@ -428,6 +431,14 @@ class Functions(Construct):
             "Resource::*",  # X-Ray PutTraceSegments/PutTelemetryRecords (active tracing)
             *sorted(findings),
         )
+
+    def _conditions(self, conditions: Mapping[str, Mapping[str, object]]) -> dict[str, dict[str, object]]:
+        """Conditions with "{account}" values resolved to this stack's account (ec2:Owner)."""
+        account = Stack.of(self).account
+        return {
+            op: {key: account if value == "{account}" else value for key, value in block.items()}
+            for op, block in conditions.items()
+        }
 
     def _literal(self, arns: tuple[str, ...]) -> list[str]:
         stack = Stack.of(self)

@@ -33,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from smart_vault_sim import fleet, regions
+from smart_vault_sim import fleet, regions, sar_condition_keys
 from smart_vault_sim.aws_tap import STATE_MACHINE, ApiCall, aws_error, encoded_failure
 from smart_vault_sim.iam import Decision, Request, evaluate
 from smart_vault_sim.stack_iam import Role, StackIam
@@ -83,6 +83,13 @@ class Requests:
             return None  # EC2 answers NotFound for it: leave that to the emulator
         tags = self._resource_tags(resource_id)
         context = {**_tags_context("aws:ResourceTag", tags), **_tags_context("ec2:ResourceTag", tags)}
+        if kind == "snapshot":  # the snapshot resource type's own keys (Service Authorization Reference, EC2)
+            snapshot = backend.snapshots[resource_id]
+            context |= {
+                "ec2:Owner": (str(snapshot.owner_id),),
+                "ec2:SnapshotID": (resource_id,),
+                "ec2:Encrypted": (str(bool(snapshot.encrypted)).lower(),),
+            }
         return Need("", self.ec2_arn(kind, resource_id), context)
 
     def needs(self, call: ApiCall) -> list[Need]:
@@ -333,7 +340,8 @@ class Authorizer:
             action=action,
             resource=resource,
             context={
-                **context,
+                # Only the keys the SAR lists for this action and resource reach the evaluator.
+                **sar_condition_keys.request_context(action, resource, context),
                 "aws:SecureTransport": ("true",),
                 "aws:RequestedRegion": (region or self.region,),
                 "aws:PrincipalAccount": (self.account,),

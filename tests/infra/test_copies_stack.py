@@ -48,11 +48,14 @@ def test_cdk_nag_and_guard_accept_the_copy_grants(copies_stack):
     assert copies_stack["errors"] == []
 
 
-def test_copy_snapshot_is_limited_to_managed_sources_and_marked_copies_in_each_destination(copies_stack):
+def test_copy_snapshot_is_limited_to_own_sources_and_marked_copies_in_each_destination(copies_stack):
     copy = _statements(copies_stack["template"], "CopyRole")
     grants = _granting(copy, "ec2:CopySnapshot")
     assert len(grants) == 2
-    source = next(g for g in grants if "aws:ResourceTag/smart-vault:managed-by" in _text(g.get("Condition")))
+    # The SAR lists no aws:ResourceTag for CopySnapshot: the source is limited by ec2:Owner.
+    assert "aws:ResourceTag" not in _text(grants)
+    source = next(g for g in grants if "ec2:Owner" in _text(g.get("Condition")))
+    assert source["Condition"] == {"StringEquals": {"ec2:Owner": {"Ref": "AWS::AccountId"}}}
     target = next(g for g in grants if "aws:RequestTag/smart-vault:managed-by" in _text(g.get("Condition")))
     assert "AWS::Region" in _text(source["Resource"])  # the source Region's snapshots only
     assert "us-west-2::snapshot/*" in _text(target["Resource"]) and "eu-west-1::snapshot/*" in _text(target["Resource"])
