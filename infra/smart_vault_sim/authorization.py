@@ -321,7 +321,10 @@ class Authorizer:
         requests = self.requests_in(region)
         for action in regions.KEY_ACTIONS:
             need = requests.key_need(action, key_arn)
-            context = {**need.context, "kms:GrantIsForAWSResource": ("true",)}
+            # EC2 calls KMS on the caller's behalf: kms:ViaService (AWS KMS Developer Guide,
+            # "kms:ViaService"); the SAR table keeps GrantIsForAWSResource for CreateGrant only.
+            via = {"kms:ViaService": (f"ec2.{region}.amazonaws.com",)}
+            context = {**need.context, **via, "kms:GrantIsForAWSResource": ("true",)}
             if self.decide(caller, action, need.resource, context, region=region) is not Decision.ALLOW:
                 return False
         return True
