@@ -41,9 +41,7 @@ def test_each_kms_action_ebs_requires_is_allowed_when_ec2_asks(action):
 def test_the_key_is_not_usable_directly_nor_for_grants_to_anyone():
     assert decision("kms:Decrypt") is Decision.IMPLICIT_DENY
     assert decision("kms:Decrypt", **{"kms:ViaService": ("s3.us-west-2.amazonaws.com",)}) is Decision.IMPLICIT_DENY
-    assert (
-        decision("kms:CreateGrant", **{"kms:ViaService": ("ec2.us-west-2.amazonaws.com",)}) is Decision.IMPLICIT_DENY
-    )
+    assert decision("kms:CreateGrant", **{"kms:ViaService": ("ec2.us-west-2.amazonaws.com",)}) is Decision.IMPLICIT_DENY
 
 
 def test_the_readme_lists_every_kms_action_the_policy_needs():

@@ -111,17 +111,21 @@ def test_the_same_tag_condition_matches_where_the_sar_lists_it(tagged_snapshot):
 def test_global_keys_are_always_in_the_context():
     context = {"aws:SourceArn": ("arn:aws:cloudwatch:us-east-1:1:alarm:a",), "aws:PrincipalTag/team": ("ops",)}
     assert sar_condition_keys.request_context("sns:Publish", "arn:aws:sns:us-east-1:1:t", context) == context
-    kept = sar_condition_keys.request_context("kms:Decrypt", "arn:aws:kms:us-east-1:1:key/k", {
-        "kms:GrantIsForAWSResource": ("true",),
-        "kms:EncryptionContext:aws:logs:arn": ("arn:aws:logs:us-east-1:1:log-group:g",),
-        "kms:ViaService": ("ec2.us-east-1.amazonaws.com",),
-    })
+    kept = sar_condition_keys.request_context(
+        "kms:Decrypt",
+        "arn:aws:kms:us-east-1:1:key/k",
+        {
+            "kms:GrantIsForAWSResource": ("true",),
+            "kms:EncryptionContext:aws:logs:arn": ("arn:aws:logs:us-east-1:1:log-group:g",),
+            "kms:ViaService": ("ec2.us-east-1.amazonaws.com",),
+        },
+    )
     # GrantIsForAWSResource belongs to the grant operations (CreateGrant), not to Decrypt.
     assert set(kept) == {"kms:EncryptionContext:aws:logs:arn", "kms:ViaService"}
 
 
 def test_keys_for_an_action_missing_from_the_table_are_refused_not_guessed():
-    with pytest.raises(sar_condition_keys.UnlistedAction, match="ec2:MadeUpAction is not in sar_condition_keys.json"):
+    with pytest.raises(sar_condition_keys.UnlistedAction, match=r"ec2:MadeUpAction is not in sar_condition_keys\.json"):
         sar_condition_keys.request_context("ec2:MadeUpAction", "*", {"aws:ResourceTag/a": ("b",)})
     assert sar_condition_keys.request_context("ec2:MadeUpAction", "*", {}) == {}
 
