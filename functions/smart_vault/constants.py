@@ -84,6 +84,8 @@ METRIC_SNAPSHOTS_CREATED = "SnapshotsCreated"
 METRIC_SNAPSHOTS_FAILED = "SnapshotsFailed"
 METRIC_SNAPSHOTS_DELETED = "SnapshotsDeleted"
 METRIC_DELETES_SKIPPED = "DeletesSkipped"
+# Deletions still throttled (or failing server-side) after their retries: left for the next run.
+METRIC_DELETES_DEFERRED = "DeletesDeferred"
 METRIC_SNAPSHOTS_ARCHIVED = "SnapshotsArchived"
 METRIC_BACKUP_GIB = "BackupGiB"
 METRIC_COPIES_STARTED = "CopiesStarted"

@@ -437,6 +437,12 @@ class InstanceOutcome:
     dry_run: bool = False
     copies: tuple[CopyRef, ...] = ()
     copy_pruning: tuple[RegionPruning, ...] = ()
+    # Deletions that still failed (throttled, AWS server errors) after their retries: left for the
+    # next run, which plans them again; the backup itself is not failed for them (issue 20).
+    deferred_deletes: tuple[SkippedDelete, ...] = ()
+    # Snapshots inside the configured lock that EC2 held no lock on (a LockSnapshot that failed
+    # on an earlier run), locked by this run.
+    locks_added: tuple[LockedSnapshot, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -474,6 +480,8 @@ class InstanceOutcome:
             dry_run=bool(data.get("dry_run")),
             copies=tuple(CopyRef(**c) for c in data.get("copies") or ()),
             copy_pruning=tuple(RegionPruning.from_dict(r) for r in data.get("copy_pruning") or ()),
+            deferred_deletes=tuple(SkippedDelete(**d) for d in data.get("deferred_deletes") or ()),
+            locks_added=tuple(LockedSnapshot(**p) for p in data.get("locks_added") or ()),
         )
 
 
@@ -487,6 +495,8 @@ class RegionPruning:
     would_delete: tuple[DeletedSnapshot, ...] = ()
     breakers: tuple[TrippedVolume, ...] = ()
     kept_by_ami: tuple[PinnedSnapshot, ...] = ()
+    deferred_deletes: tuple[SkippedDelete, ...] = ()  # as InstanceOutcome.deferred_deletes
+    locks_added: tuple[LockedSnapshot, ...] = ()  # copies locked late, as InstanceOutcome.locks_added
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RegionPruning:
@@ -500,6 +510,8 @@ class RegionPruning:
                 for b in data.get("breakers") or ()
             ),
             kept_by_ami=tuple(PinnedSnapshot(**p) for p in data.get("kept_by_ami") or ()),
+            deferred_deletes=tuple(SkippedDelete(**d) for d in data.get("deferred_deletes") or ()),
+            locks_added=tuple(LockedSnapshot(**p) for p in data.get("locks_added") or ()),
         )
 
 

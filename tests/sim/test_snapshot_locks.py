@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from smart_vault.aws import SNAPSHOT_LOCKED_ERROR, Ec2
+from smart_vault.aws import Ec2
+from smart_vault.deferral import delete_or_defer
 from smart_vault.locks import LockSettings, active_locks, lock_snapshots
 from smart_vault_sim import fleet
+from smart_vault_sim.snapshot_locks import SNAPSHOT_LOCKED_ERROR
 from tests.conftest import REGION, RUN_TIME, Account
 
 
@@ -51,7 +53,9 @@ def test_delete_of_a_locked_snapshot_is_refused_until_the_lock_expires(account: 
     assert locked["LockExpiresOn"] == RUN_TIME + timedelta(days=10)
     clock.at = RUN_TIME + timedelta(days=10) - timedelta(seconds=1)
     assert code_of(lambda: account.ec2.delete_snapshot(SnapshotId=sid)) == SNAPSHOT_LOCKED_ERROR
-    assert Ec2().delete_snapshot(sid) == "locked"  # the adapter keeps it and says why
+    # Pruning keeps it and says why: the refusal is re-checked, whatever its code
+    kept = delete_or_defer(Ec2(), sid, now=clock.at)
+    assert kept.result == "locked" and kept.locked_until == RUN_TIME + timedelta(days=10)
     clock.at = RUN_TIME + timedelta(days=10)
     (info,) = account.ec2.describe_locked_snapshots(SnapshotIds=[sid])["Snapshots"]
     assert info["LockState"] == "expired"
