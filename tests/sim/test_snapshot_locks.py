@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -143,3 +144,34 @@ def test_lock_snapshots_locks_once_and_a_repeat_leaves_locks_alone(account: Acco
     assert account.tap.calls["ec2:DescribeLockedSnapshots"] == 1
     assert active_locks(Ec2(), ids, clock.at) == dict.fromkeys(ids, RUN_TIME + timedelta(days=7))
     assert active_locks(Ec2(), ids, RUN_TIME + timedelta(days=7)) == {}
+
+
+@pytest.mark.parametrize("code", [SNAPSHOT_LOCKED_ERROR, "IncorrectState", "InvalidSnapshot.InUse", "AccessDenied"])
+def test_a_lock_that_appears_after_the_plan_read_the_locks_keeps_the_snapshot_whatever_the_code(
+    account: Account, code: str
+):
+    # Given an expired snapshot that another actor locks right after Prune read the locks, and an
+    # EC2 that refuses its deletion with ``code`` (the API Reference documents none)
+    from smart_vault.handlers import prune
+    from tests.unit.test_prune import backed_up, existing_ids, old
+
+    account.configure(keep_min=1, max_delete_fraction=1.0)
+    web = account.add_instance("web-1")
+    doomed = old(account, web, days=30)
+    account.locks.locked_error = code
+
+    def another_actor_locks(**_: Any) -> None:
+        if doomed not in account.locks.locks:
+            account.locks.lock({"SnapshotId": doomed, "LockMode": "governance", "LockDuration": 3})
+
+    events = boto3._get_default_session().events
+    events.register("after-call.ec2.DescribeLockedSnapshots", another_actor_locks)
+    try:
+        outcome = account.invoke(prune.handler, backed_up(account, web))
+    finally:
+        events.unregister("after-call.ec2.DescribeLockedSnapshots", another_actor_locks)
+    # Then it is kept, re-checked and reported as locked, not as a skipped or failed deletion
+    assert doomed in existing_ids(account)
+    assert [k["snapshot_id"] for k in outcome["kept_locked"]] == [doomed]
+    assert outcome["skipped_deletes"] == [] and outcome["deleted"] == [] and outcome["status"] == "backed_up"
+    assert account.tap.calls["ec2:DescribeLockedSnapshots"] == 2  # the plan's read, and the re-check

@@ -99,6 +99,7 @@ def test_a_delete_throttled_once_is_retried_in_the_function_and_done(ec2):
 def test_a_delete_still_throttled_after_its_retries_is_deferred_and_the_backup_stands(ec2):
     config = settings(max_delete_fraction=1.0)
     web = ec2.add_instance("web-1")
+    old(ec2, web, days=19)  # kept: keep_min 2 with this run's snapshot
     b, c = old(ec2, web, days=20), old(ec2, web, days=21)
     job = backed_up(ec2, web, config)
     ec2.fail("ec2:DeleteSnapshot", "RequestLimitExceeded", times=DELETE_ATTEMPTS)
