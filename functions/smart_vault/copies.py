@@ -39,7 +39,7 @@ from smart_vault.errors import (
     SmartVaultError,
     ThrottledError,
 )
-from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, run_tags
+from smart_vault.inventory import MAX_CREATION_TAGS, MAX_TAG_VALUE, run_tags
 from smart_vault.journal import Journal, confirmed_deletions
 from smart_vault.locks import lock_snapshots
 from smart_vault.models import (
@@ -108,7 +108,7 @@ def copy_tags(job: InstanceJob, source: SnapshotRef, *, deployment_id: str, sour
     if source.device:
         tags[TAG_DEVICE] = source.device[:MAX_TAG_VALUE]
     items = [{"Key": k, "Value": v} for k, v in tags.items()]
-    return items[-MAX_TAGS_PER_RESOURCE:]
+    return items[-MAX_CREATION_TAGS:]
 
 
 def _tags(raw: Mapping[str, Any]) -> dict[str, str]:

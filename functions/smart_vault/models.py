@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from smart_vault.constants import RUNS_PREFIX
 from smart_vault.errors import InvalidInputError
+from smart_vault.instance_spec import InstanceSpec
 from smart_vault.validation import (
     parse_time,
     read_aws_id,
@@ -134,6 +135,9 @@ class InstanceTarget:
     # Set when a re-run names an instance that cannot be backed up (gone, terminated, untagged):
     # the child records it as skipped with this reason instead of calling EC2.
     skip_reason: str | None = None
+    # What restoring as an AMI needs of the instance (smart_vault.instance_spec), tagged on its
+    # snapshots and copies; None for items written before it was recorded.
+    spec: InstanceSpec | None = None
 
     @property
     def included_volume_ids(self) -> set[str]:
@@ -162,6 +166,7 @@ class InstanceTarget:
             retention_tags={str(k): str(v) for k, v in overrides.items()},
             start_delay_seconds=read_int(data, "start_delay_seconds", path=path, default=0, minimum=0),
             skip_reason=read_str(data, "skip_reason", path=path, default=None),
+            spec=InstanceSpec.from_dict(require_mapping(data["spec"], f"{path}spec")) if data.get("spec") else None,
         )
 
     @property
