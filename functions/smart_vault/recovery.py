@@ -365,9 +365,12 @@ def restore_problems(
                 f"{name}: snapshot {volume.snapshot_id} is {volume.state} ({volume.progress}%), not completed"
             )
         if volume.storage_tier == "archive":
+            # RestoreSnapshotTier (EC2 API Reference): a temporary restore names its days
+            # (TemporaryRestoreDays), a permanent one sets PermanentRestore; one of the two.
             problems.append(
                 f"{name}: snapshot {volume.snapshot_id} is archived: restore it first "
-                f"(aws ec2 restore-snapshot-tier --snapshot-id {volume.snapshot_id}), which takes up to 72 hours"
+                f"(aws ec2 restore-snapshot-tier --snapshot-id {volume.snapshot_id} --temporary-restore-days N, "
+                "or --permanent-restore), which takes up to 72 hours"
             )
     for key, reason in sorted((unusable_keys or {}).items()):
         users = ", ".join(v.snapshot_id for v in point.volumes if v.kms_key_id == key) or "the restore"

@@ -323,8 +323,7 @@ def execute(
         result.image_id, fresh = _image(ec2, restore_plan.image)
         created_image = result.image_id if fresh else None
         if restore_plan.kind == "instance" and restore_plan.instance is not None:
-            params = {**restore_plan.instance, "ImageId": result.image_id}
-            result.instance_id = str(ec2.run_instance(params)["InstanceId"])
+            result.instance_id = _run_instance(ec2, restore_plan, result.image_id)
         return result
     except (CliError, SmartVaultError, ClientError, BotoCoreError) as error:
         reason = error if isinstance(error, CliError) else (explain_aws_failure(error) or str(error))
@@ -356,6 +355,23 @@ def _create_volume(ec2: Ec2, restore_plan: RestorePlan, params: dict[str, Any]) 
     raise CliError(
         f"{device}: {MAX_TOKEN_ATTEMPTS} earlier restores of this point were deleted; restore into another --az"
     )
+
+
+# RunInstances states after which an instance is gone (DescribeInstances InstanceState).
+GONE_INSTANCE_STATES = ("shutting-down", "terminated")
+
+
+def _run_instance(ec2: Ec2, restore_plan: RestorePlan, image_id: str) -> str:
+    """RunInstances; when the token answers with an instance terminated since (EC2 answers a
+    repeated ClientToken with the instance it launched, "Ensuring idempotency"), the next
+    deterministic token, so a second restore after the first was terminated launches anew."""
+    assert restore_plan.instance is not None
+    for attempt in range(MAX_TOKEN_ATTEMPTS):
+        token = client_token(restore_plan.point, "instance", image_id, attempt)
+        launched = ec2.run_instance({**restore_plan.instance, "ImageId": image_id, "ClientToken": token})
+        if (launched.get("State") or {}).get("Name") not in GONE_INSTANCE_STATES:
+            return str(launched["InstanceId"])
+    raise CliError(f"{MAX_TOKEN_ATTEMPTS} earlier instances restored from {image_id} were terminated")
 
 
 def _device(restore_plan: RestorePlan, params: dict[str, Any]) -> str:

@@ -182,6 +182,7 @@ def test_restore_in_the_copy_region_with_the_source_region_down(copied, source_d
     ec2 = boto3.client("ec2", region_name=COPY)
     image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     assert image["Architecture"] == "arm64" and image["BootMode"] == "uefi"
+    assert image["TpmSupport"] == "v2.0" and image["ImdsSupport"] == "v2.0" and image["EnaSupport"] is True
     assert image["RootDeviceName"] == "/dev/xvda"
     assert sorted(m["DeviceName"] for m in image["BlockDeviceMappings"]) == DEVICES
     copy_ids = {c["SnapshotId"] for c in _copies(copied)}
@@ -189,6 +190,8 @@ def test_restore_in_the_copy_region_with_the_source_region_down(copied, source_d
     instance_id = launched.output.split("instance: ")[1].split()[0]
     instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     assert instance["ImageId"] == image_id and instance["InstanceType"] == "m7g.large"
+    assert instance["Architecture"] == "arm64" and instance["BootMode"] == "uefi"
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
     assert source_down == []  # not one call tried the source Region
 
 

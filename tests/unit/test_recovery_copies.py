@@ -18,7 +18,11 @@ from smart_vault.instance_spec import InstanceSpec
 from smart_vault.recovery import ImageMetadata, group_points, image_request
 
 SPEC = "arch=arm64,boot=uefi,ena=1,root=/dev/xvda,virt=hvm,imds=required,tpm=v2.0,type=m7g.large"
-DEVICES = {"vol-0000000000000000a": "/dev/xvda", "vol-0000000000000000b": "/dev/sdf", "vol-0000000000000000c": "/dev/sdg"}
+DEVICES = {
+    "vol-0000000000000000a": "/dev/xvda",
+    "vol-0000000000000000b": "/dev/sdf",
+    "vol-0000000000000000c": "/dev/sdg",
+}
 
 
 def _copy(index: int, source_volume: str, device: str) -> dict:
