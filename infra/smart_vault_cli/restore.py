@@ -369,8 +369,13 @@ def _run_instance(ec2: Ec2, restore_plan: RestorePlan, image_id: str) -> str:
     for attempt in range(MAX_TOKEN_ATTEMPTS):
         token = client_token(restore_plan.point, "instance", image_id, attempt)
         launched = ec2.run_instance({**restore_plan.instance, "ImageId": image_id, "ClientToken": token})
-        if (launched.get("State") or {}).get("Name") not in GONE_INSTANCE_STATES:
-            return str(launched["InstanceId"])
+        instance_id = str(launched["InstanceId"])
+        # The answer may carry the state at launch: DescribeInstances says whether it is gone.
+        states = {(launched.get("State") or {}).get("Name")} | {
+            (i.get("State") or {}).get("Name") for i in ec2.instances_by_id([instance_id])
+        }
+        if not states & set(GONE_INSTANCE_STATES):
+            return instance_id
     raise CliError(f"{MAX_TOKEN_ATTEMPTS} earlier instances restored from {image_id} were terminated")
 
 
