@@ -28,7 +28,7 @@ from smart_vault.constants import (
     TAG_INSTANCE_ID,
     TAG_VERIFIED_AT,
 )
-from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError
+from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError, shorten_error
 from smart_vault.models import ErrorInfo, RunContext
 from smart_vault.observability import COUNT, SECONDS, logger, metrics
 from smart_vault.recovery import RecoveryPoint, group_points, latest_point, recovery_points, volume_requests
@@ -475,7 +475,9 @@ def _alert(result: DrillReport) -> dict[str, Any]:
     for r in failed:
         error = r.error or {}
         code = f" [{error.get('aws_code')}]" if error.get("aws_code") else ""
-        lines.append(f"- {r.label}: step {r.step}: {error.get('type')}{code}: {str(error.get('message'))[:1000]}")
+        lines.append(
+            f"- {r.label}: step {r.step}: {error.get('type')}{code}: {shorten_error(str(error.get('message') or ''))}"
+        )
         if not r.cleaned_up:
             lines.append(f"  volumes may be left behind (tag {TAG_DRILL_EXECUTION}={result.execution_name})")
     passed = len(result.instances) - len(failed)
