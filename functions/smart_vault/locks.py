@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from smart_vault.errors import InvalidInputError
 from smart_vault.observability import logger
-from smart_vault.validation import read_int, read_str
+from smart_vault.validation import read_int, read_str, refuse_text
 
 LockMode = Literal["governance", "compliance"]
 LOCK_MODES = ("governance", "compliance")
@@ -42,6 +42,7 @@ class LockSettings:
         if value is None or value == "":
             return None
         field = f"{path}lock"
+        refuse_text(value, field, "an object")
         if isinstance(value, str):
             try:
                 value = json.loads(value)

@@ -24,6 +24,7 @@ from smart_vault.validation import (
     read_list,
     read_str,
     read_str_list,
+    refuse_text,
     require_mapping,
 )
 
@@ -82,6 +83,7 @@ def read_copy_regions(data: Mapping[str, Any], key: str, *, path: str) -> tuple[
     raw = data.get(key)
     if raw is None or raw == "":
         return ()
+    refuse_text(raw, f"{path}{key}", "a JSON list")
     if isinstance(raw, str):  # the environment carries the list as JSON
         try:
             raw = json.loads(raw)
@@ -110,6 +112,7 @@ class DrillSettings:
     @classmethod
     def from_value(cls, value: Any, *, path: str) -> DrillSettings:
         """From a mapping (scenario, CDK context) or its JSON text (the DRILL environment variable)."""
+        refuse_text(value, path, "an object")
         if isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -346,8 +349,12 @@ def _with_gfs(settings: Settings, data: Mapping[str, Any], path: str) -> Setting
             raise InvalidInputError(
                 f"{path}retention", "cannot be combined with retention_days: choose one retention rule"
             )
+        raw = data["retention"]
+        refuse_text(raw, f"{path}retention", "an object")
+        for tier, count in raw.items() if isinstance(raw, Mapping) else ():
+            refuse_text(count, f"{path}retention.{tier}", "a JSON number")
         try:
-            gfs = Gfs.parse(data["retention"])
+            gfs = Gfs.parse(raw)
         except ValueError as error:
             raise InvalidInputError(f"{path}retention", str(error)) from None
     archive = None

@@ -20,6 +20,7 @@ import boto3
 from smart_vault.errors import InvalidInputError
 from smart_vault.settings import Settings
 from smart_vault.validation import (
+    json_typed,
     parse_time,
     read_bool,
     read_int,
@@ -27,6 +28,7 @@ from smart_vault.validation import (
     read_str,
     require_mapping,
 )
+from smart_vault_sim.scenario_checks import refuse_inert as _refuse_inert
 
 INSTANCE_STATES = ("running", "stopped", "terminated")
 SNAPSHOT_STATES = ("completed", "pending", "error")
@@ -172,11 +174,14 @@ class Scenario:
 
 def parse_scenario(data: Any) -> Scenario:
     try:
-        return _parse(data)
+        with json_typed():  # a JSON document: "keep_min": "3" is a mistake, not a number
+            scenario = _parse(data)
     except ScenarioError:
         raise
     except InvalidInputError as error:
         raise ScenarioError(error.field, str(error).split(": ", 1)[-1]) from None
+    _refuse_inert(scenario)
+    return scenario
 
 
 def _parse(data: Any) -> Scenario:
@@ -460,7 +465,15 @@ def _run_entry(entry: Any, path: str, earlier: Sequence[datetime]) -> list[datet
     if "at" in entry:
         if "every" in entry or "count" in entry:
             raise _fail(path, "has 'at' and 'every'/'count': use one form per entry")
-        return [_time(entry, "at", path)]
+        moment = _time(entry, "at", path)
+        if earlier and moment < earlier[-1]:
+            # The emulated account has one clock (snapshot times, locks, request buckets): it
+            # cannot go back. The same `at` twice is allowed: a scheduled event delivered again.
+            raise _fail(
+                f"{path}.at",
+                f"is before the run scheduled before it ({earlier[-1]:%Y-%m-%dT%H:%M:%SZ}): runs go forward in time",
+            )
+        return [moment]
     if "every" not in entry:
         raise _fail(path, "must have 'at' or 'every'")
     if not earlier:
