@@ -281,7 +281,7 @@ def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
         raise RestoreFailedError(f"restored volumes disappeared: {', '.join(missing)}")
     failed = [i for i in ids if found[i].get("State") == "error"]
     if failed:
-        raise RestoreFailedError(f"restored volumes ended in state error: {', '.join(failed)}")
+        raise RestoreFailedError(f"restored volumes ended in state error: {', '.join(_with_keys(failed, found))}")
     waited = state.waited_seconds + state.wait_seconds
     if all(found[i].get("State") == "available" for i in ids):
         return RestoreState(
@@ -302,6 +302,19 @@ def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
         waited_seconds=waited,
         checks=state.checks + 1,
     )
+
+
+def _with_keys(volume_ids: Sequence[str], found: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Each failed volume with its KMS key: EBS fails a volume whose key the caller may not use
+    or that is not enabled ("Creation will fail if an invalid AWS KMS key was provided", Amazon
+    EBS User Guide, "Amazon EventBridge events for Amazon EBS", createVolume), and DescribeVolumes
+    gives no reason, so the key is what the operator needs to look at (fleet_kms_keys)."""
+    return [
+        f"{i} (KMS key {found[i]['KmsKeyId']}: is it enabled, and may the drill role use it?)"
+        if found[i].get("KmsKeyId")
+        else i
+        for i in volume_ids
+    ]
 
 
 # -- cleanup ------------------------------------------------------------------------------------

@@ -188,4 +188,10 @@ class CopyTimeoutError(SmartVaultError):
 
 
 class CopyKeyError(SmartVaultError):
-    """A destination's KMS key is missing, disabled or not usable: the run stops before copying."""
+    """A destination's KMS key is missing, disabled or not usable: the copies to that Region
+    fail (the local backups are taken and stay held for them)."""
+
+
+class FleetKeyError(SmartVaultError):
+    """A KMS key the fleet's volumes use (``fleet_kms_keys``) is missing, disabled or pending
+    deletion: the run stops in Discover before any snapshot."""

@@ -97,6 +97,21 @@ def read_copy_regions(data: Mapping[str, Any], key: str, *, path: str) -> tuple[
     return regions
 
 
+def read_fleet_keys(data: Mapping[str, Any], key: str, *, path: str) -> tuple[str, ...]:
+    """The fleet's keys: IAM authorizes KMS on the key ARN, so each is a key ARN, or an alias
+    (name or ARN) that the grants match by kms:ResourceAliases. A bare key id is refused: its
+    Region and account are not in it, and EC2 reports volumes' keys as ARNs."""
+    keys = read_str_list(data, key, path=path, default=())
+    for i, value in enumerate(keys):
+        if not _KMS_KEY.match(value) or not (value.startswith("alias/") or value.startswith("arn:")):
+            raise InvalidInputError(
+                f"{path}{key}[{i}]", f"must be a KMS key ARN, alias/... or alias ARN, got {value!r}"
+            )
+    if len(set(keys)) != len(keys):
+        raise InvalidInputError(f"{path}{key}", "lists a key twice")
+    return keys
+
+
 @dataclass(frozen=True, kw_only=True)
 class DrillSettings:
     """The restore drill: how many instances each drill restores, and where (the scratch AZ;
@@ -184,6 +199,10 @@ class Settings:
     copy_regions: tuple[CopyRegion, ...] = ()
     copy_max_in_flight: int = MAX_COPIES_IN_FLIGHT
     copy_timeout_seconds: int = 12 * 3600
+    # Customer managed KMS keys the fleet's volumes are encrypted with (key ARN, alias name or
+    # alias ARN, in the source Region): granted to the roles that copy, archive and drill, and
+    # checked by Discover before any snapshot (docs/decisions.md, "Fleets on their own KMS keys").
+    fleet_kms_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str = "") -> Settings:
@@ -291,6 +310,7 @@ class Settings:
         )
         if len(settings.copy_tags) > 40:
             raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
+        settings = replace(settings, fleet_kms_keys=read_fleet_keys(data, "fleet_kms_keys", path=path))
         return _with_gfs(settings, data, path)
 
     @classmethod

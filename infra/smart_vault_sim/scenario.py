@@ -82,7 +82,7 @@ _INSTANCE_KEYS = (
     "terminated_at",
     "snapshot_seconds",
 )
-_VOLUME_KEYS = ("device", "size_gib", "tags", "type")
+_VOLUME_KEYS = ("device", "size_gib", "tags", "type", "kms_key")
 # EBS volume types (CreateVolume API reference, VolumeType).
 VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 _LIMIT_KEYS = ("capacity", "refill_per_second")
@@ -115,6 +115,9 @@ class VolumeDef:
     size_gib: int
     tags: dict[str, str]
     type: str = "gp3"
+    # Encrypted with this customer managed key of the scenario's Region (alias/...; the emulator
+    # creates its key): None, unencrypted.
+    kms_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -334,7 +337,18 @@ def _volume(raw: Any, path: str) -> VolumeDef:
         size_gib=read_int(raw, "size_gib", path=f"{path}.", default=8, minimum=1, maximum=65536),
         tags=_str_map(raw.get("tags"), f"{path}.tags"),
         type=_volume_type(raw, path),
+        kms_key=_volume_key(raw, path),
     )
+
+
+def _volume_key(raw: Mapping[str, Any], path: str) -> str | None:
+    """An alias: the emulator creates its key in the scenario's Region (moto chooses key ids)."""
+    key = read_str(raw, "kms_key", path=f"{path}.", default=None)
+    if key is not None and not re.match(r"^alias/[A-Za-z0-9/_-]{1,250}$", str(key)):
+        raise _fail(f"{path}.kms_key", f"must be a KMS alias name (alias/...), got {key!r}")
+    if key is not None and str(key).startswith("alias/aws/"):
+        raise _fail(f"{path}.kms_key", f"names an AWS managed key; give a customer managed key's alias, got {key!r}")
+    return None if key is None else str(key)
 
 
 def _volume_type(raw: Mapping[str, Any], path: str) -> str:

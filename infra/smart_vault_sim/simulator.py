@@ -44,7 +44,7 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, moto_fixes, moto_speed, regions, tiering
+from smart_vault_sim import drills, fleet, fleet_keys, moto_fixes, moto_speed, regions, tiering
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.ec2_buckets import Ec2Load
@@ -168,6 +168,7 @@ class Simulation:
             regions=scenario.settings.copy_regions, checks_for=self._checks_for, now=lambda: self.clock
         )
         self.locks.other_regions = tuple(d.region for d in scenario.settings.copy_regions)
+        self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
 
     def synthesize(self) -> None:
         """Synthesize the stack now (cached per context), so that a timed run does not include it."""
@@ -316,6 +317,8 @@ class Simulation:
         return account
 
     def _add_fleet(self, account: Account) -> None:
+        names = [v.kms_key for spec in self.scenario.instances for v in spec.volumes if v.kms_key]
+        key_arns = fleet_keys.create_keys(account.region, names)
         for spec in self.scenario.instances:
             built = fleet.add_instance(
                 account.ec2,
@@ -323,7 +326,13 @@ class Simulation:
                 name=spec.name,
                 tags=spec.tags,
                 volumes=[
-                    fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags, volume_type=v.type)
+                    fleet.VolumeSpec(
+                        device=v.device,
+                        size_gib=v.size_gib,
+                        tags=v.tags,
+                        volume_type=v.type,
+                        kms_key=key_arns.get(v.kms_key) if v.kms_key else None,
+                    )
                     for v in spec.volumes
                 ],
                 state=spec.state,
@@ -410,6 +419,7 @@ class Simulation:
             self.locks.everywhere(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
+            fleet_keys.patched(self.fleet_keys),
             self.hooks.installed(),
         ):
             reset_clients()
@@ -433,7 +443,10 @@ class Simulation:
             if self.scenario.settings.copy_regions:
                 self.copying.create_keys()
                 self.copying.key_allowed = self.authorizer.key_allowed if self.authorizer else None
+                self.copying.source_key_problem = self.fleet_keys.copy_source_problem
                 self.tap.checks.append(self.copying)
+            self.fleet_keys.allowed = self.authorizer.ebs_key_allowed if self.authorizer else None
+            self.tap.checks.append(self.fleet_keys)
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:
