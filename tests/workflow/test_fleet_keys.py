@@ -151,11 +151,12 @@ def test_a_drill_role_without_the_fleet_key_fails_the_drill_with_an_alert_naming
 
 
 def disable_fleet_key() -> None:
-    boto3.client("kms", region_name="us-east-1").disable_key(KeyId=fleet_key_arn())
+    boto3.client("kms", region_name="us-east-1").disable_key(KeyId=fleet_key_arn().rsplit("/", 1)[-1])
 
 
 def schedule_fleet_key_deletion() -> None:
-    boto3.client("kms", region_name="us-east-1").schedule_key_deletion(KeyId=fleet_key_arn(), PendingWindowInDays=7)
+    key_id = fleet_key_arn().rsplit("/", 1)[-1]
+    boto3.client("kms", region_name="us-east-1").schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
 
 
 def test_a_disabled_or_deleted_fleet_key_stops_the_run_in_discover_before_any_snapshot():
