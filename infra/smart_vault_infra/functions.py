@@ -120,7 +120,9 @@ def fleet_key_grants(
         return ()
     keys = tuple(("{region}" if not k.startswith("arn:") else k.split(":")[3], k) for k in fleet_keys)
     services = [f"ec2.{r}.amazonaws.com" for r in via_regions]
-    via = {"StringEquals": {"kms:ViaService": services[0] if len(services) == 1 else services}}
+    via: dict[str, Mapping[str, object]] = {
+        "StringEquals": {"kms:ViaService": services[0] if len(services) == 1 else services}
+    }
     grant = {**via, "Bool": {"kms:GrantIsForAWSResource": "true"}}
     return region_key_grants(actions, keys, via) + region_key_grants(("kms:CreateGrant",), keys, grant)
 

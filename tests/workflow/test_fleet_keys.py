@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import boto3
