@@ -118,3 +118,9 @@ OUTPUT_BUCKET_NAME = "InventoryBucketName"
 OUTPUT_DASHBOARD_URL = "DashboardUrl"
 OUTPUT_DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
 OUTPUT_DRILL_STATE_MACHINE_ARN = "DrillStateMachineArn"
+
+# A resource this execution just created may be missing from Describe for a while ("Eventual
+# consistency in the Amazon EC2 API", https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html:
+# retry Describe with backoff "increasing gradually up to a few minutes"). Until this many seconds
+# after its create, a missing new snapshot, copy or drill volume is "not visible yet", not "gone".
+NEW_RESOURCE_VISIBILITY_SECONDS = 600

@@ -14,7 +14,7 @@ Amazon EBS snapshot"):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smart_vault.aws import Ec2, Kms, Store
@@ -66,7 +66,7 @@ from smart_vault.pruning import (
 )
 from smart_vault.retention import RetentionPolicy, SnapshotRecord
 from smart_vault.settings import CopyRegion, Settings
-from smart_vault.snapshots import next_check_wait
+from smart_vault.snapshots import RETRIED_ERRORS, lock_new_snapshots, next_check_wait
 from smart_vault.validation import format_time
 
 # Codes that mean "no slot now": EC2's concurrent-copy limit (EBS User Guide, "Copy an Amazon EBS
@@ -130,6 +130,12 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
 
     Idempotent: whatever an earlier attempt or execution started is found first, so a retry or a
     re-run never starts a second copy of a snapshot that already has one (pending or completed).
+    CopySnapshot takes no ClientToken and a new copy may be missing from the next tag lookup
+    ("Eventual consistency in the Amazon EC2 API"), so two more rules keep a copy from being made
+    twice: a copy this execution started (its id in the previous turn's state) counts as started
+    even when the lookup does not list it yet, and once this turn has started a copy nothing
+    raises an error the workflow would retry (the retry would not know the copy): the rest waits
+    for the next turn, and locks that failed so are set then.
     """
     backup, run, previous = job.backup, job.run, job.copies
     if backup is None or backup.status != "completed" or run.dry_run or not settings.copy_regions:
@@ -140,23 +146,25 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
     refs: list[CopyRef] = []
     slot_waits = previous.slot_waits if previous else 0
     waiting = False
+    turn = _Turn(unlocked=list(previous.unlocked) if previous else [])
     for dest in settings.copy_regions:
-        ec2 = ec2_for(dest.region)
-        found = _run_copies(ec2, settings.deployment_id, job, known, dest.region)
-        if previous is None and found:
-            # First turn of this execution finding copies (a re-run, or a retried first turn whose
-            # lock failed): lock those an earlier attempt left unlocked.
-            lock_snapshots(ec2, [c.snapshot_id for c in found.values() if c.snapshot_id], settings.lock)
-        missing = [s for s in sources if s.snapshot_id not in found]
-        refs += [found[s.snapshot_id] for s in sources if s.snapshot_id in found]
-        started, held_back = _start(job, missing, dest, ec2, settings=settings, source_region=source_region)
-        refs += started + held_back
-        waiting = waiting or bool(held_back)
+        try:
+            region_refs, held = _advance_region(
+                job, dest, sources, known, turn, ec2_for(dest.region), settings=settings, source_region=source_region
+            )
+        except RETRIED_ERRORS as error:
+            if not turn.started:
+                raise
+            logger.warning("copies deferred to the next turn", extra={"region": dest.region, "error": str(error)})
+            region_refs, held = _carried(previous, sources, dest.region), True
+        refs += region_refs
+        waiting = waiting or held
     if waiting:
         slot_waits += 1
         count(METRIC_COPY_SLOT_WAITS, 1)
     checks = (previous.checks if previous else 0) + 1
-    if all(r.state == "completed" for r in refs):
+    unlocked = tuple(sorted(set(turn.unlocked)))
+    if all(r.state == "completed" for r in refs) and not unlocked:
         for dest in settings.copy_regions:
             count_by(
                 METRIC_COPIES_COMPLETED,
@@ -171,7 +179,8 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
             f"{r.source_snapshot_id}->{r.region} {r.state} {r.progress}%" for r in refs if r.state != "completed"
         )
         raise CopyTimeoutError(
-            f"copies not completed after {waited} s (copy_timeout_seconds={settings.copy_timeout_seconds}): {late}"
+            f"copies not completed after {waited} s (copy_timeout_seconds={settings.copy_timeout_seconds}): "
+            f"{late or 'locks not set: ' + ', '.join(unlocked)}"
         )
     return CopyState(
         status="pending",
@@ -186,7 +195,61 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
         waited_seconds=waited,
         checks=checks,
         slot_waits=slot_waits,
+        unlocked=unlocked,
     )
+
+
+@dataclass
+class _Turn:
+    """What one Copy invocation has done so far: copies started, copies still to lock."""
+
+    started: list[str] = field(default_factory=list)
+    unlocked: list[str] = field(default_factory=list)
+
+
+def _advance_region(
+    job: InstanceJob,
+    dest: CopyRegion,
+    sources: Sequence[SnapshotRef],
+    known: set[str],
+    turn: _Turn,
+    ec2: Ec2,
+    *,
+    settings: Settings,
+    source_region: str,
+) -> tuple[list[CopyRef], bool]:
+    """One destination's copies of this turn (in source order) and whether some wait for a slot."""
+    previous = job.copies
+    found = _run_copies(ec2, settings.deployment_id, job, known, dest.region)
+    if previous is None and found:
+        # First turn of this execution finding copies (a re-run, or a retried first turn whose
+        # lock failed): lock those an earlier attempt left unlocked.
+        lock_snapshots(ec2, [c.snapshot_id for c in found.values() if c.snapshot_id], settings.lock)
+    # Locks an earlier turn could not set, for the copies listed now (LockSnapshot of an id not
+    # propagated yet would fail); the others wait for the next turn.
+    listed = {c.snapshot_id for c in found.values()}
+    lockable = [i for i in turn.unlocked if i in listed]
+    if lockable:
+        lock_snapshots(ec2, lockable, settings.lock)
+        turn.unlocked = [i for i in turn.unlocked if i not in lockable]
+    # Started by this execution but not listed yet: still pending, never started again.
+    for ref in previous.copies if previous else ():
+        if ref.region == dest.region and ref.snapshot_id and ref.source_snapshot_id not in found:
+            found[ref.source_snapshot_id] = replace(ref, state="pending")
+    missing = [s for s in sources if s.snapshot_id not in found]
+    refs = [found[s.snapshot_id] for s in sources if s.snapshot_id in found]
+    started, held_back = _start(job, missing, dest, ec2, turn, settings=settings, source_region=source_region)
+    return refs + started + held_back, bool(held_back)
+
+
+def _carried(previous: CopyState | None, sources: Sequence[SnapshotRef], region: str) -> list[CopyRef]:
+    """A destination this turn did not reach: its copies as the previous turn left them."""
+    before = {c.source_snapshot_id: c for c in previous.copies if c.region == region} if previous else {}
+    return [
+        before.get(s.snapshot_id)
+        or CopyRef(source_snapshot_id=s.snapshot_id, source_volume_id=s.volume_id, region=region)
+        for s in sources
+    ]
 
 
 def _run_copies(ec2: Ec2, deployment_id: str, job: InstanceJob, known: set[str], region: str) -> dict[str, CopyRef]:
@@ -231,6 +294,7 @@ def _start(
     missing: Sequence[SnapshotRef],
     dest: CopyRegion,
     ec2: Ec2,
+    turn: _Turn,
     *,
     settings: Settings,
     source_region: str,
@@ -255,7 +319,9 @@ def _start(
                 description=f"Smart Vault copy of {source.snapshot_id} ({job.instance.label}) from {source_region}",
             )
         except SmartVaultError as error:
-            if _no_slot(error):
+            # No slot now, or a retryable error after this turn started a copy (a retry of the
+            # step would not know that copy): wait for the next turn.
+            if _no_slot(error) or (turn.started and isinstance(error, RETRIED_ERRORS)):
                 logger.info("no copy slot now", extra={"region": dest.region, "error": str(error)})
                 room = 0
                 held_back.append(waiting)
@@ -266,9 +332,10 @@ def _start(
                 operation=error.operation,
             ) from error
         room -= 1
+        turn.started.append(copy_id)
         count(METRIC_COPIES_STARTED, 1)
         # Locked while pending, as the snapshots are: the lock's duration starts at completion.
-        lock_snapshots(ec2, [copy_id], settings.lock, fresh=True)
+        turn.unlocked += lock_new_snapshots(ec2, [copy_id], settings)
         started.append(
             CopyRef(
                 source_snapshot_id=source.snapshot_id,

@@ -204,6 +204,10 @@ class BackupState:
     waited_seconds: int = 0
     checks: int = 0
     progress: int = 0
+    # Snapshots made by this execution whose LockSnapshot failed retryably after CreateSnapshots
+    # succeeded: the step returned them rather than raise (a retry could miss them in its tag
+    # lookup and make a second set), and the next check locks them.
+    unlocked: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -224,7 +228,15 @@ class BackupState:
             waited_seconds=read_int(data, "waited_seconds", path=path, default=0, minimum=0),
             checks=read_int(data, "checks", path=path, default=0, minimum=0),
             progress=read_int(data, "progress", path=path, default=0, minimum=0, maximum=100),
+            unlocked=_read_ids(data, "unlocked", path),
         )
+
+
+def _read_ids(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    """Snapshot ids (an optional list)."""
+    return tuple(
+        read_aws_id({key: s}, key, "snapshot", path=path) for s in read_list(data, key, path=path, default=[])
+    )
 
 
 def _read_progress_status(data: Mapping[str, Any], path: str) -> Any:
@@ -275,6 +287,8 @@ class CopyState:
     waited_seconds: int = 0
     checks: int = 0
     slot_waits: int = 0
+    # Copies started by this execution whose LockSnapshot failed retryably: the next turn locks them.
+    unlocked: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -294,6 +308,7 @@ class CopyState:
             waited_seconds=read_int(data, "waited_seconds", path=path, default=0, minimum=0),
             checks=read_int(data, "checks", path=path, default=0, minimum=0),
             slot_waits=read_int(data, "slot_waits", path=path, default=0, minimum=0),
+            unlocked=_read_ids(data, "unlocked", path),
         )
 
 

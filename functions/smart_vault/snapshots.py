@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from smart_vault.aws import Ec2
-from smart_vault.constants import METRIC_BACKUP_GIB, METRIC_SNAPSHOTS_CREATED
+from smart_vault.constants import METRIC_BACKUP_GIB, METRIC_SNAPSHOTS_CREATED, NEW_RESOURCE_VISIBILITY_SECONDS
 from smart_vault.errors import (
     InstanceVanishedError,
     SnapshotFailedError,
     SnapshotTimeoutError,
+    ThrottledError,
+    TransientAwsError,
 )
 from smart_vault.inventory import device_of, snapshot_tags
 from smart_vault.locks import lock_snapshots
@@ -82,7 +85,7 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         )
     # Locked here, while pending: AWS accepts a lock on a pending snapshot and starts its duration
     # when the snapshot completes, so there is no window in which a finished backup is unlocked.
-    lock_snapshots(ec2, (r.snapshot_id for r in refs), settings.lock, fresh=True)
+    unlocked = lock_new_snapshots(ec2, [r.snapshot_id for r in refs], settings)
     count(METRIC_SNAPSHOTS_CREATED, len(refs))
     count(METRIC_BACKUP_GIB, sum(v.size_gib for v in target.volumes), GIGABYTES)
     logger.info("snapshots created", extra={"snapshot_ids": [r.snapshot_id for r in refs]})
@@ -91,7 +94,29 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         snapshots=refs,
         created=True,
         wait_seconds=max(settings.wait_initial_seconds, run.min_check_interval_seconds),
+        unlocked=unlocked,
     )
+
+
+# The errors the workflow retries a step for (statemachine/smart_vault.asl.json, Retry).
+RETRIED_ERRORS = (ThrottledError, TransientAwsError)
+
+
+def lock_new_snapshots(ec2: Ec2, snapshot_ids: list[str], settings: Settings) -> tuple[str, ...]:
+    """Lock snapshots just created; the ids still to lock when a retryable error stopped it.
+
+    Nothing that runs after a create may raise an error the workflow retries: CreateSnapshots
+    and CopySnapshot take no ClientToken, and the retried step's tag lookup can miss what the
+    first attempt made ("Eventual consistency in the Amazon EC2 API"), so it would make a second
+    set, which a compliance lock makes undeletable. The ids go back in the step's result instead,
+    and the next check (or copy turn) locks them. Other errors still raise: the workflow does not
+    retry them, so they fail the instance visibly and make nothing twice."""
+    try:
+        lock_snapshots(ec2, snapshot_ids, settings.lock, fresh=True)
+    except RETRIED_ERRORS as error:
+        logger.warning("lock of new snapshots deferred to the next check", extra={"error": str(error)})
+        return tuple(sorted(snapshot_ids))
+    return ()
 
 
 def next_check_wait(
@@ -124,17 +149,24 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         return BackupState(status="skipped", reason=backup.reason or "nothing to check")
     ids = [s.snapshot_id for s in backup.snapshots]
     found = {s["SnapshotId"]: s for s in ec2.describe_snapshots(ids)}
+    waited = backup.waited_seconds + backup.wait_seconds
     missing = [i for i in ids if i not in found]
-    if missing:
+    if missing and not (backup.created and waited < NEW_RESOURCE_VISIBILITY_SECONDS):
         raise SnapshotFailedError(f"snapshots disappeared before completing: {', '.join(missing)}")
-    refs = _refs(job, list(found.values()))
     failed = [s for s in found.values() if s.get("State") == "error"]
     if failed:
         detail = "; ".join(
             f"{s['SnapshotId']} of {s['VolumeId']}: {s.get('StateMessage') or 'state error'}" for s in failed
         )
         raise SnapshotFailedError(f"snapshot ended in state error: {detail}")
-    waited = backup.waited_seconds + backup.wait_seconds
+    # Just created and not listed yet (eventual consistency): still pending, as the step left it.
+    unseen = tuple(replace(s, state="pending") for s in backup.snapshots if s.snapshot_id in missing)
+    refs = tuple(sorted(_refs(job, list(found.values())) + unseen, key=lambda r: r.volume_id))
+    # Locks the snapshot step could not set: now, for the snapshots EC2 lists (a lock request
+    # for an id not propagated yet would fail); the others wait for the next check.
+    lockable = [i for i in backup.unlocked if i in found]
+    lock_snapshots(ec2, lockable, settings.lock)
+    unlocked = tuple(i for i in backup.unlocked if i not in found)
     if all(r.state == "completed" for r in refs):
         return BackupState(
             status="completed",
@@ -160,4 +192,5 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
         waited_seconds=waited,
         checks=backup.checks + 1,
         progress=min(r.progress for r in refs),
+        unlocked=unlocked,
     )

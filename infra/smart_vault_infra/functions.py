@@ -143,7 +143,12 @@ def function_specs(
         "check": FunctionSpec(
             memory_mb=256,
             timeout=Duration.minutes(1),
-            allow=(Allow(("ec2:DescribeSnapshots",), (On.ANY,)),),
+            allow=(
+                Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
+                # The locks the snapshot step could not set (a retryable error right after
+                # CreateSnapshots, which it returns rather than raise: smart_vault.snapshots).
+                *_lock_rows(deployment_id, lock_days),
+            ),
             uses_key=False,
             wildcards=f"{describe}.",
         ),

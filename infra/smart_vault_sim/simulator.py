@@ -17,7 +17,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +44,7 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, moto_fixes, moto_speed, regions, tiering
+from smart_vault_sim import drills, fleet, moto_fixes, moto_speed, regions, snapshot_lag, tiering
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.ec2_buckets import Ec2Load
@@ -168,6 +168,8 @@ class Simulation:
             regions=scenario.settings.copy_regions, checks_for=self._checks_for, now=lambda: self.clock
         )
         self.locks.other_regions = tuple(d.region for d in scenario.settings.copy_regions)
+        # emulator.eventual_consistency: new snapshots and copies lag behind their Describe.
+        self.lag = snapshot_lag.Lag() if snapshot_lag.wanted(scenario.eventual_consistency) else None
 
     def synthesize(self) -> None:
         """Synthesize the stack now (cached per context), so that a timed run does not include it."""
@@ -410,6 +412,7 @@ class Simulation:
             self.locks.everywhere(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
+            snapshot_lag.patched(self.lag) if self.lag is not None else nullcontext(),
             self.hooks.installed(),
         ):
             reset_clients()
@@ -425,6 +428,8 @@ class Simulation:
             )
             self.host.install()
             self.account = self._build_account(template)
+            if self.lag is not None:
+                self.lag.armed = True  # the fleet and existing snapshots are visible from the start
             if template is not None:
                 self._enforce_iam(template)
             self.tap.checks.append(self.limits)  # after IAM: AWS authorizes a request before validating it
