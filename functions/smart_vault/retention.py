@@ -133,6 +133,8 @@ class RetentionPlan:
     breakers: tuple[VolumeBreaker, ...] = ()
     approved_volumes: tuple[str, ...] = ()
     lock_expiry: Mapping[str, datetime] = field(default_factory=dict)  # locked id -> lock expiry
+    # Tripped volume -> (approved run id, approved ids): an approval this plan no longer matches.
+    unmatched_approvals: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def tripped_volumes(self) -> frozenset[str]:
