@@ -5,10 +5,15 @@ their approvals are per volume and Region."""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
+from click.testing import CliRunner
+
+from smart_vault_cli.main import cli
 from smart_vault_sim.scenario import parse_scenario
-from smart_vault_sim.simulator import simulate
+from smart_vault_sim.simulator import Simulation, simulate
+from tests.cli.conftest import _deploy
 from tests.workflow.conftest import BASE, instance
 
 DR = {"region": "us-west-2", "kms_key": "alias/smart-vault-dr", "retention_days": 10, "keep_min": 2}
@@ -47,3 +52,81 @@ def test_a_terminated_instance_whose_copies_always_failed_keeps_its_local_snapsh
     message = alert["message"]
     assert orphan["volume_id"] in message
     assert "held for off-site copies" in message and "us-west-2" in message
+
+
+# Six nightly runs, then none until 20 November: locally and in us-west-2 alike, 3 of the 5
+# snapshots of web-1's volume expire at once, above max_delete_fraction (50%), so the same
+# volume's breaker trips in both Regions, each with its own plan.
+NIGHTS = [datetime(2026, 11, d, 3, tzinfo=UTC) for d in (1, 2, 3, 4, 5, 6, 20)]
+BOTH_TRIP = {
+    "retention_days": 3,
+    "keep_min": 2,
+    "copy_regions": [{**DR, "retention_days": 3}],
+}
+
+
+def approve(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["--stack", "SmartVault", "--region", "us-east-1", "approve", *args])
+
+
+def tripped_in_both_regions(sim: Simulation) -> dict[str, Any]:
+    for i, night in enumerate(NIGHTS[:-1]):
+        assert sim.run_at(i, night)["breakers"] == []
+    run = sim.run_at(len(NIGHTS) - 1, NIGHTS[-1])
+    assert run["deleted"] == [] and run["copies_deleted"] == []
+    return run
+
+
+def test_one_volume_tripped_at_the_source_and_in_a_destination_is_named_and_approved_per_region():
+    sim = Simulation(scenario(BOTH_TRIP, instances=[instance("web-1")]))
+    with sim.emulated():
+        _deploy(sim)
+        run = tripped_in_both_regions(sim)
+        # Two breakers on one volume, one per Region, each named with its Region and release.
+        by_region = {b["region"]: b for b in run["breakers"]}
+        assert sorted(by_region) == ["us-east-1", "us-west-2"]
+        assert by_region["us-east-1"]["volume_id"] == by_region["us-west-2"]["volume_id"]
+        volume = by_region["us-east-1"]["volume_id"]
+        local, remote = by_region["us-east-1"]["would_delete"], by_region["us-west-2"]["would_delete"]
+        assert len(local) == len(remote) == 3 and not set(local) & set(remote)
+        message = run["alerts"][-1]["message"]
+        for region in ("us-east-1", "us-west-2"):
+            assert f"volume {volume} in {region}:" in message
+            assert f"smart-vault approve 20261120T030000Z --volume {volume} --in-region {region}" in message
+        # A Region the run did not stop the volume in is refused, naming where it did.
+        refused = approve("20261120T030000Z", "--volume", volume, "--in-region", "eu-west-1")
+        assert refused.exit_code == 2 and f"{volume} in us-west-2" in refused.output
+        # Approving the volume releases both plans, each in its own Region.
+        result = approve("20261120T030000Z", "--volume", volume)
+        assert result.exit_code == 0, result.output
+        assert f"approved {volume} in us-east-1" in result.output
+        assert f"approved {volume} in us-west-2" in result.output
+        # Then a re-run of the slot deletes exactly both approved plans: locally and off-site.
+        rerun = sim.run_at(len(NIGHTS), NIGHTS[-1])
+        assert rerun["breakers"] == []
+        assert sorted(d["snapshot_id"] for d in rerun["deleted"]) == sorted(local)
+        assert sorted(c["snapshot_id"] for c in rerun["copies_deleted"]) == sorted(remote)
+
+
+def test_an_approval_the_grown_plan_no_longer_matches_is_named_in_the_next_alert():
+    sim = Simulation(scenario(BOTH_TRIP, instances=[instance("web-1")]))
+    with sim.emulated():
+        _deploy(sim)
+        run = tripped_in_both_regions(sim)
+        approved = {b["region"]: b["would_delete"] for b in run["breakers"]}
+        result = approve("20261120T030000Z", "--in-region", "us-east-1")
+        assert result.exit_code == 0, result.output
+        assert "us-west-2" not in result.output  # only the source's breaker was approved
+        # The next night one more local snapshot is expired: 4, not the 3 approved.
+        night = sim.run_at(len(NIGHTS), datetime(2026, 11, 21, 3, tzinfo=UTC))
+        assert night["deleted"] == []
+        breakers = {b["region"]: b for b in night["breakers"]}
+        source = breakers["us-east-1"]
+        assert source["approved_run_id"] == "20261120T030000Z"
+        assert sorted(source["approved_snapshot_ids"]) == sorted(approved["us-east-1"])
+        (added,) = set(source["would_delete"]) - set(approved["us-east-1"])
+        assert breakers["us-west-2"]["approved_run_id"] is None  # never approved there
+        message = night["alerts"][-1]["message"]
+        assert "approval of run 20261120T030000Z no longer matches" in message
+        assert "it released 3 snapshot(s), this run would delete 4" in message
+        assert f"planned now but not approved (1): {added}" in message
