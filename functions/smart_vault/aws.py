@@ -280,6 +280,33 @@ class Ec2:
             return str(image["ImageId"])
         return None
 
+    def image_state(self, image_id: str) -> str | None:
+        """The AMI's State (pending, available, failed...), None while DescribeImages does not
+        list it yet. An ``image-id`` filter: an id EC2 does not know yet is left out, not an error."""
+        for image in _paginate(
+            self._api(),
+            "describe_images",
+            "Images",
+            Owners=["self"],
+            Filters=[{"Name": "image-id", "Values": [image_id]}],
+        ):
+            return str(image.get("State") or "")
+        return None
+
+    def copies_in_region(self) -> list[dict[str, Any]]:
+        """This account's off-site copies made by any Smart Vault deployment in this Region
+        (tagged with their source snapshot), for finding the deployment id without its stack."""
+        return list(
+            _paginate(
+                self._api(),
+                "describe_snapshots",
+                "Snapshots",
+                OwnerIds=["self"],
+                Filters=[{"Name": "tag-key", "Values": [TAG_SOURCE_SNAPSHOT]}],
+                PaginationConfig={"PageSize": 1000},
+            )
+        )
+
     def deregister_image(self, image_id: str) -> None:
         call("ec2:DeregisterImage", self._api().deregister_image, ImageId=image_id)
 

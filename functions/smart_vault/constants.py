@@ -13,6 +13,9 @@ TAG_INSTANCE_NAME = "smart-vault:instance-name"
 TAG_DEVICE_MAP = "smart-vault:device-map"
 TAG_RUN_ID = "smart-vault:run-id"
 TAG_RUN_TIME = "smart-vault:run-time"
+# What RegisterImage needs (architecture, boot mode, root device...), recorded at backup time so
+# that a restore from a copy needs neither the instance nor its Region (smart_vault.instance_spec).
+TAG_INSTANCE_SPEC = "smart-vault:instance-spec"
 # On volumes, AMIs and instances a restore creates: the snapshot (or instance/run) they came from.
 TAG_RESTORED_FROM = "smart-vault:restored-from"
 # Restore drills: volumes they create carry the drill marker (its value is the deployment id,

@@ -25,6 +25,7 @@ from smart_vault.constants import (
     METRIC_COPY_SLOT_WAITS,
     METRIC_DIMENSION_REGION,
     TAG_DEVICE,
+    TAG_DEVICE_MAP,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
     TAG_RUN_TIME,
@@ -39,7 +40,7 @@ from smart_vault.errors import (
     SmartVaultError,
     ThrottledError,
 )
-from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, run_tags
+from smart_vault.inventory import MAX_CREATED_TAGS, MAX_TAG_VALUE, device_map_tag, run_tags
 from smart_vault.journal import Journal, confirmed_deletions
 from smart_vault.locks import lock_snapshots
 from smart_vault.models import (
@@ -107,8 +108,12 @@ def copy_tags(job: InstanceJob, source: SnapshotRef, *, deployment_id: str, sour
     )
     if source.device:
         tags[TAG_DEVICE] = source.device[:MAX_TAG_VALUE]
+    # Every device of the run, so the destination tells a missing copy from a smaller point.
+    device_map = device_map_tag(job.instance)
+    if device_map:
+        tags[TAG_DEVICE_MAP] = device_map
     items = [{"Key": k, "Value": v} for k, v in tags.items()]
-    return items[-MAX_TAGS_PER_RESOURCE:]
+    return items[-MAX_CREATED_TAGS:]
 
 
 def _tags(raw: Mapping[str, Any]) -> dict[str, str]:

@@ -10,10 +10,12 @@ from smart_vault.constants import (
     TAG_DEVICE_MAP,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
+    TAG_INSTANCE_SPEC,
     TAG_MANAGED,
     TAG_RUN_ID,
     TAG_RUN_TIME,
 )
+from smart_vault.instance_spec import InstanceSpec
 from smart_vault.models import InstanceTarget, RunContext, VolumeTarget
 
 # Instances in these states have no volumes to snapshot.
@@ -21,6 +23,9 @@ EXCLUDED_STATES = frozenset({"terminated", "shutting-down"})
 SELECTED_STATES = ("pending", "running", "stopping", "stopped")
 MAX_TAG_VALUE = 256
 MAX_TAGS_PER_RESOURCE = 50
+# Snapshots and copies are created with at most this many tags: the restore drill adds
+# smart-vault:verified-at later, and a 51st tag would fail its CreateTags (TagLimitExceeded).
+MAX_CREATED_TAGS = MAX_TAGS_PER_RESOURCE - 1
 
 
 def tag_dict(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
@@ -89,6 +94,7 @@ def build_targets(
                 copied_tags={k: v for k, v in tags.items() if k in copy_tags and not k.startswith("aws:")},
                 retention_tags={k: tags[k] for k in RETENTION_TAGS if k in tags},
                 start_delay_seconds=(index % map_concurrency) // create_rate_per_second,
+                instance_spec=InstanceSpec.from_instance(raw).to_tag(),
             )
         )
     return targets
@@ -149,7 +155,16 @@ def run_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> dic
     )
     if target.name:
         tags[TAG_INSTANCE_NAME] = target.name[:MAX_TAG_VALUE]
+    if target.instance_spec:
+        tags[TAG_INSTANCE_SPEC] = target.instance_spec[:MAX_TAG_VALUE]
     return tags
+
+
+def device_map_tag(target: InstanceTarget) -> str | None:
+    """``vol-1=/dev/xvda,vol-2=/dev/sdf``: every device of the run, on each snapshot and copy (a
+    restore finds a missing device by it); None when longer than a tag value may be."""
+    device_map = ",".join(f"{v.volume_id}={v.device}" for v in target.volumes)
+    return device_map if len(device_map) <= MAX_TAG_VALUE else None
 
 
 def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> list[dict[str, str]]:
@@ -159,11 +174,11 @@ def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -
     tags.update({k: v[:MAX_TAG_VALUE] for k, v in target.retention_tags.items()})
     # One CreateSnapshots call tags all its snapshots alike, so the device of each volume goes
     # in a shared map (VolumeId is a native attribute of every snapshot).
-    device_map = ",".join(f"{v.volume_id}={v.device}" for v in target.volumes)
-    if len(device_map) <= MAX_TAG_VALUE:
+    device_map = device_map_tag(target)
+    if device_map:
         tags[TAG_DEVICE_MAP] = device_map
     items = [{"Key": k, "Value": v} for k, v in tags.items()]
-    return items[-MAX_TAGS_PER_RESOURCE:]
+    return items[-MAX_CREATED_TAGS:]
 
 
 def device_of(target: InstanceTarget, volume_id: str) -> str:

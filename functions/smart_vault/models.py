@@ -131,6 +131,8 @@ class InstanceTarget:
     # The instance's retention override tags (smart_vault.overrides), as found: validated by Prune.
     retention_tags: dict[str, str] = field(default_factory=dict)
     start_delay_seconds: int = 0
+    # smart_vault.instance_spec tag value (architecture, boot mode, ...): written on the snapshots.
+    instance_spec: str = ""
     # Set when a re-run names an instance that cannot be backed up (gone, terminated, untagged):
     # the child records it as skipped with this reason instead of calling EC2.
     skip_reason: str | None = None
@@ -162,6 +164,7 @@ class InstanceTarget:
             retention_tags={str(k): str(v) for k, v in overrides.items()},
             start_delay_seconds=read_int(data, "start_delay_seconds", path=path, default=0, minimum=0),
             skip_reason=read_str(data, "skip_reason", path=path, default=None),
+            instance_spec=str(data.get("instance_spec") or ""),
         )
 
     @property

@@ -17,13 +17,18 @@ from typing import Any, Literal
 
 from smart_vault.aws import Ec2
 from smart_vault.constants import (
+    TAG_DEVICE,
     TAG_DEVICE_MAP,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
+    TAG_INSTANCE_SPEC,
     TAG_RESTORED_FROM,
     TAG_RUN_ID,
     TAG_RUN_TIME,
+    TAG_SOURCE_REGION,
+    TAG_SOURCE_VOLUME,
 )
+from smart_vault.instance_spec import InstanceSpec
 from smart_vault.inventory import MAX_TAGS_PER_RESOURCE, tag_dict
 from smart_vault.validation import parse_time
 
@@ -44,6 +49,8 @@ class PointVolume:
     """One device of a recovery point: the snapshot and what DescribeSnapshots says of it."""
 
     device: str
+    # The backed-up volume: the snapshot's VolumeId, or for an off-site copy (whose VolumeId is
+    # an arbitrary placeholder, CopySnapshot reference) its smart-vault:source-volume tag.
     volume_id: str
     snapshot_id: str
     size_gib: int
@@ -100,9 +107,34 @@ class RecoveryPoint:
     def volume(self, device: str) -> PointVolume | None:
         return next((v for v in self.volumes if v.device == device), None)
 
+    @property
+    def copy_regions(self) -> tuple[str, ...]:
+        """Regions holding a completed copy of every device of the point."""
+        if not self.volumes or self.missing_devices:
+            return ()
+        held = set(self.volumes[0].copy_regions)
+        for volume in self.volumes[1:]:
+            held &= set(volume.copy_regions)
+        return tuple(sorted(held))
+
+    @property
+    def source_region(self) -> str | None:
+        """For a point made of off-site copies, the Region of the originals; None otherwise."""
+        return next((r for v in self.volumes if (r := v.tags.get(TAG_SOURCE_REGION))), None)
+
+    @property
+    def spec(self) -> InstanceSpec | None:
+        """The instance as it was at backup time (the instance-spec tag), when recorded."""
+        for volume in self.volumes:
+            spec = InstanceSpec.from_tag(volume.tags.get(TAG_INSTANCE_SPEC))
+            if spec is not None:
+                return spec
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state
+        data["copy_regions"] = list(self.copy_regions)
         for volume in data["volumes"]:
             volume["tags"] = dict(volume["tags"])
         return data
@@ -140,8 +172,9 @@ def group_points(
 ) -> list[RecoveryPoint]:
     """Group managed snapshots (DescribeSnapshots records) into recovery points, newest first.
 
-    ``copies``: snapshot id -> regions holding a copy; ``locks``: snapshot id -> locked-until
-    time. Both are optional: points carry them when the caller knows them.
+    ``copies``: snapshot id -> regions holding a completed copy; ``locks``: snapshot id ->
+    locked-until time. Both are optional: points carry them when the caller knows them. Off-site
+    copies group by their source-volume and device tags (their VolumeId is a placeholder).
     """
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for snapshot in snapshots:
@@ -167,13 +200,22 @@ def _point(
         device_map.update(parse_device_map(tag_dict(member.get("Tags")).get(TAG_DEVICE_MAP)))
     best: dict[str, Mapping[str, Any]] = {}
     for member in sorted(members, key=lambda s: str(s.get("StartTime") or ""), reverse=True):
-        volume_id = member["VolumeId"]
+        volume_id = source_volume(member)
         current = best.get(volume_id)
         if current is None or _rank(member) < _rank(current):
             best[volume_id] = member
     volumes = tuple(
         sorted(
-            (_volume(s, device_map.get(s["VolumeId"], ""), copies, locks) for s in best.values()),
+            (
+                _volume(
+                    s,
+                    volume_id,
+                    device_map.get(volume_id) or tag_dict(s.get("Tags")).get(TAG_DEVICE, ""),
+                    copies,
+                    locks,
+                )
+                for volume_id, s in best.items()
+            ),
             key=lambda v: (v.device or "~", v.volume_id),
         )
     )
@@ -188,12 +230,21 @@ def _point(
     )
 
 
+def source_volume(snapshot: Mapping[str, Any]) -> str:
+    """The volume a snapshot (or an off-site copy of one) was taken of."""
+    return tag_dict(snapshot.get("Tags")).get(TAG_SOURCE_VOLUME) or str(snapshot["VolumeId"])
+
+
 def _rank(snapshot: Mapping[str, Any]) -> int:
     return _STATE_RANK.get(str(snapshot.get("State")), 3)
 
 
 def _volume(
-    snapshot: Mapping[str, Any], device: str, copies: Mapping[str, Sequence[str]], locks: Mapping[str, str]
+    snapshot: Mapping[str, Any],
+    volume_id: str,
+    device: str,
+    copies: Mapping[str, Sequence[str]],
+    locks: Mapping[str, str],
 ) -> PointVolume:
     raw_progress = str(snapshot.get("Progress") or "").rstrip("%")
     state = str(snapshot.get("State") or "pending")
@@ -201,7 +252,7 @@ def _volume(
     snapshot_id = snapshot["SnapshotId"]
     return PointVolume(
         device=device,
-        volume_id=snapshot["VolumeId"],
+        volume_id=volume_id,
         snapshot_id=snapshot_id,
         size_gib=int(snapshot.get("VolumeSize") or 0),
         state=state,
@@ -338,8 +389,11 @@ def restore_problems(
             )
         if volume.storage_tier == "archive":
             problems.append(
+                # RestoreSnapshotTier: TemporaryRestoreDays for a temporary restore, or
+                # PermanentRestore true (EC2 API Reference); the request names one of them.
                 f"{name}: snapshot {volume.snapshot_id} is archived: restore it first "
-                f"(aws ec2 restore-snapshot-tier --snapshot-id {volume.snapshot_id}), which takes up to 72 hours"
+                f"(aws ec2 restore-snapshot-tier --snapshot-id {volume.snapshot_id} --temporary-restore-days N, "
+                "or --permanent-restore), which takes up to 72 hours"
             )
     for key, reason in sorted((unusable_keys or {}).items()):
         users = ", ".join(v.snapshot_id for v in point.volumes if v.kms_key_id == key) or "the restore"
@@ -352,13 +406,18 @@ def restore_problems(
 
 @dataclass(frozen=True, kw_only=True)
 class ImageMetadata:
-    """What RegisterImage needs that the snapshots do not record, read from the instance."""
+    """What RegisterImage and RunInstances need that the snapshots' volumes do not record: the
+    image attributes (from the point's instance-spec tag, else the live instance) and where to
+    launch (the live instance's subnet, groups and key pair, in its own Region only)."""
 
     root_device: str
     architecture: str
     virtualization_type: str = "hvm"
-    ena_support: bool = True
+    # None: EC2 did not report it; RegisterImage then gets no EnaSupport (not a guessed True).
+    ena_support: bool | None = None
     boot_mode: str | None = None
+    imds_v2: bool = False  # the instance required IMDSv2 tokens (HttpTokens required)
+    tpm_support: str | None = None
     platform: str | None = None
     usage_operation: str = "RunInstances"
     instance_type: str | None = None
@@ -369,18 +428,27 @@ class ImageMetadata:
     @classmethod
     def from_instance(cls, instance: Mapping[str, Any]) -> ImageMetadata:
         """From a DescribeInstances record."""
+        return cls.from_spec(InstanceSpec.from_instance(instance), instance)
+
+    @classmethod
+    def from_spec(cls, spec: InstanceSpec, instance: Mapping[str, Any] | None = None) -> ImageMetadata:
+        """From the recorded spec; ``instance`` (the live one, same Region) adds where to launch."""
+        live = instance or {}
         return cls(
-            root_device=str(instance.get("RootDeviceName") or ""),
-            architecture=str(instance.get("Architecture") or "x86_64"),
-            virtualization_type=str(instance.get("VirtualizationType") or "hvm"),
-            ena_support=bool(instance.get("EnaSupport", True)),
-            boot_mode=instance.get("CurrentInstanceBootMode") or instance.get("BootMode") or None,
-            platform=instance.get("Platform") or None,
-            usage_operation=str(instance.get("UsageOperation") or "RunInstances"),
-            instance_type=instance.get("InstanceType") or None,
-            subnet_id=instance.get("SubnetId") or None,
-            security_group_ids=tuple(g["GroupId"] for g in instance.get("SecurityGroups") or ()),
-            key_name=instance.get("KeyName") or None,
+            root_device=spec.root_device,
+            # RegisterImage's default for EBS-backed AMIs is i386 (EC2 API Reference): never rely on it.
+            architecture=spec.architecture or "x86_64",
+            virtualization_type=spec.virtualization_type or "hvm",
+            ena_support=spec.ena_support,
+            boot_mode=spec.boot_mode,
+            imds_v2=spec.http_tokens == "required",
+            tpm_support=spec.tpm_support,
+            platform=spec.platform,
+            usage_operation=spec.usage_operation or "RunInstances",
+            instance_type=spec.instance_type,
+            subnet_id=live.get("SubnetId") or None,
+            security_group_ids=tuple(g["GroupId"] for g in live.get("SecurityGroups") or ()),
+            key_name=live.get("KeyName") or None,
         )
 
 
@@ -429,13 +497,20 @@ def image_request(
         "BlockDeviceMappings": mappings,
         "Architecture": meta.architecture,
         "VirtualizationType": meta.virtualization_type,
-        "EnaSupport": meta.ena_support,
         "TagSpecifications": [
             {"ResourceType": "image", "Tags": restored_tags(point.volumes[0].tags, point.source)},
         ],
     }
+    if meta.ena_support is not None:
+        params["EnaSupport"] = meta.ena_support
     if meta.boot_mode:
         params["BootMode"] = meta.boot_mode
+    # RegisterImage (EC2 API Reference): ImdsSupport v2.0 makes instances launched from the AMI
+    # require IMDSv2 tokens; TpmSupport v2.0 enables NitroTPM (which needs UEFI boot).
+    if meta.imds_v2:
+        params["ImdsSupport"] = "v2.0"
+    if meta.tpm_support:
+        params["TpmSupport"] = meta.tpm_support
     return params
 
 
@@ -447,14 +522,16 @@ def instance_request(
     instance_type: str | None = None,
     subnet_id: str | None = None,
     security_group_ids: Sequence[str] = (),
+    attempt: int = 0,
 ) -> dict[str, Any]:
-    """RunInstances parameters: the original's type, subnet and groups unless overridden."""
+    """RunInstances parameters: the original's type, subnet and groups unless overridden.
+    ``attempt``: as for volumes, the next token once the previous one's instance is terminated."""
     params: dict[str, Any] = {
         "ImageId": image_id,
         "MinCount": 1,
         "MaxCount": 1,
         "InstanceType": instance_type or meta.instance_type or "t3.micro",
-        "ClientToken": client_token(point, "instance", image_id),
+        "ClientToken": client_token(point, "instance", image_id, attempt),
         "TagSpecifications": [
             {
                 "ResourceType": "instance",

@@ -288,19 +288,48 @@ def _restore_module() -> Any:
     return restore
 
 
+def _vault(ctx: click.Context, *, stack_region: str | None, from_region: str | None, deployment_id: str | None) -> Any:
+    """Where points are read: the stack's Region (through the stack), or --from-region alone."""
+    module = _restore_module()
+    if stack_region is not None:  # after the verb, --region is the stack's Region as before it
+        ctx.obj["region"] = stack_region
+    if from_region is not None:
+        return module.region_vault(from_region, deployment_id=deployment_id, profile=ctx.obj["profile"])
+    return module.home_vault(_deployment(ctx), deployment_id=deployment_id)
+
+
+_STACK_REGION_HELP = "AWS region of the stack (the same as --region before the verb)."
+_FROM_REGION_HELP = (
+    "Read and restore the points in this region (an off-site copy region) without the stack "
+    "or its region: works while they are down."
+)
+_DEPLOYMENT_ID_HELP = (
+    "The deployment id (default: the stack's; with --from-region, the one deployment whose copies are there)."
+)
+
+
 @cli.command()
 @click.argument("instance", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--region", "target_region", help="Read the points in this region (default: the stack's).")
+@click.option("--region", "stack_region", help=_STACK_REGION_HELP)
+@click.option("--from-region", help=_FROM_REGION_HELP)
+@click.option("--deployment-id", envvar="SMART_VAULT_DEPLOYMENT_ID", help=_DEPLOYMENT_ID_HELP)
 @click.pass_context
-def points(ctx: click.Context, instance: str | None, as_json: bool, target_region: str | None) -> None:
+def points(
+    ctx: click.Context,
+    instance: str | None,
+    as_json: bool,
+    stack_region: str | None,
+    from_region: str | None,
+    deployment_id: str | None,
+) -> None:
     """Recovery points of INSTANCE (id or Name tag), or of every instance, newest first."""
-    dep = _deployment(ctx)
-    found = _restore_module().points(dep, instance, region=target_region)
+    vault = _vault(ctx, stack_region=stack_region, from_region=from_region, deployment_id=deployment_id)
+    found = _restore_module().points(vault, instance)
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in found], indent=2))
         return
-    table = Table(title=f"Recovery points ({instance or 'all instances'})")
+    table = Table(title=f"Recovery points in {vault.region} ({instance or 'all instances'})")
     for column in ("run time", "run id", "instance", "state", "volumes", "copies", "locks"):
         table.add_column(column)
     for point in found:
@@ -311,7 +340,7 @@ def points(ctx: click.Context, instance: str | None, as_json: bool, target_regio
             for v in point.volumes
         )
         volumes += "".join(f"\n{d} missing" for d in point.missing_devices)
-        copies = sorted({r for v in point.volumes for r in v.copy_regions})
+        copies = point.copy_regions
         locks = sorted({v.locked_until for v in point.volumes if v.locked_until})
         table.add_row(
             point.run_time,
@@ -332,7 +361,9 @@ def points(ctx: click.Context, instance: str | None, as_json: bool, target_regio
 @click.option("--at", "at", help="The newest complete point at or before this time (2026-11-26T03:00:00Z).")
 @click.option("--run", "run_id", help="The point of this run id (20261126T030000Z).")
 @click.option("--latest", is_flag=True, help="The newest complete point (the default).")
-@click.option("--region", "target_region", help="Restore in this region (default: the stack's).")
+@click.option("--region", "stack_region", help=_STACK_REGION_HELP)
+@click.option("--from-region", help=_FROM_REGION_HELP)
+@click.option("--deployment-id", envvar="SMART_VAULT_DEPLOYMENT_ID", help=_DEPLOYMENT_ID_HELP)
 @click.option("--az", "zone", help="Availability Zone (default: the instance's current one).")
 @click.option("--as", "kind", type=click.Choice(["volumes", "ami", "instance"]), default="volumes", show_default=True)
 @click.option("--instance-type", help="--as instance: instead of the original's type.")
@@ -348,7 +379,9 @@ def restore(
     at: str | None,
     run_id: str | None,
     latest: bool,
-    target_region: str | None,
+    stack_region: str | None,
+    from_region: str | None,
+    deployment_id: str | None,
     zone: str | None,
     kind: str,
     instance_type: str | None,
@@ -365,13 +398,13 @@ def restore(
     if sum((at is not None, run_id is not None, latest)) > 1:
         _fail("choose one of --at, --run and --latest")
     module = _restore_module()
-    dep = _deployment(ctx)
-    found = module.points(dep, instance, region=target_region)
+    vault = _vault(ctx, stack_region=stack_region, from_region=from_region, deployment_id=deployment_id)
+    found = module.points(vault, instance)
     point = module.choose(found, instance=instance, at=at, run_id=run_id)
     overrides = module.Overrides(
         instance_type=instance_type, subnet_id=subnet_id, security_group_ids=security_groups, kms_key_id=kms_key
     )
-    plan = module.plan(dep, point, kind=kind, region=target_region, zone=zone, overrides=overrides)
+    plan = module.plan(vault, point, kind=kind, zone=zone, overrides=overrides)
     _print_plan(plan)
     if dry_run:
         if plan.problems:
@@ -387,13 +420,17 @@ def restore(
         def update(ready: int, total: int) -> None:
             bar.update(task, total=total, completed=ready, counts=f"{ready}/{total}")
 
-        result = module.execute(dep, plan, keep_partial=keep_partial, on_progress=update, interval=_POLL_SECONDS)
+        result = module.execute(vault, plan, keep_partial=keep_partial, on_progress=update, interval=_POLL_SECONDS)
     for device, volume_id in sorted(result.volume_ids.items()):
         click.echo(f"restored {device}: {volume_id} (available)")
-    if result.volume_ids:
+    target = point.instance_id
+    if result.volume_ids and point.source_region not in (None, plan.region):
+        target = "INSTANCE_ID"
+        click.echo(f"attach them to an instance in {plan.region} (the original is in {point.source_region}):")
+    elif result.volume_ids:
         click.echo(f"attach them (stop the instance first to replace its root volume {point.instance_id}):")
-        for line in module.attach_commands(result, instance_id=point.instance_id):
-            click.echo(f"  {line}")
+    for line in module.attach_commands(result, instance_id=target):
+        click.echo(f"  {line}")
     if result.image_id:
         click.echo(f"AMI: {result.image_id}")
     if result.instance_id:
@@ -411,12 +448,16 @@ def _print_plan(plan: Any) -> None:
     )
     for params in plan.volumes:
         extras = " ".join(f"{k}={params[k]}" for k in ("VolumeType", "Iops", "Throughput", "KmsKeyId") if k in params)
-        click.echo(f"  CreateVolume {params['SnapshotId']} {params['Size']} GiB {extras}")
+        device = next((v.device for v in point.volumes if v.snapshot_id == params["SnapshotId"]), "?")
+        click.echo(f"  CreateVolume {device or '?'} from {params['SnapshotId']} {params['Size']} GiB {extras}")
     if plan.image:
         devices = ", ".join(m["DeviceName"] for m in plan.image["BlockDeviceMappings"])
         click.echo(
             f"  RegisterImage {plan.image['Name']} root {plan.image['RootDeviceName']} ({devices}), "
             f"{plan.image['Architecture']}, boot {plan.image.get('BootMode', 'default')}"
+            + "".join(
+                f", {key} {plan.image[key]}" for key in ("EnaSupport", "ImdsSupport", "TpmSupport") if key in plan.image
+            )
         )
     if plan.instance:
         click.echo(

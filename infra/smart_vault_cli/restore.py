@@ -7,15 +7,18 @@ with the operator's credentials, waits, and cleans up what a failed restore crea
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+import click
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from smart_vault.aws import Ec2
+from smart_vault.constants import TAG_MANAGED, TAG_SOURCE_SNAPSHOT
 from smart_vault.errors import SmartVaultError
+from smart_vault.inventory import tag_dict
 from smart_vault.locks import active_locks
 from smart_vault.recovery import (
     ImageMetadata,
@@ -32,6 +35,7 @@ from smart_vault.recovery import (
     volume_requests,
 )
 from smart_vault.validation import format_time, parse_time
+from smart_vault_cli import deployment
 from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure
 from smart_vault_cli.operations import deployed_settings
 
@@ -40,22 +44,77 @@ RestoreKind = Literal["volumes", "ami", "instance"]
 USABLE_KEY_STATES = ("Enabled",)
 
 
-def points(dep: Deployment, instance: str | None, *, region: str | None = None) -> list[RecoveryPoint]:
+@dataclass
+class Vault:
+    """Where recovery points are read and restored: one Region of one deployment.
+
+    In the stack's Region (``home``) the deployment id and copy Regions come from the deployed
+    settings; in another Region (``--from-region``) nothing is asked of the stack or its Region,
+    so a restore works while that Region is down: the deployment id is given or read from the
+    off-site copies there."""
+
+    session: Any
+    deployment_id: str
+    copy_regions: tuple[str, ...] = ()  # the deployment's destinations (known in the home Region)
+    home: bool = True
+    profile: str | None = None
+
+    @property
+    def region(self) -> str:
+        return str(self.session.region_name)
+
+    def regional(self, region: str) -> Any:
+        if region == self.region:
+            return self.session
+        session = deployment.new_session(profile_name=self.profile, region_name=region)
+        deployment.check_region(session)
+        return session
+
+
+def home_vault(dep: Deployment, *, deployment_id: str | None = None) -> Vault:
+    settings = deployed_settings(dep)
+    return Vault(
+        session=dep.session,
+        deployment_id=deployment_id or settings.deployment_id,
+        copy_regions=tuple(d.region for d in settings.copy_regions),
+        profile=dep.profile,
+    )
+
+
+def region_vault(region: str, *, deployment_id: str | None = None, profile: str | None = None) -> Vault:
+    """The points in ``region`` without the stack: ``deployment_id`` or the one deployment whose
+    copies are there (their managed tag)."""
+    try:
+        session = deployment.new_session(profile_name=profile, region_name=region)
+    except ProfileNotFound as error:
+        raise CliError(str(error)) from None
+    deployment.check_region(session)
+    if deployment_id is None:
+        found = {tag_dict(s.get("Tags")).get(TAG_MANAGED) for s in Ec2(session=session).copies_in_region()}
+        found.discard(None)
+        if len(found) != 1:
+            names = ", ".join(sorted(str(f) for f in found))
+            which = f"copies of {len(found)} deployments ({names})" if found else "no Smart Vault copies"
+            raise CliError(f"{region} has {which}: pass --deployment-id")
+        deployment_id = str(found.pop())
+    return Vault(session=session, deployment_id=deployment_id, home=False, profile=profile)
+
+
+def points(vault: Vault, instance: str | None) -> list[RecoveryPoint]:
     """The recovery points of INSTANCE (id or Name tag), or of every instance, newest first."""
-    deployment_id = deployed_settings(dep).deployment_id
-    ec2 = Ec2(session=dep.regional(region))
+    ec2 = Ec2(session=vault.session)
     by_id = instance if instance is not None and instance.startswith("i-") else None
     if by_id is not None:
-        snapshots = ec2.managed_snapshots(deployment_id, by_id)
+        snapshots = ec2.managed_snapshots(vault.deployment_id, by_id)
     else:
-        snapshots = ec2.all_managed_snapshots(deployment_id)
+        snapshots = ec2.all_managed_snapshots(vault.deployment_id)
     # Locks (DescribeLockedSnapshots, 200 ids a request) shown with the points that have them.
     now = datetime.now(UTC)
     locks = {
         sid: "its completion + the lock's duration" if until.year == datetime.max.year else format_time(until)
         for sid, until in active_locks(ec2, [s["SnapshotId"] for s in snapshots], now).items()
     }
-    found = group_points(snapshots, instance_id=by_id, locks=locks)
+    found = group_points(snapshots, instance_id=by_id, locks=locks, copies=_copies(vault, snapshots, by_id))
     if instance is None or by_id is not None:
         return found
     found = [p for p in found if p.instance_name == instance]
@@ -63,6 +122,30 @@ def points(dep: Deployment, instance: str | None, *, region: str | None = None) 
         ids = ", ".join(sorted({p.instance_id for p in found}))
         raise CliError(f"more than one instance was named {instance}: {ids}; name it by id")
     return found
+
+
+def _copies(vault: Vault, snapshots: Sequence[Mapping[str, Any]], instance_id: str | None) -> dict[str, list[str]]:
+    """Snapshot id -> Regions holding a completed copy of it. In a copy Region, the snapshots
+    are the copies: each completed one is held here."""
+    if not vault.home:
+        return {s["SnapshotId"]: [vault.region] for s in snapshots if s.get("State") == "completed"}
+    held: dict[str, list[str]] = {}
+    for region in vault.copy_regions:
+        ec2 = Ec2(session=vault.regional(region))
+        try:
+            if instance_id is not None:
+                copies = ec2.managed_snapshots(vault.deployment_id, instance_id)
+            else:
+                copies = ec2.all_managed_snapshots(vault.deployment_id)
+        except (SmartVaultError, BotoCoreError) as error:
+            # The points here stay readable when a copy Region is not: say so, list no copy there.
+            click.echo(f"warning: copies in {region} unknown: {explain_aws_failure(error) or error}", err=True)
+            continue
+        for copy in copies:
+            source = tag_dict(copy.get("Tags")).get(TAG_SOURCE_SNAPSHOT)
+            if source and copy.get("State") == "completed":
+                held.setdefault(source, []).append(region)
+    return held
 
 
 def choose(found: Sequence[RecoveryPoint], *, instance: str, at: str | None, run_id: str | None) -> RecoveryPoint:
@@ -117,26 +200,32 @@ class Overrides:
 
 
 def plan(
-    dep: Deployment,
+    vault: Vault,
     point: RecoveryPoint,
     *,
     kind: RestoreKind,
-    region: str | None = None,
     zone: str | None = None,
     overrides: Overrides | None = None,
 ) -> RestorePlan:
     """Every request the restore would make and every problem found, with read-only calls
-    (DescribeInstances, DescribeVolumes, DescribeAvailabilityZones, kms:DescribeKey)."""
+    (DescribeInstances, DescribeVolumes, DescribeAvailabilityZones, kms:DescribeKey), all in the
+    vault's Region. From an off-site copy the original instance and volumes are in another
+    Region: not looked up; the point's instance-spec tag says what the AMI needs."""
     overrides = overrides or Overrides()
-    session = dep.regional(region)
+    session = vault.session
     ec2 = Ec2(session=session)
-    live = ec2.instances_by_id([point.instance_id])
-    instance = next((i for i in live if i.get("State", {}).get("Name") != "terminated"), None)
+    here = point.source_region in (None, vault.region)
+    instance = None
+    originals: dict[str, dict[str, Any]] = {}
+    if here:
+        live = ec2.instances_by_id([point.instance_id])
+        instance = next((i for i in live if i.get("State", {}).get("Name") != "terminated"), None)
+        originals = ec2.volumes([v.volume_id for v in point.volumes])
     chosen_zone = zone or (instance or {}).get("Placement", {}).get("AvailabilityZone")
-    result = RestorePlan(point=point, kind=kind, region=session.region_name, zone=chosen_zone or "")
-    if not chosen_zone:
-        result.problems.append(f"{point.instance_id} no longer exists: pass --az to choose the Availability Zone")
-    originals = ec2.volumes([v.volume_id for v in point.volumes])
+    result = RestorePlan(point=point, kind=kind, region=vault.region, zone=chosen_zone or "")
+    if not chosen_zone and kind == "volumes":
+        where = "no longer exists" if here else f"is in {point.source_region}"
+        result.problems.append(f"{point.instance_id} {where}: pass --az to choose the Availability Zone")
     keys = {v.kms_key_id for v in point.volumes if v.kms_key_id} | (
         {overrides.kms_key_id} if overrides.kms_key_id else set()
     )
@@ -151,13 +240,17 @@ def plan(
         requests = volume_requests(point, result.zone, originals=originals, kms_key_id=overrides.kms_key_id)
         result.volumes = [r.params for r in requests]
         return result
-    if instance is None:
+    # The spec recorded at backup time is the point-in-time truth (docs/decisions.md); the live
+    # instance, in its own Region only, adds where to launch (subnet, groups, key pair).
+    spec = point.spec
+    if spec is None and instance is None:
         result.problems.append(
-            f"{point.instance_id} no longer exists: its architecture, boot mode and root device are unknown, "
+            f"{point.instance_id} {'no longer exists' if here else 'is in ' + str(point.source_region)} and its "
+            "snapshots record no instance spec: its architecture, boot mode and root device are unknown, "
             "so an AMI cannot be registered; restore --as volumes"
         )
         return result
-    meta = ImageMetadata.from_instance(instance)
+    meta = ImageMetadata.from_spec(spec, instance) if spec is not None else ImageMetadata.from_instance(instance or {})
     refusal = image_refusal(point, meta)
     if refusal:
         result.problems.append(f"cannot register an AMI: {refusal}")
@@ -194,7 +287,7 @@ Progress = Callable[[int, int], None]  # (available, total)
 
 
 def execute(
-    dep: Deployment,
+    vault: Vault,
     restore_plan: RestorePlan,
     *,
     keep_partial: bool = False,
@@ -206,7 +299,7 @@ def execute(
     ``keep_partial``) and raise a CliError saying what failed and what was cleaned up."""
     if restore_plan.problems:
         raise CliError("restore refused: " + "; ".join(restore_plan.problems))
-    ec2 = Ec2(session=dep.regional(restore_plan.region))
+    ec2 = Ec2(session=vault.regional(restore_plan.region))
     result = RestoreResult(plan=restore_plan)
     created_volumes: list[str] = []
     created_image: str | None = None
@@ -221,9 +314,10 @@ def execute(
         assert restore_plan.image is not None  # plan() gives ami/instance plans an image or a problem
         result.image_id, fresh = _image(ec2, restore_plan.image)
         created_image = result.image_id if fresh else None
+        # RunInstances refuses an AMI that is still pending (InvalidAMIID.Unavailable).
+        wait_image(ec2, result.image_id, interval=interval, timeout=timeout)
         if restore_plan.kind == "instance" and restore_plan.instance is not None:
-            params = {**restore_plan.instance, "ImageId": result.image_id}
-            result.instance_id = str(ec2.run_instance(params)["InstanceId"])
+            result.instance_id = _run_instance(ec2, restore_plan, result.image_id)
         return result
     except (CliError, SmartVaultError, ClientError, BotoCoreError) as error:
         reason = error if isinstance(error, CliError) else (explain_aws_failure(error) or str(error))
@@ -242,6 +336,9 @@ def execute(
 # Tokens tried per device before giving up: each earlier one names a volume a cleaned-up restore
 # deleted (EC2 keeps answering a token with the volume it made).
 MAX_TOKEN_ATTEMPTS = 10
+# States of an instance a token may answer with that a new restore must not count as restored
+# ("The client token is valid for at least 24 hours after the termination of the instance").
+GONE_INSTANCE_STATES = ("shutting-down", "terminated")
 
 
 def _create_volume(ec2: Ec2, restore_plan: RestorePlan, params: dict[str, Any]) -> dict[str, Any]:
@@ -255,6 +352,18 @@ def _create_volume(ec2: Ec2, restore_plan: RestorePlan, params: dict[str, Any]) 
     raise CliError(
         f"{device}: {MAX_TOKEN_ATTEMPTS} earlier restores of this point were deleted; restore into another --az"
     )
+
+
+def _run_instance(ec2: Ec2, restore_plan: RestorePlan, image_id: str) -> str:
+    """RunInstances; when the token answers with an instance terminated since (an earlier
+    restore of this point), the next deterministic token launches a new one."""
+    assert restore_plan.instance is not None
+    for attempt in range(MAX_TOKEN_ATTEMPTS):
+        token = client_token(restore_plan.point, "instance", image_id, attempt)
+        launched = ec2.run_instance({**restore_plan.instance, "ImageId": image_id, "ClientToken": token})
+        if (launched.get("State") or {}).get("Name") not in GONE_INSTANCE_STATES:
+            return str(launched["InstanceId"])
+    raise CliError(f"{MAX_TOKEN_ATTEMPTS} earlier instances restored from {image_id} were terminated")
 
 
 def _device(restore_plan: RestorePlan, params: dict[str, Any]) -> str:
@@ -293,6 +402,18 @@ def _clean_up(ec2: Ec2, volume_ids: list[str], image_id: str | None) -> list[str
     return cleaned
 
 
+# Polls that may still miss a volume or AMI just created (EC2 eventual consistency: "run the
+# Describe command repeatedly, starting with a couple of seconds of wait time, and increasing
+# gradually up to a few minutes"): the wait doubles from ``interval`` up to BACKOFF_CAP_SECONDS;
+# 8 polls from 2 s are about 4 minutes. Only then is a missing resource a failure.
+MAX_INVISIBLE_POLLS = 8
+BACKOFF_CAP_SECONDS = 60.0
+
+
+def _backoff(interval: float, misses: int) -> float:
+    return float(min(interval * 2 ** max(misses - 1, 0), BACKOFF_CAP_SECONDS))
+
+
 def wait_available(
     ec2: Ec2,
     volume_ids: list[str],
@@ -301,22 +422,48 @@ def wait_available(
     interval: float = 2.0,
     timeout: float = 3600.0,
 ) -> None:
-    """Poll DescribeVolumes until every volume is ``available``; a volume in ``error`` fails."""
+    """Poll DescribeVolumes until every volume is ``available``; a volume in ``error`` fails, and
+    one still missing after MAX_INVISIBLE_POLLS polls (a just-created volume may be missing from
+    the first ones, with backoff between them)."""
     deadline = time.monotonic() + timeout
+    misses = 0
     while True:
         found = ec2.volumes(volume_ids)
         states = {v: found.get(v, {}).get("State", "missing") for v in volume_ids}
         ready = sum(1 for s in states.values() if s == "available")
         if on_progress is not None:
             on_progress(ready, len(volume_ids))
-        broken = {v: s for v, s in states.items() if s in ("error", "missing", "deleting", "deleted")}
+        missing = "missing" in states.values()
+        misses = misses + 1 if missing else 0
+        broken = {
+            v: s
+            for v, s in states.items()
+            if s in ("error", "deleting", "deleted") or (s == "missing" and misses > MAX_INVISIBLE_POLLS)
+        }
         if broken:
             raise CliError("volumes failed: " + ", ".join(f"{v} is {s}" for v, s in sorted(broken.items())))
         if ready == len(volume_ids):
             return
         if time.monotonic() > deadline:
             raise CliError(f"volumes still not available after {timeout:.0f} s: {states}")
-        time.sleep(interval)
+        time.sleep(_backoff(interval, misses) if missing else interval)
+
+
+def wait_image(ec2: Ec2, image_id: str, *, interval: float = 2.0, timeout: float = 3600.0) -> None:
+    """Poll DescribeImages until the AMI is ``available`` (RegisterImage answers while it is
+    ``pending``, and RunInstances refuses it then); ``failed`` or never listed fails."""
+    deadline = time.monotonic() + timeout
+    misses = 0
+    while True:
+        state = ec2.image_state(image_id)
+        if state == "available":
+            return
+        misses = misses + 1 if state is None else 0
+        if state in ("failed", "invalid", "deregistered", "error") or misses > MAX_INVISIBLE_POLLS:
+            raise CliError(f"AMI {image_id} is {state or 'missing'}")
+        if time.monotonic() > deadline:
+            raise CliError(f"AMI {image_id} still {state} after {timeout:.0f} s")
+        time.sleep(_backoff(interval, misses) if state is None else interval)
 
 
 def attach_commands(result: RestoreResult, *, instance_id: str) -> list[str]:

@@ -20,10 +20,17 @@ account refuse what EC2 refuses, with its error codes, and behave as EC2 does:
   least its snapshot's size; one mapping per device name; Architecture, BootMode and
   VirtualizationType from their enumerations; the name unique in the account and region
   (InvalidAMIName.Duplicate). The image then lists those mappings (moto lists a placeholder), and
-  its snapshots cannot be deleted while it exists (InvalidSnapshot.InUse).
+  its snapshots cannot be deleted while it exists (InvalidSnapshot.InUse). It keeps EnaSupport only
+  when sent (moto reads none of these), TpmSupport ``v2.0`` and ImdsSupport ``v2.0`` (their only
+  values).
 - RunInstances (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html):
-  ClientToken idempotency as above; the instance's volumes come from the image's mappings; the
-  security groups must be in the subnet's VPC.
+  ClientToken idempotency as above, also after the instance was terminated ("The client token is
+  valid for at least 24 hours after the termination of the instance", EC2 Developer Guide,
+  "Ensuring idempotency": the same request answers the terminated instance); the instance's
+  volumes come from the image's mappings; the security groups must be in the subnet's VPC. The
+  instance takes the image's boot mode, ENA and TPM support, and requires IMDSv2 tokens when the
+  image has ImdsSupport v2.0 (RegisterImage: "instances launched from this AMI will have
+  HttpTokens automatically set to required").
 
 Installed with ``patched()``, restored on exit.
 """
@@ -63,6 +70,8 @@ THROUGHPUT_RANGE = (125, 2_000)  # gp3 only
 ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
 VIRTUALIZATION_TYPES = ("hvm", "paravirtual")
+TPM_SUPPORT = ("v2.0",)
+IMDS_SUPPORT = ("v2.0",)
 # DescribeVolumes calls that still see a new volume ``creating`` (AWS: seconds to minutes).
 CREATING_DESCRIBES = 1
 
@@ -172,6 +181,8 @@ def check_image_request(backend: Any, params: dict[str, Any]) -> list[dict[str, 
         ("Architecture", ARCHITECTURES),
         ("BootMode", BOOT_MODES),
         ("VirtualizationType", VIRTUALIZATION_TYPES),
+        ("TpmSupport", TPM_SUPPORT),
+        ("ImdsSupport", IMDS_SUPPORT),
     ):
         if params.get(key) is not None and params[key] not in allowed:
             raise _invalid(f"Value ({params[key]}) for parameter {key} is invalid.")
@@ -278,7 +289,9 @@ def patched() -> Iterator[None]:
         image.architecture = params.get("Architecture") or "x86_64"
         image.virtualization_type = params.get("VirtualizationType") or "hvm"
         image.boot_mode = params.get("BootMode")
-        image.ena_support = bool(params.get("EnaSupport"))
+        image.ena_support = None if params.get("EnaSupport") is None else bool(params["EnaSupport"])
+        image.tpm_support = params.get("TpmSupport")
+        image.imds_support = params.get("ImdsSupport")
         image.__dict__["_sv_mappings"] = checked
         for mapping in checked:
             snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
@@ -309,7 +322,14 @@ def patched() -> Iterator[None]:
         if own and not kwargs.get("block_device_mappings"):
             # EC2 launches the image's mappings: volumes from its snapshots, its root device.
             kwargs["block_device_mappings"] = copy.deepcopy(own)
-        return backend_run(self, image_id, count, user_data, security_group_names, **kwargs)
+        if own and getattr(image, "imds_support", None) == "v2.0" and not kwargs.get("metadata_options"):
+            kwargs["metadata_options"] = {"HttpTokens": "required"}
+        reservation = backend_run(self, image_id, count, user_data, security_group_names, **kwargs)
+        for instance in reservation.instances if own else ():
+            instance.boot_mode = instance.current_instance_boot_mode = image.boot_mode
+            instance.ena_support = image.ena_support
+            instance.tpm_support = getattr(image, "tpm_support", None)
+        return reservation
 
     def patched_run_instances(self: Any) -> ActionResult:
         params = self._get_params()

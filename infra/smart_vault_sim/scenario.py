@@ -71,7 +71,19 @@ MAX_RUNS = 1000
 MAX_AGE_DAYS = 36_500
 MAX_STEP = timedelta(days=366)
 
-_TOP_KEYS = ("name", "region", "settings", "instances", "existing_snapshots", "faults", "runs", "ec2_api_limits")
+_TOP_KEYS = (
+    "name",
+    "region",
+    "settings",
+    "instances",
+    "existing_snapshots",
+    "faults",
+    "runs",
+    "ec2_api_limits",
+    "emulator",
+)
+# The emulator's own switches (docs/scenarios.md): eventual_consistency models EC2's Describe lag.
+_EMULATOR_KEYS = ("eventual_consistency",)
 _INSTANCE_KEYS = (
     "name",
     "state",
@@ -168,6 +180,8 @@ class Scenario:
     # The account's EC2 request limits where they differ from the documented defaults
     # (action -> (bucket capacity, refill per second)), e.g. after a limit increase.
     ec2_api_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # emulator.eventual_consistency: new resources lag in Describe calls (restore_lag and others).
+    eventual_consistency: bool = False
 
 
 def parse_scenario(data: Any) -> Scenario:
@@ -194,6 +208,12 @@ def _parse(data: Any) -> Scenario:
         workflows=_workflows(data),
         enforce_iam=read_bool(_raw_settings(data), "enforce_iam", path="settings.", default=True),
         ec2_api_limits=_ec2_api_limits(data),
+        eventual_consistency=read_bool(
+            _object(data.get("emulator") or {}, "emulator", _EMULATOR_KEYS),
+            "eventual_consistency",
+            path="emulator.",
+            default=False,
+        ),
     )
 
 

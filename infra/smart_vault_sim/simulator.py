@@ -44,7 +44,7 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, moto_fixes, moto_speed, regions, tiering
+from smart_vault_sim import drills, fleet, moto_fixes, moto_speed, regions, restore_lag, tiering
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.ec2_buckets import Ec2Load
@@ -410,6 +410,8 @@ class Simulation:
             self.locks.everywhere(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
+            # After moto_fixes (restore_rules): the lag wraps the validated CreateVolume/RegisterImage.
+            restore_lag.patched(self.scenario.eventual_consistency),
             self.hooks.installed(),
         ):
             reset_clients()
