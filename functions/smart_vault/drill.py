@@ -23,6 +23,7 @@ from smart_vault.constants import (
     METRIC_DRILL_SUCCEEDED,
     METRIC_HOURS_SINCE_DRILL,
     METRIC_TIME_TO_RESTORE,
+    NEW_RESOURCE_VISIBILITY_SECONDS,
     TAG_DRILL,
     TAG_DRILL_EXECUTION,
     TAG_INSTANCE_ID,
@@ -273,17 +274,21 @@ def _with(params: Mapping[str, Any], marks: Mapping[str, str]) -> list[dict[str,
 
 
 def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
-    """One DescribeVolumes: available, still creating (wait again), or failed."""
+    """One DescribeVolumes: available, still creating (wait again), or failed.
+
+    A volume the restore just made may be missing from it ("Eventual consistency in the Amazon
+    EC2 API"): until NEW_RESOURCE_VISIBILITY_SECONDS after the restore it counts as creating,
+    only later as gone."""
     ids = [v.volume_id for v in state.volumes]
     found = ec2.volumes(ids)
+    waited = state.waited_seconds + state.wait_seconds
     missing = [i for i in ids if i not in found]
-    if missing:
+    if missing and waited >= NEW_RESOURCE_VISIBILITY_SECONDS:
         raise RestoreFailedError(f"restored volumes disappeared: {', '.join(missing)}")
-    failed = [i for i in ids if found[i].get("State") == "error"]
+    failed = [i for i in ids if i in found and found[i].get("State") == "error"]
     if failed:
         raise RestoreFailedError(f"restored volumes ended in state error: {', '.join(failed)}")
-    waited = state.waited_seconds + state.wait_seconds
-    if all(found[i].get("State") == "available" for i in ids):
+    if not missing and all(found[i].get("State") == "available" for i in ids):
         return RestoreState(
             status="available",
             volumes=state.volumes,

@@ -9,7 +9,8 @@ bound: it advises Describe with backoff "starting with a couple of seconds of wa
 increasing gradually up to a few minutes".
 
 The rule, on when the scenario sets ``emulator.eventual_consistency`` (or the environment sets
-``SMART_VAULT_SIM_EVENTUAL_CONSISTENCY=1``, to run a test suite with it forced on):
+``SMART_VAULT_SIM_EVENTUAL_CONSISTENCY=1``, or ``=volumes`` with the volume hook too, to run a
+test suite with it forced on):
 
 - a snapshot made by CreateSnapshots or CreateSnapshot, and a copy made by CopySnapshot (in its
   destination Region), is left out of the first ``HIDDEN_DESCRIBES`` DescribeSnapshots answers
@@ -46,15 +47,16 @@ FORCE_ENV = "SMART_VAULT_SIM_EVENTUAL_CONSISTENCY"
 
 def wanted(scenario_flag: bool) -> bool:
     """The scenario's ``emulator.eventual_consistency``, or the environment forcing it on."""
-    return scenario_flag or os.environ.get(FORCE_ENV, "") == "1"
+    return scenario_flag or os.environ.get(FORCE_ENV, "") in ("1", "volumes")
 
 
 class Lag:
     """Resource id -> Describe answers it is still left out of."""
 
-    def __init__(self, *, describes: int = HIDDEN_DESCRIBES, volumes: bool = False) -> None:
+    def __init__(self, *, describes: int = HIDDEN_DESCRIBES, volumes: bool | None = None) -> None:
         self.describes = describes
-        self.volumes = volumes
+        # ``SMART_VAULT_SIM_EVENTUAL_CONSISTENCY=volumes`` forces the volume hook on too.
+        self.volumes = os.environ.get(FORCE_ENV, "") == "volumes" if volumes is None else volumes
         self.armed = False
         self.hidden: dict[str, int] = {}
         self.misses: Counter[str] = Counter()  # "snapshot" / "volume" -> answers that left one out
