@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from smart_vault import deferral
 from smart_vault.aws import reset_clients
 from smart_vault.models import RunContext
 from smart_vault.observability import metrics
@@ -154,6 +155,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     with mock_aws(), patched():
         reset_clients()
         tap = AwsTap().install()
+        monkeypatch.setattr(deferral, "pause", tap.wait)  # backoff on the virtual clock, as simulated
         locks = SnapshotLocks(REGION, lambda: RUN_TIME).install(boto3._get_default_session().events)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)

@@ -36,6 +36,10 @@ TAG_SOURCE_SNAPSHOT = "smart-vault:source-snapshot"
 TAG_SOURCE_VOLUME = "smart-vault:source-volume"
 TAG_SOURCE_REGION = "smart-vault:source-region"
 TAG_DEVICE = "smart-vault:device"
+# What `restore --as ami|instance` needs of the instance, recorded at backup time on every
+# snapshot and copy (so a copy Region restores without the source instance or Region):
+# "arch=arm64,boot=uefi,ena=1,root=/dev/xvda,virt=hvm,imds=required,tpm=v2.0,type=m7g.large".
+TAG_INSTANCE_SPEC = "smart-vault:instance-spec"
 
 # The functions: construct ids, handler paths and state names refer to these keys.
 FUNCTION_HANDLERS = {
@@ -84,6 +88,8 @@ METRIC_SNAPSHOTS_CREATED = "SnapshotsCreated"
 METRIC_SNAPSHOTS_FAILED = "SnapshotsFailed"
 METRIC_SNAPSHOTS_DELETED = "SnapshotsDeleted"
 METRIC_DELETES_SKIPPED = "DeletesSkipped"
+# Deletions still throttled (or failing server-side) after their retries: left for the next run.
+METRIC_DELETES_DEFERRED = "DeletesDeferred"
 METRIC_SNAPSHOTS_ARCHIVED = "SnapshotsArchived"
 METRIC_BACKUP_GIB = "BackupGiB"
 METRIC_COPIES_STARTED = "CopiesStarted"

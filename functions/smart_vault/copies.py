@@ -39,7 +39,7 @@ from smart_vault.errors import (
     SmartVaultError,
     ThrottledError,
 )
-from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, run_tags
+from smart_vault.inventory import MAX_CREATION_TAGS, MAX_TAG_VALUE, run_tags
 from smart_vault.journal import Journal, confirmed_deletions
 from smart_vault.locks import lock_snapshots
 from smart_vault.models import (
@@ -59,6 +59,8 @@ from smart_vault.pruning import (
     Deletions,
     delete_journaled,
     intent,
+    locked_as_skipped,
+    locks_added,
     pinned_snapshots,
     safe_plan,
     snapshot_record,
@@ -108,7 +110,7 @@ def copy_tags(job: InstanceJob, source: SnapshotRef, *, deployment_id: str, sour
     if source.device:
         tags[TAG_DEVICE] = source.device[:MAX_TAG_VALUE]
     items = [{"Key": k, "Value": v} for k, v in tags.items()]
-    return items[-MAX_TAGS_PER_RESOURCE:]
+    return items[-MAX_CREATION_TAGS:]
 
 
 def _tags(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -292,6 +294,7 @@ def _copy_record(raw: dict[str, Any]) -> SnapshotRecord:
         start_time=record.start_time,
         state=record.state,
         tags=record.tags,
+        completion_time=record.completion_time,
     )
 
 
@@ -363,6 +366,7 @@ def prune_copies(
             ec2=ec2,
             store=store,
             blocked=frozenset() if run.dry_run else blocked,
+            add_missing_locks=not run.dry_run,
         )
         done = Deletions(deleted=(), skipped=())
         before: list[Any] = []
@@ -375,7 +379,12 @@ def prune_copies(
             )
             earlier = journal.intents()
             done = delete_journaled(
-                plan.to_delete, journal=journal, earlier=earlier, ec2=ec2, instance_id=target.instance_id
+                plan.to_delete,
+                journal=journal,
+                earlier=earlier,
+                ec2=ec2,
+                instance_id=target.instance_id,
+                now=run.run_datetime,
             )
             before = [i.deleted() for i in confirmed_deletions(earlier, (r.snapshot_id for r in records))]
             count(METRIC_COPIES_DELETED, len(done.deleted))
@@ -383,10 +392,12 @@ def prune_copies(
             RegionPruning(
                 region=dest.region,
                 deleted=tuple(before) + done.deleted,
-                skipped_deletes=done.skipped,
+                skipped_deletes=done.skipped + tuple(locked_as_skipped(done.locked)),
                 would_delete=tuple(intent(s).deleted() for s in plan.to_delete) if run.dry_run else (),
                 breakers=tripped(plan),
                 kept_by_ami=pinned_snapshots(plan),
+                deferred_deletes=done.deferred,
+                locks_added=locks_added(plan),
             )
         )
     return tuple(results)
@@ -416,6 +427,7 @@ def prune_copy_orphans(
             run_id=run.run_id,
             ec2=ec2,
             store=store,
+            add_missing_locks=not run.dry_run,
         )
         deleted: list[Any] = []
         skipped: list[Any] = []
@@ -424,9 +436,9 @@ def prune_copy_orphans(
             journal = Journal(store, run, "orphans", key=copy_journal_key(run_prefix(run), "orphans", dest.region))
             earlier = journal.intents()
             deleted = [i.deleted() for i in confirmed_deletions(earlier, (r.snapshot_id for r in records))]
-            done = delete_journaled(plan.to_delete, journal=journal, earlier=earlier, ec2=ec2)
+            done = delete_journaled(plan.to_delete, journal=journal, earlier=earlier, ec2=ec2, now=run.run_datetime)
             deleted += done.deleted
-            skipped += done.skipped
+            skipped += [*done.skipped, *locked_as_skipped(done.locked), *done.deferred]
             count(METRIC_COPIES_DELETED, len(done.deleted))
         owners = {i.volume_id: i.instance_id for i in earlier.values()}
         owners.update({r.volume_id: r.tags.get(TAG_INSTANCE_ID, "") for r in records})

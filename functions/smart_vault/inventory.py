@@ -10,10 +10,12 @@ from smart_vault.constants import (
     TAG_DEVICE_MAP,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
+    TAG_INSTANCE_SPEC,
     TAG_MANAGED,
     TAG_RUN_ID,
     TAG_RUN_TIME,
 )
+from smart_vault.instance_spec import InstanceSpec
 from smart_vault.models import InstanceTarget, RunContext, VolumeTarget
 
 # Instances in these states have no volumes to snapshot.
@@ -21,6 +23,9 @@ EXCLUDED_STATES = frozenset({"terminated", "shutting-down"})
 SELECTED_STATES = ("pending", "running", "stopping", "stopped")
 MAX_TAG_VALUE = 256
 MAX_TAGS_PER_RESOURCE = 50
+# What Smart Vault writes at creation leaves one tag free: the restore drill adds
+# smart-vault:verified-at later (CreateTags beyond 50 fails with TagLimitExceeded).
+MAX_CREATION_TAGS = MAX_TAGS_PER_RESOURCE - 1
 
 
 def tag_dict(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
@@ -89,6 +94,7 @@ def build_targets(
                 copied_tags={k: v for k, v in tags.items() if k in copy_tags and not k.startswith("aws:")},
                 retention_tags={k: tags[k] for k in RETENTION_TAGS if k in tags},
                 start_delay_seconds=(index % map_concurrency) // create_rate_per_second,
+                spec=InstanceSpec.from_instance(raw),
             )
         )
     return targets
@@ -137,7 +143,9 @@ def rerun_selection(
 
 def run_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> dict[str, str]:
     """What a snapshot and its copies share: the instance's copied tags, the managed marker,
-    the instance and the run (so retention and re-runs find them)."""
+    the instance and the run (so retention and re-runs find them), the device map (every device
+    of the run, so a copy Region sees a missing copy) and the instance spec (so a restore as an
+    AMI needs neither the instance nor its Region)."""
     tags = {k: v[:MAX_TAG_VALUE] for k, v in target.copied_tags.items() if not k.startswith("smart-vault:")}
     tags.update(
         {
@@ -149,6 +157,14 @@ def run_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> dic
     )
     if target.name:
         tags[TAG_INSTANCE_NAME] = target.name[:MAX_TAG_VALUE]
+    # One CreateSnapshots call tags all its snapshots alike, so the device of each volume goes
+    # in a shared map (VolumeId is a native attribute of every snapshot).
+    device_map = ",".join(f"{v.volume_id}={v.device}" for v in target.volumes)
+    if len(device_map) <= MAX_TAG_VALUE:
+        tags[TAG_DEVICE_MAP] = device_map
+    spec = target.spec.to_tag() if target.spec else ""
+    if spec and len(spec) <= MAX_TAG_VALUE:
+        tags[TAG_INSTANCE_SPEC] = spec
     return tags
 
 
@@ -157,13 +173,8 @@ def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -
     tags = run_tags(target, run, deployment_id)
     # The override the instance had, so its orphans keep that policy (docs/decisions.md).
     tags.update({k: v[:MAX_TAG_VALUE] for k, v in target.retention_tags.items()})
-    # One CreateSnapshots call tags all its snapshots alike, so the device of each volume goes
-    # in a shared map (VolumeId is a native attribute of every snapshot).
-    device_map = ",".join(f"{v.volume_id}={v.device}" for v in target.volumes)
-    if len(device_map) <= MAX_TAG_VALUE:
-        tags[TAG_DEVICE_MAP] = device_map
     items = [{"Key": k, "Value": v} for k, v in tags.items()]
-    return items[-MAX_TAGS_PER_RESOURCE:]
+    return items[-MAX_CREATION_TAGS:]
 
 
 def device_of(target: InstanceTarget, volume_id: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from smart_vault.constants import RUNS_PREFIX
 from smart_vault.errors import InvalidInputError
+from smart_vault.instance_spec import InstanceSpec
 from smart_vault.validation import (
     parse_time,
     read_aws_id,
@@ -134,6 +135,9 @@ class InstanceTarget:
     # Set when a re-run names an instance that cannot be backed up (gone, terminated, untagged):
     # the child records it as skipped with this reason instead of calling EC2.
     skip_reason: str | None = None
+    # What restoring as an AMI needs of the instance (smart_vault.instance_spec), tagged on its
+    # snapshots and copies; None for items written before it was recorded.
+    spec: InstanceSpec | None = None
 
     @property
     def included_volume_ids(self) -> set[str]:
@@ -162,6 +166,7 @@ class InstanceTarget:
             retention_tags={str(k): str(v) for k, v in overrides.items()},
             start_delay_seconds=read_int(data, "start_delay_seconds", path=path, default=0, minimum=0),
             skip_reason=read_str(data, "skip_reason", path=path, default=None),
+            spec=InstanceSpec.from_dict(require_mapping(data["spec"], f"{path}spec")) if data.get("spec") else None,
         )
 
     @property
@@ -437,6 +442,12 @@ class InstanceOutcome:
     dry_run: bool = False
     copies: tuple[CopyRef, ...] = ()
     copy_pruning: tuple[RegionPruning, ...] = ()
+    # Deletions that still failed (throttled, AWS server errors) after their retries: left for the
+    # next run, which plans them again; the backup itself is not failed for them (issue 20).
+    deferred_deletes: tuple[SkippedDelete, ...] = ()
+    # Snapshots inside the configured lock that EC2 held no lock on (a LockSnapshot that failed
+    # on an earlier run), locked by this run.
+    locks_added: tuple[LockedSnapshot, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -474,6 +485,8 @@ class InstanceOutcome:
             dry_run=bool(data.get("dry_run")),
             copies=tuple(CopyRef(**c) for c in data.get("copies") or ()),
             copy_pruning=tuple(RegionPruning.from_dict(r) for r in data.get("copy_pruning") or ()),
+            deferred_deletes=tuple(SkippedDelete(**d) for d in data.get("deferred_deletes") or ()),
+            locks_added=tuple(LockedSnapshot(**p) for p in data.get("locks_added") or ()),
         )
 
 
@@ -487,6 +500,8 @@ class RegionPruning:
     would_delete: tuple[DeletedSnapshot, ...] = ()
     breakers: tuple[TrippedVolume, ...] = ()
     kept_by_ami: tuple[PinnedSnapshot, ...] = ()
+    deferred_deletes: tuple[SkippedDelete, ...] = ()  # as InstanceOutcome.deferred_deletes
+    locks_added: tuple[LockedSnapshot, ...] = ()  # copies locked late, as InstanceOutcome.locks_added
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RegionPruning:
@@ -500,6 +515,8 @@ class RegionPruning:
                 for b in data.get("breakers") or ()
             ),
             kept_by_ami=tuple(PinnedSnapshot(**p) for p in data.get("kept_by_ami") or ()),
+            deferred_deletes=tuple(SkippedDelete(**d) for d in data.get("deferred_deletes") or ()),
+            locks_added=tuple(LockedSnapshot(**p) for p in data.get("locks_added") or ()),
         )
 
 

@@ -32,6 +32,7 @@ from smart_vault.observability import logger
 from smart_vault.overrides import OverrideError, with_override
 from smart_vault.pruning import (
     delete_journaled,
+    locked_as_skipped,
     pinned_snapshots,
     retention_policy,
     safe_plan,
@@ -140,9 +141,17 @@ def orphan_policies(
 
 
 def plan_orphans(
-    orphans: Sequence[dict[str, Any]], *, settings: Settings, run_id: str, now: datetime, ec2: Ec2, store: Store | None
+    orphans: Sequence[dict[str, Any]],
+    *,
+    settings: Settings,
+    run_id: str,
+    now: datetime,
+    ec2: Ec2,
+    store: Store | None,
+    add_missing_locks: bool = False,
 ) -> tuple[list[SnapshotRecord], RetentionPlan, dict[str, str]]:
-    """The orphans, their plan, and volume id -> problem for volumes left alone (bad override)."""
+    """The orphans, their plan, and volume id -> problem for volumes left alone (bad override).
+    ``add_missing_locks``: a real run locks orphans inside the configured lock that have none."""
     records = [snapshot_record(s) for s in orphans]
     base = retention_policy(settings, keep_min=settings.orphan_keep)
     policies, problems = orphan_policies(records, base)
@@ -155,6 +164,7 @@ def plan_orphans(
         ec2=ec2,
         store=store,
         volume_policies=policies,
+        add_missing_locks=add_missing_locks,
     )
     return records, plan, problems
 
@@ -171,16 +181,23 @@ def prune_orphans(
     earlier = journal.intents() if journal else {}
     orphans = orphan_snapshots(ec2.all_managed_snapshots(settings.deployment_id), targets)
     records, plan, problems = plan_orphans(
-        orphans, settings=settings, run_id=run.run_id, now=run.run_datetime, ec2=ec2, store=store
+        orphans,
+        settings=settings,
+        run_id=run.run_id,
+        now=run.run_datetime,
+        ec2=ec2,
+        store=store,
+        add_missing_locks=not run.dry_run,
     )
     deleted: list[DeletedSnapshot] = [
         i.deleted() for i in confirmed_deletions(earlier, (r.snapshot_id for r in records))
     ]
     skipped: list[SkippedDelete] = []
     if journal is not None:
-        done = delete_journaled(plan.to_delete, journal=journal, earlier=earlier, ec2=ec2)
+        done = delete_journaled(plan.to_delete, journal=journal, earlier=earlier, ec2=ec2, now=run.run_datetime)
         deleted += done.deleted
-        skipped += done.skipped
+        # Locked on re-check, or deferred (reason deferred:<code>): kept, listed as skipped.
+        skipped += [*done.skipped, *locked_as_skipped(done.locked), *done.deferred]
     owners = {i.volume_id: i.instance_id for i in earlier.values()}
     owners.update({r.volume_id: r.tags.get(TAG_INSTANCE_ID, "") for r in records})
     names = {r.volume_id: r.tags.get(TAG_INSTANCE_NAME, "") for r in records}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from smart_vault.approvals import approved_plans
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import (
+    METRIC_DELETES_DEFERRED,
     METRIC_DELETES_SKIPPED,
     METRIC_SNAPSHOTS_ARCHIVED,
     METRIC_SNAPSHOTS_DELETED,
@@ -22,8 +23,9 @@ from smart_vault.constants import (
     TAG_MANAGED,
     TAG_RUN_ID,
 )
+from smart_vault.deferral import DEFERRED_PREFIX, delete_or_defer
 from smart_vault.journal import Intent, Journal, confirmed_deletions
-from smart_vault.locks import active_locks
+from smart_vault.locks import active_until, lock_missing, lock_window
 from smart_vault.models import (
     DeletedSnapshot,
     InstanceJob,
@@ -40,7 +42,14 @@ from smart_vault.models import (
 )
 from smart_vault.observability import count, logger
 from smart_vault.overrides import OverrideError, with_override
-from smart_vault.retention import AMI_REASON, RetentionPlan, RetentionPolicy, SnapshotRecord, plan_retention
+from smart_vault.retention import (
+    AMI_REASON,
+    LOCKED_REASON,
+    RetentionPlan,
+    RetentionPolicy,
+    SnapshotRecord,
+    plan_retention,
+)
 from smart_vault.settings import Settings
 from smart_vault.validation import format_time
 
@@ -48,9 +57,8 @@ UPCOMING_PREFIX = "(new "  # would-be snapshots of a dry run or `plan`: never re
 
 
 def snapshot_record(raw: dict[str, Any]) -> SnapshotRecord:
-    start = raw["StartTime"]
-    if not isinstance(start, datetime):
-        start = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+    start = _time(raw["StartTime"])
+    assert start is not None  # DescribeSnapshots always gives StartTime
     return SnapshotRecord(
         snapshot_id=raw["SnapshotId"],
         volume_id=raw["VolumeId"],
@@ -58,7 +66,14 @@ def snapshot_record(raw: dict[str, Any]) -> SnapshotRecord:
         state=raw.get("State", ""),
         tags={t["Key"]: t["Value"] for t in raw.get("Tags") or ()},
         storage_tier=raw.get("StorageTier") or "standard",
+        completion_time=_time(raw.get("CompletionTime")),
     )
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def retention_policy(settings: Settings, *, keep_min: int | None = None) -> RetentionPolicy:
@@ -103,12 +118,16 @@ def safe_plan(
     blocked: frozenset[str] = frozenset(),
     volume_policies: Mapping[str, RetentionPolicy] | None = None,
     held: Mapping[str, str] | None = None,
+    add_missing_locks: bool = False,
 ) -> RetentionPlan:
     """The retention plan with locked and AMI-pinned snapshots kept and operator approvals applied.
 
-    Locks are checked first (DescribeLockedSnapshots) when something would be deleted, over those
-    candidates only; then AMIs (DescribeImages) over what would be deleted or archived (EC2 refuses
-    both for a snapshot an enabled AMI uses)."""
+    Nothing inside the configured lock (``lock.days`` since it was taken) is deleted, whether or
+    not EC2 holds a lock on it. Locks are read first (DescribeLockedSnapshots, 200 ids a call)
+    over the candidates and, with ``add_missing_locks`` (a real run, not a preview), over the
+    snapshots inside the configured lock, which are locked now when EC2 shows no lock (a
+    LockSnapshot that failed on an earlier night); then AMIs (DescribeImages) over what would be
+    deleted or archived (EC2 refuses both for a snapshot an enabled AMI uses)."""
 
     def plan(**extra: Any) -> RetentionPlan:
         return plan_retention(
@@ -131,13 +150,24 @@ def safe_plan(
         return candidates(result) + archived
 
     result = plan()
-    if not touched(result):
+    real = {r.snapshot_id: r for r in records if not r.snapshot_id.startswith(UPCOMING_PREFIX)}
+    window = lock_window(real.values(), settings.lock, now, deployment_id=settings.deployment_id, run_id=run_id)
+    relock = bool(window) and add_missing_locks and settings.lock is not None
+    if not touched(result) and not relock:
         return result
-    locked = active_locks(ec2, candidates(result), now) if candidates(result) else {}
+    asked = set(candidates(result)) | (set(window) if relock else set())
+    described = ec2.locked_snapshots(asked) if asked else {}
+    added: dict[str, datetime] = {}
+    if relock and settings.lock is not None:
+        new = lock_missing(ec2, real, window, described, settings.lock, now)
+        added = {sid: until or datetime.max.replace(tzinfo=now.tzinfo) for sid, until in new.items()}
+    locked = dict(window)
+    for sid, until in {**active_until(described, now), **added}.items():
+        locked[sid] = max(until, locked.get(sid, until))
     if locked:
         result = plan(locked=locked)
         if not touched(result):
-            return replace(result, lock_expiry=locked)
+            return replace(result, lock_expiry=locked, locks_added=added)
     pinned = ec2.ami_snapshots(touched(result))
     if pinned:
         result = plan(pinned=pinned, locked=locked)
@@ -145,7 +175,7 @@ def safe_plan(
         approved = approved_plans(store, result.tripped_volumes)
         if approved:
             result = plan(pinned=pinned, locked=locked, approved=approved)
-    return replace(result, lock_expiry=locked)
+    return replace(result, lock_expiry=locked, locks_added=added)
 
 
 def tripped(plan: RetentionPlan) -> tuple[TrippedVolume, ...]:
@@ -173,6 +203,14 @@ def locked_snapshots(plan: RetentionPlan) -> tuple[LockedSnapshot, ...]:
             locked_until=format_time(plan.lock_expiry[d.snapshot.snapshot_id]),
         )
         for d in plan.locked
+    )
+
+
+def locks_added(plan: RetentionPlan) -> tuple[LockedSnapshot, ...]:
+    volumes = {d.snapshot.snapshot_id: d.snapshot.volume_id for d in plan.decisions}
+    return tuple(
+        LockedSnapshot(snapshot_id=sid, volume_id=volumes.get(sid, ""), locked_until=format_time(until))
+        for sid, until in sorted(plan.locks_added.items())
     )
 
 
@@ -238,26 +276,55 @@ def intent(snap: SnapshotRecord, instance_id: str = "") -> Intent:
 class Deletions:
     deleted: tuple[DeletedSnapshot, ...]
     skipped: tuple[SkippedDelete, ...]
+    deferred: tuple[SkippedDelete, ...] = ()  # left for the next run (reason deferred:<code>)
+    locked: tuple[LockedSnapshot, ...] = ()  # refused, and locked on re-check: kept
 
 
 def delete_journaled(
-    snaps: Sequence[SnapshotRecord], *, journal: Journal, earlier: Iterable[str], ec2: Ec2, instance_id: str = ""
+    snaps: Sequence[SnapshotRecord],
+    *,
+    journal: Journal,
+    earlier: Iterable[str],
+    ec2: Ec2,
+    instance_id: str = "",
+    now: datetime | None = None,
 ) -> Deletions:
-    """Journal every intent, then delete. ``earlier``: ids journaled by an earlier attempt."""
+    """Journal every intent, then delete (deferral.py: bounded retries, then the rest of the run's
+    deletions deferred). ``earlier``: ids journaled by an earlier attempt."""
     journal.record(intent(s, instance_id) for s in snaps)
     earlier = set(earlier)
+    moment = now or datetime.now(UTC)
     deleted: list[DeletedSnapshot] = []
     skipped: list[SkippedDelete] = []
+    deferred: list[SkippedDelete] = []
+    locked: list[LockedSnapshot] = []
     for snap in snaps:
-        reason = ec2.delete_snapshot(snap.snapshot_id)
-        if reason is None or (reason == "already_deleted" and snap.snapshot_id in earlier):
+        if deferred:  # throttled past its retries: the rest waits for the next run as well
+            deferred.append(replace(deferred[0], snapshot_id=snap.snapshot_id, volume_id=snap.volume_id))
+            continue
+        done = delete_or_defer(ec2, snap.snapshot_id, now=moment)
+        if done.result == "deleted" or (done.result == "already_deleted" and snap.snapshot_id in earlier):
             # Gone after our own earlier attempt (DescribeSnapshots lagging behind): ours.
             deleted.append(intent(snap).deleted())
+        elif done.result == "deferred":
+            reason = f"{DEFERRED_PREFIX}{done.code}"
+            deferred.append(SkippedDelete(snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, reason=reason))
+        elif done.result == "locked" and done.locked_until is not None:
+            until = format_time(done.locked_until)
+            locked.append(LockedSnapshot(snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, locked_until=until))
         else:
-            skipped.append(SkippedDelete(snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, reason=reason))
+            skipped.append(SkippedDelete(snapshot_id=snap.snapshot_id, volume_id=snap.volume_id, reason=done.result))
     count(METRIC_SNAPSHOTS_DELETED, len(deleted))
     count(METRIC_DELETES_SKIPPED, len(skipped))
-    return Deletions(deleted=tuple(deleted), skipped=tuple(skipped))
+    count(METRIC_DELETES_DEFERRED, len(deferred))
+    if deferred:
+        logger.warning("deletions deferred to the next run", extra={"deferred": len(deferred)})
+    return Deletions(deleted=tuple(deleted), skipped=tuple(skipped), deferred=tuple(deferred), locked=tuple(locked))
+
+
+def locked_as_skipped(locked: Iterable[LockedSnapshot]) -> list[SkippedDelete]:
+    """Refused for a lock that appeared after the plan (copies, orphans): kept, listed as locked."""
+    return [SkippedDelete(snapshot_id=k.snapshot_id, volume_id=k.volume_id, reason=LOCKED_REASON) for k in locked]
 
 
 def prune_instance(
@@ -319,20 +386,31 @@ def prune_instance(
         store=store,
         blocked=blocked,
         held=hold(records) if hold is not None and not run.dry_run else None,
+        add_missing_locks=not run.dry_run,
     )
     if plan.breakers:
         logger.warning("circuit breaker: pruning stopped", extra={"breaker": plan.breaker})
     done = Deletions(deleted=(), skipped=())
     if journal is not None:
         done = delete_journaled(
-            plan.to_delete, journal=journal, earlier=earlier, ec2=ec2, instance_id=target.instance_id
+            plan.to_delete,
+            journal=journal,
+            earlier=earlier,
+            ec2=ec2,
+            instance_id=target.instance_id,
+            now=run.run_datetime,
         )
     tiered = archive_planned(plan, ec2=ec2, dry_run=run.dry_run)
     # Deletions of earlier attempts of this step: journaled, and no longer in the account.
     before = [i.deleted() for i in confirmed_deletions(earlier, (s.snapshot_id for s in listed))]
     logger.info(
         "pruned",
-        extra={"deleted": len(done.deleted), "earlier": len(before), "skipped": len(done.skipped)},
+        extra={
+            "deleted": len(done.deleted),
+            "earlier": len(before),
+            "skipped": len(done.skipped),
+            "deferred": len(done.deferred),
+        },
     )
     return replace(
         base,
@@ -345,11 +423,13 @@ def prune_instance(
         breaker=plan.breaker,
         breakers=tripped(plan),
         kept_by_ami=pinned_snapshots(plan),
-        kept_locked=locked_snapshots(plan),
+        kept_locked=locked_snapshots(plan) + done.locked,
         approved_volumes=plan.approved_volumes,
         kept=kept_snapshots(plan),
         archived=tiered.archived,
         archive_skipped=tiered.skipped,
+        deferred_deletes=done.deferred,
+        locks_added=locks_added(plan),
     )
 
 

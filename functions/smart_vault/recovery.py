@@ -17,13 +17,17 @@ from typing import Any, Literal
 
 from smart_vault.aws import Ec2
 from smart_vault.constants import (
+    TAG_DEVICE,
     TAG_DEVICE_MAP,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
+    TAG_INSTANCE_SPEC,
     TAG_RESTORED_FROM,
     TAG_RUN_ID,
     TAG_RUN_TIME,
+    TAG_SOURCE_VOLUME,
 )
+from smart_vault.instance_spec import InstanceSpec
 from smart_vault.inventory import MAX_TAGS_PER_RESOURCE, tag_dict
 from smart_vault.validation import parse_time
 
@@ -100,9 +104,18 @@ class RecoveryPoint:
     def volume(self, device: str) -> PointVolume | None:
         return next((v for v in self.volumes if v.device == device), None)
 
+    @property
+    def copy_regions(self) -> tuple[str, ...]:
+        """The Regions holding a completed copy of every device of the point."""
+        if not self.volumes or self.missing_devices:
+            return ()
+        common = set(self.volumes[0].copy_regions).intersection(*(v.copy_regions for v in self.volumes[1:]))
+        return tuple(sorted(common))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state
+        data["copy_regions"] = list(self.copy_regions)
         for volume in data["volumes"]:
             volume["tags"] = dict(volume["tags"])
         return data
@@ -140,8 +153,12 @@ def group_points(
 ) -> list[RecoveryPoint]:
     """Group managed snapshots (DescribeSnapshots records) into recovery points, newest first.
 
-    ``copies``: snapshot id -> regions holding a copy; ``locks``: snapshot id -> locked-until
-    time. Both are optional: points carry them when the caller knows them.
+    Snapshots and off-site copies alike: a copy's VolumeId is a placeholder (CopySnapshot, EC2
+    API Reference: "Do not use this volume ID for any purpose"), so a copy counts as the volume
+    and device its ``source-volume`` and ``device`` tags name.
+
+    ``copies``: snapshot id -> regions holding a completed copy; ``locks``: snapshot id ->
+    locked-until time. Both are optional: points carry them when the caller knows them.
     """
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for snapshot in snapshots:
@@ -167,13 +184,13 @@ def _point(
         device_map.update(parse_device_map(tag_dict(member.get("Tags")).get(TAG_DEVICE_MAP)))
     best: dict[str, Mapping[str, Any]] = {}
     for member in sorted(members, key=lambda s: str(s.get("StartTime") or ""), reverse=True):
-        volume_id = member["VolumeId"]
+        volume_id = source_volume(member)
         current = best.get(volume_id)
         if current is None or _rank(member) < _rank(current):
             best[volume_id] = member
     volumes = tuple(
         sorted(
-            (_volume(s, device_map.get(s["VolumeId"], ""), copies, locks) for s in best.values()),
+            (_volume(s, volume_id, device_map, copies, locks) for volume_id, s in best.items()),
             key=lambda v: (v.device or "~", v.volume_id),
         )
     )
@@ -192,16 +209,27 @@ def _rank(snapshot: Mapping[str, Any]) -> int:
     return _STATE_RANK.get(str(snapshot.get("State")), 3)
 
 
+def source_volume(snapshot: Mapping[str, Any]) -> str:
+    """The volume a snapshot is of: its own VolumeId, or for a copy its source-volume tag."""
+    return tag_dict(snapshot.get("Tags")).get(TAG_SOURCE_VOLUME) or str(snapshot["VolumeId"])
+
+
 def _volume(
-    snapshot: Mapping[str, Any], device: str, copies: Mapping[str, Sequence[str]], locks: Mapping[str, str]
+    snapshot: Mapping[str, Any],
+    volume_id: str,
+    device_map: Mapping[str, str],
+    copies: Mapping[str, Sequence[str]],
+    locks: Mapping[str, str],
 ) -> PointVolume:
+    tags = tag_dict(snapshot.get("Tags"))
+    device = tags.get(TAG_DEVICE) or device_map.get(volume_id, "")
     raw_progress = str(snapshot.get("Progress") or "").rstrip("%")
     state = str(snapshot.get("State") or "pending")
     progress = int(raw_progress) if raw_progress.isdigit() else (100 if state == "completed" else 0)
     snapshot_id = snapshot["SnapshotId"]
     return PointVolume(
         device=device,
-        volume_id=snapshot["VolumeId"],
+        volume_id=volume_id,
         snapshot_id=snapshot_id,
         size_gib=int(snapshot.get("VolumeSize") or 0),
         state=state,
@@ -211,7 +239,7 @@ def _volume(
         storage_tier=str(snapshot.get("StorageTier") or "standard"),
         copy_regions=tuple(sorted(copies.get(snapshot_id, ()))),
         locked_until=locks.get(snapshot_id),
-        tags=tag_dict(snapshot.get("Tags")),
+        tags=tags,
     )
 
 
@@ -337,9 +365,12 @@ def restore_problems(
                 f"{name}: snapshot {volume.snapshot_id} is {volume.state} ({volume.progress}%), not completed"
             )
         if volume.storage_tier == "archive":
+            # RestoreSnapshotTier (EC2 API Reference): a temporary restore names its days
+            # (TemporaryRestoreDays), a permanent one sets PermanentRestore; one of the two.
             problems.append(
                 f"{name}: snapshot {volume.snapshot_id} is archived: restore it first "
-                f"(aws ec2 restore-snapshot-tier --snapshot-id {volume.snapshot_id}), which takes up to 72 hours"
+                f"(aws ec2 restore-snapshot-tier --snapshot-id {volume.snapshot_id} --temporary-restore-days N, "
+                "or --permanent-restore), which takes up to 72 hours"
             )
     for key, reason in sorted((unusable_keys or {}).items()):
         users = ", ".join(v.snapshot_id for v in point.volumes if v.kms_key_id == key) or "the restore"
@@ -352,12 +383,17 @@ def restore_problems(
 
 @dataclass(frozen=True, kw_only=True)
 class ImageMetadata:
-    """What RegisterImage needs that the snapshots do not record, read from the instance."""
+    """What RegisterImage needs that the snapshots' volumes do not record: from the live
+    instance, or from the instance spec tag recorded at backup time (smart_vault.instance_spec)."""
 
     root_device: str
     architecture: str
     virtualization_type: str = "hvm"
-    ena_support: bool = True
+    # RegisterImage EnaSupport, ImdsSupport ("v2.0": instances launched from the AMI require
+    # IMDSv2), TpmSupport ("v2.0") and BootMode: sent only as the instance had them.
+    ena_support: bool = False
+    imds_required: bool = False
+    tpm_support: str | None = None
     boot_mode: str | None = None
     platform: str | None = None
     usage_operation: str = "RunInstances"
@@ -367,21 +403,37 @@ class ImageMetadata:
     key_name: str | None = None
 
     @classmethod
-    def from_instance(cls, instance: Mapping[str, Any]) -> ImageMetadata:
-        """From a DescribeInstances record."""
+    def from_spec(cls, spec: InstanceSpec, **where: Any) -> ImageMetadata:
         return cls(
-            root_device=str(instance.get("RootDeviceName") or ""),
-            architecture=str(instance.get("Architecture") or "x86_64"),
-            virtualization_type=str(instance.get("VirtualizationType") or "hvm"),
-            ena_support=bool(instance.get("EnaSupport", True)),
-            boot_mode=instance.get("CurrentInstanceBootMode") or instance.get("BootMode") or None,
-            platform=instance.get("Platform") or None,
-            usage_operation=str(instance.get("UsageOperation") or "RunInstances"),
-            instance_type=instance.get("InstanceType") or None,
+            root_device=spec.root_device,
+            architecture=spec.architecture,
+            virtualization_type=spec.virtualization_type,
+            ena_support=spec.ena_support,
+            imds_required=spec.http_tokens == "required",
+            tpm_support=spec.tpm_support,
+            boot_mode=spec.boot_mode,
+            platform=spec.platform,
+            usage_operation=spec.usage_operation,
+            instance_type=spec.instance_type,
+            **where,
+        )
+
+    @classmethod
+    def from_instance(cls, instance: Mapping[str, Any]) -> ImageMetadata:
+        """From a DescribeInstances record (EnaSupport omitted: ENA is not enabled)."""
+        return cls.from_spec(
+            InstanceSpec.from_instance(instance),
             subnet_id=instance.get("SubnetId") or None,
             security_group_ids=tuple(g["GroupId"] for g in instance.get("SecurityGroups") or ()),
             key_name=instance.get("KeyName") or None,
         )
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> ImageMetadata | None:
+        """From a snapshot's (or copy's) instance-spec tag; None when it has none. No subnet,
+        groups or key pair: those are the source Region's and may not exist where this restores."""
+        spec = InstanceSpec.from_tag(tags.get(TAG_INSTANCE_SPEC))
+        return cls.from_spec(spec) if spec else None
 
 
 def image_refusal(point: RecoveryPoint, meta: ImageMetadata) -> str | None:
@@ -429,13 +481,18 @@ def image_request(
         "BlockDeviceMappings": mappings,
         "Architecture": meta.architecture,
         "VirtualizationType": meta.virtualization_type,
-        "EnaSupport": meta.ena_support,
         "TagSpecifications": [
             {"ResourceType": "image", "Tags": restored_tags(point.volumes[0].tags, point.source)},
         ],
     }
     if meta.boot_mode:
         params["BootMode"] = meta.boot_mode
+    if meta.ena_support:
+        params["EnaSupport"] = True
+    if meta.imds_required:
+        params["ImdsSupport"] = "v2.0"
+    if meta.tpm_support:
+        params["TpmSupport"] = meta.tpm_support
     return params
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts, Ec2, Store
 from smart_vault.constants import METRIC_DIMENSION_STEP, METRIC_SNAPSHOTS_FAILED, METRIC_STEP_FAILED
+from smart_vault.deferral import DEFERRED_PREFIX
 from smart_vault.journal import ORPHANS_SUBJECT, Intent, parse
 from smart_vault.models import (
     DeletedSnapshot,
@@ -16,6 +17,7 @@ from smart_vault.models import (
     InstanceJob,
     InstanceOutcome,
     InstanceTarget,
+    RegionPruning,
     RunContext,
     SnapshotRef,
     journal_prefix,
@@ -38,8 +40,15 @@ ENCODED_AUTH_MARKER = "Encoded authorization failure message: "
 
 
 def record_failure(
-    job: InstanceJob, *, step: str, error: ErrorInfo, settings: Settings, store: Store
+    job: InstanceJob, *, step: str, error: ErrorInfo, settings: Settings, store: Store, ec2: Ec2 | None = None
 ) -> InstanceOutcome:
+    snapshots = job.backup.snapshots if job.backup else ()
+    created = job.backup.created if job.backup else False
+    if job.backup is None and step == "Snapshot" and not job.run.dry_run and ec2 is not None:
+        # The Snapshot step can fail after CreateSnapshots succeeded (a refused LockSnapshot):
+        # this run's snapshots in the account are what it created (Prune locks them later).
+        snapshots = _run_snapshots(ec2, settings, job.instance, job.run)
+        created = bool(snapshots)
     outcome = InstanceOutcome(
         instance_id=job.instance.instance_id,
         name=job.instance.name,
@@ -48,12 +57,15 @@ def record_failure(
         execution_name=job.run.execution_name,
         step=step,
         error=error,
-        snapshots=job.backup.snapshots if job.backup else (),
-        created=job.backup.created if job.backup else False,
+        snapshots=snapshots,
+        created=created,
         dry_run=job.run.dry_run,
     )
     save_outcome(outcome, job.run, store)
-    count(METRIC_SNAPSHOTS_FAILED, max(1, len(job.instance.volumes)))
+    # Snapshots that failed, not steps: a Copy or Prune failure after a completed backup counts 0.
+    failed = failed_snapshots(job.instance, snapshots, in_time=step == "CheckSnapshots")
+    if failed:
+        count(METRIC_SNAPSHOTS_FAILED, failed)
     # A step that failed after all its retries: what the stack alarms on (Lambda Errors also
     # counts errors a retry then fixed).
     count_by(METRIC_STEP_FAILED, {METRIC_DIMENSION_STEP: step})
@@ -62,6 +74,15 @@ def record_failure(
         extra={"step": step, "error_type": error.type, "error_message": error.message},
     )
     return outcome
+
+
+def failed_snapshots(target: InstanceTarget, snapshots: Sequence[SnapshotRef], *, in_time: bool) -> int:
+    """SnapshotsFailed of one failed instance: its selected volumes without a good snapshot of the
+    run. Good: completed, or (``in_time`` False) still pending, as after a refused LockSnapshot;
+    CheckSnapshots fails a pending one that ran out of time (``in_time``)."""
+    good = ("completed",) if in_time else ("completed", "pending")
+    ok = {s.volume_id for s in snapshots if s.state in good}
+    return sum(1 for v in target.volumes if v.volume_id not in ok)
 
 
 @dataclass(kw_only=True)
@@ -116,6 +137,29 @@ class RunSummary:
             row["release"] = f"smart-vault approve {self.run.run_id} --volume {row['volume_id']}"
         return rows
 
+    def deferred_deletes(self) -> list[dict[str, str]]:
+        """Deletions left for the next run (throttled past their retries), with where they were."""
+        return self._rows(lambda o: o.deferred_deletes, lambda r: r.deferred_deletes)
+
+    def locks_added(self) -> list[dict[str, str]]:
+        """Snapshots (and copies) inside the configured lock that had none, locked by this run."""
+        return self._rows(lambda o: o.locks_added, lambda r: r.locks_added)
+
+    def _rows(
+        self, local: Callable[[InstanceOutcome], Iterable[Any]], remote: Callable[[RegionPruning], Iterable[Any]]
+    ) -> list[dict[str, str]]:
+        """One row per item of every outcome (``region`` empty) and of its destinations' pruning."""
+        rows = [
+            {"instance": o.name or o.instance_id, "region": "", **asdict(x)} for o in self.outcomes for x in local(o)
+        ]
+        rows += [
+            {"instance": o.name or o.instance_id, "region": r.region, **asdict(x)}
+            for o in self.outcomes
+            for r in o.copy_pruning
+            for x in remote(r)
+        ]
+        return rows
+
     def retention_errors(self) -> list[dict[str, str]]:
         """Instances and orphaned volumes whose retention override tag is invalid (nothing pruned)."""
         rows = [
@@ -149,6 +193,8 @@ class RunSummary:
             "snapshots_deleted": sum(len(o.deleted) for o in self.outcomes) + orphan_deleted,
             "deletes_skipped": sum(len(o.skipped_deletes) for o in self.outcomes)
             + sum(len(v.skipped_deletes) for v in self.orphan_volumes),
+            "deletes_deferred": len(self.deferred_deletes()),
+            "locks_added": len(self.locks_added()),
             "copies_completed": sum(1 for o in self.outcomes for c in o.copies if c.state == "completed"),
             "copies_deleted": sum(len(r.deleted) for o in self.outcomes for r in o.copy_pruning),
             "orphan_volumes": len(self.orphan_volumes),
@@ -227,7 +273,9 @@ def summarize_run(
                 snapshots=_run_snapshots(ec2, settings, target, run),
                 dry_run=run.dry_run,
             )
-            count(METRIC_SNAPSHOTS_FAILED, max(1, len(target.volumes)))
+            failed = failed_snapshots(target, outcome.snapshots, in_time=True)
+            if failed:
+                count(METRIC_SNAPSHOTS_FAILED, failed)
         outcomes.append(outcome)
     outcomes, orphans = _confirm_journals(outcomes, orphans, journals, ec2, run)
     if skipped_key:  # instances Discover found but did not select (a near-miss tag value)
@@ -311,7 +359,13 @@ def _summary_alert(summary: RunSummary, bucket: str, listed: int, settings: Sett
 
 def _warnings(summary: RunSummary) -> bool:
     """Nothing selected, or instances skipped (a near-miss tag, vanished): say so, not silence."""
-    return summary.nothing_selected or bool(summary.skipped) or bool(summary.retention_errors())
+    return (
+        summary.nothing_selected
+        or bool(summary.skipped)
+        or bool(summary.retention_errors())
+        or bool(summary.deferred_deletes())
+        or bool(summary.locks_added())
+    )
 
 
 def _orphan_result(
@@ -526,6 +580,26 @@ def _warning_lines(summary: RunSummary, settings: Settings) -> list[str]:
     if invalid:
         lines += ["", "Pruning skipped (invalid retention override tag; fix the tag, nothing was deleted):"]
         lines += [f"- {r['instance']} {r['instance_id']}: {r['problem']}" for r in invalid[:MAX_LISTED]]
+    deferred = summary.deferred_deletes()
+    if deferred:
+        lines += ["", "Deletions deferred to the next run (still refused after their retries; the backups are fine):"]
+        lines += [
+            f"- {d['instance']} {d['snapshot_id']}{' in ' + d['region'] if d['region'] else ''}: "
+            f"{d['reason'].removeprefix(DEFERRED_PREFIX)}"
+            for d in deferred[:MAX_LISTED]
+        ]
+        if len(deferred) > MAX_LISTED:
+            lines.append(f"... and {len(deferred) - MAX_LISTED} more in the audit record")
+    added = summary.locks_added()
+    if added:
+        lines += ["", "Locks that were missing, added by this run (the snapshot was never deleted meanwhile):"]
+        lines += [
+            f"- {k['instance']} {k['snapshot_id']}{' in ' + k['region'] if k['region'] else ''}: "
+            f"locked until {k['locked_until']}"
+            for k in added[:MAX_LISTED]
+        ]
+        if len(added) > MAX_LISTED:
+            lines.append(f"... and {len(added) - MAX_LISTED} more in the audit record")
     return lines
 
 
@@ -550,6 +624,8 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 "deleted": [d.snapshot_id for d in o.deleted],
                 "would_delete": [d.snapshot_id for d in o.would_delete],
                 "skipped_deletes": [{"snapshot_id": s.snapshot_id, "reason": s.reason} for s in o.skipped_deletes],
+                "deferred_deletes": [asdict(d) for d in o.deferred_deletes],
+                "locks_added": [asdict(k) for k in o.locks_added],
                 "breaker": o.breaker,
                 "breakers": [asdict(b) for b in o.breakers],
                 "kept_by_ami": [asdict(p) for p in o.kept_by_ami],

@@ -38,6 +38,7 @@ class SnapshotRecord:
     state: str
     tags: Mapping[str, str]
     storage_tier: str = "standard"  # DescribeSnapshots StorageTier: standard | archive
+    completion_time: datetime | None = None  # DescribeSnapshots CompletionTime, when EC2 gives it
 
 
 GFS_TIERS = ("daily", "weekly", "monthly", "yearly")
@@ -133,6 +134,8 @@ class RetentionPlan:
     breakers: tuple[VolumeBreaker, ...] = ()
     approved_volumes: tuple[str, ...] = ()
     lock_expiry: Mapping[str, datetime] = field(default_factory=dict)  # locked id -> lock expiry
+    # Snapshots inside the configured lock that EC2 held no lock on, locked by this run -> expiry.
+    locks_added: Mapping[str, datetime] = field(default_factory=dict)
 
     @property
     def tripped_volumes(self) -> frozenset[str]:

@@ -80,11 +80,13 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
             "EC2 snapshotted volumes outside the selection",
             extra={"returned": len(created), "selected": len(refs)},
         )
-    # Locked here, while pending: AWS accepts a lock on a pending snapshot and starts its duration
-    # when the snapshot completes, so there is no window in which a finished backup is unlocked.
-    lock_snapshots(ec2, (r.snapshot_id for r in refs), settings.lock, fresh=True)
+    # Counted before the lock: a refused LockSnapshot fails the step, but the snapshots exist.
     count(METRIC_SNAPSHOTS_CREATED, len(refs))
     count(METRIC_BACKUP_GIB, sum(v.size_gib for v in target.volumes), GIGABYTES)
+    # Locked here, while pending: AWS accepts a lock on a pending snapshot and starts its duration
+    # when the snapshot completes, so there is no window in which a finished backup is unlocked
+    # (and a lock refused here is added by a later run's Prune: locks.lock_missing).
+    lock_snapshots(ec2, (r.snapshot_id for r in refs), settings.lock, fresh=True)
     logger.info("snapshots created", extra={"snapshot_ids": [r.snapshot_id for r in refs]})
     return BackupState(
         status="pending",

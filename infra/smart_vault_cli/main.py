@@ -288,15 +288,63 @@ def _restore_module() -> Any:
     return restore
 
 
+def _stack_region(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    """`--region` after a verb is the global option: the stack's Region, as before the verb."""
+    if value is not None:
+        ctx.obj["region"] = value
+
+
+def _restore_scope(command: Any) -> Any:
+    """Where `points` and `restore` read from: the stack's Region, or --from-region."""
+    options = (
+        click.option(
+            "--region",
+            expose_value=False,
+            callback=_stack_region,
+            help="AWS region of the stack (the same as before the verb).",
+        ),
+        click.option(
+            "--from-region",
+            help="Read the points in this Region and restore there: a copy Region (default: the stack's).",
+        ),
+        click.option(
+            "--deployment-id",
+            help="With --from-region: the deployment's id (its smart-vault:managed-by tag), so that no call "
+            "goes to the stack's Region (when it is unreachable). Default: read from the stack.",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _vault(ctx: click.Context, from_region: str | None, deployment_id: str | None) -> Any:
+    if deployment_id is not None and from_region is None:
+        _fail("--deployment-id needs --from-region (without it the stack is read)")
+    return _restore_module().open_vault(
+        ctx.obj["stack"],
+        region=ctx.obj["region"],
+        profile=ctx.obj["profile"],
+        from_region=from_region,
+        deployment_id=deployment_id,
+    )
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
 @cli.command()
 @click.argument("instance", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--region", "target_region", help="Read the points in this region (default: the stack's).")
+@_restore_scope
 @click.pass_context
-def points(ctx: click.Context, instance: str | None, as_json: bool, target_region: str | None) -> None:
+def points(
+    ctx: click.Context, instance: str | None, as_json: bool, from_region: str | None, deployment_id: str | None
+) -> None:
     """Recovery points of INSTANCE (id or Name tag), or of every instance, newest first."""
-    dep = _deployment(ctx)
-    found = _restore_module().points(dep, instance, region=target_region)
+    vault = _vault(ctx, from_region, deployment_id)
+    found = _restore_module().points(vault, instance, warn=_warn)
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in found], indent=2))
         return
@@ -311,7 +359,7 @@ def points(ctx: click.Context, instance: str | None, as_json: bool, target_regio
             for v in point.volumes
         )
         volumes += "".join(f"\n{d} missing" for d in point.missing_devices)
-        copies = sorted({r for v in point.volumes for r in v.copy_regions})
+        copies = point.copy_regions
         locks = sorted({v.locked_until for v in point.volumes if v.locked_until})
         table.add_row(
             point.run_time,
@@ -332,7 +380,7 @@ def points(ctx: click.Context, instance: str | None, as_json: bool, target_regio
 @click.option("--at", "at", help="The newest complete point at or before this time (2026-11-26T03:00:00Z).")
 @click.option("--run", "run_id", help="The point of this run id (20261126T030000Z).")
 @click.option("--latest", is_flag=True, help="The newest complete point (the default).")
-@click.option("--region", "target_region", help="Restore in this region (default: the stack's).")
+@_restore_scope
 @click.option("--az", "zone", help="Availability Zone (default: the instance's current one).")
 @click.option("--as", "kind", type=click.Choice(["volumes", "ami", "instance"]), default="volumes", show_default=True)
 @click.option("--instance-type", help="--as instance: instead of the original's type.")
@@ -348,7 +396,8 @@ def restore(
     at: str | None,
     run_id: str | None,
     latest: bool,
-    target_region: str | None,
+    from_region: str | None,
+    deployment_id: str | None,
     zone: str | None,
     kind: str,
     instance_type: str | None,
@@ -365,13 +414,13 @@ def restore(
     if sum((at is not None, run_id is not None, latest)) > 1:
         _fail("choose one of --at, --run and --latest")
     module = _restore_module()
-    dep = _deployment(ctx)
-    found = module.points(dep, instance, region=target_region)
+    vault = _vault(ctx, from_region, deployment_id)
+    found = module.points(vault, instance, warn=_warn)
     point = module.choose(found, instance=instance, at=at, run_id=run_id)
     overrides = module.Overrides(
         instance_type=instance_type, subnet_id=subnet_id, security_group_ids=security_groups, kms_key_id=kms_key
     )
-    plan = module.plan(dep, point, kind=kind, region=target_region, zone=zone, overrides=overrides)
+    plan = module.plan(vault, point, kind=kind, zone=zone, overrides=overrides)
     _print_plan(plan)
     if dry_run:
         if plan.problems:
@@ -387,7 +436,7 @@ def restore(
         def update(ready: int, total: int) -> None:
             bar.update(task, total=total, completed=ready, counts=f"{ready}/{total}")
 
-        result = module.execute(dep, plan, keep_partial=keep_partial, on_progress=update, interval=_POLL_SECONDS)
+        result = module.execute(vault, plan, keep_partial=keep_partial, on_progress=update, interval=_POLL_SECONDS)
     for device, volume_id in sorted(result.volume_ids.items()):
         click.echo(f"restored {device}: {volume_id} (available)")
     if result.volume_ids:

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from smart_vault.aws import Ec2
+from smart_vault.constants import TAG_SOURCE_SNAPSHOT
 from smart_vault.errors import SmartVaultError
+from smart_vault.inventory import tag_dict
 from smart_vault.locks import active_locks
 from smart_vault.recovery import (
     ImageMetadata,
@@ -32,30 +35,91 @@ from smart_vault.recovery import (
     volume_requests,
 )
 from smart_vault.validation import format_time, parse_time
-from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure
+from smart_vault_cli import deployment
+from smart_vault_cli.deployment import CliError, Deployment, check_region, explain_aws_failure
 from smart_vault_cli.operations import deployed_settings
 
 RestoreKind = Literal["volumes", "ami", "instance"]
 # DescribeKey KeyState values a key can encrypt and decrypt with (KMS API Reference, KeyMetadata).
 USABLE_KEY_STATES = ("Enabled",)
+Warn = Callable[[str], None]
 
 
-def points(dep: Deployment, instance: str | None, *, region: str | None = None) -> list[RecoveryPoint]:
+@dataclass
+class Vault:
+    """Where recovery points are read and restored: the operator's session in that Region and
+    the deployment's marker. ``copy_regions``: where the deployment copies to, when the stack was
+    read (points in the stack's Region then say which Regions hold a completed copy)."""
+
+    session: Any
+    deployment_id: str
+    copy_regions: tuple[str, ...] = ()
+    profile: str | None = None
+
+    @property
+    def region(self) -> str:
+        return str(self.session.region_name)
+
+    def session_in(self, region: str) -> Any:
+        session = deployment.new_session(profile_name=self.profile, region_name=region)
+        check_region(session)
+        return session
+
+
+def open_vault(
+    stack: str,
+    *,
+    region: str | None,
+    profile: str | None,
+    from_region: str | None = None,
+    deployment_id: str | None = None,
+) -> Vault:
+    """The Region to read points in and restore to (``from_region``, else the stack's).
+
+    With ``from_region`` and ``deployment_id`` no call goes to the stack's Region: a Region
+    restored from holds all it needs (the managed marker, the copies' tags, the instance spec),
+    so a restore works while the source Region is down. Otherwise the stack names the deployment
+    id and the copy Regions."""
+    if from_region and deployment_id:
+        try:
+            session = deployment.new_session(profile_name=profile, region_name=from_region)
+        except ProfileNotFound as error:
+            raise CliError(str(error)) from None
+        check_region(session)
+        return Vault(session=session, deployment_id=deployment_id, profile=profile)
+    try:
+        dep = Deployment.find(stack, region=region, profile=profile)
+        settings = deployed_settings(dep)
+    except (BotoConnectionError, ReadTimeoutError) as error:
+        if not from_region:
+            raise
+        raise CliError(
+            f"cannot reach the stack {stack} in {region or 'its Region'} ({error}); to restore from "
+            f"{from_region} without it, pass --deployment-id (the value of the smart-vault:managed-by tag)"
+        ) from None
+    session = dep.regional(from_region)
+    own = session.region_name == dep.session.region_name
+    return Vault(
+        session=session,
+        deployment_id=deployment_id or settings.deployment_id,
+        copy_regions=tuple(d.region for d in settings.copy_regions) if own else (),
+        profile=profile,
+    )
+
+
+def points(vault: Vault, instance: str | None, *, warn: Warn | None = None) -> list[RecoveryPoint]:
     """The recovery points of INSTANCE (id or Name tag), or of every instance, newest first."""
-    deployment_id = deployed_settings(dep).deployment_id
-    ec2 = Ec2(session=dep.regional(region))
+    ec2 = Ec2(session=vault.session)
     by_id = instance if instance is not None and instance.startswith("i-") else None
-    if by_id is not None:
-        snapshots = ec2.managed_snapshots(deployment_id, by_id)
-    else:
-        snapshots = ec2.all_managed_snapshots(deployment_id)
+    snapshots = _managed(ec2, vault.deployment_id, by_id)
     # Locks (DescribeLockedSnapshots, 200 ids a request) shown with the points that have them.
     now = datetime.now(UTC)
     locks = {
         sid: "its completion + the lock's duration" if until.year == datetime.max.year else format_time(until)
         for sid, until in active_locks(ec2, [s["SnapshotId"] for s in snapshots], now).items()
     }
-    found = group_points(snapshots, instance_id=by_id, locks=locks)
+    copies = _completed_copies(vault, snapshots, by_id, warn or (lambda _message: None))
+    found = group_points(snapshots, instance_id=by_id, copies=copies, locks=locks)
     if instance is None or by_id is not None:
         return found
     found = [p for p in found if p.instance_name == instance]
@@ -63,6 +127,38 @@ def points(dep: Deployment, instance: str | None, *, region: str | None = None) 
         ids = ", ".join(sorted({p.instance_id for p in found}))
         raise CliError(f"more than one instance was named {instance}: {ids}; name it by id")
     return found
+
+
+def _managed(ec2: Ec2, deployment_id: str, instance_id: str | None) -> list[dict[str, Any]]:
+    if instance_id is not None:
+        return ec2.managed_snapshots(deployment_id, instance_id)
+    return ec2.all_managed_snapshots(deployment_id)
+
+
+def _completed_copies(
+    vault: Vault, snapshots: Sequence[dict[str, Any]], instance_id: str | None, warn: Warn
+) -> dict[str, list[str]]:
+    """Snapshot id -> the Regions holding a completed copy of it: here, the copies listed
+    themselves; in the stack's Region, each copy Region's copies by their source-snapshot tag
+    (one DescribeSnapshots scan per Region; one that cannot be read is named, not fatal)."""
+    held: dict[str, list[str]] = {
+        s["SnapshotId"]: [vault.region]
+        for s in snapshots
+        if s.get("State") == "completed" and tag_dict(s.get("Tags")).get(TAG_SOURCE_SNAPSHOT)
+    }
+    for region in vault.copy_regions:
+        if region == vault.region:
+            continue
+        try:
+            found = _managed(Ec2(session=vault.session_in(region)), vault.deployment_id, instance_id)
+        except (SmartVaultError, ClientError, BotoCoreError) as error:
+            warn(f"copies in {region} not listed: {explain_aws_failure(error) or error}")
+            continue
+        for copy in found:
+            source = tag_dict(copy.get("Tags")).get(TAG_SOURCE_SNAPSHOT)
+            if source and copy.get("State") == "completed":
+                held.setdefault(source, []).append(region)
+    return held
 
 
 def choose(found: Sequence[RecoveryPoint], *, instance: str, at: str | None, run_id: str | None) -> RecoveryPoint:
@@ -117,25 +213,27 @@ class Overrides:
 
 
 def plan(
-    dep: Deployment,
+    vault: Vault,
     point: RecoveryPoint,
     *,
     kind: RestoreKind,
-    region: str | None = None,
     zone: str | None = None,
     overrides: Overrides | None = None,
 ) -> RestorePlan:
     """Every request the restore would make and every problem found, with read-only calls
-    (DescribeInstances, DescribeVolumes, DescribeAvailabilityZones, kms:DescribeKey)."""
+    (DescribeInstances, DescribeVolumes, DescribeAvailabilityZones, kms:DescribeKey) in the
+    Region restored to."""
     overrides = overrides or Overrides()
-    session = dep.regional(region)
+    session = vault.session
     ec2 = Ec2(session=session)
     live = ec2.instances_by_id([point.instance_id])
     instance = next((i for i in live if i.get("State", {}).get("Name") != "terminated"), None)
     chosen_zone = zone or (instance or {}).get("Placement", {}).get("AvailabilityZone")
     result = RestorePlan(point=point, kind=kind, region=session.region_name, zone=chosen_zone or "")
     if not chosen_zone:
-        result.problems.append(f"{point.instance_id} no longer exists: pass --az to choose the Availability Zone")
+        result.problems.append(
+            f"{point.instance_id} does not exist in {result.region}: pass --az to choose the Availability Zone"
+        )
     originals = ec2.volumes([v.volume_id for v in point.volumes])
     keys = {v.kms_key_id for v in point.volumes if v.kms_key_id} | (
         {overrides.kms_key_id} if overrides.kms_key_id else set()
@@ -151,13 +249,16 @@ def plan(
         requests = volume_requests(point, result.zone, originals=originals, kms_key_id=overrides.kms_key_id)
         result.volumes = [r.params for r in requests]
         return result
-    if instance is None:
+    # The live instance (same Region) knows its subnet and groups too; otherwise (terminated, or
+    # a copy Region) the instance spec its snapshots recorded at backup time.
+    recorded = ImageMetadata.from_tags(point.volumes[0].tags) if point.volumes else None
+    meta = ImageMetadata.from_instance(instance) if instance is not None else recorded
+    if meta is None:
         result.problems.append(
-            f"{point.instance_id} no longer exists: its architecture, boot mode and root device are unknown, "
-            "so an AMI cannot be registered; restore --as volumes"
+            f"{point.instance_id} is not in {result.region} and its snapshots record no instance spec "
+            "(architecture, boot mode, root device), so an AMI cannot be registered; restore --as volumes"
         )
         return result
-    meta = ImageMetadata.from_instance(instance)
     refusal = image_refusal(point, meta)
     if refusal:
         result.problems.append(f"cannot register an AMI: {refusal}")
@@ -194,7 +295,7 @@ Progress = Callable[[int, int], None]  # (available, total)
 
 
 def execute(
-    dep: Deployment,
+    vault: Vault,
     restore_plan: RestorePlan,
     *,
     keep_partial: bool = False,
@@ -206,7 +307,7 @@ def execute(
     ``keep_partial``) and raise a CliError saying what failed and what was cleaned up."""
     if restore_plan.problems:
         raise CliError("restore refused: " + "; ".join(restore_plan.problems))
-    ec2 = Ec2(session=dep.regional(restore_plan.region))
+    ec2 = Ec2(session=vault.session)
     result = RestoreResult(plan=restore_plan)
     created_volumes: list[str] = []
     created_image: str | None = None
@@ -222,8 +323,7 @@ def execute(
         result.image_id, fresh = _image(ec2, restore_plan.image)
         created_image = result.image_id if fresh else None
         if restore_plan.kind == "instance" and restore_plan.instance is not None:
-            params = {**restore_plan.instance, "ImageId": result.image_id}
-            result.instance_id = str(ec2.run_instance(params)["InstanceId"])
+            result.instance_id = _run_instance(ec2, restore_plan, result.image_id)
         return result
     except (CliError, SmartVaultError, ClientError, BotoCoreError) as error:
         reason = error if isinstance(error, CliError) else (explain_aws_failure(error) or str(error))
@@ -255,6 +355,28 @@ def _create_volume(ec2: Ec2, restore_plan: RestorePlan, params: dict[str, Any]) 
     raise CliError(
         f"{device}: {MAX_TOKEN_ATTEMPTS} earlier restores of this point were deleted; restore into another --az"
     )
+
+
+# RunInstances states after which an instance is gone (DescribeInstances InstanceState).
+GONE_INSTANCE_STATES = ("shutting-down", "terminated")
+
+
+def _run_instance(ec2: Ec2, restore_plan: RestorePlan, image_id: str) -> str:
+    """RunInstances; when the token answers with an instance terminated since (EC2 answers a
+    repeated ClientToken with the instance it launched, "Ensuring idempotency"), the next
+    deterministic token, so a second restore after the first was terminated launches anew."""
+    assert restore_plan.instance is not None
+    for attempt in range(MAX_TOKEN_ATTEMPTS):
+        token = client_token(restore_plan.point, "instance", image_id, attempt)
+        launched = ec2.run_instance({**restore_plan.instance, "ImageId": image_id, "ClientToken": token})
+        instance_id = str(launched["InstanceId"])
+        # The answer may carry the state at launch: DescribeInstances says whether it is gone.
+        states = {(launched.get("State") or {}).get("Name")} | {
+            (i.get("State") or {}).get("Name") for i in ec2.instances_by_id([instance_id])
+        }
+        if not states & set(GONE_INSTANCE_STATES):
+            return instance_id
+    raise CliError(f"{MAX_TOKEN_ATTEMPTS} earlier instances restored from {image_id} were terminated")
 
 
 def _device(restore_plan: RestorePlan, params: dict[str, Any]) -> str:

@@ -172,6 +172,10 @@ def function_specs(
                 ),
                 # Retention of the copies in each destination, on the same managed marker.
                 *((Allow(("ec2:DeleteSnapshot",), (On.COPY_SNAPSHOTS,), managed),) if copy_regions else ()),
+                # Every run locks what should be locked and is not (a LockSnapshot that failed on
+                # an earlier night): this deployment's snapshots, and its copies in destinations.
+                *_lock_only(deployment_id, lock_days, On.SNAPSHOTS),
+                *(_lock_only(deployment_id, lock_days, On.COPY_SNAPSHOTS) if copy_regions else ()),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
                 # Its deletion journal and the inventory (orphan step); operator approvals.
                 Allow(("s3:GetObject",), (On.RUN_RECORDS, On.APPROVALS)),
@@ -331,6 +335,12 @@ def _lock_rows(deployment_id: str, lock_days: int | None) -> tuple[Allow, ...]:
         ),
         Allow(("ec2:DescribeLockedSnapshots",), (On.ANY,)),
     )
+
+
+def _lock_only(deployment_id: str, lock_days: int | None, on: On) -> tuple[Allow, ...]:
+    """The LockSnapshot row of ``_lock_rows`` (same conditions) on ``on``, for a function that
+    already describes locks."""
+    return tuple(replace(a, on=(on,)) for a in _lock_rows(deployment_id, lock_days) if "ec2:LockSnapshot" in a.actions)
 
 
 class Functions(Construct):

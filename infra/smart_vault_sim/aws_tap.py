@@ -160,6 +160,11 @@ class AwsTap:
             self.function_seconds[function] += self.elapsed  # type: ignore[assignment]
             self.elapsed = 0.0
 
+    def wait(self, seconds: float) -> None:
+        """A handler's own sleep (deferral.pause): time passes on the virtual clock, in the
+        invocation's modelled duration, so EC2's buckets refill meanwhile."""
+        self.elapsed += seconds
+
     def last_duration(self) -> float:
         """Modelled seconds of the invocation that last returned on this thread (once)."""
         return self._durations.pop(threading.get_ident(), 0.0)

@@ -18,12 +18,15 @@ account refuse what EC2 refuses, with its error codes, and behave as EC2 does:
   the root device must be one of the block device mappings, with a snapshot; "You can't set the
   encryption state of the volume using the block device mapping"; a mapping's VolumeSize at
   least its snapshot's size; one mapping per device name; Architecture, BootMode and
-  VirtualizationType from their enumerations; the name unique in the account and region
+  VirtualizationType from their enumerations, TpmSupport and ImdsSupport ``v2.0`` only; the image
+  keeps BootMode, EnaSupport, TpmSupport and ImdsSupport as sent; the name unique in the account and region
   (InvalidAMIName.Duplicate). The image then lists those mappings (moto lists a placeholder), and
   its snapshots cannot be deleted while it exists (InvalidSnapshot.InUse).
 - RunInstances (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html):
-  ClientToken idempotency as above; the instance's volumes come from the image's mappings; the
-  security groups must be in the subnet's VPC.
+  ClientToken idempotency as above; the instance's volumes come from the image's mappings, its
+  architecture and boot mode from the image, and an image with ImdsSupport ``v2.0`` launches
+  instances with HttpTokens ``required`` (RegisterImage, ImdsSupport); the security groups must
+  be in the subnet's VPC.
 
 Installed with ``patched()``, restored on exit.
 """
@@ -63,6 +66,8 @@ THROUGHPUT_RANGE = (125, 2_000)  # gp3 only
 ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
 VIRTUALIZATION_TYPES = ("hvm", "paravirtual")
+TPM_SUPPORT = ("v2.0",)  # RegisterImage TpmSupport: Valid Values: v2.0
+IMDS_SUPPORT = ("v2.0",)  # RegisterImage ImdsSupport: Valid Values: v2.0
 # DescribeVolumes calls that still see a new volume ``creating`` (AWS: seconds to minutes).
 CREATING_DESCRIBES = 1
 
@@ -172,6 +177,8 @@ def check_image_request(backend: Any, params: dict[str, Any]) -> list[dict[str, 
         ("Architecture", ARCHITECTURES),
         ("BootMode", BOOT_MODES),
         ("VirtualizationType", VIRTUALIZATION_TYPES),
+        ("TpmSupport", TPM_SUPPORT),
+        ("ImdsSupport", IMDS_SUPPORT),
     ):
         if params.get(key) is not None and params[key] not in allowed:
             raise _invalid(f"Value ({params[key]}) for parameter {key} is invalid.")
@@ -279,6 +286,8 @@ def patched() -> Iterator[None]:
         image.virtualization_type = params.get("VirtualizationType") or "hvm"
         image.boot_mode = params.get("BootMode")
         image.ena_support = bool(params.get("EnaSupport"))
+        image.tpm_support = params.get("TpmSupport")
+        image.imds_support = params.get("ImdsSupport")
         image.__dict__["_sv_mappings"] = checked
         for mapping in checked:
             snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
@@ -309,7 +318,18 @@ def patched() -> Iterator[None]:
         if own and not kwargs.get("block_device_mappings"):
             # EC2 launches the image's mappings: volumes from its snapshots, its root device.
             kwargs["block_device_mappings"] = copy.deepcopy(own)
-        return backend_run(self, image_id, count, user_data, security_group_names, **kwargs)
+        reservation = backend_run(self, image_id, count, user_data, security_group_names, **kwargs)
+        for instance in reservation.instances if own else ():
+            # Serialized by DescribeInstances as BootMode, CurrentInstanceBootMode, EnaSupport, TpmSupport.
+            instance.__dict__.update(
+                boot_mode=image.boot_mode,
+                current_instance_boot_mode=image.boot_mode,
+                ena_support=image.ena_support,
+                tpm_support=image.tpm_support,
+            )
+            if image.imds_support == "v2.0":
+                instance.metadata_options.http_tokens = "required"
+        return reservation
 
     def patched_run_instances(self: Any) -> ActionResult:
         params = self._get_params()

@@ -21,10 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import boto3
 from moto import mock_aws
 
+from smart_vault import deferral
 from smart_vault.aws import reset_clients
 from smart_vault.constants import (
     FUNCTION_HANDLERS,
@@ -411,6 +413,8 @@ class Simulation:
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
             self.hooks.installed(),
+            # A handler's backoff sleeps pass on the virtual clock (smart_vault.deferral).
+            mock.patch.object(deferral, "pause", self.tap.wait),
         ):
             reset_clients()
             logger.setLevel("DEBUG" if self.verbose else "CRITICAL")
@@ -716,6 +720,8 @@ class Simulation:
                     "kept": outcome.get("kept") or [],
                     "archived": list(outcome.get("archived") or ()),
                     "retention_error": outcome.get("retention_error"),
+                    "deferred_deletes": outcome.get("deferred_deletes") or [],
+                    "locks_added": outcome.get("locks_added") or [],
                 }
             )
         return rows

@@ -26,10 +26,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 from botocore.handlers import BUILTIN_HANDLERS
 
-from smart_vault.aws import SNAPSHOT_LOCKED_ERROR
 from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import aws_error
 
+# The code DeleteSnapshot answers for a locked snapshot. The EC2 API Reference documents none
+# (DeleteSnapshot, "Error codes for the Amazon EC2 API"), so this is the emulator's own and the
+# product matches no code: it re-checks the lock on any refusal (tests/sim vary this code).
+SNAPSHOT_LOCKED_ERROR = "SnapshotLocked"
 MAX_DAYS = 36_500
 COOL_OFF_HOURS = (1, 72)
 _PARAMS = "smart_vault_sim.lock_params"  # request-context key: the API parameters of this call
@@ -84,6 +87,7 @@ class SnapshotLocks:
         self.other_regions: tuple[str, ...] = ()  # copy destinations (issue 11)
         self.now = now
         self.locks: dict[str, Lock] = {}
+        self.locked_error = SNAPSHOT_LOCKED_ERROR  # what DeleteSnapshot of a locked one answers
 
     def _handlers(self) -> list[tuple[str, Callable[..., Any]]]:
         remember = [
@@ -255,7 +259,7 @@ class SnapshotLocks:
         if lock is not None:
             expires = lock.expires
             raise aws_error(
-                SNAPSHOT_LOCKED_ERROR,
+                self.locked_error,
                 "DeleteSnapshot",
                 f"The snapshot '{snapshot_id}' is locked in {lock.state(self.now())} mode"
                 + (f" until {expires.isoformat()}" if expires else "")

@@ -259,6 +259,7 @@ def test_dry_run_names_an_archived_snapshot_and_an_unusable_kms_key(backed_up):
 
     assert result.exit_code == 2, result.output
     assert f"snapshot {archived} is archived: restore it first" in result.output
+    assert f"--snapshot-id {archived} --temporary-restore-days N, or --permanent-restore" in result.output
     assert f"KMS key {key} is not usable (Disabled)" in result.output
     assert backed_up.sim.tap.calls["ec2:CreateVolume"] == 0
 
@@ -285,3 +286,20 @@ def test_points_show_the_lock_of_a_locked_snapshot(backed_up):
     [volume] = listed[0]["volumes"]
     assert volume["locked_until"] is not None
     assert "until " in backed_up.cli("points", "db-1").output
+
+
+def test_a_second_restore_as_instance_after_the_first_was_terminated_launches_a_new_one(backed_up):
+    first = backed_up.cli("restore", "web-1", "--as", "instance")
+    assert first.exit_code == 0, first.output
+    first_id = first.output.split("instance: ")[1].split()[0]
+    again = backed_up.cli("restore", "web-1", "--as", "instance")
+    assert again.output.split("instance: ")[1].split()[0] == first_id  # a re-run: the same instance
+    backed_up.account.ec2.terminate_instances(InstanceIds=[first_id])
+
+    second = backed_up.cli("restore", "web-1", "--as", "instance")
+
+    assert second.exit_code == 0, second.output
+    second_id = second.output.split("instance: ")[1].split()[0]
+    assert second_id != first_id
+    state = backed_up.account.ec2.describe_instances(InstanceIds=[second_id])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] in ("pending", "running")

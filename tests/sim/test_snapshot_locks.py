@@ -7,12 +7,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from smart_vault.aws import SNAPSHOT_LOCKED_ERROR, Ec2
+from smart_vault.aws import Ec2
+from smart_vault.deferral import delete_or_defer
 from smart_vault.locks import LockSettings, active_locks, lock_snapshots
 from smart_vault_sim import fleet
+from smart_vault_sim.snapshot_locks import SNAPSHOT_LOCKED_ERROR
 from tests.conftest import REGION, RUN_TIME, Account
 
 
@@ -51,7 +54,9 @@ def test_delete_of_a_locked_snapshot_is_refused_until_the_lock_expires(account: 
     assert locked["LockExpiresOn"] == RUN_TIME + timedelta(days=10)
     clock.at = RUN_TIME + timedelta(days=10) - timedelta(seconds=1)
     assert code_of(lambda: account.ec2.delete_snapshot(SnapshotId=sid)) == SNAPSHOT_LOCKED_ERROR
-    assert Ec2().delete_snapshot(sid) == "locked"  # the adapter keeps it and says why
+    # Pruning keeps it and says why: the refusal is re-checked, whatever its code
+    kept = delete_or_defer(Ec2(), sid, now=clock.at)
+    assert kept.result == "locked" and kept.locked_until == RUN_TIME + timedelta(days=10)
     clock.at = RUN_TIME + timedelta(days=10)
     (info,) = account.ec2.describe_locked_snapshots(SnapshotIds=[sid])["Snapshots"]
     assert info["LockState"] == "expired"
@@ -139,3 +144,34 @@ def test_lock_snapshots_locks_once_and_a_repeat_leaves_locks_alone(account: Acco
     assert account.tap.calls["ec2:DescribeLockedSnapshots"] == 1
     assert active_locks(Ec2(), ids, clock.at) == dict.fromkeys(ids, RUN_TIME + timedelta(days=7))
     assert active_locks(Ec2(), ids, RUN_TIME + timedelta(days=7)) == {}
+
+
+@pytest.mark.parametrize("code", [SNAPSHOT_LOCKED_ERROR, "IncorrectState", "InvalidSnapshot.InUse", "AccessDenied"])
+def test_a_lock_that_appears_after_the_plan_read_the_locks_keeps_the_snapshot_whatever_the_code(
+    account: Account, code: str
+):
+    # Given an expired snapshot that another actor locks right after Prune read the locks, and an
+    # EC2 that refuses its deletion with ``code`` (the API Reference documents none)
+    from smart_vault.handlers import prune
+    from tests.unit.test_prune import backed_up, existing_ids, old
+
+    account.configure(keep_min=1, max_delete_fraction=1.0)
+    web = account.add_instance("web-1")
+    doomed = old(account, web, days=30)
+    account.locks.locked_error = code
+
+    def another_actor_locks(**_: Any) -> None:
+        if doomed not in account.locks.locks:
+            account.locks.lock({"SnapshotId": doomed, "LockMode": "governance", "LockDuration": 3})
+
+    events = boto3._get_default_session().events
+    events.register("after-call.ec2.DescribeLockedSnapshots", another_actor_locks)
+    try:
+        outcome = account.invoke(prune.handler, backed_up(account, web))
+    finally:
+        events.unregister("after-call.ec2.DescribeLockedSnapshots", another_actor_locks)
+    # Then it is kept, re-checked and reported as locked, not as a skipped or failed deletion
+    assert doomed in existing_ids(account)
+    assert [k["snapshot_id"] for k in outcome["kept_locked"]] == [doomed]
+    assert outcome["skipped_deletes"] == [] and outcome["deleted"] == [] and outcome["status"] == "backed_up"
+    assert account.tap.calls["ec2:DescribeLockedSnapshots"] == 2  # the plan's read, and the re-check

@@ -4,7 +4,8 @@ from datetime import timedelta
 import pytest
 
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
-from smart_vault.errors import InvalidInputError, ThrottledError
+from smart_vault.deferral import DELETE_ATTEMPTS
+from smart_vault.errors import InvalidInputError
 from smart_vault.handlers import check, prune, snapshot
 from smart_vault_sim import fleet
 from tests.conftest import BUCKET, DEPLOYMENT, REGION, RUN_TIME
@@ -95,19 +96,18 @@ def test_in_use_snapshot_is_skipped_and_reported(account):
     assert {ami_snap, recent} <= existing_ids(account)
 
 
-def test_throttled_delete_raises_for_the_workflow_to_retry_and_the_retry_finishes(account):
+def test_a_delete_throttled_once_is_retried_within_the_function(account):
     web = account.add_instance("web-1")
     a, b = old(account, web, days=2), old(account, web, days=20)
     c = old(account, web, days=21)
     job = backed_up(account, web)
     account.tap.fail("DeleteSnapshot", "RequestLimitExceeded", count=1, targets=[c])
     account.configure(max_delete_fraction=1.0)
-    with pytest.raises(ThrottledError):
-        account.invoke(prune.handler, job)
     outcome = account.invoke(prune.handler, job)
     assert {b, c}.isdisjoint(existing_ids(account))
     assert a in existing_ids(account)
-    assert len(outcome["deleted"]) <= 2
+    assert {d["snapshot_id"] for d in outcome["deleted"]} == {b, c} and outcome["deferred_deletes"] == []
+    assert account.tap.calls["ec2:DeleteSnapshot"] == 3  # b, then c twice
 
 
 def test_pending_backup_is_refused(account):
@@ -146,15 +146,16 @@ def test_every_deletion_is_journaled_before_it_is_attempted(account):
     account.configure(keep_min=1, max_delete_fraction=1.0)
     web = account.add_instance("web-1")
     first, second = old(account, web, days=10), old(account, web, days=11)
-    # Given the second DeleteSnapshot is throttled once (after the first succeeded)
-    account.tap.fail("DeleteSnapshot", "RequestLimitExceeded", count=1, targets=[second])
+    # Given the second DeleteSnapshot stays throttled through its retries (after the first succeeded)
+    account.tap.fail("DeleteSnapshot", "RequestLimitExceeded", count=DELETE_ATTEMPTS, targets=[second])
     job = backed_up(account, web)
-    with pytest.raises(ThrottledError):
-        account.invoke(prune.handler, job)
+    outcome = account.invoke(prune.handler, job)
+    assert outcome["status"] == "backed_up"
+    assert [d["snapshot_id"] for d in outcome["deferred_deletes"]] == [second]
     key = f"runs/20261126T030000Z/exec-1/journal/{web.instance_id}.json"
     journal = json.loads(account.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert {i["snapshot_id"] for i in journal["intents"]} == {first, second}
-    # When Step Functions retries the step, the first deletion is still reported.
+    # When the step runs again, the first deletion is still reported and the deferred one done.
     outcome = account.invoke(prune.handler, job)
     assert {d["snapshot_id"] for d in outcome["deleted"]} == {first, second}
     assert not {first, second} & existing_ids(account)

@@ -148,15 +148,16 @@ def test_deletions_before_a_throttled_outcome_write_are_still_reported():
     assert not gone & set(labels(final))
 
 
-def test_deletions_before_a_throttled_delete_snapshot_are_in_outcome_audit_and_alert():
-    # The third DeleteSnapshot is throttled on every attempt: Prune fails after its retries.
+def test_deletions_before_a_refused_delete_snapshot_are_in_outcome_audit_and_alert():
+    # The third DeleteSnapshot is denied (a throttle would be deferred, test_prune_faults.py):
+    # Prune fails, after two deletions.
     sim = Simulation(
         parse_scenario(
             scenario(
                 settings={"keep_min": 1, "max_delete_fraction": 1.0},
                 instances=[instance("web-1")],
                 existing_snapshots=_expired(3),
-                faults=[{"operation": "DeleteSnapshot", "snapshot": "old-12", "error": "RequestLimitExceeded"}],
+                faults=[{"operation": "DeleteSnapshot", "snapshot": "old-12", "error": "UnauthorizedOperation"}],
             )
         )
     )
@@ -295,8 +296,8 @@ def test_an_approval_for_a_different_plan_releases_nothing():
 
 def test_a_failed_orphan_step_is_reported_with_the_deletions_it_made(run_scenario):
     # Two expired snapshots of a terminated instance (gone-5 is its newest: kept); they are
-    # deleted newest first and gone-7's DeleteSnapshot is always throttled, so the orphan step
-    # fails after its retries, after deleting gone-6.
+    # deleted newest first and gone-7's DeleteSnapshot is denied, so the orphan step fails after
+    # deleting gone-6 (a throttle would be deferred instead, test_prune_faults.py).
     report = run_scenario(
         settings={"retention_days": 2, "max_delete_fraction": 1.0},
         instances=[instance("web-1"), instance("gone-1", terminated_at="2026-11-01T00:00:00Z")],
@@ -305,7 +306,7 @@ def test_a_failed_orphan_step_is_reported_with_the_deletions_it_made(run_scenari
             {"label": "gone-6", "instance": "gone-1", "age_days": 6},
             {"label": "gone-7", "instance": "gone-1", "age_days": 7},
         ],
-        faults=[{"operation": "DeleteSnapshot", "snapshot": "gone-7", "error": "RequestLimitExceeded"}],
+        faults=[{"operation": "DeleteSnapshot", "snapshot": "gone-7", "error": "UnauthorizedOperation"}],
     )
     run = report["runs"][0]
     assert run["execution"]["status"] == "FAILED"  # reported, then red in the console

@@ -31,6 +31,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             error=ErrorInfo.from_catch(failure.get("error")),
             settings=settings,
             store=Store(settings.require_bucket()),
+            ec2=Ec2(),
         ).to_dict()
 
     if action == "summarize":

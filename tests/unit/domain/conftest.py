@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smart_vault import aws
+from smart_vault import aws, deferral
 from smart_vault.models import InstanceJob, RunContext
 from smart_vault.observability import metrics
 from smart_vault.settings import Settings
@@ -27,6 +27,7 @@ def no_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(aws, "client", refuse)
     monkeypatch.setattr(aws.boto3, "client", refuse)
+    monkeypatch.setattr(deferral, "pause", lambda _seconds: None)  # backoff takes no wall time
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()

@@ -287,7 +287,8 @@ class FakeEc2:
         if snapshot_id in self.in_use:
             return "in_use"
         if snapshot_id in self.locks and self.locks[snapshot_id] > self.now:
-            return "locked"
+            # As the real adapter: EC2 documents no code for it, so the refusal raises.
+            raise classify(aws_error("SnapshotLocked", "DeleteSnapshot"), "ec2:DeleteSnapshot")
         if self.snapshots.pop(snapshot_id, None) is None:
             return "already_deleted"
         return None

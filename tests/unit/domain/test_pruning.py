@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
-from smart_vault.errors import ThrottledError
+from smart_vault.deferral import DELETE_ATTEMPTS
 from smart_vault.models import BackupState, InstanceJob
 from smart_vault.pruning import prune_instance, save_outcome, snapshot_record
 from smart_vault.settings import Settings
@@ -85,19 +85,36 @@ def test_a_snapshot_pinned_after_the_lookup_is_skipped_and_reported(ec2):
     assert [(s.snapshot_id, s.reason) for s in outcome.skipped_deletes] == [(ami_snap, "in_use")]
 
 
-def test_a_throttled_delete_raises_and_the_retry_finishes_the_job(ec2):
+def test_a_delete_throttled_once_is_retried_in_the_function_and_done(ec2):
     config = settings(max_delete_fraction=1.0)
     web = ec2.add_instance("web-1")
     keep, b, c = old(ec2, web, days=2), old(ec2, web, days=20), old(ec2, web, days=21)
     job = backed_up(ec2, web, config)
     ec2.fail("ec2:DeleteSnapshot", "RequestLimitExceeded", targets=[c])
-    store = FakeStore()
-    with pytest.raises(ThrottledError):
-        prune_instance(job, settings=config, ec2=ec2, store=store)
-    outcome = prune_instance(job, settings=config, ec2=ec2, store=store)
+    outcome = prune_instance(job, settings=config, ec2=ec2, store=FakeStore())
     assert keep in ec2.snapshots and {b, c}.isdisjoint(ec2.snapshots)
-    # The first attempt's deletion was journaled before it was made: the retry reports it.
-    assert {d.snapshot_id for d in outcome.deleted} == {b, c}
+    assert {d.snapshot_id for d in outcome.deleted} == {b, c} and outcome.deferred_deletes == ()
+
+
+def test_a_delete_still_throttled_after_its_retries_is_deferred_and_the_backup_stands(ec2):
+    config = settings(max_delete_fraction=1.0)
+    web = ec2.add_instance("web-1")
+    old(ec2, web, days=19)  # kept: keep_min 2 with this run's snapshot
+    b, c = old(ec2, web, days=20), old(ec2, web, days=21)
+    job = backed_up(ec2, web, config)
+    ec2.fail("ec2:DeleteSnapshot", "RequestLimitExceeded", times=DELETE_ATTEMPTS)
+    store = FakeStore()
+    outcome = prune_instance(job, settings=config, ec2=ec2, store=store)
+    assert outcome.status == "backed_up" and outcome.deleted == ()
+    # The first deletion is deferred after its attempts; the rest is not even tried this run.
+    assert [(d.snapshot_id, d.reason) for d in outcome.deferred_deletes] == [
+        (b, "deferred:RequestLimitExceeded"),
+        (c, "deferred:RequestLimitExceeded"),
+    ]
+    assert ec2.calls["ec2:DeleteSnapshot"] == DELETE_ATTEMPTS
+    # The next attempt (the next run) deletes them
+    again = prune_instance(job, settings=config, ec2=ec2, store=store)
+    assert {d.snapshot_id for d in again.deleted} == {b, c} and again.deferred_deletes == ()
 
 
 def test_dry_run_reports_what_would_go_and_deletes_nothing(ec2):
