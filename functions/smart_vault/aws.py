@@ -244,10 +244,17 @@ class Ec2:
         return found
 
     # -- restore (smart_vault.recovery builds the requests) -----------------------------------
-    def availability_zones(self) -> list[str]:
-        """The region's Availability Zones (DescribeAvailabilityZones; ec2:Describe* has no
-        resource type, so IAM grants it on "*")."""
-        response = call("ec2:DescribeAvailabilityZones", self._api().describe_availability_zones)
+    def availability_zones(self, *, healthy_only: bool = False) -> list[str]:
+        """The region's zones (DescribeAvailabilityZones; ec2:Describe* has no resource type, so
+        IAM grants it on "*"): every opted-in zone, or with ``healthy_only`` only Availability
+        Zones (not Local or Wavelength Zones, ``zone-type``) that are ``available`` (not impaired
+        or unavailable, ``state``), filtered by EC2 (EC2 API Reference, DescribeAvailabilityZones)."""
+        filters = (
+            [{"Name": "zone-type", "Values": ["availability-zone"]}, {"Name": "state", "Values": ["available"]}]
+            if healthy_only
+            else []
+        )
+        response = call("ec2:DescribeAvailabilityZones", self._api().describe_availability_zones, Filters=filters)
         return [z["ZoneName"] for z in response.get("AvailabilityZones", ())]
 
     def create_volume(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,13 @@ Amazon EBS snapshot"):
 - a copy's VolumeId is an arbitrary placeholder, so copies carry the source volume in a tag;
 - at most 20 copies may be in flight per destination Region (not adjustable); one more is
   refused with ResourceLimitExceeded. Both that and throttling mean "wait and retry";
-- the KMS key is checked asynchronously: an unusable key makes the copy end in state ``error``.
+- the KMS keys are checked asynchronously: a destination key, or a source snapshot's key, that
+  the caller cannot use makes the copy end in state ``error`` (Snapshot.StateMessage: "Encrypted
+  Amazon EBS snapshots are copied asynchronously. If a snapshot copy operation fails (for
+  example, if the proper KMS permissions are not obtained) this field displays error state
+  details"). Discover checks each destination key first: the copies to a Region whose key is
+  unusable are not attempted and fail the instance's Copy step; the local backups are taken and
+  stay held (prune-after-copy) until copies there complete.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from smart_vault.aws import Ec2, Kms, Store
+from smart_vault.aws import Ec2, Store
 from smart_vault.constants import (
     METRIC_COPIES_COMPLETED,
     METRIC_COPIES_DELETED,
@@ -79,23 +85,6 @@ COPY_HELD_REASON = "copy_not_completed"
 Ec2For = Callable[[str], Ec2]
 
 
-def check_keys(settings: Settings, kms_for: Callable[[str], Kms]) -> None:
-    """Discover: every destination key must exist and be enabled, or the run stops now with one
-    clear message (a copy with an unusable key would fail hours later, one instance at a time)."""
-    for i, dest in enumerate(settings.copy_regions):
-        where = f"copy_regions[{i}].kms_key {dest.kms_key!r} in {dest.region}"
-        try:
-            meta = kms_for(dest.region).describe_key(dest.kms_key)
-        except SmartVaultError as error:
-            raise CopyKeyError(f"{where} cannot be used: {error}", aws_code=error.aws_code) from error
-        state = meta.get("KeyState")
-        if state != "Enabled" or meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
-            raise CopyKeyError(f"{where} cannot encrypt copies: key state {state}, usage {meta.get('KeyUsage')}")
-        if meta.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
-            # "Amazon EBS does not support asymmetric KMS keys" (CopySnapshot, KmsKeyId).
-            raise CopyKeyError(f"{where} is asymmetric ({meta.get('KeySpec')}); EBS needs a symmetric key")
-
-
 def copy_tags(job: InstanceJob, source: SnapshotRef, *, deployment_id: str, source_region: str) -> list[dict[str, str]]:
     """Tags a copy carries from creation on: the managed marker and run (so a re-run finds it and
     the destination's retention applies), and its source (the copy's VolumeId is a placeholder)."""
@@ -142,7 +131,10 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
     refs: list[CopyRef] = []
     slot_waits = previous.slot_waits if previous else 0
     waiting = False
+    unusable = run.unusable_copy_keys
     for dest in settings.copy_regions:
+        if dest.region in unusable:
+            continue  # not attempted: it would end in state error (see the module docstring)
         ec2 = ec2_for(dest.region)
         found = _run_copies(ec2, settings.deployment_id, job, known, dest.region)
         if previous is None and found:
@@ -159,6 +151,14 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
         count(METRIC_COPY_SLOT_WAITS, 1)
     checks = (previous.checks if previous else 0) + 1
     if all(r.state == "completed" for r in refs):
+        if unusable:
+            # The healthy destinations are done: now fail the instance for the others, so the
+            # alert names each Region and key, and its local snapshots stay held for them.
+            raise CopyKeyError(
+                "copies not attempted (the local snapshots were taken and are kept until copies "
+                f"there complete): {'; '.join(unusable[r] for r in sorted(unusable))}",
+                operation="ec2:CopySnapshot",
+            )
         for dest in settings.copy_regions:
             count_by(
                 METRIC_COPIES_COMPLETED,

@@ -9,8 +9,8 @@ from typing import Any
 
 from smart_vault.aws import Ec2, Kms, Store
 from smart_vault.constants import METRIC_INSTANCES_DISCOVERED
-from smart_vault.copies import check_keys
 from smart_vault.inventory import SELECTED_STATES, build_targets, near_miss, rerun_selection, tag_dict
+from smart_vault.keys import check_fleet_keys, unusable_copy_keys
 from smart_vault.models import InstanceOutcome, InstanceTarget, RunContext, RunRequest, run_prefix, skipped_key
 from smart_vault.observability import count, logger
 from smart_vault.settings import Settings
@@ -118,12 +118,19 @@ def discover(
     source_region: str | None = None,
     kms_for: Callable[[str], Kms] | None = None,
 ) -> DiscoverResult:
-    """``kms_for``: KMS clients of the copy destinations, whose keys are checked before anything
-    is snapshotted (a copy with an unusable key would only fail hours later)."""
+    """``kms_for``: KMS clients per Region. The fleet's own keys are checked before anything is
+    snapshotted (a problem there stops the run); a destination's unusable key is recorded in the
+    run, so that only the copies to that Region fail (a copy with an unusable key would only
+    fail hours later, one instance at a time)."""
+    unusable: dict[str, str] = {}
     if settings.copy_regions:
         settings.check_source_region(source_region, path="setting ")
-        if kms_for is not None:
-            check_keys(settings, kms_for)
+    if kms_for is not None:
+        if settings.fleet_kms_keys and source_region:
+            check_fleet_keys(settings, kms_for, source_region)
+        unusable = unusable_copy_keys(settings, kms_for)
+    for problem in unusable.values():
+        logger.warning("copy key unusable: copies to its Region will fail", extra={"problem": problem})
     run = RunContext(
         run_id=RunContext.run_id_for(request.time),
         run_time=format_time(request.time),
@@ -131,6 +138,7 @@ def discover(
         execution_name=execution_name,
         dry_run=settings.dry_run if request.dry_run is None else request.dry_run,
         copies=bool(settings.copy_regions),
+        unusable_copy_keys=unusable,
     )
     selection = select_instances(settings=settings, ec2=ec2, instance_ids=request.instance_ids)
     targets = selection.targets

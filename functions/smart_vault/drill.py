@@ -28,7 +28,7 @@ from smart_vault.constants import (
     TAG_INSTANCE_ID,
     TAG_VERIFIED_AT,
 )
-from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError
+from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError, shorten_error
 from smart_vault.models import ErrorInfo, RunContext
 from smart_vault.observability import COUNT, SECONDS, logger, metrics
 from smart_vault.recovery import RecoveryPoint, group_points, latest_point, recovery_points, volume_requests
@@ -207,7 +207,8 @@ def pick(candidates: Sequence[str], history: Mapping[str, Mapping[str, Any]], *,
 
 
 def _first_zone(ec2: Ec2) -> str:
-    zones = sorted(ec2.availability_zones())
+    # Never a Local or Wavelength Zone (other services, other limits) nor an impaired one.
+    zones = sorted(ec2.availability_zones(healthy_only=True))
     if not zones:
         raise RestoreFailedError("the region has no available Availability Zone for the drill's volumes")
     return zones[0]
@@ -281,7 +282,7 @@ def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
         raise RestoreFailedError(f"restored volumes disappeared: {', '.join(missing)}")
     failed = [i for i in ids if found[i].get("State") == "error"]
     if failed:
-        raise RestoreFailedError(f"restored volumes ended in state error: {', '.join(failed)}")
+        raise RestoreFailedError(f"restored volumes ended in state error: {', '.join(_with_keys(failed, found))}")
     waited = state.waited_seconds + state.wait_seconds
     if all(found[i].get("State") == "available" for i in ids):
         return RestoreState(
@@ -302,6 +303,19 @@ def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
         waited_seconds=waited,
         checks=state.checks + 1,
     )
+
+
+def _with_keys(volume_ids: Sequence[str], found: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Each failed volume with its KMS key: EBS fails a volume whose key the caller may not use
+    or that is not enabled ("Creation will fail if an invalid AWS KMS key was provided", Amazon
+    EBS User Guide, "Amazon EventBridge events for Amazon EBS", createVolume), and DescribeVolumes
+    gives no reason, so the key is what the operator needs to look at (fleet_kms_keys)."""
+    return [
+        f"{i} (KMS key {found[i]['KmsKeyId']}: is it enabled, and may the drill role use it?)"
+        if found[i].get("KmsKeyId")
+        else i
+        for i in volume_ids
+    ]
 
 
 # -- cleanup ------------------------------------------------------------------------------------
@@ -475,7 +489,9 @@ def _alert(result: DrillReport) -> dict[str, Any]:
     for r in failed:
         error = r.error or {}
         code = f" [{error.get('aws_code')}]" if error.get("aws_code") else ""
-        lines.append(f"- {r.label}: step {r.step}: {error.get('type')}{code}: {str(error.get('message'))[:1000]}")
+        lines.append(
+            f"- {r.label}: step {r.step}: {error.get('type')}{code}: {shorten_error(str(error.get('message') or ''))}"
+        )
         if not r.cleaned_up:
             lines.append(f"  volumes may be left behind (tag {TAG_DRILL_EXECUTION}={result.execution_name})")
     passed = len(result.instances) - len(failed)

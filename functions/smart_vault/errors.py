@@ -188,4 +188,35 @@ class CopyTimeoutError(SmartVaultError):
 
 
 class CopyKeyError(SmartVaultError):
-    """A destination's KMS key is missing, disabled or not usable: the run stops before copying."""
+    """A destination's KMS key is missing, disabled or not usable: the copies to that Region
+    fail (the local backups are taken and stay held for them)."""
+
+
+class FleetKeyError(SmartVaultError):
+    """A KMS key the fleet's volumes use (``fleet_kms_keys``) is missing, disabled or pending
+    deletion: the run stops in Discover before any snapshot."""
+
+
+ENCODED_AUTH_MARKER = "Encoded authorization failure message: "
+MAX_ERROR_CHARS = 400  # of each error message in an alert; the audit record keeps the full text
+
+
+def shorten_error(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """An error message short enough for an alert (backup, drill, simulator summary); the audit
+    record keeps it whole.
+
+    EC2's UnauthorizedOperation carries ~1,600 opaque characters after "Encoded authorization
+    failure message: "; they only help once decoded, so the alert says how to get them. The
+    encoded message is one token (no spaces): what Smart Vault added after it, such as
+    "(copy of snap-... to us-west-2)", is kept."""
+    head, marker, rest = message.partition(ENCODED_AUTH_MARKER)
+    if marker:
+        encoded, space, tail = rest.strip().partition(" ")
+        message = (
+            f"{head}{marker}[{len(encoded)} characters in the audit record; "
+            "decode with aws sts decode-authorization-message]"
+            f"{space}{tail}"
+        )
+    if len(message) > limit:
+        message = f"{message[:limit]}... [{len(message) - limit} more characters in the audit record]"
+    return message

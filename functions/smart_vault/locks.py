@@ -23,7 +23,7 @@ from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
 from smart_vault.errors import InvalidInputError
 from smart_vault.observability import logger
 from smart_vault.retention import SnapshotRecord
-from smart_vault.validation import read_int, read_str
+from smart_vault.validation import read_int, read_str, refuse_text
 
 LockMode = Literal["governance", "compliance"]
 LOCK_MODES = ("governance", "compliance")
@@ -45,6 +45,7 @@ class LockSettings:
         if value is None or value == "":
             return None
         field = f"{path}lock"
+        refuse_text(value, field, "an object")
         if isinstance(value, str):
             try:
                 value = json.loads(value)

@@ -42,6 +42,9 @@ class RunContext:
     # Each instance waits at least this long between completion checks, so the fleet's
     # DescribeSnapshots stay within check_rate_per_second (Discover: instances / rate).
     min_check_interval_seconds: int = 0
+    # Destination Region -> why its copy key cannot be used (Discover's check): the copies to
+    # that Region fail, the local backups are still taken (docs/decisions.md, issue 20.5).
+    unusable_copy_keys: Mapping[str, str] = field(default_factory=dict)
 
     @staticmethod
     def run_id_for(moment: datetime) -> str:
@@ -72,7 +75,13 @@ class RunContext:
             min_check_interval_seconds=read_int(
                 data, "min_check_interval_seconds", path=path, default=0, minimum=0, maximum=7 * 24 * 3600
             ),
+            unusable_copy_keys=_read_str_map(data, "unusable_copy_keys", path=path),
         )
+
+
+def _read_str_map(data: Mapping[str, Any], key: str, *, path: str) -> dict[str, str]:
+    raw = require_mapping(data.get(key) or {}, f"{path}{key}")
+    return {str(k): read_str(raw, str(k), path=f"{path}{key}.") for k in raw}
 
 
 @dataclass(frozen=True, kw_only=True)

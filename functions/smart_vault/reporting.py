@@ -10,6 +10,7 @@ from typing import Any
 from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts, Ec2, Store
 from smart_vault.constants import METRIC_DIMENSION_STEP, METRIC_SNAPSHOTS_FAILED, METRIC_STEP_FAILED
 from smart_vault.deferral import DEFERRED_PREFIX
+from smart_vault.errors import shorten_error
 from smart_vault.journal import ORPHANS_SUBJECT, Intent, parse
 from smart_vault.models import (
     DeletedSnapshot,
@@ -32,11 +33,9 @@ from smart_vault.settings import Settings
 
 MAX_LISTED = 50  # failures spelled out in one alert; the audit record has them all
 MAX_IDS = 30  # snapshot ids per stopped volume in an alert; the audit record has them all
-MAX_ERROR_CHARS = 400  # of each error message in an alert; the audit record keeps the full text
 # The alert must fit one SNS message (262,144 bytes with its attributes); the margin leaves
 # room for anything SNS counts that we do not (it documents message and attributes).
 ALERT_BUDGET_BYTES = SNS_MAX_MESSAGE_BYTES - 6_144
-ENCODED_AUTH_MARKER = "Encoded authorization failure message: "
 
 
 def record_failure(
@@ -306,22 +305,6 @@ def fit_alert(build: Callable[[int], dict[str, Any]], most: int) -> dict[str, An
         if listed == 0 or Alerts.request_bytes(request) <= ALERT_BUDGET_BYTES:
             return request
         listed //= 2
-
-
-def shorten_error(message: str, limit: int = MAX_ERROR_CHARS) -> str:
-    """An error message short enough for an alert; the audit record keeps it whole.
-
-    EC2's UnauthorizedOperation carries ~1,600 opaque characters after "Encoded authorization
-    failure message: "; they only help once decoded, so the alert says how to get them."""
-    head, marker, encoded = message.partition(ENCODED_AUTH_MARKER)
-    if marker:
-        message = (
-            f"{head}{marker}[{len(encoded.strip())} characters in the audit record; "
-            "decode with aws sts decode-authorization-message]"
-        )
-    if len(message) > limit:
-        message = f"{message[:limit]}... [{len(message) - limit} more characters in the audit record]"
-    return message
 
 
 def _summary_alert(summary: RunSummary, bucket: str, listed: int, settings: Settings) -> dict[str, Any]:

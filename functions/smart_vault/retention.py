@@ -363,3 +363,11 @@ def _keep_reason(
     if snap.start_time >= cutoff:  # "older than" is strict
         return "within_retention"
     return None
+
+
+def archive_age_limit_days(gfs: Gfs) -> int:
+    """The oldest age (days) at which any monthly/yearly pick of ``gfs`` can still be archived: a
+    pick lives at most ``monthly`` months (31 days each) or ``yearly`` years (366 days each) and
+    is archived only with ``ARCHIVE_MIN_DAYS`` left (``_with_archives``). An upper bound: an
+    ``archive_after_days`` above it can never archive anything."""
+    return max(31 * gfs.monthly, 366 * gfs.yearly) - ARCHIVE_MIN_DAYS

@@ -24,6 +24,7 @@ from smart_vault.validation import (
     read_list,
     read_str,
     read_str_list,
+    refuse_text,
     require_mapping,
 )
 
@@ -82,6 +83,7 @@ def read_copy_regions(data: Mapping[str, Any], key: str, *, path: str) -> tuple[
     raw = data.get(key)
     if raw is None or raw == "":
         return ()
+    refuse_text(raw, f"{path}{key}", "a JSON list")
     if isinstance(raw, str):  # the environment carries the list as JSON
         try:
             raw = json.loads(raw)
@@ -97,6 +99,21 @@ def read_copy_regions(data: Mapping[str, Any], key: str, *, path: str) -> tuple[
     return regions
 
 
+def read_fleet_keys(data: Mapping[str, Any], key: str, *, path: str) -> tuple[str, ...]:
+    """The fleet's keys: IAM authorizes KMS on the key ARN, so each is a key ARN, or an alias
+    (name or ARN) that the grants match by kms:ResourceAliases. A bare key id is refused: its
+    Region and account are not in it, and EC2 reports volumes' keys as ARNs."""
+    keys = read_str_list(data, key, path=path, default=())
+    for i, value in enumerate(keys):
+        if not _KMS_KEY.match(value) or not (value.startswith("alias/") or value.startswith("arn:")):
+            raise InvalidInputError(
+                f"{path}{key}[{i}]", f"must be a KMS key ARN, alias/... or alias ARN, got {value!r}"
+            )
+    if len(set(keys)) != len(keys):
+        raise InvalidInputError(f"{path}{key}", "lists a key twice")
+    return keys
+
+
 @dataclass(frozen=True, kw_only=True)
 class DrillSettings:
     """The restore drill: how many instances each drill restores, and where (the scratch AZ;
@@ -110,6 +127,7 @@ class DrillSettings:
     @classmethod
     def from_value(cls, value: Any, *, path: str) -> DrillSettings:
         """From a mapping (scenario, CDK context) or its JSON text (the DRILL environment variable)."""
+        refuse_text(value, path, "an object")
         if isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -184,6 +202,10 @@ class Settings:
     copy_regions: tuple[CopyRegion, ...] = ()
     copy_max_in_flight: int = MAX_COPIES_IN_FLIGHT
     copy_timeout_seconds: int = 12 * 3600
+    # Customer managed KMS keys the fleet's volumes are encrypted with (key ARN, alias name or
+    # alias ARN, in the source Region): granted to the roles that copy, archive and drill, and
+    # checked by Discover before any snapshot (docs/decisions.md, "Fleets on their own KMS keys").
+    fleet_kms_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str = "") -> Settings:
@@ -291,6 +313,7 @@ class Settings:
         )
         if len(settings.copy_tags) > 40:
             raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
+        settings = replace(settings, fleet_kms_keys=read_fleet_keys(data, "fleet_kms_keys", path=path))
         return _with_gfs(settings, data, path)
 
     @classmethod
@@ -346,8 +369,12 @@ def _with_gfs(settings: Settings, data: Mapping[str, Any], path: str) -> Setting
             raise InvalidInputError(
                 f"{path}retention", "cannot be combined with retention_days: choose one retention rule"
             )
+        raw = data["retention"]
+        refuse_text(raw, f"{path}retention", "an object")
+        for tier, count in raw.items() if isinstance(raw, Mapping) else ():
+            refuse_text(count, f"{path}retention.{tier}", "a JSON number")
         try:
-            gfs = Gfs.parse(data["retention"])
+            gfs = Gfs.parse(raw)
         except ValueError as error:
             raise InvalidInputError(f"{path}retention", str(error)) from None
     archive = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +17,34 @@ _ID_PATTERNS = {
     "volume": re.compile(r"^vol-[0-9a-f]{8,17}$"),
     "snapshot": re.compile(r"^snap-[0-9a-f]{8,17}$"),
 }
+
+
+# Where the values come from. The environment and CDK context (`-c keep_min=3`) carry every
+# setting as text, so the readers accept "3", "true" and "a,b" for them; a JSON document (a
+# scenario) has types of its own, and there a quoted number is a mistake, not a number.
+_JSON_TYPED: ContextVar[bool] = ContextVar("json_typed", default=False)
+
+
+@contextlib.contextmanager
+def json_typed() -> Iterator[None]:
+    """Read a JSON document: inside, numbers, booleans, lists and objects must be given as
+    such; their text forms are refused, naming the field."""
+    token = _JSON_TYPED.set(True)
+    try:
+        yield
+    finally:
+        _JSON_TYPED.reset(token)
+
+
+def text_forms_allowed() -> bool:
+    """False while reading a JSON document (see ``json_typed``)."""
+    return not _JSON_TYPED.get()
+
+
+def refuse_text(value: Any, field: str, kind: str) -> None:
+    """In a JSON document, ``value`` (of a field that takes ``kind``) must not be a string."""
+    if isinstance(value, str) and not text_forms_allowed():
+        raise InvalidInputError(field, f"must be {kind}, not the string {value!r} (remove the quotes)")
 
 
 def require_mapping(value: Any, field: str) -> Mapping[str, Any]:
@@ -47,6 +77,7 @@ def read_bool(data: Mapping[str, Any], key: str, *, path: str = "", default: Any
     value = _get(data, key, field, default)
     if isinstance(value, bool):
         return value
+    refuse_text(value, field, "true or false")
     # Environment variables and CDK context arrive as strings.
     if isinstance(value, str) and value.lower() in {"true", "false"}:
         return value.lower() == "true"
@@ -64,6 +95,7 @@ def read_int(
 ) -> int:
     field = f"{path}{key}"
     value = _get(data, key, field, default)
+    refuse_text(value, field, "a JSON number")
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -78,6 +110,7 @@ def read_int(
 def read_fraction(data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING) -> float:
     field = f"{path}{key}"
     value = _get(data, key, field, default)
+    refuse_text(value, field, "a JSON number")
     if isinstance(value, str):
         try:
             value = float(value)
@@ -93,6 +126,7 @@ def read_fraction(data: Mapping[str, Any], key: str, *, path: str = "", default:
 def read_str_list(data: Mapping[str, Any], key: str, *, path: str = "", default: Any = _MISSING) -> tuple[str, ...]:
     field = f"{path}{key}"
     value = _get(data, key, field, default)
+    refuse_text(value, field, "a JSON list")
     if isinstance(value, str):  # comma-separated, as in an environment variable
         value = [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):

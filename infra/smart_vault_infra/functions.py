@@ -72,23 +72,60 @@ class FunctionSpec:
 
 
 def key_grants(actions: tuple[str, ...], copy_regions: tuple[CopyRegion, ...]) -> tuple[Allow, ...]:
-    """``actions`` on each destination's KMS key. KMS authorizes on the key ARN, never the alias
+    """``actions`` on each destination's KMS key (see region_key_grants)."""
+    return region_key_grants(actions, tuple((d.region, d.kms_key) for d in copy_regions))
+
+
+def region_key_grants(
+    actions: tuple[str, ...], keys: tuple[tuple[str, str], ...], conditions: Mapping[str, Mapping[str, object]] = {}
+) -> tuple[Allow, ...]:
+    """``actions`` on each (Region, key). KMS authorizes on the key ARN, never the alias
     (KMS Developer Guide, "Using aliases to control access"), so an alias becomes key/* of that
     Region narrowed by kms:ResourceAliases, which KMS supports for DescribeKey, CreateGrant,
     Decrypt, ReEncrypt* and GenerateDataKey* (Service Authorization Reference, AWS KMS)."""
     grants: list[Allow] = []
-    for dest in copy_regions:
-        key = dest.kms_key
+    for region, key in keys:
         if key.startswith("arn:") and ":key/" in key:
-            grants.append(Allow(actions, (), arns=(key,)))
+            grants.append(Allow(actions, (), dict(conditions), arns=(key,)))
             continue
         alias = key.split(":", 5)[-1] if key.startswith("arn:") else key
-        arn = f"arn:{{partition}}:kms:{dest.region}:{{account}}:key/{'*' if alias.startswith('alias/') else key}"
-        conditions = (
-            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": [alias]}} if alias.startswith("alias/") else {}
-        )
-        grants.append(Allow(actions, (), conditions, arns=(arn,)))
+        arn = f"arn:{{partition}}:kms:{region}:{{account}}:key/{'*' if alias.startswith('alias/') else key}"
+        narrowed = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": [alias]}} if alias.startswith("alias/") else {}
+        grants.append(Allow(actions, (), {**narrowed, **conditions}, arns=(arn,)))
     return tuple(grants)
+
+
+# What EBS needs of the caller to use a customer managed key ("Requirements for Amazon EBS
+# encryption", Amazon EBS User Guide: kms:CreateGrant, kms:Decrypt, kms:DescribeKey,
+# kms:GenerateDataKeyWithoutPlaintext, kms:ReEncrypt*; "Required IAM permissions for archiving
+# Amazon EBS snapshots": kms:CreateGrant, kms:Decrypt, kms:DescribeKey for encrypted snapshots).
+EBS_KEY_ACTIONS = (
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+ARCHIVE_KEY_ACTIONS = ("kms:DescribeKey", "kms:Decrypt")
+
+
+def fleet_key_grants(
+    fleet_keys: tuple[str, ...], actions: tuple[str, ...], via_regions: tuple[str, ...] = ("{region}",)
+) -> tuple[Allow, ...]:
+    """``actions`` (and kms:CreateGrant for AWS resources only) on the fleet's own keys, usable
+    only through EC2 (kms:ViaService ec2.<region>.amazonaws.com; "{region}" is the stack's): EBS
+    makes these calls on the function's behalf when it copies, archives or restores. A
+    cross-Region copy reads the source from the destination's endpoint, so the copy role's
+    grant names the EC2 of every destination too (the docs do not say which one KMS sees)."""
+    if not fleet_keys:
+        return ()
+    keys = tuple(("{region}" if not k.startswith("arn:") else k.split(":")[3], k) for k in fleet_keys)
+    services = [f"ec2.{r}.amazonaws.com" for r in via_regions]
+    via: dict[str, Mapping[str, object]] = {
+        "StringEquals": {"kms:ViaService": services[0] if len(services) == 1 else services}
+    }
+    grant = {**via, "Bool": {"kms:GrantIsForAWSResource": "true"}}
+    return region_key_grants(actions, keys, via) + region_key_grants(("kms:CreateGrant",), keys, grant)
 
 
 def function_specs(
@@ -97,11 +134,14 @@ def function_specs(
     *,
     archive: bool = False,
     copy_regions: tuple[CopyRegion, ...] = (),
+    fleet_keys: tuple[str, ...] = (),
 ) -> dict[str, FunctionSpec]:
     """Every function's sizing and IAM. deployment_id is the managed marker's value; lock_days
     the configured snapshot lock (None: no lock, and no ec2:LockSnapshot); ``archive``
     (archive_after_days is set) lets Prune move this deployment's snapshots to the archive tier;
-    copy_regions the off-site copy destinations (none: the copy function may only describe)."""
+    copy_regions the off-site copy destinations (none: the copy function may only describe);
+    fleet_keys the customer managed keys of the fleet's volumes (fleet_kms_keys): Discover
+    checks them, and the roles whose EC2 calls make EBS use them (copy, archive, drill) may."""
     managed_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id}}
     managed = {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id}}
     copy_source = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id, "ec2:Owner": "{account}"}}
@@ -111,6 +151,8 @@ def function_specs(
     drill_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_DRILL}": deployment_id}}
     drill_volume = {"StringEquals": {f"aws:ResourceTag/{TAG_DRILL}": deployment_id}}
     drill_prefix = {"StringLike": {"s3:prefix": [f"{DRILLS_PREFIX}/*"]}}
+    by_alias = any(":key/" not in k for k in fleet_keys)
+    fleet = "; a fleet key named by alias is key/* of the Region narrowed by kms:ResourceAliases" if by_alias else ""
     return {
         "discover": FunctionSpec(
             memory_mb=1024,
@@ -118,12 +160,17 @@ def function_specs(
             allow=(
                 Allow(("ec2:DescribeInstances", "ec2:DescribeVolumes"), (On.ANY,)),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
-                # Each copy destination's key is checked before the run snapshots anything.
+                # Each copy destination's key and each fleet key is checked before the run
+                # snapshots anything (a direct call: no kms:ViaService).
                 *key_grants(("kms:DescribeKey",), copy_regions),
+                *region_key_grants(
+                    ("kms:DescribeKey",),
+                    tuple(("{region}" if not k.startswith("arn:") else k.split(":")[3], k) for k in fleet_keys),
+                ),
             ),
             uses_key=True,
             wildcards=f"{describe}; {runs}; a destination key named by alias is key/* of its Region "
-            "narrowed by kms:ResourceAliases.",
+            "narrowed by kms:ResourceAliases" + fleet + ".",
         ),
         "snapshot": FunctionSpec(
             memory_mb=256,
@@ -166,6 +213,8 @@ def function_specs(
                     (
                         Allow(("ec2:ModifySnapshotTier",), (On.SNAPSHOTS,), managed),
                         Allow(("ec2:DescribeSnapshotTierStatus",), (On.ANY,)),
+                        # Archiving an encrypted snapshot uses its key through EC2.
+                        *fleet_key_grants(fleet_keys, ARCHIVE_KEY_ACTIONS),
                     )
                     if archive
                     else ()
@@ -190,7 +239,7 @@ def function_specs(
             uses_key=True,
             wildcards=f"{describe}; DeleteSnapshot (ModifySnapshotTier) only on snapshots with this deployment's "
             "marker "
-            f"(aws:ResourceTag); {runs}; approvals are read-only keys under {APPROVALS_PREFIX}/.",
+            f"(aws:ResourceTag); {runs}; approvals are read-only keys under {APPROVALS_PREFIX}/" + fleet + ".",
         ),
         "copy": FunctionSpec(
             memory_mb=256,
@@ -232,6 +281,8 @@ def function_specs(
                             replace(a, conditions={**a.conditions, "Bool": {"kms:GrantIsForAWSResource": "true"}})
                             for a in key_grants(("kms:CreateGrant",), copy_regions)
                         ),
+                        # The source snapshots' key: EBS decrypts them to copy (through EC2 only).
+                        *fleet_key_grants(fleet_keys, EBS_KEY_ACTIONS, ("{region}", *(d.region for d in copy_regions))),
                         # Copies are locked like the snapshots (issue 13), in their own Region.
                         *(
                             replace(a, on=(On.COPY_SNAPSHOTS,)) if On.SNAPSHOTS in a.on else a
@@ -247,7 +298,7 @@ def function_specs(
             "CopySnapshot takes only this account's snapshots of this Region (ec2:Owner) and requires the managed "
             "tag on the copy (aws:RequestTag) "
             "and CreateTags is allowed only inside it (ec2:CreateAction); a destination key named by alias "
-            "is key/* of its Region narrowed by kms:ResourceAliases.",
+            "is key/* of its Region narrowed by kms:ResourceAliases" + fleet + ".",
         ),
         "notify": FunctionSpec(
             memory_mb=1024,
@@ -276,13 +327,15 @@ def function_specs(
                 Allow(("ec2:CreateVolume",), (On.VOLUMES,), drill_at_create),
                 Allow(("ec2:CreateVolume",), (On.SNAPSHOTS,), managed),
                 Allow(("ec2:CreateTags",), (On.VOLUMES,), {"StringEquals": {"ec2:CreateAction": "CreateVolume"}}),
+                # A volume restored from an encrypted snapshot uses its key (through EC2 only).
+                *fleet_key_grants(fleet_keys, EBS_KEY_ACTIONS),
                 Allow(("s3:GetObject",), (On.DRILL_RECORDS,)),
                 Allow(("s3:ListBucket",), (On.BUCKET,), drill_prefix),
             ),
             uses_key=True,
             wildcards=f"{describe}; volume ARNs are unknown before CreateVolume, so it requires the "
             f"drill marker on the volume (aws:RequestTag) and this deployment's marker on the snapshot "
-            f"(aws:ResourceTag), and CreateTags is allowed only inside it (ec2:CreateAction); {drills}.",
+            f"(aws:ResourceTag), and CreateTags is allowed only inside it (ec2:CreateAction); {drills}" + fleet + ".",
         ),
         "drill_cleanup": FunctionSpec(
             memory_mb=256,
@@ -354,6 +407,7 @@ class Functions(Construct):
             lock.days if lock else None,
             archive=config.settings.archive_after_days is not None,
             copy_regions=config.settings.copy_regions,
+            fleet_keys=config.settings.fleet_kms_keys,
         )
         if set(self.specs) != set(FUNCTION_HANDLERS):
             raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")
@@ -431,7 +485,7 @@ class Functions(Construct):
         wildcard = {on for allow in spec.allow for on in allow.on} - {On.BUCKET, On.TOPIC}
         findings = {f for on in wildcard if on is not On.ANY for f in self._nag_findings(on)}
         findings |= {
-            "Resource::" + a.format(partition="<AWS::Partition>", account="<AWS::AccountId>")
+            "Resource::" + a.format(partition="<AWS::Partition>", account="<AWS::AccountId>", region="<AWS::Region>")
             for allow in spec.allow
             for a in allow.arns
             if a.endswith("*")
@@ -445,19 +499,24 @@ class Functions(Construct):
         )
 
     def _filled(self, conditions: Mapping[str, Mapping[str, object]]) -> dict[str, dict[str, Any]]:
-        """Conditions with ``{account}`` (and ``{partition}``) filled for this stack."""
+        """Conditions with ``{account}``, ``{partition}`` and ``{region}`` (kms:ViaService
+        ec2.{region}.amazonaws.com) filled for this stack."""
         stack = Stack.of(self)
 
         def fill(value: Any) -> Any:
             if isinstance(value, str):
-                return value.replace("{account}", stack.account).replace("{partition}", stack.partition)
+                return (
+                    value.replace("{account}", stack.account)
+                    .replace("{partition}", stack.partition)
+                    .replace("{region}", stack.region)
+                )
             return [fill(v) for v in value] if isinstance(value, list) else value
 
         return {op: {key: fill(value) for key, value in keys.items()} for op, keys in conditions.items()}
 
     def _literal(self, arns: tuple[str, ...]) -> list[str]:
         stack = Stack.of(self)
-        return [a.format(partition=stack.partition, account=stack.account) for a in arns]
+        return [a.format(partition=stack.partition, account=stack.account, region=stack.region) for a in arns]
 
     def _arns(self, on: On) -> list[str]:
         if on is On.COPY_SNAPSHOTS:

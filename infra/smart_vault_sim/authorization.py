@@ -317,7 +317,30 @@ class Authorizer:
         requests = self.requests_in(region)
         for action in regions.KEY_ACTIONS:
             need = requests.key_need(action, key_arn)
-            context = {**need.context, "kms:GrantIsForAWSResource": ("true",)}
+            # EC2 calls KMS on the caller's behalf: kms:ViaService (AWS KMS Developer Guide,
+            # "kms:ViaService"); the SAR table keeps GrantIsForAWSResource for CreateGrant only.
+            via = {"kms:ViaService": (f"ec2.{region}.amazonaws.com",)}
+            context = {**need.context, **via, "kms:GrantIsForAWSResource": ("true",)}
+            if self.decide(caller, action, need.resource, context, region=region) is not Decision.ALLOW:
+                return False
+        return True
+
+    def ebs_key_allowed(
+        self, caller: str, region: str, key_arn: str, actions: tuple[str, ...], via_region: str | None = None
+    ) -> bool:
+        """May the caller's role let EBS use this key (of ``region``) for ``actions``, as the EC2
+        endpoint of ``via_region`` (default: the key's) asks KMS on its behalf: KMS sees
+        kms:ViaService ec2.<via_region>.amazonaws.com and, for CreateGrant,
+        kms:GrantIsForAWSResource (KMS Developer Guide, "kms:ViaService"). A caller without a
+        role here (the operator, unless a test gives it one) is not modelled: allowed."""
+        if caller not in self.iam.roles:
+            return True
+        requests = self.requests_in(region)
+        for action in actions:
+            need = requests.key_need(action, key_arn)
+            context = {**need.context, "kms:ViaService": (f"ec2.{via_region or region}.amazonaws.com",)}
+            if action == "kms:CreateGrant":
+                context["kms:GrantIsForAWSResource"] = ("true",)
             if self.decide(caller, action, need.resource, context, region=region) is not Decision.ALLOW:
                 return False
         return True

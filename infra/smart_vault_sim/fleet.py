@@ -19,6 +19,7 @@ class VolumeSpec:
     size_gib: int = 8
     tags: Mapping[str, str] = field(default_factory=dict)
     volume_type: str = "gp3"
+    kms_key: str | None = None  # a customer managed key (ARN): the volume is encrypted with it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +51,12 @@ def add_instance(
     mappings = [
         {
             "DeviceName": v.device,
-            "Ebs": {"VolumeSize": v.size_gib, "VolumeType": v.volume_type, "DeleteOnTermination": False},
+            "Ebs": {
+                "VolumeSize": v.size_gib,
+                "VolumeType": v.volume_type,
+                "DeleteOnTermination": False,
+                **({"Encrypted": True, "KmsKeyId": v.kms_key} if v.kms_key else {}),
+            },
         }
         for v in volumes
     ]

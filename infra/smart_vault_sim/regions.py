@@ -14,7 +14,9 @@ moto's CopySnapshot is lenient where Smart Vault depends on EC2's behaviour; her
   the action can appear to complete, but eventually fails"): a key that does not exist in the
   destination, is not enabled, or that the caller's role may not use for EBS (kms:CreateGrant,
   kms:GenerateDataKeyWithoutPlaintext, kms:Decrypt, kms:DescribeKey) makes the copy end in
-  state ``error``.
+  state ``error``; so does a source snapshot's customer managed key the caller cannot use
+  (fleet_keys: "If a snapshot copy operation fails (for example, if the proper KMS permissions
+  are not obtained)", Snapshot.StateMessage).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class CopyEmulation:
     checks_for: Callable[[str], int]  # instance id -> completion checks of its snapshots
     now: Callable[[], datetime]
     key_allowed: Callable[[str, str, str], bool] | None = None
+    # Why EBS cannot use the source snapshot's own key for this call (fleet_keys), or None.
+    source_key_problem: Callable[[ApiCall], str | None] | None = None
     fates: dict[str, Fate] = field(default_factory=dict)  # copy id -> what its checks will see
     source_of: dict[str, tuple[str, str]] = field(default_factory=dict)  # copy id -> (region, source id)
     peak_in_flight: dict[str, int] = field(default_factory=dict)  # region -> most copies pending at once
@@ -140,6 +144,8 @@ class CopyEmulation:
                 error = f"{UNUSABLE_KEY_MESSAGE}: {key} is {state}"
             elif self.key_allowed is not None and not self.key_allowed(call.caller, region, arn):
                 error = f"{UNUSABLE_KEY_MESSAGE}: the role may not use {key} for EBS encryption"
+        if error is None and self.source_key_problem is not None:
+            error = self.source_key_problem(call)
         self._next_error[(region, str(call.params.get("SourceSnapshotId")))] = error
 
     def _advance(self, call: ApiCall) -> None:

@@ -20,6 +20,7 @@ import boto3
 from smart_vault.errors import InvalidInputError
 from smart_vault.settings import Settings
 from smart_vault.validation import (
+    json_typed,
     parse_time,
     read_bool,
     read_int,
@@ -27,6 +28,7 @@ from smart_vault.validation import (
     read_str,
     require_mapping,
 )
+from smart_vault_sim.scenario_checks import refuse_inert as _refuse_inert
 
 INSTANCE_STATES = ("running", "stopped", "terminated")
 SNAPSHOT_STATES = ("completed", "pending", "error")
@@ -82,7 +84,7 @@ _INSTANCE_KEYS = (
     "terminated_at",
     "snapshot_seconds",
 )
-_VOLUME_KEYS = ("device", "size_gib", "tags", "type")
+_VOLUME_KEYS = ("device", "size_gib", "tags", "type", "kms_key")
 # EBS volume types (CreateVolume API reference, VolumeType).
 VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 _LIMIT_KEYS = ("capacity", "refill_per_second")
@@ -115,6 +117,9 @@ class VolumeDef:
     size_gib: int
     tags: dict[str, str]
     type: str = "gp3"
+    # Encrypted with this customer managed key of the scenario's Region (alias/...; the emulator
+    # creates its key): None, unencrypted.
+    kms_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,11 +177,14 @@ class Scenario:
 
 def parse_scenario(data: Any) -> Scenario:
     try:
-        return _parse(data)
+        with json_typed():  # a JSON document: "keep_min": "3" is a mistake, not a number
+            scenario = _parse(data)
     except ScenarioError:
         raise
     except InvalidInputError as error:
         raise ScenarioError(error.field, str(error).split(": ", 1)[-1]) from None
+    _refuse_inert(scenario)
+    return scenario
 
 
 def _parse(data: Any) -> Scenario:
@@ -334,7 +342,18 @@ def _volume(raw: Any, path: str) -> VolumeDef:
         size_gib=read_int(raw, "size_gib", path=f"{path}.", default=8, minimum=1, maximum=65536),
         tags=_str_map(raw.get("tags"), f"{path}.tags"),
         type=_volume_type(raw, path),
+        kms_key=_volume_key(raw, path),
     )
+
+
+def _volume_key(raw: Mapping[str, Any], path: str) -> str | None:
+    """An alias: the emulator creates its key in the scenario's Region (moto chooses key ids)."""
+    key = read_str(raw, "kms_key", path=f"{path}.", default=None)
+    if key is not None and not re.match(r"^alias/[A-Za-z0-9/_-]{1,250}$", str(key)):
+        raise _fail(f"{path}.kms_key", f"must be a KMS alias name (alias/...), got {key!r}")
+    if key is not None and str(key).startswith("alias/aws/"):
+        raise _fail(f"{path}.kms_key", f"names an AWS managed key; give a customer managed key's alias, got {key!r}")
+    return None if key is None else str(key)
 
 
 def _volume_type(raw: Mapping[str, Any], path: str) -> str:
@@ -460,7 +479,15 @@ def _run_entry(entry: Any, path: str, earlier: Sequence[datetime]) -> list[datet
     if "at" in entry:
         if "every" in entry or "count" in entry:
             raise _fail(path, "has 'at' and 'every'/'count': use one form per entry")
-        return [_time(entry, "at", path)]
+        moment = _time(entry, "at", path)
+        if earlier and moment < earlier[-1]:
+            # The emulated account has one clock (snapshot times, locks, request buckets): it
+            # cannot go back. The same `at` twice is allowed: a scheduled event delivered again.
+            raise _fail(
+                f"{path}.at",
+                f"is before the run scheduled before it ({earlier[-1]:%Y-%m-%dT%H:%M:%SZ}): runs go forward in time",
+            )
+        return [moment]
     if "every" not in entry:
         raise _fail(path, "must have 'at' or 'every'")
     if not earlier:

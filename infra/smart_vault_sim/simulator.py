@@ -25,6 +25,7 @@ from unittest import mock
 
 import boto3
 from moto import mock_aws
+from moto.ec2.models.availability_zones_and_regions import Zone
 
 from smart_vault import deferral
 from smart_vault.aws import reset_clients
@@ -46,7 +47,7 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, moto_fixes, moto_speed, regions, tiering
+from smart_vault_sim import drills, fleet, fleet_keys, moto_fixes, moto_speed, regions, tiering, zones
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.ec2_buckets import Ec2Load
@@ -148,6 +149,7 @@ class Simulation:
         self.scenario = scenario
         self.verbose = verbose
         self.tap = AwsTap()
+        self.zones: list[Zone] = []  # the scenario Region's zones while emulated (zones.opted_in)
         self.hooks = InterpreterHooks()
         self.pending_checks: dict[str, int] = {}  # snapshot id -> checks left that see pending
         self.clock: datetime = scenario.runs[0]
@@ -170,6 +172,7 @@ class Simulation:
             regions=scenario.settings.copy_regions, checks_for=self._checks_for, now=lambda: self.clock
         )
         self.locks.other_regions = tuple(d.region for d in scenario.settings.copy_regions)
+        self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
 
     def synthesize(self) -> None:
         """Synthesize the stack now (cached per context), so that a timed run does not include it."""
@@ -318,6 +321,8 @@ class Simulation:
         return account
 
     def _add_fleet(self, account: Account) -> None:
+        names = [v.kms_key for spec in self.scenario.instances for v in spec.volumes if v.kms_key]
+        key_arns = fleet_keys.create_keys(account.region, names)
         for spec in self.scenario.instances:
             built = fleet.add_instance(
                 account.ec2,
@@ -325,7 +330,13 @@ class Simulation:
                 name=spec.name,
                 tags=spec.tags,
                 volumes=[
-                    fleet.VolumeSpec(device=v.device, size_gib=v.size_gib, tags=v.tags, volume_type=v.type)
+                    fleet.VolumeSpec(
+                        device=v.device,
+                        size_gib=v.size_gib,
+                        tags=v.tags,
+                        volume_type=v.type,
+                        kms_key=key_arns.get(v.kms_key) if v.kms_key else None,
+                    )
                     for v in spec.volumes
                 ],
                 state=spec.state,
@@ -412,6 +423,8 @@ class Simulation:
             self.locks.everywhere(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
+            fleet_keys.patched(self.fleet_keys),
+            zones.opted_in(self.scenario.region) as self.zones,
             self.hooks.installed(),
             # A handler's backoff sleeps pass on the virtual clock (smart_vault.deferral).
             mock.patch.object(deferral, "pause", self.tap.wait),
@@ -437,7 +450,10 @@ class Simulation:
             if self.scenario.settings.copy_regions:
                 self.copying.create_keys()
                 self.copying.key_allowed = self.authorizer.key_allowed if self.authorizer else None
+                self.copying.source_key_problem = self.fleet_keys.copy_source_problem
                 self.tap.checks.append(self.copying)
+            self.fleet_keys.allowed = self.authorizer.ebs_key_allowed if self.authorizer else None
+            self.tap.checks.append(self.fleet_keys)
             os.environ["TOPIC_ARN"] = self.account.topic_arn
             get_settings.cache_clear()
             try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from smart_vault.reporting import shorten_error
+from smart_vault.errors import shorten_error
 
 
 def _instance_line(row: dict[str, Any]) -> str:

@@ -45,13 +45,6 @@ ACKNOWLEDGED = (
     ),
     Acknowledged(
         "Key",
-        "UNKNOWN_CONDITION_FOR_ACTION",
-        "kms:EncryptionContext:aws:logs:arn for action kms:Describe",
-        "The CloudWatch Logs statement is the one AWS documents ('Encrypt log data in CloudWatch Logs "
-        "using AWS KMS'); DescribeKey carries no encryption context, so it grants nothing extra.",
-    ),
-    Acknowledged(
-        "Key",
         "MISMATCHED_TYPE",
         "ArnLike requires a value of type Arn",
         "arn:<partition>:logs:<region>:<account>:* is the documented pattern for every log group of the "

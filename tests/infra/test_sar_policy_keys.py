@@ -36,12 +36,7 @@ FULL = {
 }
 
 # (policy logical-id prefix, action pattern, key): conditions kept on purpose, with the reason.
-ACKNOWLEDGED = {
-    ("Key", "kms:Describe*", "kms:EncryptionContext:aws:logs:arn"): (
-        "The CloudWatch Logs statement is the one AWS documents ('Encrypt log data in CloudWatch Logs using "
-        "AWS KMS'); DescribeKey carries no encryption context, so that action is simply not granted by it."
-    ),
-}
+ACKNOWLEDGED: dict[tuple[str, str, str], str] = {}
 
 
 def _statements(document: Any) -> Iterator[dict[str, Any]]:

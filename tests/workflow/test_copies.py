@@ -108,15 +108,19 @@ def test_a_copy_whose_key_the_role_cannot_use_fails_the_instance_alerts_and_bloc
     assert run["execution"]["status"] == "FAILED"
 
 
-def test_a_missing_destination_key_fails_the_run_in_discover_before_any_snapshot():
+def test_a_missing_destination_key_fails_the_copies_there_not_the_backup():
+    # Issue 20.5 (supersedes "fails the run in Discover"): the local backup is still taken.
     simulation = Simulation(scenario(instances=[instance("web-1")]))
     with simulation.emulated():
         boto3.client("kms", region_name="us-west-2").delete_alias(AliasName="alias/smart-vault-dr")
         run = simulation.run_at(0, datetime.fromisoformat("2026-11-26T03:00:00+00:00"))
-    assert run["execution"]["status"] == "FAILED"
-    assert run["created"] == [] and run["copies"] == []
+    assert len(run["created"]) == 1 and run["copies"] == []
+    assert "ec2:CopySnapshot" not in run["api_calls"]
+    web = by_name(run)["web-1"]
+    assert web["status"] == "failed" and web["step"] == "Copy"
     message = run["alerts"][-1]["message"]
-    assert "Discover" in message and "alias/smart-vault-dr" in message and "us-west-2" in message
+    assert "alias/smart-vault-dr" in message and "us-west-2" in message
+    assert run["execution"]["status"] == "FAILED"
 
 
 def test_a_rerun_of_the_same_slot_makes_no_duplicate_copies():

@@ -142,3 +142,19 @@ def test_a_restore_that_fails_half_way_deletes_the_volume_it_made():
     assert run["api_calls"]["ec2:CreateVolume"] == 3  # web-1: 1 made + 1 refused; db-1: 1
     assert run["api_calls"]["ec2:DeleteVolume"] == 2  # web-1's one, db-1's one
     assert row["cleaned_up"] is True and left == [] and run["volumes_left"] == []
+
+
+def test_the_drill_zone_is_a_healthy_availability_zone_not_a_local_or_wavelength_zone():
+    # The emulated account opted in to a Local Zone and a Wavelength Zone, whose names sort
+    # first (us-east-1-lz-1a < us-east-1a), and the Region's first Availability Zone is impaired.
+    sim = Simulation(parse_scenario(scenario()))
+    with sim.emulated():
+        listed = {z.name: z for z in sim.zones}
+        assert {z.zone_type for z in sim.zones} == {"availability-zone", "local-zone", "wavelength-zone"}
+        first = sorted(n for n, z in listed.items() if z.zone_type == "availability-zone")
+        listed[first[0]].state = "impaired"
+        sim.run_at(0, sim.scenario.runs[0])
+        drill = sim.run_at(1, sim.scenario.runs[1])
+
+    assert drill["drill"]["status"] == "passed"
+    assert drill["drill"]["availability_zone"] == first[1]

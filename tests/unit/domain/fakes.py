@@ -294,7 +294,7 @@ class FakeEc2:
         return None
 
     # -- restore (smart_vault.recovery builds the requests) ---------------------------------
-    def availability_zones(self) -> list[str]:
+    def availability_zones(self, *, healthy_only: bool = False) -> list[str]:
         self._call("ec2:DescribeAvailabilityZones")
         return ["us-east-1a", "us-east-1b", "us-east-1c"]
 
