@@ -517,13 +517,11 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
             + ", start a new execution with the input:",
             f'{{"time": "{run.run_time}", "instance_ids": [{ids}]}}',
         ]
-    skipped = data["skipped_instances"]
-    if skipped:
-        lines.append("")
-        lines.append("Skipped instances:")
-        lines += [f"- {s['name'] or '-'} {s['instance_id']}: {s['reason']}" for s in skipped[:10]]
-        if len(skipped) > 10:
-            lines.append(f"... and {len(skipped) - 10} more in the audit record")
+    lines += _capped(
+        "Skipped instances:",
+        [f"- {s['name'] or '-'} {s['instance_id']}: {s['reason']}" for s in data["skipped_instances"]],
+        limit=10,
+    )
     if summary.orphans_error:
         err = summary.orphans_error
         lines.append(f"Orphan snapshot pruning failed: {err.type}: {err.message}")
@@ -554,36 +552,42 @@ def _warning_lines(summary: RunSummary, settings: Settings) -> list[str]:
             f"WARNING: no instance carries the tag {settings.backup_tag_key}={settings.backup_tag_value} "
             "exactly: nothing was backed up."
         )
-    if summary.skipped:
-        lines += ["", "Skipped instances (not backed up, nothing pruned):"]
-        lines += [f"- {o.name or '-'} {o.instance_id}: {o.reason}" for o in summary.skipped[:MAX_LISTED]]
-        if len(summary.skipped) > MAX_LISTED:
-            lines.append(f"... and {len(summary.skipped) - MAX_LISTED} more in the audit record")
+    lines += _capped(
+        "Skipped instances (not backed up, nothing pruned):",
+        [f"- {o.name or '-'} {o.instance_id}: {o.reason}" for o in summary.skipped],
+    )
     invalid = summary.retention_errors()
     if invalid:
         lines += ["", "Pruning skipped (invalid retention override tag; fix the tag, nothing was deleted):"]
         lines += [f"- {r['instance']} {r['instance_id']}: {r['problem']}" for r in invalid[:MAX_LISTED]]
-    deferred = summary.deferred_deletes()
-    if deferred:
-        lines += ["", "Deletions deferred to the next run (still refused after their retries; the backups are fine):"]
-        lines += [
-            f"- {d['instance']} {d['snapshot_id']}{' in ' + d['region'] if d['region'] else ''}: "
-            f"{d['reason'].removeprefix(DEFERRED_PREFIX)}"
-            for d in deferred[:MAX_LISTED]
-        ]
-        if len(deferred) > MAX_LISTED:
-            lines.append(f"... and {len(deferred) - MAX_LISTED} more in the audit record")
-    added = summary.locks_added()
-    if added:
-        lines += ["", "Locks that were missing, added by this run (the snapshot was never deleted meanwhile):"]
-        lines += [
-            f"- {k['instance']} {k['snapshot_id']}{' in ' + k['region'] if k['region'] else ''}: "
-            f"locked until {k['locked_until']}"
-            for k in added[:MAX_LISTED]
-        ]
-        if len(added) > MAX_LISTED:
-            lines.append(f"... and {len(added) - MAX_LISTED} more in the audit record")
+    lines += _capped(
+        "Deletions deferred to the next run (still refused after their retries; the backups are fine):",
+        [
+            f"- {d['instance']} {d['snapshot_id']}{_in_region(d)}: {d['reason'].removeprefix(DEFERRED_PREFIX)}"
+            for d in summary.deferred_deletes()
+        ],
+    )
+    lines += _capped(
+        "Locks that were missing, added by this run (the snapshot was never deleted meanwhile):",
+        [
+            f"- {k['instance']} {k['snapshot_id']}{_in_region(k)}: locked until {k['locked_until']}"
+            for k in summary.locks_added()
+        ],
+    )
     return lines
+
+
+def _capped(title: str, rows: list[str], limit: int = MAX_LISTED) -> list[str]:
+    """A titled list for an alert, cut at ``limit`` rows (the audit record has them all); none: nothing."""
+    if not rows:
+        return []
+    more = [f"... and {len(rows) - limit} more in the audit record"] if len(rows) > limit else []
+    return ["", title, *rows[:limit], *more]
+
+
+def _in_region(row: Mapping[str, Any]) -> str:
+    """ " in <region>" for a row about a copy in a destination Region, "" for the source Region's."""
+    return f" in {row['region']}" if row.get("region") else ""
 
 
 def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[str, Any]:
