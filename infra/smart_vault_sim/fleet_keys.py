@@ -45,21 +45,9 @@ KeyAllowed = Callable[[str, str, str, tuple[str, ...], str], bool]
 
 def create_keys(region: str, names: Iterable[str]) -> dict[str, str]:
     """The fleet's keys the operator created (an alias gets a new key): name -> key ARN."""
-    backend = regions.kms_backend(region)
     arns: dict[str, str] = {}
     for name in sorted(set(names)):
-        arn = regions.key_arn(region, name)
-        if arn is None:
-            key = backend.create_key(
-                policy=None,
-                key_usage="ENCRYPT_DECRYPT",
-                key_spec="SYMMETRIC_DEFAULT",
-                description=f"fleet volumes ({name})",
-                tags=None,
-            )
-            if name.startswith("alias/"):
-                backend.create_alias(key.id, name)
-            arn = str(key.arn)
+        arn = regions.key_arn(region, name) or regions.create_named_key(region, name, f"fleet volumes ({name})")
         arns[name] = arn
     return arns
 

@@ -57,6 +57,18 @@ def key_arn(region: str, key_id: str) -> str | None:
         return None
 
 
+def create_named_key(region: str, name: str, description: str) -> str:
+    """A new symmetric encryption key of ``region`` that ``name`` (alias, alias ARN or key id)
+    names from now on, as the operator would have created it: its ARN."""
+    backend = kms_backend(region)
+    key = backend.create_key(
+        policy=None, key_usage="ENCRYPT_DECRYPT", key_spec="SYMMETRIC_DEFAULT", description=description, tags=None
+    )
+    if "alias/" in name:
+        backend.create_alias(key.id, "alias/" + name.split("alias/", 1)[1])
+    return str(key.arn)
+
+
 def key_aliases(region: str, arn: str) -> tuple[str, ...]:
     key = kms_backend(region).keys.get(arn.rsplit("/", 1)[-1])
     return tuple(sorted(key.aliases)) if key is not None else ()
@@ -88,18 +100,8 @@ class CopyEmulation:
     def create_keys(self) -> None:
         """The destination keys the deployment's operator created (alias or key id as configured)."""
         for dest in self.regions:
-            backend = kms_backend(dest.region)
-            if key_arn(dest.region, dest.kms_key):
-                continue
-            key = backend.create_key(
-                policy=None,
-                key_usage="ENCRYPT_DECRYPT",
-                key_spec="SYMMETRIC_DEFAULT",
-                description=f"Smart Vault copies in {dest.region}",
-                tags=None,
-            )
-            if dest.kms_key.startswith("alias/") or ":alias/" in dest.kms_key:
-                backend.create_alias(key.id, "alias/" + dest.kms_key.split("alias/", 1)[1])
+            if not key_arn(dest.region, dest.kms_key):
+                create_named_key(dest.region, dest.kms_key, f"Smart Vault copies in {dest.region}")
 
     def new_run(self) -> None:
         """Peak and refusals are reported per run."""
