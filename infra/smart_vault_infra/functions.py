@@ -31,6 +31,7 @@ from smart_vault.constants import (
     TAG_VERIFIED_AT,
     construct_name,
 )
+from smart_vault.keys import key_region
 from smart_vault.settings import CopyRegion
 from smart_vault_infra.checks import GUARD, acknowledge, acknowledge_log_retention
 from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig
@@ -109,6 +110,11 @@ EBS_KEY_ACTIONS = (
 ARCHIVE_KEY_ACTIONS = ("kms:DescribeKey", "kms:Decrypt")
 
 
+def _regional(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(Region, key) of each key: the Region its ARN names, else the stack's ("{region}")."""
+    return tuple((key_region(k, "{region}"), k) for k in keys)
+
+
 def fleet_key_grants(
     fleet_keys: tuple[str, ...], actions: tuple[str, ...], via_regions: tuple[str, ...] = ("{region}",)
 ) -> tuple[Allow, ...]:
@@ -119,7 +125,7 @@ def fleet_key_grants(
     grant names the EC2 of every destination too (the docs do not say which one KMS sees)."""
     if not fleet_keys:
         return ()
-    keys = tuple(("{region}" if not k.startswith("arn:") else k.split(":")[3], k) for k in fleet_keys)
+    keys = _regional(fleet_keys)
     services = [f"ec2.{r}.amazonaws.com" for r in via_regions]
     via: dict[str, Mapping[str, object]] = {
         "StringEquals": {"kms:ViaService": services[0] if len(services) == 1 else services}
@@ -163,10 +169,7 @@ def function_specs(
                 # Each copy destination's key and each fleet key is checked before the run
                 # snapshots anything (a direct call: no kms:ViaService).
                 *key_grants(("kms:DescribeKey",), copy_regions),
-                *region_key_grants(
-                    ("kms:DescribeKey",),
-                    tuple(("{region}" if not k.startswith("arn:") else k.split(":")[3], k) for k in fleet_keys),
-                ),
+                *region_key_grants(("kms:DescribeKey",), _regional(fleet_keys)),
             ),
             uses_key=True,
             wildcards=f"{describe}; {runs}; a destination key named by alias is key/* of its Region "
