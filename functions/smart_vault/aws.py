@@ -91,6 +91,10 @@ class Ec2:
             return self._session.client("ec2", region_name=self.region) if self.region else self._session.client("ec2")
         return client("ec2", once=once, region=self.region)
 
+    def region_name(self) -> str:
+        """The Region these calls go to (approvals and breakers are per Region)."""
+        return self.region or str(self._api().meta.region_name)
+
     def find_instances(self, tag_key: str, states: Sequence[str]) -> list[dict[str, Any]]:
         """Every instance carrying ``tag_key`` in one of ``states``, whatever the tag's value.
 

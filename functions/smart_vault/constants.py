@@ -35,6 +35,9 @@ RETENTION_TAGS = (TAG_RETENTION, TAG_RETENTION_DAYS)
 TAG_SOURCE_SNAPSHOT = "smart-vault:source-snapshot"
 TAG_SOURCE_VOLUME = "smart-vault:source-volume"
 TAG_SOURCE_REGION = "smart-vault:source-region"
+# Why a local snapshot retention would delete is kept: ``<this>:<region>,<region>``, the
+# destinations without a completed copy of its volume at least as new (prune-after-copy).
+COPY_HELD_REASON = "copy_not_completed"
 TAG_DEVICE = "smart-vault:device"
 # What `restore --as ami|instance` needs of the instance, recorded at backup time on every
 # snapshot and copy (so a copy Region restores without the source instance or Region):
@@ -112,7 +115,7 @@ METRIC_HOURS_SINCE_DRILL = "HoursSinceSuccessfulDrill"
 RUNS_PREFIX = "runs"
 # The Distributed Map's ResultWriter prefix (statemachine/smart_vault.asl.json).
 MAP_RESULTS_PREFIX = "map-results"
-# Operator approvals that release a tripped circuit breaker: approvals/<volume id>.json.
+# Operator approvals that release a tripped circuit breaker: approvals/<region>/<volume id>.json.
 APPROVALS_PREFIX = "approvals"
 # Restore drill records: drills/<run id>/<execution>.json and drills/history.json.
 DRILLS_PREFIX = "drills"

@@ -25,6 +25,7 @@ from typing import Any
 
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import (
+    COPY_HELD_REASON,
     METRIC_COPIES_COMPLETED,
     METRIC_COPIES_DELETED,
     METRIC_COPIES_STARTED,
@@ -80,7 +81,6 @@ from smart_vault.validation import format_time
 # Codes that mean "no slot now": EC2's concurrent-copy limit (EBS User Guide, "Copy an Amazon EBS
 # snapshot": 20 per destination) and request throttling.
 _NO_SLOT_CODES = frozenset({"ResourceLimitExceeded"})
-COPY_HELD_REASON = "copy_not_completed"
 
 Ec2For = Callable[[str], Ec2]
 
@@ -403,22 +403,39 @@ def prune_copies(
     return tuple(results)
 
 
+def all_destination_copies(settings: Settings, ec2_for: Ec2For) -> dict[str, list[SnapshotRecord]]:
+    """Region -> every copy of this deployment there, grouped by source volume (one paginated
+    DescribeSnapshots per destination): the orphan step's holds and its pruning there."""
+    return {
+        dest.region: [
+            r
+            for r in (_copy_record(s) for s in ec2_for(dest.region).all_managed_snapshots(settings.deployment_id))
+            if r.tags.get(TAG_SOURCE_SNAPSHOT)
+        ]
+        for dest in settings.copy_regions
+    }
+
+
 def prune_copy_orphans(
-    run: RunContext, targets: Sequence[InstanceTarget], *, settings: Settings, ec2_for: Ec2For, store: Store
+    run: RunContext,
+    targets: Sequence[InstanceTarget],
+    *,
+    settings: Settings,
+    ec2_for: Ec2For,
+    store: Store,
+    listed: Mapping[str, Sequence[SnapshotRecord]] | None = None,
 ) -> tuple[OrphanVolume, ...]:
     """The orphan rule in each destination: copies of volumes no run backs up any more are
     pruned by that destination's ``retention_days`` down to ``orphan_keep`` per volume, with the
     same breaker, AMI pins and journal as the source's orphans (called only when the source's
-    orphan step ran, so never for a scoped re-run or an empty selection)."""
+    orphan step ran, so never for a scoped re-run or an empty selection). ``listed``: the
+    destinations' copies when the caller has them (all_destination_copies)."""
     live = {v.volume_id for t in targets for v in t.volumes}
+    listed = all_destination_copies(settings, ec2_for) if listed is None else listed
     volumes: list[OrphanVolume] = []
     for dest in settings.copy_regions:
         ec2 = ec2_for(dest.region)
-        records = [
-            r
-            for r in (_copy_record(s) for s in ec2.all_managed_snapshots(settings.deployment_id))
-            if r.tags.get(TAG_SOURCE_SNAPSHOT) and r.volume_id not in live
-        ]
+        records = [r for r in listed.get(dest.region, ()) if r.volume_id not in live]
         plan = safe_plan(
             records,
             policy=destination_policy(dest.retention_days, settings.orphan_keep, settings),

@@ -387,6 +387,20 @@ class TrippedVolume:
     volume_id: str
     would_delete: tuple[str, ...]
     reason: str
+    # An operator's approval for this volume in this Region that no longer matches the plan
+    # (the plan grew or changed since): the run that was approved and the ids it released.
+    approved_run_id: str | None = None
+    approved_snapshot_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrippedVolume:
+        return cls(
+            volume_id=data["volume_id"],
+            would_delete=tuple(data["would_delete"]),
+            reason=data["reason"],
+            approved_run_id=data.get("approved_run_id"),
+            approved_snapshot_ids=tuple(data.get("approved_snapshot_ids") or ()),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -480,10 +494,7 @@ class InstanceOutcome:
             skipped_deletes=tuple(SkippedDelete(**d) for d in data.get("skipped_deletes") or ()),
             would_delete=tuple(DeletedSnapshot(**d) for d in data.get("would_delete") or ()),
             breaker=data.get("breaker"),
-            breakers=tuple(
-                TrippedVolume(volume_id=b["volume_id"], would_delete=tuple(b["would_delete"]), reason=b["reason"])
-                for b in data.get("breakers") or ()
-            ),
+            breakers=tuple(TrippedVolume.from_dict(b) for b in data.get("breakers") or ()),
             kept_by_ami=tuple(PinnedSnapshot(**p) for p in data.get("kept_by_ami") or ()),
             kept_locked=tuple(LockedSnapshot(**p) for p in data.get("kept_locked") or ()),
             approved_volumes=tuple(data.get("approved_volumes") or ()),
@@ -519,10 +530,7 @@ class RegionPruning:
             deleted=tuple(DeletedSnapshot(**d) for d in data.get("deleted") or ()),
             skipped_deletes=tuple(SkippedDelete(**d) for d in data.get("skipped_deletes") or ()),
             would_delete=tuple(DeletedSnapshot(**d) for d in data.get("would_delete") or ()),
-            breakers=tuple(
-                TrippedVolume(volume_id=b["volume_id"], would_delete=tuple(b["would_delete"]), reason=b["reason"])
-                for b in data.get("breakers") or ()
-            ),
+            breakers=tuple(TrippedVolume.from_dict(b) for b in data.get("breakers") or ()),
             kept_by_ami=tuple(PinnedSnapshot(**p) for p in data.get("kept_by_ami") or ()),
             deferred_deletes=tuple(SkippedDelete(**d) for d in data.get("deferred_deletes") or ()),
             locks_added=tuple(LockedSnapshot(**p) for p in data.get("locks_added") or ()),

@@ -4,19 +4,21 @@ An instance that was terminated, deleted or untagged, a volume that was detached
 their snapshots would stay forever. After the Map, one paginated DescribeSnapshots over the
 managed marker finds every snapshot whose volume is not in this run's inventory; they are pruned
 by the same rules (retention age, breaker per volume, AMI pins, journal) down to the newest
-``orphan_keep`` completed snapshots per volume, as Amazon DLM keeps the last one.
+``orphan_keep`` completed snapshots per volume, as Amazon DLM keeps the last one. With off-site
+copies they are held like a live volume's (prune-after-copy, copies.copy_holds): a snapshot
+goes only once every destination holds a completed copy of its volume at least as new.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from smart_vault.aws import Ec2, Store
-from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
+from smart_vault.constants import COPY_HELD_REASON, TAG_INSTANCE_ID, TAG_INSTANCE_NAME
 from smart_vault.journal import ORPHANS_SUBJECT, Journal, confirmed_deletions
 from smart_vault.models import (
     DeletedSnapshot,
@@ -44,6 +46,19 @@ from smart_vault.settings import Settings
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeldSnapshot:
+    """A snapshot retention would delete, kept until these destinations hold a completed copy
+    of its volume at least as new (prune-after-copy)."""
+
+    snapshot_id: str
+    volume_id: str
+    regions: tuple[str, ...]
+
+
+Hold = Callable[[Sequence[SnapshotRecord]], Mapping[str, str]]
+
+
+@dataclass(frozen=True, kw_only=True)
 class OrphanVolume:
     volume_id: str
     instance_id: str
@@ -57,6 +72,7 @@ class OrphanVolume:
     approved: bool = False
     retention_error: str | None = None  # invalid recorded override: nothing of it pruned
     region: str | None = None  # a copy destination; None: the source Region
+    held_for_copies: tuple[HeldSnapshot, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,17 +101,17 @@ class OrphanReport:
                     kept=tuple(v.get("kept") or ()),
                     would_delete=tuple(v.get("would_delete") or ()),
                     skipped_deletes=tuple(SkippedDelete(**d) for d in v.get("skipped_deletes") or ()),
-                    breaker=TrippedVolume(
-                        volume_id=breaker["volume_id"],
-                        would_delete=tuple(breaker["would_delete"]),
-                        reason=breaker["reason"],
-                    )
-                    if breaker
-                    else None,
+                    breaker=TrippedVolume.from_dict(breaker) if breaker else None,
                     kept_by_ami=tuple(PinnedSnapshot(**p) for p in v.get("kept_by_ami") or ()),
                     approved=bool(v.get("approved")),
                     retention_error=v.get("retention_error"),
                     region=v.get("region"),
+                    held_for_copies=tuple(
+                        HeldSnapshot(
+                            snapshot_id=h["snapshot_id"], volume_id=h["volume_id"], regions=tuple(h["regions"])
+                        )
+                        for h in v.get("held_for_copies") or ()
+                    ),
                 )
             )
         return cls(run_id=data["run_id"], status=data["status"], reason=data.get("reason"), volumes=tuple(volumes))
@@ -149,9 +165,11 @@ def plan_orphans(
     ec2: Ec2,
     store: Store | None,
     add_missing_locks: bool = False,
+    hold: Hold | None = None,
 ) -> tuple[list[SnapshotRecord], RetentionPlan, dict[str, str]]:
     """The orphans, their plan, and volume id -> problem for volumes left alone (bad override).
-    ``add_missing_locks``: a real run locks orphans inside the configured lock that have none."""
+    ``add_missing_locks``: a real run locks orphans inside the configured lock that have none.
+    ``hold``: which of them must stay although expired, and why (prune-after-copy)."""
     records = [snapshot_record(s) for s in orphans]
     base = retention_policy(settings, keep_min=settings.orphan_keep)
     policies, problems = orphan_policies(records, base)
@@ -165,12 +183,20 @@ def plan_orphans(
         store=store,
         volume_policies=policies,
         add_missing_locks=add_missing_locks,
+        held=hold(records) if hold is not None else None,
     )
     return records, plan, problems
 
 
 def prune_orphans(
-    run: RunContext, targets: Sequence[InstanceTarget], *, scoped: bool, settings: Settings, ec2: Ec2, store: Store
+    run: RunContext,
+    targets: Sequence[InstanceTarget],
+    *,
+    scoped: bool,
+    settings: Settings,
+    ec2: Ec2,
+    store: Store,
+    hold: Hold | None = None,
 ) -> OrphanReport:
     reason = skip_reason(targets, scoped=scoped)
     if reason is not None:
@@ -188,6 +214,7 @@ def prune_orphans(
         ec2=ec2,
         store=store,
         add_missing_locks=not run.dry_run,
+        hold=hold,
     )
     deleted: list[DeletedSnapshot] = [
         i.deleted() for i in confirmed_deletions(earlier, (r.snapshot_id for r in records))
@@ -206,6 +233,8 @@ def prune_orphans(
         status="dry_run" if run.dry_run else "pruned",
         volumes=by_volume(records, plan, deleted, skipped, owners, names, problems, preview=run.dry_run),
     )
+    if any(v.held_for_copies for v in report.volumes):
+        logger.warning("orphan pruning held for off-site copies", extra={"volumes": len(report.volumes)})
     store.put_json(orphans_key(run_prefix(run)), report.to_dict())
     logger.info(
         "orphans pruned",
@@ -233,6 +262,7 @@ def by_volume(
     volume_ids = sorted(set(per_volume) | {d.volume_id for d in deleted})
     breakers = {b.volume_id: b for b in tripped(plan)}
     pins = pinned_snapshots(plan)
+    held = held_for_copies(plan)
     would = plan.to_delete if preview else []
     return tuple(
         OrphanVolume(
@@ -247,6 +277,24 @@ def by_volume(
             kept_by_ami=tuple(p for p in pins if p.volume_id == vid),
             approved=vid in plan.approved_volumes,
             retention_error=problems.get(vid),
+            held_for_copies=tuple(h for h in held if h.volume_id == vid),
         )
         for vid in volume_ids
     )
+
+
+def held_for_copies(plan: RetentionPlan) -> tuple[HeldSnapshot, ...]:
+    """The snapshots the plan keeps only because their copies are not done (``held`` reasons
+    are ``<reason>:<region>,<region>``, see copies.copy_holds)."""
+    held = []
+    for d in plan.decisions:
+        name, sep, regions = d.reason.partition(":")
+        if sep and name == COPY_HELD_REASON:
+            held.append(
+                HeldSnapshot(
+                    snapshot_id=d.snapshot.snapshot_id,
+                    volume_id=d.snapshot.volume_id,
+                    regions=tuple(regions.split(",")),
+                )
+            )
+    return tuple(held)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from smart_vault.approvals import approved_plans
+from smart_vault.approvals import approvals_for
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import (
     METRIC_DELETES_DEFERRED,
@@ -172,15 +172,27 @@ def safe_plan(
     if pinned:
         result = plan(pinned=pinned, locked=locked)
     if result.breakers and store is not None:
-        approved = approved_plans(store, result.tripped_volumes)
-        if approved:
+        approvals = approvals_for(store, result.tripped_volumes, ec2.region_name(), set(real))
+        if approvals:
+            approved = {v: frozenset(a.snapshot_ids) for v, a in approvals.items()}
             result = plan(pinned=pinned, locked=locked, approved=approved)
+            # Still tripped although approved: the plan changed since; the alert says so.
+            unmatched = {v: (a.run_id, a.snapshot_ids) for v, a in approvals.items() if v in result.tripped_volumes}
+            result = replace(result, unmatched_approvals=unmatched)
     return replace(result, lock_expiry=locked, locks_added=added)
 
 
 def tripped(plan: RetentionPlan) -> tuple[TrippedVolume, ...]:
+    stale = plan.unmatched_approvals
     return tuple(
-        TrippedVolume(volume_id=b.volume_id, would_delete=b.would_delete, reason=b.reason) for b in plan.breakers
+        TrippedVolume(
+            volume_id=b.volume_id,
+            would_delete=b.would_delete,
+            reason=b.reason,
+            approved_run_id=stale[b.volume_id][0] if b.volume_id in stale else None,
+            approved_snapshot_ids=stale[b.volume_id][1] if b.volume_id in stale else (),
+        )
+        for b in plan.breakers
     )
 
 

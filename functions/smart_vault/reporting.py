@@ -114,9 +114,17 @@ class RunSummary:
         return self.orphans.volumes if self.orphans else ()
 
     def tripped_volumes(self) -> list[dict[str, Any]]:
-        """Every volume the circuit breaker stopped, with the command that releases it."""
+        """Every volume the circuit breaker stopped, in which Region (the source, or a destination
+        of copies: one volume can trip in both), with the command that releases it there."""
+        source = source_region()
         rows = [
-            {"instance": o.name or o.instance_id, "instance_id": o.instance_id, "orphan": False, **asdict(b)}
+            {
+                "instance": o.name or o.instance_id,
+                "instance_id": o.instance_id,
+                "orphan": False,
+                "region": source,
+                **asdict(b),
+            }
             for o in self.outcomes
             for b in o.breakers
         ]
@@ -128,12 +136,20 @@ class RunSummary:
             for b in r.breakers
         ]
         rows += [
-            {"instance": v.name or v.instance_id, "instance_id": v.instance_id, "orphan": True, **asdict(v.breaker)}
+            {
+                "instance": v.name or v.instance_id,
+                "instance_id": v.instance_id,
+                "orphan": True,
+                "region": v.region or source,
+                **asdict(v.breaker),
+            }
             for v in self.orphan_volumes
             if v.breaker
         ]
         for row in rows:
-            row["release"] = f"smart-vault approve {self.run.run_id} --volume {row['volume_id']}"
+            row["release"] = (
+                f"smart-vault approve {self.run.run_id} --volume {row['volume_id']} --in-region {row['region']}"
+            )
         return rows
 
     def deferred_deletes(self) -> list[dict[str, str]]:
@@ -158,6 +174,10 @@ class RunSummary:
             for x in remote(r)
         ]
         return rows
+
+    def held_for_copies(self) -> list[OrphanVolume]:
+        """Orphaned volumes with snapshots kept only until their off-site copies exist."""
+        return [v for v in self.orphan_volumes if v.held_for_copies]
 
     def retention_errors(self) -> list[dict[str, str]]:
         """Instances and orphaned volumes whose retention override tag is invalid (nothing pruned)."""
@@ -199,6 +219,7 @@ class RunSummary:
             "orphan_volumes": len(self.orphan_volumes),
             "orphan_snapshots_deleted": orphan_deleted,
             "orphans_failed": self.orphans_error is not None,
+            "orphan_volumes_held_for_copies": len(self.held_for_copies()),
             "circuit_breakers": len(self.tripped_volumes()),
             "snapshots_archived": sum(len(o.archived) for o in self.outcomes if not o.dry_run),
             "retention_errors": self.retention_errors()[:MAX_LISTED],
@@ -224,6 +245,11 @@ def _cause(failed: list[InstanceOutcome], orphans_error: ErrorInfo | None = None
     if orphans_error is not None:
         parts.append(f"orphan pruning failed: {orphans_error.type}")
     return "; ".join(parts)
+
+
+def source_region() -> str:
+    """The Region this deployment backs up (the functions' own)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
 
 
 def console_link(execution_arn: str) -> str:
@@ -319,7 +345,8 @@ def _summary_alert(summary: RunSummary, bucket: str, listed: int, settings: Sett
         "dry_run": summary.run.dry_run,
         "summary": counts,
         "breakers": [
-            {k: v for k, v in b.items() if k != "would_delete"} | {"would_delete_count": len(b["would_delete"])}
+            {k: v for k, v in b.items() if k not in ("would_delete", "approved_snapshot_ids")}
+            | {"would_delete_count": len(b["would_delete"])}
             for b in summary.tripped_volumes()[:MAX_LISTED]
         ],
         "failures": [_failure_doc(o) for o in failed[:listed]],
@@ -348,6 +375,7 @@ def _warnings(summary: RunSummary) -> bool:
         or bool(summary.retention_errors())
         or bool(summary.deferred_deletes())
         or bool(summary.locks_added())
+        or bool(summary.held_for_copies())
     )
 
 
@@ -475,6 +503,11 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
             f"Smart Vault WARNING: invalid retention tag on {len(summary.retention_errors())} "
             "instance(s)/volume(s), pruning skipped"
         )
+    elif summary.held_for_copies():
+        subject = (
+            f"Smart Vault WARNING: pruning of {len(summary.held_for_copies())} orphaned volume(s) "
+            "held for off-site copies"
+        )
     else:
         subject = f"Smart Vault: {data['backed_up']} instances backed up"
     if run.dry_run:
@@ -531,9 +564,9 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
     for b in breakers[:MAX_LISTED]:
         kind = "orphaned volume" if b["orphan"] else "volume"
         lines += [
-            f"- {b['instance']} {kind} {b['volume_id']}: {b['reason']}",
-            f"  would delete ({len(b['would_delete'])}): {', '.join(b['would_delete'][:MAX_IDS])}"
-            + (" ..." if len(b["would_delete"]) > MAX_IDS else ""),
+            f"- {b['instance']} {kind} {b['volume_id']} in {b['region']}: {b['reason']}",
+            f"  would delete ({len(b['would_delete'])}): {_ids(b['would_delete'])}",
+            *_unmatched_approval_lines(b),
             f"  to release exactly this plan: {b['release']}",
         ]
     lines += _warning_lines(summary, settings)
@@ -543,6 +576,46 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
         f"Audit record: s3://{bucket}/{summary.audit_key}",
     ]
     return subject, "\n".join(lines)
+
+
+def _ids(ids: Sequence[str]) -> str:
+    return ", ".join(ids[:MAX_IDS]) + (" ..." if len(ids) > MAX_IDS else "")
+
+
+def _unmatched_approval_lines(breaker: Mapping[str, Any]) -> list[str]:
+    """An approval exists for this volume in this Region but its plan changed: say what was
+    approved and what is planned now, since the approval releases nothing until renewed."""
+    if not breaker.get("approved_run_id"):
+        return []
+    approved, planned = set(breaker["approved_snapshot_ids"]), set(breaker["would_delete"])
+    lines = [
+        f"  approval of run {breaker['approved_run_id']} no longer matches: it released "
+        f"{len(approved)} snapshot(s), this run would delete {len(planned)}; nothing deleted"
+    ]
+    if planned - approved:
+        lines.append(f"  planned now but not approved ({len(planned - approved)}): {_ids(sorted(planned - approved))}")
+    if approved - planned:
+        lines.append(
+            f"  approved but no longer planned ({len(approved - planned)}): {_ids(sorted(approved - planned))}"
+        )
+    return lines
+
+
+def _held_lines(summary: RunSummary) -> list[str]:
+    """Orphaned volumes whose expired snapshots wait for their off-site copies (prune-after-copy)."""
+    rows = []
+    for v in summary.held_for_copies():
+        regions = sorted({r for h in v.held_for_copies for r in h.regions})
+        ids = [h.snapshot_id for h in v.held_for_copies]
+        rows.append(
+            f"- {v.name or v.instance_id or '-'} orphaned volume {v.volume_id}: {len(ids)} snapshot(s) "
+            f"held for off-site copies in {', '.join(regions)}: {_ids(ids)}"
+        )
+    return _capped(
+        "Orphan pruning held for off-site copies (kept until every destination holds a completed copy "
+        "at least as new; removing a Region from copy_regions stops the wait for it):",
+        rows,
+    )
 
 
 def _warning_lines(summary: RunSummary, settings: Settings) -> list[str]:
@@ -574,6 +647,7 @@ def _warning_lines(summary: RunSummary, settings: Settings) -> list[str]:
             for k in summary.locks_added()
         ],
     )
+    lines += _held_lines(summary)
     return lines
 
 
@@ -643,7 +717,7 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
         "instances": instances,
         "orphans": summary.orphans.to_dict() if summary.orphans else None,
         "breakers": summary.tripped_volumes(),
-        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        "region": source_region() or None,
     }
 
 

@@ -136,6 +136,8 @@ class RetentionPlan:
     lock_expiry: Mapping[str, datetime] = field(default_factory=dict)  # locked id -> lock expiry
     # Snapshots inside the configured lock that EC2 held no lock on, locked by this run -> expiry.
     locks_added: Mapping[str, datetime] = field(default_factory=dict)
+    # Tripped volume -> (approved run id, approved ids): an approval this plan no longer matches.
+    unmatched_approvals: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def tripped_volumes(self) -> frozenset[str]:

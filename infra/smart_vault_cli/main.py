@@ -136,7 +136,7 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     if execution is None:
         table = Table(title=f"Smart Vault executions ({dep.stack})")
         columns = ("execution", "started", "status", "backed up", "failed", "created", "deleted", "kept locked")
-        for column in (*columns, "next unlock", "copies"):
+        for column in (*columns, "next unlock", "copies", "breakers (volume in Region)"):
             table.add_column(column)
         for row in _operations().status_rows(dep, limit):
             copies = (
@@ -150,6 +150,7 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
                 row["status"],
                 *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted", "locked", "next_unlock")),
                 copies,
+                ", ".join(row["breakers"]) or "-",
             )
         console.print(table)
         return
@@ -199,6 +200,17 @@ def _cell(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def _breaker_note(b: dict[str, Any]) -> str:
+    """A tripped volume in `plan`: in which Region, and an approval its plan no longer matches."""
+    note = f"circuit breaker on {b['volume_id']} in {b['region']}: {b['reason']}"
+    if b.get("approved_run_id"):
+        note += (
+            f" (approval of run {b['approved_run_id']} for {len(b['approved_snapshot_ids'])} snapshot(s) "
+            f"no longer matches the {len(b['would_delete'])} planned)"
+        )
+    return note
+
+
 @cli.command()
 @click.pass_context
 def plan(ctx: click.Context) -> None:
@@ -212,7 +224,7 @@ def plan(ctx: click.Context) -> None:
         notes = [f"excluded {', '.join(row['excluded'])}"] if row["excluded"] else []
         notes += [row["retention_error"]] if row["retention_error"] else []
         notes += [f"would archive {', '.join(row['would_archive'])}"] if row["would_archive"] else []
-        notes += [f"circuit breaker on {b['volume_id']}: {b['reason']}" for b in row["breakers"]]
+        notes += [_breaker_note(b) for b in row["breakers"]]
         notes += [f"kept {p['snapshot_id']}: used by {p['image_id']}" for p in row["kept_by_ami"]]
         notes += [f"kept {p['snapshot_id']}: locked until {p['locked_until']}" for p in row.get("kept_locked") or ()]
         table.add_row(
@@ -237,7 +249,7 @@ def plan(ctx: click.Context) -> None:
                 str(row["copies"]),
                 ", ".join(row["would_copy"]) or "-",
                 ", ".join(row["would_delete"]) or "-",
-                "; ".join(f"circuit breaker on {b['volume_id']}: {b['reason']}" for b in row["breakers"]),
+                "; ".join(_breaker_note(b) for b in row["breakers"]),
             )
         console.print(copies)
     if result.orphans_note:
@@ -247,8 +259,11 @@ def plan(ctx: click.Context) -> None:
     for column in ("instance", "id", "volume", "snapshots", "would delete", "note"):
         orphans.add_column(column)
     for row in result.orphans:
-        notes = [f"circuit breaker: {row['breaker']}"] if row["breaker"] else []
+        notes = [_breaker_note(b) for b in row.get("breakers") or ()]
         notes += [row["retention_error"]] if row["retention_error"] else []
+        if row.get("held_for_copies"):
+            regions = sorted({r for h in row["held_for_copies"] for r in h["regions"]})
+            notes.append(f"{len(row['held_for_copies'])} snapshot(s) held for off-site copies in {', '.join(regions)}")
         notes += [f"kept {p['snapshot_id']}: used by {p['image_id']}" for p in row["kept_by_ami"]]
         orphans.add_row(
             row["name"],
@@ -264,21 +279,30 @@ def plan(ctx: click.Context) -> None:
 @cli.command()
 @click.argument("run_id")
 @click.option("--volume", help="Release only this volume (default: every volume the run stopped).")
+@click.option(
+    "--in-region",
+    "in_region",
+    help="Release only the breakers that tripped in this Region: the stack's own, or a destination "
+    "of copies (default: every Region; required with --volume when that volume tripped in several; "
+    "not --region, which names the stack's Region).",
+)
 @click.pass_context
-def approve(ctx: click.Context, run_id: str, volume: str | None) -> None:
+def approve(ctx: click.Context, run_id: str, volume: str | None, in_region: str | None) -> None:
     """Release the circuit breaker of RUN_ID for exactly the plan it stopped.
 
-    The next run deletes those snapshots only if it would delete exactly the same ones; to act
-    on it at once, re-run the execution (`smart-vault rerun EXECUTION`)."""
+    A breaker is per volume and Region: one volume can trip in the source Region and in a
+    destination of copies, each with its own plan and its own approval. The next run deletes
+    those snapshots only if it would delete exactly the same ones in that Region; to act on it
+    at once, re-run the execution (`smart-vault rerun EXECUTION`)."""
     dep = _deployment(ctx)
     try:
-        approvals = _operations().approve(dep, run_id, volume=volume)
+        approvals = _operations().approve(dep, run_id, volume=volume, in_region=in_region)
     except CliError as error:
         _fail(error)
     for approval in approvals:
         click.echo(
-            f"approved {approval.volume_id}: the next run may delete exactly "
-            f"{len(approval.snapshot_ids)} snapshot(s): {', '.join(approval.snapshot_ids)}"
+            f"approved {approval.volume_id} in {approval.region}: the next run may delete exactly "
+            f"{len(approval.snapshot_ids)} snapshot(s) there: {', '.join(approval.snapshot_ids)}"
         )
 
 

@@ -13,10 +13,10 @@ from typing import Any
 from smart_vault.approvals import Approval, approval_key
 from smart_vault.aws import Ec2
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
-from smart_vault.copies import copy_holds, destination_copies, destination_policy
+from smart_vault.copies import all_destination_copies, copy_holds, destination_copies, destination_policy
 from smart_vault.discovery import find_targets
 from smart_vault.models import InstanceTarget, RunContext
-from smart_vault.orphans import orphan_snapshots, plan_orphans, skip_reason
+from smart_vault.orphans import held_for_copies, orphan_snapshots, plan_orphans, skip_reason
 from smart_vault.overrides import OverrideError, with_override
 from smart_vault.pruning import (
     kept_snapshots,
@@ -25,6 +25,7 @@ from smart_vault.pruning import (
     retention_policy,
     safe_plan,
     snapshot_record,
+    tripped,
     upcoming_snapshots,
 )
 from smart_vault.retention import SnapshotRecord
@@ -107,6 +108,11 @@ def status_rows(dep: Deployment, limit: int) -> list[dict[str, Any]]:
                 ),
                 "copies": summary.get("copies_completed"),
                 "copies_deleted": summary.get("copies_deleted"),
+                # Breakers are per volume and Region (rows before that named none: the source's).
+                "breakers": [
+                    f"{b['volume_id']} in {b.get('region') or audit.get('region') or dep.session.region_name}"
+                    for b in audit.get("breakers") or ()
+                ],
             }
         )
     return rows
@@ -226,7 +232,7 @@ def plan_copies(
                 "copies": len(records),
                 "would_copy": [v.device for v in target.volumes],
                 "would_delete": [s.snapshot_id for s in result.to_delete],
-                "breakers": [asdict(b) for b in result.breakers],
+                "breakers": [asdict(b) | {"region": dest.region} for b in tripped(result)],
             }
         )
     return rows, listed
@@ -239,6 +245,7 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
     moment = now or datetime.now(UTC)
     run_id = RunContext.run_id_for(moment)
     ec2 = Ec2(session=dep.session)
+    source = ec2.region_name()
     store = dep.store()
     targets = find_targets(settings=settings, ec2=ec2)
     rows: list[dict[str, Any]] = []
@@ -294,7 +301,7 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
                 "excluded": list(target.excluded_volume_ids),
                 "would_delete": [s.snapshot_id for s in result.to_delete],
                 "breaker": result.breaker,
-                "breakers": [asdict(b) for b in result.breakers],
+                "breakers": [asdict(b) | {"region": source} for b in tripped(result)],
                 "kept_by_ami": [asdict(p) for p in pinned_snapshots(result)],
                 "kept_locked": [asdict(p) for p in locked_snapshots(result)],
                 "would_archive": [
@@ -308,11 +315,24 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
     orphan_rows: list[dict[str, Any]] = []
     if note is None:
         orphans = orphan_snapshots(ec2.all_managed_snapshots(settings.deployment_id), targets)
-        records, result, problems = plan_orphans(
-            orphans, settings=settings, run_id=run_id, now=moment, ec2=ec2, store=store
+        # Held for their off-site copies as in the orphan step (prune-after-copy).
+        all_copies = (
+            all_destination_copies(settings, lambda r: Ec2(session=dep.session, region=r))
+            if settings.copy_regions
+            else {}
         )
-        breakers = {b.volume_id: b for b in result.breakers}
+        records, result, problems = plan_orphans(
+            orphans,
+            settings=settings,
+            run_id=run_id,
+            now=moment,
+            ec2=ec2,
+            store=store,
+            hold=(lambda local: copy_holds(local, all_copies)) if all_copies else None,
+        )
+        breakers = {b.volume_id: b for b in tripped(result)}
         pins = pinned_snapshots(result)
+        held_orphans = held_for_copies(result)
         for volume_id in sorted({r.volume_id for r in records}):
             mine = [r for r in records if r.volume_id == volume_id]
             doomed = [s.snapshot_id for s in result.to_delete if s.volume_id == volume_id]
@@ -321,9 +341,12 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
                     "instance_id": mine[0].tags.get(TAG_INSTANCE_ID, ""),
                     "name": mine[0].tags.get(TAG_INSTANCE_NAME, ""),
                     "volume_id": volume_id,
+                    "region": source,
                     "snapshots": len(mine),
                     "would_delete": doomed,
                     "breaker": breakers[volume_id].reason if volume_id in breakers else None,
+                    "breakers": [asdict(breakers[volume_id]) | {"region": source}] if volume_id in breakers else [],
+                    "held_for_copies": [asdict(h) for h in held_orphans if h.volume_id == volume_id],
                     "kept_by_ami": [asdict(p) for p in pins if p.volume_id == volume_id],
                     "retention_error": problems.get(volume_id),
                 }
@@ -334,30 +357,48 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z$")
 
 
-def approve(dep: Deployment, run_id: str, *, volume: str | None = None) -> list[Approval]:
+def approve(dep: Deployment, run_id: str, *, volume: str | None = None, in_region: str | None = None) -> list[Approval]:
     """Release the volumes RUN_ID's circuit breaker stopped, for exactly the plan it stopped.
 
-    Reads that run's audit record (the latest execution of the run when it was re-run) and
-    writes approvals/<volume>.json, which the next run's Prune or orphan step honours only if
-    it would delete exactly the same snapshots."""
+    A breaker is per volume and Region (the source, or a destination of copies, each with its
+    own plan): ``volume`` and ``in_region`` narrow the choice, and a volume stopped in several
+    Regions needs ``in_region`` (an approval is for one plan someone looked at). Reads that run's audit record (the
+    latest execution of the run when it was re-run) and writes approvals/<region>/<volume>.json,
+    which the next run's Prune or orphan step honours in that Region only if it would delete
+    exactly the same snapshots there."""
     if not RUN_ID.match(run_id):
         raise CliError(f"RUN_ID must look like 20261126T030000Z, got {run_id!r}")
     audit = dep.latest_audit(run_id)
     if audit is None:
         raise CliError(f"no audit record for run {run_id}: has it finished?")
-    tripped = audit.get("breakers") or []
+    # Audit records written before breakers named their Region: a row without one is the source's.
+    source = audit.get("region") or dep.session.region_name
+    tripped = [{**b, "region": b.get("region") or source} for b in audit.get("breakers") or []]
     if not tripped:
         raise CliError(f"run {run_id} stopped no volume: nothing to approve")
-    chosen = [b for b in tripped if volume is None or b["volume_id"] == volume]
+    chosen = [
+        b
+        for b in tripped
+        if (volume is None or b["volume_id"] == volume) and (in_region is None or b["region"] == in_region)
+    ]
     if not chosen:
-        listed = ", ".join(b["volume_id"] for b in tripped)
-        raise CliError(f"run {run_id} did not stop volume {volume}; it stopped: {listed}")
+        wanted = " ".join(part for part in (volume, in_region and f"in {in_region}") if part)
+        listed = ", ".join(f"{b['volume_id']} in {b['region']}" for b in tripped)
+        raise CliError(f"run {run_id} did not stop {wanted}; it stopped: {listed}")
+    regions = sorted({b["region"] for b in chosen})
+    if volume is not None and len(regions) > 1:
+        # Each Region has its own plan (different snapshot ids): releasing both takes two choices.
+        raise CliError(
+            f"run {run_id} stopped {volume} in {len(regions)} Regions ({', '.join(regions)}), each with its "
+            "own plan: name one with --in-region REGION"
+        )
     who = dep.caller()
     approved_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     approvals = [
         Approval(
             run_id=run_id,
             volume_id=b["volume_id"],
+            region=b["region"],
             snapshot_ids=tuple(sorted(b["would_delete"])),
             approved_at=approved_at,
             approved_by=who,
@@ -365,5 +406,5 @@ def approve(dep: Deployment, run_id: str, *, volume: str | None = None) -> list[
         for b in chosen
     ]
     for approval in approvals:
-        dep.write_json(approval_key(approval.volume_id), approval.to_dict())
+        dep.write_json(approval_key(approval.volume_id, approval.region), approval.to_dict())
     return approvals

@@ -573,6 +573,9 @@ class Simulation:
                     "would_delete": b["would_delete"],
                     "reason": b["reason"],
                     "orphan": b["orphan"],
+                    "region": b.get("region"),
+                    "approved_run_id": b.get("approved_run_id"),
+                    "approved_snapshot_ids": b.get("approved_snapshot_ids") or [],
                     "release": b["release"],
                 }
                 for b in (audit or {}).get("breakers") or ()
@@ -689,6 +692,7 @@ class Simulation:
                         {"snapshot_id": p["snapshot_id"], "image_id": p["image_id"]} for p in v.get("kept_by_ami") or ()
                     ],
                     "circuit_breaker": (v.get("breaker") or {}).get("reason"),
+                    "held_for_copies": v.get("held_for_copies") or [],
                     "skipped_deletes": v.get("skipped_deletes") or [],
                 }
             )

@@ -6,7 +6,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smart_vault.aws import Ec2, Store
-from smart_vault.copies import copy_holds, destination_copies, prune_copies, prune_copy_orphans
+from smart_vault.copies import (
+    all_destination_copies,
+    copy_holds,
+    destination_copies,
+    prune_copies,
+    prune_copy_orphans,
+)
 from smart_vault.errors import InvalidInputError
 from smart_vault.models import (
     InstanceJob,
@@ -18,7 +24,7 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import correlate, lambda_handler
-from smart_vault.orphans import prune_orphans
+from smart_vault.orphans import prune_orphans, skip_reason
 from smart_vault.pruning import prune_instance, save_outcome
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import read_str, require_mapping
@@ -73,11 +79,29 @@ def _orphans(event: Any) -> dict[str, Any]:
         InstanceTarget.from_dict(item, f"inventory[{i}].")
         for i, item in enumerate(store.get_json(read_str(inventory, "key", path="inventory.")))
     ]
+    scoped = request.instance_ids is not None
+
+    def ec2_for(region: str) -> Ec2:
+        return Ec2(region=region)
+
+    # Listed once: orphans are held for their copies (prune-after-copy, as live volumes), and
+    # the copies of orphans are pruned in each destination.
+    listed = (
+        all_destination_copies(settings, ec2_for)
+        if settings.copy_regions and not skip_reason(targets, scoped=scoped)
+        else {}
+    )
     report = prune_orphans(
-        run, targets, scoped=request.instance_ids is not None, settings=settings, ec2=Ec2(), store=store
+        run,
+        targets,
+        scoped=scoped,
+        settings=settings,
+        ec2=Ec2(),
+        store=store,
+        hold=(lambda local: copy_holds(local, listed)) if listed else None,
     )
     if settings.copy_regions and report.status != "skipped":
-        copies = prune_copy_orphans(run, targets, settings=settings, ec2_for=lambda r: Ec2(region=r), store=store)
+        copies = prune_copy_orphans(run, targets, settings=settings, ec2_for=ec2_for, store=store, listed=listed)
         if copies:
             report = replace(report, volumes=report.volumes + copies)
             store.put_json(orphans_key(run_prefix(run)), report.to_dict())

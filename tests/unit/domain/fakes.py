@@ -64,6 +64,9 @@ class FakeEc2:
         self._faults = _Faults()
         self._ids = itertools.count(1)
 
+    def region_name(self) -> str:
+        return "us-east-1"
+
     # -- building the account --------------------------------------------------------------
     def _id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids):017x}"
