@@ -79,6 +79,11 @@ def test_a_terminated_instance_whose_copies_always_failed_keeps_its_local_snapsh
             in message
         )
         assert all(h["snapshot_id"] in message for h in held)
+        # And `smart-vault plan` shows the same hold for the orphaned volume.
+        _deploy(sim)
+        planned = CliRunner().invoke(cli, ["--stack", "SmartVault", "--region", "us-east-1", "plan"])
+        assert planned.exit_code == 0, planned.output
+        assert "3 snapshot(s) held for off-site copies in us-west-2" in " ".join(planned.output.split())
 
 
 def test_removing_the_copy_region_from_the_settings_lets_the_held_orphans_go():
