@@ -289,6 +289,19 @@ class Ec2:
             return str(image["ImageId"])
         return None
 
+    def image_state(self, image_id: str) -> str | None:
+        """The AMI's State (pending, available, failed, ...), or None when EC2 does not list it
+        (an ``image-id`` filter: ``ImageIds`` fails the call for an id not propagated yet)."""
+        for image in _paginate(
+            self._api(),
+            "describe_images",
+            "Images",
+            Owners=["self"],
+            Filters=[{"Name": "image-id", "Values": [image_id]}],
+        ):
+            return str(image.get("State") or "")
+        return None
+
     def deregister_image(self, image_id: str) -> None:
         call("ec2:DeregisterImage", self._api().deregister_image, ImageId=image_id)
 

@@ -85,6 +85,11 @@ SUBSTITUTION_TOPIC = "AlertTopicArn"
 STATE_MACHINE_FILE = "smart_vault.asl.json"
 DRILL_STATE_MACHINE_FILE = "drill.asl.json"
 
+# EC2 is eventually consistent ("Eventual consistency in the Amazon EC2 API": back off "from a
+# couple of seconds ... up to a few minutes"): a resource Smart Vault just created and still does
+# not see in a Describe is waited for this long before it counts as gone.
+NEW_RESOURCE_VISIBILITY_SECONDS = 600
+
 # Metric names (EMF, namespace SmartVault).
 METRIC_INSTANCES_DISCOVERED = "InstancesDiscovered"
 METRIC_SNAPSHOTS_CREATED = "SnapshotsCreated"

@@ -31,6 +31,7 @@ from smart_vault.constants import (
     METRIC_COPIES_STARTED,
     METRIC_COPY_SLOT_WAITS,
     METRIC_DIMENSION_REGION,
+    NEW_RESOURCE_VISIBILITY_SECONDS,
     TAG_DEVICE,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
@@ -75,7 +76,7 @@ from smart_vault.pruning import (
 )
 from smart_vault.retention import RetentionPolicy, SnapshotRecord
 from smart_vault.settings import CopyRegion, Settings
-from smart_vault.snapshots import next_check_wait
+from smart_vault.snapshots import lock_new, next_check_wait
 from smart_vault.validation import format_time
 
 # Codes that mean "no slot now": EC2's concurrent-copy limit (EBS User Guide, "Copy an Amazon EBS
@@ -138,9 +139,11 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
         ec2 = ec2_for(dest.region)
         found = _run_copies(ec2, settings.deployment_id, job, known, dest.region)
         if previous is None and found:
-            # First turn of this execution finding copies (a re-run, or a retried first turn whose
-            # lock failed): lock those an earlier attempt left unlocked.
+            # First turn of this execution finding copies (a re-run): lock those an earlier
+            # execution left unlocked.
             lock_snapshots(ec2, [c.snapshot_id for c in found.values() if c.snapshot_id], settings.lock)
+        found = {**_not_listed_yet(previous, dest.region, waited), **found}
+        lock_snapshots(ec2, _unlocked(previous, dest.region), settings.lock)
         missing = [s for s in sources if s.snapshot_id not in found]
         refs += [found[s.snapshot_id] for s in sources if s.snapshot_id in found]
         started, held_back = _start(job, missing, dest, ec2, settings=settings, source_region=source_region)
@@ -189,6 +192,26 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
         checks=checks,
         slot_waits=slot_waits,
     )
+
+
+def _not_listed_yet(previous: CopyState | None, region: str, waited: int) -> dict[str, CopyRef]:
+    """Copies an earlier turn started in ``region``, by source snapshot id: kept while EC2 may not
+    list them yet (eventual consistency, NEW_RESOURCE_VISIBILITY_SECONDS), so that a tag lookup
+    that misses a copy does not start a second one. After that a copy not listed is gone and is
+    started again."""
+    if previous is None or waited >= NEW_RESOURCE_VISIBILITY_SECONDS:
+        return {}
+    return {
+        c.source_snapshot_id: replace(c, unlocked=False)
+        for c in previous.copies
+        if c.region == region and c.snapshot_id and c.state != "completed"
+    }
+
+
+def _unlocked(previous: CopyState | None, region: str) -> list[str]:
+    """Copies an earlier turn started in ``region`` whose lock was throttled (lock_new)."""
+    copies = previous.copies if previous else ()
+    return [c.snapshot_id for c in copies if c.region == region and c.unlocked and c.snapshot_id]
 
 
 def _run_copies(ec2: Ec2, deployment_id: str, job: InstanceJob, known: set[str], region: str) -> dict[str, CopyRef]:
@@ -269,8 +292,6 @@ def _start(
             ) from error
         room -= 1
         count(METRIC_COPIES_STARTED, 1)
-        # Locked while pending, as the snapshots are: the lock's duration starts at completion.
-        lock_snapshots(ec2, [copy_id], settings.lock, fresh=True)
         started.append(
             CopyRef(
                 source_snapshot_id=source.snapshot_id,
@@ -278,6 +299,9 @@ def _start(
                 region=dest.region,
                 snapshot_id=copy_id,
                 state="pending",
+                # Locked while pending, as the snapshots are (the duration starts at completion);
+                # a throttled lock is left to the next turn, as the Snapshot step leaves it to Check.
+                unlocked=bool(lock_new(ec2, [copy_id], settings)),
             )
         )
     return started, held_back

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -23,12 +24,19 @@ from smart_vault.constants import (
     METRIC_DRILL_SUCCEEDED,
     METRIC_HOURS_SINCE_DRILL,
     METRIC_TIME_TO_RESTORE,
+    NEW_RESOURCE_VISIBILITY_SECONDS,
     TAG_DRILL,
     TAG_DRILL_EXECUTION,
     TAG_INSTANCE_ID,
     TAG_VERIFIED_AT,
 )
-from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError, shorten_error
+from smart_vault.errors import (
+    InvalidInputError,
+    RestoreFailedError,
+    SmartVaultError,
+    VolumeBusyError,
+    shorten_error,
+)
 from smart_vault.models import ErrorInfo, RunContext
 from smart_vault.observability import COUNT, SECONDS, logger, metrics
 from smart_vault.recovery import RecoveryPoint, group_points, latest_point, recovery_points, volume_requests
@@ -49,6 +57,8 @@ WAIT_INITIAL_SECONDS = 15
 WAIT_MAX_SECONDS = 120
 HISTORY_KEY = f"{DRILLS_PREFIX}/history.json"
 CLIENT_TOKEN_LENGTH = 64  # CreateVolume ClientToken: up to 64 ASCII characters
+# Ends a Restore failure's message: the volumes made before it, for the Cleanup (made_volumes).
+MADE_MARKER = "(volumes made before this failure: "
 
 DrillStatus = Literal["passed", "failed"]
 
@@ -248,14 +258,24 @@ def restore(context: DrillContext, target: DrillTarget, *, settings: Settings, e
             f"the recovery point {target.run_id} of {target.label} is no longer complete (pruned or changed)"
         )
     marks = drill_tags(context, target, settings.deployment_id)
-    restored = []
+    restored: list[RestoredVolume] = []
     # The original volume's type is not used: a drill restores to gp3, the cheapest volume with
     # the baseline performance to become available (docs/decisions.md, "Restore drills").
     for request in volume_requests(point, context.availability_zone, originals={}):
         params = dict(request.params)
         params["ClientToken"] = client_token(context, request.snapshot_id)
         params["TagSpecifications"] = [{"ResourceType": "volume", "Tags": _with(params, marks)}]
-        volume = ec2.create_volume(params)
+        try:
+            volume = ec2.create_volume(params)
+        except SmartVaultError as error:
+            if not restored:
+                raise
+            # The Cleanup finds the volumes by tag, but EC2 may not list one made a moment ago
+            # (eventual consistency): the error names them, which is all a Catch passes on.
+            made = ", ".join(v.volume_id for v in restored)
+            raise type(error)(
+                f"{error} {MADE_MARKER}{made})", aws_code=error.aws_code, operation=error.operation
+            ) from error
         restored.append(
             RestoredVolume(volume_id=volume["VolumeId"], snapshot_id=request.snapshot_id, device=request.device)
         )
@@ -278,12 +298,14 @@ def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
     ids = [v.volume_id for v in state.volumes]
     found = ec2.volumes(ids)
     missing = [i for i in ids if i not in found]
-    if missing:
+    waited = state.waited_seconds + state.wait_seconds
+    if missing and waited >= NEW_RESOURCE_VISIBILITY_SECONDS:
         raise RestoreFailedError(f"restored volumes disappeared: {', '.join(missing)}")
+    # A volume not listed yet so soon after CreateVolume (eventual consistency) is still creating.
+    found.update({i: {"VolumeId": i, "State": "creating"} for i in missing})
     failed = [i for i in ids if found[i].get("State") == "error"]
     if failed:
         raise RestoreFailedError(f"restored volumes ended in state error: {', '.join(_with_keys(failed, found))}")
-    waited = state.waited_seconds + state.wait_seconds
     if all(found[i].get("State") == "available" for i in ids):
         return RestoreState(
             status="available",
@@ -319,9 +341,27 @@ def _with_keys(volume_ids: Sequence[str], found: Mapping[str, Mapping[str, Any]]
 
 
 # -- cleanup ------------------------------------------------------------------------------------
-def cleanup(context: DrillContext, target: DrillTarget, *, settings: Settings, ec2: Ec2) -> dict[str, Any]:
+def made_volumes(item: Mapping[str, Any]) -> tuple[str, ...]:
+    """The volume ids a Map iteration knows it made: its restore state's, or those its Restore
+    failure names (see restore)."""
+    restore_raw = item.get("restore")
+    if isinstance(restore_raw, Mapping):
+        return tuple(v.volume_id for v in RestoreState.from_dict(restore_raw).volumes)
+    failure = item.get("failure")
+    if not isinstance(failure, Mapping) or not isinstance(failure.get("error"), Mapping):
+        return ()
+    message = ErrorInfo.from_catch(failure["error"]).message
+    named = message.rpartition(MADE_MARKER)[2] if MADE_MARKER in message else ""
+    return tuple(re.findall(r"\bvol-[0-9a-f]+\b", named))
+
+
+def cleanup(
+    context: DrillContext, target: DrillTarget, *, settings: Settings, ec2: Ec2, made: Sequence[str] = ()
+) -> dict[str, Any]:
     """Delete every volume this drill execution made for the instance, found by their tags, so
-    a restore that failed half-way leaves nothing behind either."""
+    a restore that failed half-way leaves nothing behind either. ``made``: the ids the iteration
+    knows it made; one neither the tag lookup nor an id lookup lists yet (EC2 is eventually
+    consistent) makes the step retry (VolumeBusyError) rather than leave it behind."""
     volumes = ec2.tagged_volumes(
         {
             TAG_DRILL: settings.deployment_id,
@@ -329,6 +369,12 @@ def cleanup(context: DrillContext, target: DrillTarget, *, settings: Settings, e
             TAG_INSTANCE_ID: target.instance_id,
         }
     )
+    unlisted = sorted(set(made) - {v["VolumeId"] for v in volumes})
+    if unlisted:
+        volumes += ec2.volumes(unlisted).values()
+        unseen = sorted(set(unlisted) - {v["VolumeId"] for v in volumes})
+        if unseen:
+            raise VolumeBusyError(f"drill volumes not listed by EC2 yet, deleted once listed: {', '.join(unseen)}")
     busy = [v["VolumeId"] for v in volumes if v.get("State") == "creating"]
     if busy:
         raise VolumeBusyError(f"drill volumes still creating, deleted once available: {', '.join(busy)}")

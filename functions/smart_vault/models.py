@@ -218,6 +218,9 @@ class BackupState:
     waited_seconds: int = 0
     checks: int = 0
     progress: int = 0
+    # New snapshots whose LockSnapshot was throttled: the Check step locks them (a retried
+    # Snapshot step could miss them in its tag lookup, eventual consistency, and snapshot again).
+    unlocked: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,7 +241,12 @@ class BackupState:
             waited_seconds=read_int(data, "waited_seconds", path=path, default=0, minimum=0),
             checks=read_int(data, "checks", path=path, default=0, minimum=0),
             progress=read_int(data, "progress", path=path, default=0, minimum=0, maximum=100),
+            unlocked=_snapshot_ids(data, "unlocked", path),
         )
+
+
+def _snapshot_ids(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    return tuple(read_aws_id({key: s}, key, "snapshot", path=path) for s in read_list(data, key, path=path, default=[]))
 
 
 def _read_progress_status(data: Mapping[str, Any], path: str) -> Any:
@@ -260,6 +268,7 @@ class CopyRef:
     snapshot_id: str | None = None
     state: str = "waiting"
     progress: int = 0
+    unlocked: bool = False  # its LockSnapshot was throttled: the next Copy turn locks it
 
     @classmethod
     def from_dict(cls, data: Any, path: str) -> CopyRef:
@@ -272,6 +281,7 @@ class CopyRef:
             snapshot_id=read_aws_id(data, "snapshot_id", "snapshot", path=path) if copy_id is not None else None,
             state=read_str(data, "state", path=path, default="waiting"),
             progress=read_int(data, "progress", path=path, default=0, minimum=0, maximum=100),
+            unlocked=read_bool(data, "unlocked", path=path, default=False),
         )
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from smart_vault.aws import Ec2
-from smart_vault.constants import METRIC_BACKUP_GIB, METRIC_SNAPSHOTS_CREATED
+from smart_vault.constants import METRIC_BACKUP_GIB, METRIC_SNAPSHOTS_CREATED, NEW_RESOURCE_VISIBILITY_SECONDS
 from smart_vault.errors import (
     InstanceVanishedError,
     SnapshotFailedError,
     SnapshotTimeoutError,
+    ThrottledError,
+    TransientAwsError,
 )
 from smart_vault.inventory import device_of, snapshot_tags
 from smart_vault.locks import lock_snapshots
@@ -83,17 +85,32 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
     # Counted before the lock: a refused LockSnapshot fails the step, but the snapshots exist.
     count(METRIC_SNAPSHOTS_CREATED, len(refs))
     count(METRIC_BACKUP_GIB, sum(v.size_gib for v in target.volumes), GIGABYTES)
-    # Locked here, while pending: AWS accepts a lock on a pending snapshot and starts its duration
-    # when the snapshot completes, so there is no window in which a finished backup is unlocked
-    # (and a lock refused here is added by a later run's Prune: locks.lock_missing).
-    lock_snapshots(ec2, (r.snapshot_id for r in refs), settings.lock, fresh=True)
     logger.info("snapshots created", extra={"snapshot_ids": [r.snapshot_id for r in refs]})
     return BackupState(
         status="pending",
         snapshots=refs,
         created=True,
         wait_seconds=max(settings.wait_initial_seconds, run.min_check_interval_seconds),
+        unlocked=lock_new(ec2, [r.snapshot_id for r in refs], settings),
     )
+
+
+def lock_new(ec2: Any, snapshot_ids: list[str], settings: Settings) -> tuple[str, ...]:
+    """Lock snapshots just created; the ids left unlocked when the lock was throttled or failed
+    server-side, for the next step to lock (None left: ``()``).
+
+    Locked at once, while pending: AWS accepts a lock on a pending snapshot and starts its duration
+    when the snapshot completes, so there is no window in which a finished backup is unlocked. A
+    retryable failure is not raised: a retried step would look for its snapshots by tag, and EC2
+    may not list them yet (eventual consistency), so it would create a second set, which a
+    compliance lock would then make undeletable. A refusal (permissions, invalid duration) raises:
+    the step fails visibly, and a later run's Prune adds the lock (locks.lock_missing)."""
+    try:
+        lock_snapshots(ec2, snapshot_ids, settings.lock, fresh=True)
+    except (ThrottledError, TransientAwsError) as error:
+        logger.warning("lock deferred to the next step", extra={"error": str(error), "snapshot_ids": snapshot_ids})
+        return tuple(snapshot_ids)
+    return ()
 
 
 def next_check_wait(
@@ -124,19 +141,23 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
     assert backup is not None  # parse_job(need_backup=True) guarantees it
     if backup.status == "skipped" or not backup.snapshots:
         return BackupState(status="skipped", reason=backup.reason or "nothing to check")
+    if backup.unlocked and not job.run.dry_run:
+        lock_snapshots(ec2, backup.unlocked, settings.lock)
     ids = [s.snapshot_id for s in backup.snapshots]
     found = {s["SnapshotId"]: s for s in ec2.describe_snapshots(ids)}
     missing = [i for i in ids if i not in found]
-    if missing:
+    waited = backup.waited_seconds + backup.wait_seconds
+    if missing and waited >= NEW_RESOURCE_VISIBILITY_SECONDS:
         raise SnapshotFailedError(f"snapshots disappeared before completing: {', '.join(missing)}")
-    refs = _refs(job, list(found.values()))
+    # Not listed yet, shortly after CreateSnapshots: EC2 is eventually consistent; still pending.
+    unseen = tuple(s for s in backup.snapshots if s.snapshot_id in missing)
+    refs = tuple(sorted(_refs(job, list(found.values())) + unseen, key=lambda r: r.volume_id))
     failed = [s for s in found.values() if s.get("State") == "error"]
     if failed:
         detail = "; ".join(
             f"{s['SnapshotId']} of {s['VolumeId']}: {s.get('StateMessage') or 'state error'}" for s in failed
         )
         raise SnapshotFailedError(f"snapshot ended in state error: {detail}")
-    waited = backup.waited_seconds + backup.wait_seconds
     if all(r.state == "completed" for r in refs):
         return BackupState(
             status="completed",

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound, Rea
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from smart_vault.aws import Ec2
-from smart_vault.constants import TAG_SOURCE_SNAPSHOT
+from smart_vault.constants import NEW_RESOURCE_VISIBILITY_SECONDS, TAG_SOURCE_SNAPSHOT
 from smart_vault.errors import SmartVaultError
 from smart_vault.inventory import tag_dict
 from smart_vault.locks import active_locks
@@ -323,6 +323,7 @@ def execute(
         result.image_id, fresh = _image(ec2, restore_plan.image)
         created_image = result.image_id if fresh else None
         if restore_plan.kind == "instance" and restore_plan.instance is not None:
+            wait_image_available(ec2, result.image_id, interval=interval, timeout=timeout)
             result.instance_id = _run_instance(ec2, restore_plan, result.image_id)
         return result
     except (CliError, SmartVaultError, ClientError, BotoCoreError) as error:
@@ -423,21 +424,51 @@ def wait_available(
     interval: float = 2.0,
     timeout: float = 3600.0,
 ) -> None:
-    """Poll DescribeVolumes until every volume is ``available``; a volume in ``error`` fails."""
-    deadline = time.monotonic() + timeout
+    """Poll DescribeVolumes until every volume is ``available``; a volume in ``error`` fails.
+
+    A volume this restore just created may be missing from DescribeVolumes for a while ("Eventual
+    consistency in the Amazon EC2 API"): it is polled again, and only counts as gone (which
+    cleans it up) after NEW_RESOURCE_VISIBILITY_SECONDS."""
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         found = ec2.volumes(volume_ids)
         states = {v: found.get(v, {}).get("State", "missing") for v in volume_ids}
         ready = sum(1 for s in states.values() if s == "available")
         if on_progress is not None:
             on_progress(ready, len(volume_ids))
-        broken = {v: s for v, s in states.items() if s in ("error", "missing", "deleting", "deleted")}
+        gone: tuple[str, ...] = ("error", "deleting", "deleted")
+        if time.monotonic() - started >= NEW_RESOURCE_VISIBILITY_SECONDS:
+            gone += ("missing",)
+        broken = {v: s for v, s in states.items() if s in gone}
         if broken:
             raise CliError("volumes failed: " + ", ".join(f"{v} is {s}" for v, s in sorted(broken.items())))
         if ready == len(volume_ids):
             return
         if time.monotonic() > deadline:
             raise CliError(f"volumes still not available after {timeout:.0f} s: {states}")
+        time.sleep(interval)
+
+
+# DescribeImages states after which an AMI will never become available.
+BROKEN_IMAGE_STATES = ("invalid", "deregistered", "failed", "error", "disabled")
+
+
+def wait_image_available(ec2: Ec2, image_id: str, *, interval: float = 2.0, timeout: float = 3600.0) -> None:
+    """Poll DescribeImages until the AMI is ``available``: RunInstances refuses a ``pending`` one
+    (InvalidAMIID.Unavailable), and a new AMI may not be listed at first (eventual consistency)."""
+    started = time.monotonic()
+    while True:
+        state = ec2.image_state(image_id)
+        if state == "available":
+            return
+        if state in BROKEN_IMAGE_STATES:
+            raise CliError(f"the AMI {image_id} is {state}")
+        waited = time.monotonic() - started
+        if state is None and waited >= NEW_RESOURCE_VISIBILITY_SECONDS:
+            raise CliError(f"the AMI {image_id} is not listed by DescribeImages after {waited:.0f} s")
+        if waited > timeout:
+            raise CliError(f"the AMI {image_id} is still {state} after {timeout:.0f} s")
         time.sleep(interval)
 
 

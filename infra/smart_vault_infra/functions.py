@@ -195,7 +195,12 @@ def function_specs(
         "check": FunctionSpec(
             memory_mb=256,
             timeout=Duration.minutes(1),
-            allow=(Allow(("ec2:DescribeSnapshots",), (On.ANY,)),),
+            allow=(
+                Allow(("ec2:DescribeSnapshots",), (On.ANY,)),
+                # Locks the new snapshots whose lock the Snapshot step could not set (throttled):
+                # a retried Snapshot step could snapshot again (snapshots.lock_new).
+                *_lock_rows(deployment_id, lock_days),
+            ),
             uses_key=False,
             wildcards=f"{describe}.",
         ),

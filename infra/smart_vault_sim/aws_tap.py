@@ -64,6 +64,9 @@ PRODUCT_USER_AGENT = "smart-vault"
 STATE_MACHINE = "state-machine"  # the caller name of calls made by the Step Functions interpreter
 DRILL_MACHINE = "drill-state-machine"  # ... while it runs the restore drill's state machine
 OPERATOR = "operator"  # the caller name of the operator CLI's calls (its own boto3 session)
+# Request-context key naming who makes the call (see caller), for handlers later in the request
+# (snapshot_lag answers only the product's calls).
+CALLER_KEY = "smart_vault_sim.caller"
 
 
 def aws_error(
@@ -227,6 +230,8 @@ class AwsTap:
     def _apply(self, caller: str, params: dict[str, Any], model: Any, context: Any = None) -> None:
         operation = model.name
         service = model.service_model.service_name
+        if context is not None:
+            context[CALLER_KEY] = caller
         counter = self.state_machine_calls if caller == self.machine else self.calls
         counter[f"{service}:{operation}"] += 1
         region = str((context or {}).get("client_region") or "")

@@ -73,7 +73,18 @@ MAX_RUNS = 1000
 MAX_AGE_DAYS = 36_500
 MAX_STEP = timedelta(days=366)
 
-_TOP_KEYS = ("name", "region", "settings", "instances", "existing_snapshots", "faults", "runs", "ec2_api_limits")
+_TOP_KEYS = (
+    "name",
+    "region",
+    "settings",
+    "instances",
+    "existing_snapshots",
+    "faults",
+    "runs",
+    "ec2_api_limits",
+    "emulator",
+)
+_EMULATOR_KEYS = ("eventual_consistency",)
 _INSTANCE_KEYS = (
     "name",
     "state",
@@ -173,6 +184,8 @@ class Scenario:
     # The account's EC2 request limits where they differ from the documented defaults
     # (action -> (bucket capacity, refill per second)), e.g. after a limit increase.
     ec2_api_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # Model EC2's eventual consistency (snapshot_lag): new resources missing from their first Describe.
+    eventual_consistency: bool = False
 
 
 def parse_scenario(data: Any) -> Scenario:
@@ -202,6 +215,12 @@ def _parse(data: Any) -> Scenario:
         workflows=_workflows(data),
         enforce_iam=read_bool(_raw_settings(data), "enforce_iam", path="settings.", default=True),
         ec2_api_limits=_ec2_api_limits(data),
+        eventual_consistency=read_bool(
+            _object(data.get("emulator") or {}, "emulator", _EMULATOR_KEYS),
+            "eventual_consistency",
+            path="emulator.",
+            default=False,
+        ),
     )
 
 

@@ -17,7 +17,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +57,7 @@ from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.restore_rules import restored_targets
 from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
+from smart_vault_sim.snapshot_lag import Lag, switched_on
 from smart_vault_sim.snapshot_locks import SnapshotLocks
 from smart_vault_sim.stack_iam import Emulated, Role, StackIam, is_drill_machine, synthesized_template
 
@@ -173,6 +174,8 @@ class Simulation:
         )
         self.locks.other_regions = tuple(d.region for d in scenario.settings.copy_regions)
         self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
+        # EC2's eventual consistency (snapshot_lag), when the scenario or the environment asks.
+        self.lag = Lag() if switched_on(scenario.eventual_consistency) else None
 
     def synthesize(self) -> None:
         """Synthesize the stack now (cached per context), so that a timed run does not include it."""
@@ -421,6 +424,7 @@ class Simulation:
             moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
             moto_speed.patched(),
             self.locks.everywhere(),
+            self.lag.everywhere() if self.lag else nullcontext(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
             fleet_keys.patched(self.fleet_keys),
@@ -434,6 +438,8 @@ class Simulation:
             self.tap.install()
             # moto has no snapshot lock: modelled on the virtual clock, answered before moto.
             self.locks.install(boto3._get_default_session().events)
+            if self.lag:
+                self.lag.install(boto3._get_default_session().events)
             boto3._get_default_session().events.register(
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
             )

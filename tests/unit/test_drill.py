@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from smart_vault.constants import NEW_RESOURCE_VISIBILITY_SECONDS
 from smart_vault.drill import (
+    MADE_MARKER,
     WAIT_INITIAL_SECONDS,
     WAIT_MAX_SECONDS,
     DrillContext,
@@ -19,6 +21,7 @@ from smart_vault.drill import (
     cleanup,
     client_token,
     instance_result,
+    made_volumes,
     pick,
 )
 from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError
@@ -94,8 +97,37 @@ def test_still_creating_waits_longer_but_never_past_the_timeout():
 def test_a_volume_in_error_or_gone_fails_the_restore():
     with pytest.raises(RestoreFailedError, match="state error"):
         check(state(), settings=SETTINGS, ec2=FakeEc2({v.volume_id: "error" for v in VOLUMES}))  # type: ignore[arg-type]
+    late = Settings(drill=DrillSettings(timeout_seconds=3600))
     with pytest.raises(RestoreFailedError, match="disappeared"):
-        check(state(), settings=SETTINGS, ec2=FakeEc2({VOLUMES[0].volume_id: "available"}))  # type: ignore[arg-type]
+        check(
+            state(waited_seconds=NEW_RESOURCE_VISIBILITY_SECONDS),
+            settings=late,
+            ec2=FakeEc2({VOLUMES[0].volume_id: "available"}),
+        )  # type: ignore[arg-type]
+
+
+def test_a_volume_not_listed_yet_after_create_volume_is_still_creating():
+    # EC2 is eventually consistent: a new volume may be missing from the next DescribeVolumes.
+    pending = check(state(), settings=SETTINGS, ec2=FakeEc2({VOLUMES[0].volume_id: "available"}))  # type: ignore[arg-type]
+    assert pending.status == "creating" and pending.volumes == VOLUMES
+
+
+def test_cleanup_retries_while_a_volume_it_made_is_not_listed_yet():
+    unlisted = FakeEc2({VOLUMES[0].volume_id: "available"})
+    with pytest.raises(VolumeBusyError, match=VOLUMES[1].volume_id):
+        cleanup(CONTEXT, TARGET, settings=SETTINGS, ec2=unlisted, made=[v.volume_id for v in VOLUMES])  # type: ignore[arg-type]
+    assert unlisted.deleted == []
+
+
+def test_the_cleanup_knows_the_volumes_a_half_way_restore_made_from_its_failure():
+    cause = {
+        "errorType": "AwsOperationError",
+        "errorMessage": f"ec2:CreateVolume failed: X: no {MADE_MARKER}vol-0a, vol-0b)",
+    }
+    item = {"failure": {"step": "Restore", "error": {"Error": "AwsOperationError", "Cause": json.dumps(cause)}}}
+    assert made_volumes(item) == ("vol-0a", "vol-0b")
+    assert made_volumes({"restore": json.loads(json.dumps(state().to_dict()))}) == tuple(v.volume_id for v in VOLUMES)
+    assert made_volumes({}) == ()
 
 
 def test_cleanup_waits_for_a_creating_volume_instead_of_leaving_it():

@@ -4,6 +4,7 @@ import boto3
 import pytest
 
 from smart_vault.constants import (
+    NEW_RESOURCE_VISIBILITY_SECONDS,
     TAG_DEVICE_MAP,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
@@ -239,14 +240,27 @@ def test_an_opted_out_root_volume_is_left_out_by_exclude_boot_volume_only(accoun
 
 def test_check_names_a_snapshot_deleted_before_it_completed(account):
     # The check asks by snapshot-id filter, which leaves a deleted snapshot out (SnapshotIds would
-    # fail the whole call with InvalidSnapshot.NotFound); it must say which snapshot disappeared.
+    # fail the whole call with InvalidSnapshot.NotFound); it must say which snapshot disappeared,
+    # once EC2 has had the time to list a new snapshot (eventual consistency).
     job = started(account)
     gone = job["backup"]["snapshots"][0]["snapshot_id"]
     account.ec2.delete_snapshot(SnapshotId=gone)
+    job["backup"]["waited_seconds"] = NEW_RESOURCE_VISIBILITY_SECONDS
 
     with pytest.raises(SnapshotFailedError, match=f"disappeared before completing: {gone}$"):
         account.invoke(check.handler, job)
     assert account.tap.calls["ec2:DescribeSnapshots"] == 1
+
+
+def test_check_waits_for_a_new_snapshot_ec2_does_not_list_yet(account):
+    # "Eventual consistency in the Amazon EC2 API": a resource just created may be missing from
+    # the next Describe. Shortly after CreateSnapshots, a snapshot not listed is still pending.
+    job = started(account)
+    unlisted = job["backup"]["snapshots"][0]["snapshot_id"]
+    account.ec2.delete_snapshot(SnapshotId=unlisted)
+
+    result = account.invoke(check.handler, job)
+    assert result["status"] == "pending" and unlisted in [s["snapshot_id"] for s in result["snapshots"]]
 
 
 def test_rerun_target_that_cannot_be_backed_up_is_skipped_without_ec2_calls(account):

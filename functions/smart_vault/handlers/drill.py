@@ -50,7 +50,7 @@ def cleanup_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     context_ = drill.DrillContext.from_dict(event.get("drill"))
     target = drill.DrillTarget.from_dict(event.get("target"))
     correlate(context_.execution_name, target.instance_id)
-    return drill.cleanup(context_, target, settings=get_settings(), ec2=Ec2())
+    return drill.cleanup(context_, target, settings=get_settings(), ec2=Ec2(), made=drill.made_volumes(event))
 
 
 @lambda_handler

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smart_vault.constants import TAG_DEVICE_MAP, TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID, TAG_RUN_TIME
+from smart_vault.constants import (
+    NEW_RESOURCE_VISIBILITY_SECONDS,
+    TAG_DEVICE_MAP,
+    TAG_INSTANCE_ID,
+    TAG_MANAGED,
+    TAG_RUN_ID,
+    TAG_RUN_TIME,
+)
 from smart_vault.errors import SnapshotFailedError, SnapshotTimeoutError, ThrottledError
 from smart_vault.models import BackupState, InstanceJob
 from smart_vault.settings import Settings
@@ -149,11 +156,14 @@ def test_check_fails_on_error_state_naming_the_snapshot(ec2):
 
 def test_a_snapshot_deleted_while_pending_fails_the_check_naming_it(ec2):
     # DescribeSnapshots with an id that no longer exists fails the call (InvalidSnapshot.NotFound);
-    # the adapter finds out which one is gone, and the check names it.
+    # the adapter finds out which one is gone, and the check names it once EC2 has had the time
+    # to list a new snapshot (eventual consistency: before that, it is still pending).
     config = settings()
     job = started(ec2, config)
     gone = job.backup.snapshots[0].snapshot_id
     del ec2.snapshots[gone]
+    assert check_backup(job, settings=config, ec2=ec2).status == "pending"
+    job = replace(job, backup=replace(job.backup, waited_seconds=NEW_RESOURCE_VISIBILITY_SECONDS))
     with pytest.raises(SnapshotFailedError, match=f"disappeared before completing: {gone}$"):
         check_backup(job, settings=config, ec2=ec2)
 
