@@ -372,7 +372,9 @@ def _newest_image(backend: Any) -> str:
 
 def restored_targets(region: str, instance_id: str) -> Callable[[], list[str]]:
     """Ids a restore request of this instance names: its managed snapshots (CreateVolume,
-    RegisterImage) and the images registered from them (RunInstances). For scripted faults."""
+    RegisterImage), the images registered from them (RunInstances) and the volumes restored
+    from them or tagged with its id (a drill's DeleteVolume names only the volume, docs/
+    scenarios.md: an instance fault on DeleteVolume matches that instance's drill volumes)."""
 
     def targets() -> list[str]:
         backend = fleet.ec2_backend(region)
@@ -387,6 +389,11 @@ def restored_targets(region: str, instance_id: str) -> Callable[[], list[str]]:
             for image_id, image in backend.amis.items()
             if any((m.get("Ebs") or {}).get("SnapshotId") in mine for m in image.__dict__.get("_sv_mappings") or ())
         ]
-        return snapshots + images
+        volumes = [
+            volume_id
+            for volume_id, volume in backend.volumes.items()
+            if volume.snapshot_id in mine or backend.tags.get(volume_id, {}).get(TAG_INSTANCE_ID) == instance_id
+        ]
+        return snapshots + images + volumes
 
     return targets

@@ -1,0 +1,26 @@
+"""Issue 20 items 6 and 7: what a restore drill could not do is said, not silent — an instance
+it cannot drill, a drill volume it could not delete (swept by the next drill) — and a
+DeleteVolume fault scoped to an instance fires on that instance's drill volumes."""
+
+from __future__ import annotations
+
+from smart_vault_sim.scenario import parse_scenario
+from smart_vault_sim.simulator import simulate
+from tests.workflow.test_drill import BACKUP_AT, DRILL_AT, scenario
+
+NEXT_DRILL_AT = "2026-12-06T05:00:00Z"
+
+
+def test_a_delete_volume_fault_scoped_to_an_instance_fails_that_instances_drill_cleanup():
+    # EC2 refuses every DeleteVolume of web-1's drill volumes; db-1's cleanup goes on.
+    faults = [{"operation": "DeleteVolume", "instance": "web-1", "error": "UnauthorizedOperation"}]
+    run = simulate(parse_scenario(scenario(faults=faults)))["runs"][1]
+
+    assert run["faults_injected"] == {"DeleteVolume:UnauthorizedOperation": 1}
+    rows = {r["name"]: r for r in run["drill"]["instances"]}
+    assert rows["web-1"]["status"] == "failed" and rows["web-1"]["step"] == "Cleanup"
+    assert rows["web-1"]["cleaned_up"] is False and rows["web-1"]["aws_code"] == "UnauthorizedOperation"
+    assert rows["db-1"]["status"] == "passed" and rows["db-1"]["cleaned_up"] is True
+    assert len(run["volumes_left"]) == 2  # web-1's two devices
+    (alert,) = run["alerts"]
+    assert "web-1" in alert["message"] and "volumes may be left behind" in alert["message"]
