@@ -68,9 +68,11 @@ def test_no_recycle_bin_rule_and_no_lock_permission_unless_configured(synthesize
     assert "ec2:DescribeLockedSnapshots" in granted  # prune always checks locks before deleting
 
 
-def test_only_snapshot_and_prune_may_lock_and_only_their_own_snapshots_for_the_set_days(locked):
-    # Snapshot locks at creation; Prune adds a lock that is missing (a LockSnapshot that failed
-    # on an earlier night, issue 20): the same conditions on both.
+def test_only_snapshot_check_and_prune_may_lock_and_only_their_own_snapshots_for_the_set_days(locked):
+    # Snapshot locks at creation; Check locks what a throttled LockSnapshot left unlocked (issue 19
+    # item 4: carried to Check instead of a retry that would snapshot again); Prune adds a lock
+    # that is missing (a LockSnapshot that failed on an earlier night, issue 20): the same
+    # conditions on all three.
     template = locked["template"]
     lockers = [
         (logical_id, statement)
@@ -78,7 +80,7 @@ def test_only_snapshot_and_prune_may_lock_and_only_their_own_snapshots_for_the_s
         for statement in document.get("Statement", [])
         if "ec2:LockSnapshot" in _actions(statement)
     ]
-    assert sorted(logical_id.split("Role")[0] for logical_id, _ in lockers) == ["Prune", "Snapshot"]
+    assert sorted(logical_id.split("Role")[0] for logical_id, _ in lockers) == ["Check", "Prune", "Snapshot"]
     for _, statement in lockers:
         assert statement["Condition"] == {
             "StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": "smart-vault"},

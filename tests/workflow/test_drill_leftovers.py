@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from smart_vault_sim.scenario import parse_scenario
 from smart_vault_sim.simulator import simulate
-from tests.workflow.test_drill import BACKUP_AT, DRILL_AT, scenario
-
-NEXT_DRILL_AT = "2026-12-06T05:00:00Z"
+from tests.workflow.test_drill import scenario
 
 
 def test_a_delete_volume_fault_scoped_to_an_instance_fails_that_instances_drill_cleanup():

@@ -358,6 +358,11 @@ class FakeEc2:
         self._call("ec2:DescribeImages")
         return self.image_names.get(name)
 
+    def image_state(self, image_id: str) -> str | None:
+        # A registered image is available at once here; the emulator models the pending lag.
+        self._call("ec2:DescribeImages")
+        return "available" if image_id in self.image_names.values() else None
+
     def deregister_image(self, image_id: str) -> None:
         self._call("ec2:DeregisterImage", image_id)
         for snapshot_id, user in list(self.images.items()):
