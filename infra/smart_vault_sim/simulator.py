@@ -50,6 +50,7 @@ from smart_vault_infra.paths import definition_path
 from smart_vault_sim import drills, fleet, fleet_keys, moto_fixes, moto_speed, regions, tiering, zones
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
+from smart_vault_sim.dry_run import answer_dry_run
 from smart_vault_sim.ec2_buckets import Ec2Load
 from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
@@ -450,6 +451,9 @@ class Simulation:
             self.account = self._build_account(template)
             if template is not None:
                 self._enforce_iam(template)
+            # DryRun: answered once IAM allowed it, before anything can act on it (dry_run.py).
+            self.tap.checks.append(answer_dry_run)
+            self.tap.operator_checks.append(answer_dry_run)
             self.tap.checks.append(self.limits)  # after IAM: AWS authorizes a request before validating it
             self.tap.operator_checks.append(self.limits)
             self.tap.checks.append(self.ec2_load)  # an invalid or denied request takes no token
