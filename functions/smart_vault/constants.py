@@ -124,6 +124,8 @@ MAP_RESULTS_PREFIX = "map-results"
 APPROVALS_PREFIX = "approvals"
 # Restore drill records: drills/<run id>/<execution>.json and drills/history.json.
 DRILLS_PREFIX = "drills"
+# Preflight results (preflight/<date>.json) and the probe object it writes, reads and deletes.
+PREFLIGHT_PREFIX = "preflight"
 
 # Stack outputs (stable names the CLI reads).
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"

@@ -876,6 +876,9 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "sns:Publish": {
         "topic": (),
     },
+    "sns:ListSubscriptionsByTopic": {
+        "topic": (),
+    },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
     "sqs:SendMessage": {
         "queue": (),

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 
+from smart_vault.constants import FUNCTION_HANDLERS
 from smart_vault.errors import InvalidInputError
 from smart_vault.settings import Settings
 from smart_vault.validation import (
@@ -28,6 +29,7 @@ from smart_vault.validation import (
     read_str,
     require_mapping,
 )
+from smart_vault_sim import sar
 from smart_vault_sim.scenario_checks import refuse_inert as _refuse_inert
 
 INSTANCE_STATES = ("running", "stopped", "terminated")
@@ -83,8 +85,15 @@ _TOP_KEYS = (
     "runs",
     "ec2_api_limits",
     "emulator",
+    "deny",
+    "alert_subscriptions",
 )
 _EMULATOR_KEYS = ("eventual_consistency",)
+_DENY_KEYS = ("role", "action", "resource")
+_SUBSCRIPTION_KEYS = ("protocol", "endpoint", "status")
+SUBSCRIPTION_STATUSES = ("confirmed", "pending")
+# Roles a scenario may deny actions to: the stack's functions and the state machines.
+DENY_ROLES = (*FUNCTION_HANDLERS, "state_machine", "drill_state_machine")
 _INSTANCE_KEYS = (
     "name",
     "state",
@@ -169,6 +178,23 @@ class FaultDef:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DenyDef:
+    role: str  # a function key (FUNCTION_HANDLERS) or state_machine / drill_state_machine
+    action: str  # an IAM action the emulator knows (smart_vault_sim.sar), e.g. ec2:CopySnapshot
+    resource: str = "*"  # an ARN pattern
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionDef:
+    protocol: str
+    endpoint: str
+    status: str  # confirmed | pending (SNS lists a pending one as "PendingConfirmation")
+
+
+DEFAULT_SUBSCRIPTIONS = (SubscriptionDef(protocol="email", endpoint="alerts@example.com", status="confirmed"),)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
     name: str
     region: str
@@ -186,6 +212,10 @@ class Scenario:
     ec2_api_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
     # Model EC2's eventual consistency (snapshot_lag): new resources missing from their first Describe.
     eventual_consistency: bool = False
+    # What an SCP or permission boundary would add: an explicit Deny on a role (preflight).
+    deny: tuple[DenyDef, ...] = ()
+    # The alert topic's subscriptions; default one confirmed e-mail subscription.
+    alert_subscriptions: tuple[SubscriptionDef, ...] = ()
 
 
 def parse_scenario(data: Any) -> Scenario:
@@ -221,7 +251,47 @@ def _parse(data: Any) -> Scenario:
             path="emulator.",
             default=False,
         ),
+        deny=_deny(data, enforce_iam=read_bool(_raw_settings(data), "enforce_iam", path="settings.", default=True)),
+        alert_subscriptions=_subscriptions(data),
     )
+
+
+def _deny(data: Mapping[str, Any], *, enforce_iam: bool) -> tuple[DenyDef, ...]:
+    entries = []
+    if data.get("deny") and not enforce_iam:
+        raise _fail("deny", "needs settings.enforce_iam (a Deny is judged by the emulated IAM)")
+    for i, raw in enumerate(read_list(data, "deny", default=[])):
+        path = f"deny[{i}]"
+        entry = _object(raw, path, _DENY_KEYS)
+        role = read_str(entry, "role", path=f"{path}.")
+        if role not in DENY_ROLES:
+            raise _fail(f"{path}.role", f"must be one of {', '.join(DENY_ROLES)}, got {role!r}")
+        action = read_str(entry, "action", path=f"{path}.")
+        if not sar.actions_matching(action):
+            raise _fail(f"{path}.action", f"is not an IAM action the emulator authorizes, got {action!r}")
+        resource = read_str(entry, "resource", path=f"{path}.", default="*")
+        if resource != "*" and not resource.startswith("arn:"):
+            raise _fail(f"{path}.resource", f"must be an ARN pattern or *, got {resource!r}")
+        entries.append(DenyDef(role=role, action=action, resource=resource))
+    return tuple(entries)
+
+
+def _subscriptions(data: Mapping[str, Any]) -> tuple[SubscriptionDef, ...]:
+    if "alert_subscriptions" not in data:
+        return DEFAULT_SUBSCRIPTIONS
+    entries = []
+    for i, raw in enumerate(read_list(data, "alert_subscriptions")):
+        path = f"alert_subscriptions[{i}]"
+        entry = _object(raw, path, _SUBSCRIPTION_KEYS)
+        status = read_str(entry, "status", path=f"{path}.", default="confirmed")
+        if status not in SUBSCRIPTION_STATUSES:
+            raise _fail(f"{path}.status", f"must be confirmed or pending, got {status!r}")
+        protocol = read_str(entry, "protocol", path=f"{path}.", default="email")
+        if protocol != "email":
+            raise _fail(f"{path}.protocol", f"only email is modelled, got {protocol!r}")
+        endpoint = read_str(entry, "endpoint", path=f"{path}.", default=f"alerts-{i}@example.com")
+        entries.append(SubscriptionDef(protocol=protocol, endpoint=endpoint, status=status))
+    return tuple(entries)
 
 
 def _ec2_api_limits(data: Mapping[str, Any]) -> dict[str, tuple[float, float]]:

@@ -47,7 +47,7 @@ from smart_vault.validation import format_time
 from smart_vault_cli.history import retries as _retries
 from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, fleet_keys, moto_fixes, moto_speed, regions, tiering, zones
+from smart_vault_sim import drills, fleet, fleet_keys, moto_fixes, moto_speed, preflight, regions, tiering, zones
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.dry_run import answer_dry_run
@@ -177,6 +177,7 @@ class Simulation:
         self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
         # EC2's eventual consistency (snapshot_lag), when the scenario or the environment asks.
         self.lag = Lag() if switched_on(scenario.eventual_consistency) else None
+        self.subscriptions = preflight.Subscriptions(scenario.alert_subscriptions)
 
     def synthesize(self) -> None:
         """Synthesize the stack now (cached per context), so that a timed run does not include it."""
@@ -205,6 +206,7 @@ class Simulation:
             drill_state_machine_arn=account.drill_state_machine_arn,
         )
         iam = StackIam.from_template(template, emulated)
+        preflight.apply_denies(iam, self.scenario.deny)
         sessions = {key: function_name(FUNCTION_PREFIX, key) for key in FUNCTION_HANDLERS}
         sessions[STATE_MACHINE] = STATE_MACHINE_SESSION
         sessions[DRILL_MACHINE] = drills.DRILL_SESSION
@@ -291,6 +293,7 @@ class Simulation:
             s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
         sns = boto3.client("sns", region_name=region)
         topic_arn = sns.create_topic(Name="smart-vault-alerts")["TopicArn"]
+        self.subscriptions.create(sns, topic_arn)
         sfn = boto3.client("stepfunctions", region_name=region)
         values = {name: self.host.arn(key) for name, key in SUBSTITUTION_FUNCTION_ARNS.items()}
         values[SUBSTITUTION_BUCKET] = BUCKET
@@ -441,6 +444,7 @@ class Simulation:
             self.locks.install(boto3._get_default_session().events)
             if self.lag:
                 self.lag.install(boto3._get_default_session().events)
+            self.subscriptions.install(boto3._get_default_session().events)
             boto3._get_default_session().events.register(
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
             )
