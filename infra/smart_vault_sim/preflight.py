@@ -22,7 +22,6 @@ from smart_vault_sim.iam import Policy
 from smart_vault_sim.scenario import DenyDef, SubscriptionDef
 
 if TYPE_CHECKING:
-
     from smart_vault_sim.stack_iam import StackIam
 
 PENDING = "PendingConfirmation"
