@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID, TAG_SOURCE_SNAPSHOT
 from smart_vault.errors import (
+    DryRunAllowedError,
     PermissionDeniedError,
     ThrottledError,
     TransientAwsError,
@@ -33,12 +34,29 @@ _ONCE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, use
 
 
 @functools.cache
-def client(service: str, *, once: bool = False, region: str | None = None) -> Any:
-    """``region``: another Region's endpoint (off-site copies); None: the function's own."""
+def client(service: str, *, once: bool = False, region: str | None = None, dry_run: bool = False) -> Any:
+    """``region``: another Region's endpoint (off-site copies); None: the function's own.
+    ``dry_run``: every mutating EC2 request this client sends carries ``DryRun=True`` (preflight)."""
     config = _ONCE_CONFIG if once else _READ_CONFIG
-    if region is None:
-        return boto3.client(service, config=config)
-    return boto3.client(service, config=config, region_name=region)
+    api = (
+        boto3.client(service, config=config)
+        if region is None
+        else boto3.client(service, config=config, region_name=region)
+    )
+    if dry_run:
+        api.meta.events.register(f"provide-client-params.{service}.*", _dry_run_params)
+    return api
+
+
+_READ_ONLY_PREFIXES = ("Describe", "Get", "List", "Search")
+
+
+def _dry_run_params(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """EC2 API Reference, every mutating action's DryRun: "Checks whether you have the required
+    permissions for the action, without actually making the request": EC2 answers
+    DryRunOperation (allowed) or UnauthorizedOperation. Reads go out as they are."""
+    if not model.name.startswith(_READ_ONLY_PREFIXES) and "DryRun" in model.input_shape.members:
+        params["DryRun"] = True
 
 
 def reset_clients() -> None:
@@ -82,14 +100,17 @@ class Ec2:
     ``session`` lets the operator CLI make the same calls with its own credentials; ``region``
     addresses a destination Region of off-site copies (None: the function's own Region)."""
 
-    def __init__(self, session: Any = None, *, region: str | None = None) -> None:
+    def __init__(self, session: Any = None, *, region: str | None = None, dry_run: bool = False) -> None:
         self._session = session
         self.region = region
+        # Preflight: every mutating call is sent with DryRun=True and raises DryRunAllowedError
+        # when IAM allows it; nothing in the account changes (smart_vault.preflight).
+        self.dry_run = dry_run
 
     def _api(self, *, once: bool = False) -> Any:
         if self._session is not None:
             return self._session.client("ec2", region_name=self.region) if self.region else self._session.client("ec2")
-        return client("ec2", once=once, region=self.region)
+        return client("ec2", once=once, region=self.region, dry_run=self.dry_run)
 
     def region_name(self) -> str:
         """The Region these calls go to (approvals and breakers are per Region)."""
@@ -170,6 +191,15 @@ class Ec2:
                 OwnerIds=["self"],
                 Filters=[{"Name": f"tag:{TAG_MANAGED}", "Values": [deployment_id]}],
                 PaginationConfig={"PageSize": 1000},
+            )
+        )
+
+    def owned_snapshot_count(self) -> int:
+        """How many snapshots the account owns in this Region (what "Snapshots per Region" counts)."""
+        return sum(
+            1
+            for _ in _paginate(
+                self._api(), "describe_snapshots", "Snapshots", OwnerIds=["self"], PaginationConfig={"PageSize": 1000}
             )
         )
 
@@ -436,7 +466,7 @@ class Ec2:
             self._api().modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
         except ClientError as error:
             failure = classify(error, "ec2:ModifySnapshotTier")
-            if isinstance(failure, ThrottledError | TransientAwsError | PermissionDeniedError):
+            if isinstance(failure, ThrottledError | TransientAwsError | PermissionDeniedError | DryRunAllowedError):
                 raise failure from error
             return error_code(error) or "refused"
         except BotoCoreError as error:
@@ -480,6 +510,9 @@ class Store:
     def get_json(self, key: str) -> Any:
         response = call("s3:GetObject", self._api().get_object, Bucket=self.bucket, Key=key)
         return json.loads(response["Body"].read())
+
+    def delete(self, key: str) -> None:
+        call("s3:DeleteObject", self._api().delete_object, Bucket=self.bucket, Key=key)
 
     def get_optional(self, key: str) -> Any:
         """The object's JSON, or None when there is no such key. S3 answers NoSuchKey only to a

@@ -79,6 +79,8 @@ DRILL_SUBSTITUTION_FUNCTION_ARNS = {
     "DrillCleanupFunctionArn": "drill_cleanup",
     "DrillReportFunctionArn": "drill_report",
 }
+# The backup state machine's preflight also invokes the drill's functions (each with its role).
+BACKUP_SUBSTITUTION_FUNCTION_ARNS = {**SUBSTITUTION_FUNCTION_ARNS, **DRILL_SUBSTITUTION_FUNCTION_ARNS}
 SUBSTITUTION_BUCKET = "InventoryBucketName"
 SUBSTITUTION_TOPIC = "AlertTopicArn"
 
@@ -115,6 +117,8 @@ METRIC_DIMENSION_STEP = "Step"
 METRIC_DRILL_SUCCEEDED = "DrillSucceeded"
 METRIC_TIME_TO_RESTORE = "TimeToRestoreSeconds"
 METRIC_HOURS_SINCE_DRILL = "HoursSinceSuccessfulDrill"
+# Preflight: 1 when the last preflight found a denied or failed check, 0 when it passed.
+PREFLIGHT_FAILED_METRIC = "PreflightFailed"
 
 # S3 layout of the inventory/audit bucket.
 RUNS_PREFIX = "runs"

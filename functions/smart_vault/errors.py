@@ -56,6 +56,11 @@ class PermissionDeniedError(SmartVaultError):
     """IAM or KMS refused the call: a configuration problem, never retried."""
 
 
+class DryRunAllowedError(SmartVaultError):
+    """EC2 answered DryRunOperation: the request, sent with DryRun=True, would have succeeded
+    (EC2 API Reference, "Common client error codes"). Only preflight sends such requests."""
+
+
 class InvalidRequestError(SmartVaultError):
     """AWS rejected the request as invalid: never retried."""
 
@@ -162,7 +167,9 @@ def classify(error: Exception, operation: str) -> SmartVaultError:
     text = error.response.get("Error", {}).get("Message", "") or code
     message = f"{operation} failed: {code}: {text}"
     kind: type[SmartVaultError]
-    if code in THROTTLING_CODES:
+    if code == "DryRunOperation":
+        kind = DryRunAllowedError
+    elif code in THROTTLING_CODES:
         kind = ThrottledError
     elif code in PACING_CODES:
         kind = VolumePacingError

@@ -16,7 +16,7 @@ from typing import Any
 
 from smart_vault.errors import InvalidInputError
 from smart_vault.locks import LockSettings
-from smart_vault.retention import Gfs
+from smart_vault.retention import GFS_TIERS, Gfs
 from smart_vault.validation import (
     read_bool,
     read_fraction,
@@ -206,6 +206,12 @@ class Settings:
     # alias ARN, in the source Region): granted to the roles that copy, archive and drill, and
     # checked by Discover before any snapshot (docs/decisions.md, "Fleets on their own KMS keys").
     fleet_kms_keys: tuple[str, ...] = ()
+
+    def steady_state_snapshots_per_volume(self) -> int:
+        """About how many snapshots retention keeps of one volume once it is full, for a daily
+        schedule (preflight's quota headroom): every GFS pick, or retention_days, at least keep_min."""
+        picks = sum(getattr(self.retention, t) for t in GFS_TIERS) if self.retention else self.retention_days
+        return max(picks, self.keep_min)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str = "") -> Settings:

@@ -24,6 +24,7 @@ from smart_vault.constants import (
     DRILLS_PREFIX,
     FUNCTION_HANDLERS,
     METRIC_NAMESPACE,
+    PREFLIGHT_PREFIX,
     RUNS_PREFIX,
     SERVICE_NAME,
     TAG_DRILL,
@@ -46,6 +47,7 @@ class On(Enum):
     RUN_RECORDS = "run records"  # objects under runs/ in the bucket
     APPROVALS = "approvals"  # objects under approvals/ (written by `smart-vault approve`)
     DRILL_RECORDS = "drill records"  # objects under drills/ (restore drill results and history)
+    PREFLIGHT_RECORDS = "preflight records"  # objects under preflight/ (results, probe objects)
     BUCKET = "bucket"  # the bucket itself (ListBucket)
     TOPIC = "topic"
     INSTANCES = "instances"
@@ -154,6 +156,9 @@ def function_specs(
     describe = "EC2 Describe* and X-Ray support no resource-level permissions (Resource::*)"
     runs = f"run records have generated keys under {RUNS_PREFIX}/ only"
     drills = f"drill records have generated keys under {DRILLS_PREFIX}/ only"
+    preflight = f"preflight writes, reads and deletes generated keys under {PREFLIGHT_PREFIX}/ only"
+    # Preflight's probe of the bucket (its policy, key and any SCP): write, read, delete one object.
+    probe = Allow(("s3:PutObject", "s3:GetObject", "s3:DeleteObject"), (On.PREFLIGHT_RECORDS,))
     drill_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_DRILL}": deployment_id}}
     drill_volume = {"StringEquals": {f"aws:ResourceTag/{TAG_DRILL}": deployment_id}}
     drill_prefix = {"StringLike": {"s3:prefix": [f"{DRILLS_PREFIX}/*"]}}
@@ -164,7 +169,8 @@ def function_specs(
             memory_mb=1024,
             timeout=Duration.minutes(5),
             allow=(
-                Allow(("ec2:DescribeInstances", "ec2:DescribeVolumes"), (On.ANY,)),
+                # DescribeSnapshots: preflight finds its targets (this deployment's newest snapshot).
+                Allow(("ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots"), (On.ANY,)),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
                 # Each copy destination's key and each fleet key is checked before the run
                 # snapshots anything (a direct call: no kms:ViaService).
@@ -243,11 +249,14 @@ def function_specs(
                     (On.BUCKET,),
                     {"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}/*", f"{APPROVALS_PREFIX}/*"]}},
                 ),
+                probe,
             ),
             uses_key=True,
             wildcards=f"{describe}; DeleteSnapshot (ModifySnapshotTier) only on snapshots with this deployment's "
             "marker "
-            f"(aws:ResourceTag); {runs}; approvals are read-only keys under {APPROVALS_PREFIX}/" + fleet + ".",
+            f"(aws:ResourceTag); {runs}; approvals are read-only keys under {APPROVALS_PREFIX}/; {preflight}"
+            + fleet
+            + ".",
         ),
         "copy": FunctionSpec(
             memory_mb=256,
@@ -317,9 +326,20 @@ def function_specs(
                 Allow(("s3:PutObject", "s3:GetObject"), (On.RUN_RECORDS,)),
                 Allow(("s3:ListBucket",), (On.BUCKET,), {"StringLike": {"s3:prefix": [f"{RUNS_PREFIX}/*"]}}),
                 Allow(("sns:Publish",), (On.TOPIC,)),
+                # Preflight's account facts: a confirmed subscription, EBS encryption by default
+                # and its key (Get* without resource types, like Describe*), the snapshot quota
+                # (Service Quotas resource type quota), and its record under preflight/.
+                Allow(("sns:ListSubscriptionsByTopic",), (On.TOPIC,)),
+                Allow(("ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId"), (On.ANY,)),
+                Allow(
+                    ("servicequotas:GetServiceQuota",),
+                    (),
+                    arns=("arn:{partition}:servicequotas:{region}:{account}:ebs/L-309BACF6",),
+                ),
+                Allow(("s3:PutObject",), (On.PREFLIGHT_RECORDS,)),
             ),
             uses_key=True,
-            wildcards=f"{describe}; {runs}.",
+            wildcards=f"{describe}; {runs}; {preflight}.",
         ),
         # The restore drill (statemachine/drill.asl.json). Service Authorization Reference, EC2:
         # CreateVolume authorizes volume/* (aws:RequestTag, aws:TagKeys) and the source snapshot
@@ -369,10 +389,11 @@ def function_specs(
                 Allow(("s3:GetObject", "s3:PutObject"), (On.DRILL_RECORDS,)),
                 Allow(("s3:ListBucket",), (On.BUCKET,), drill_prefix),
                 Allow(("sns:Publish",), (On.TOPIC,)),
+                probe,
             ),
             uses_key=True,
             wildcards=f"CreateTags only of {TAG_VERIFIED_AT} (aws:TagKeys) on snapshots with this "
-            f"deployment's marker (aws:ResourceTag); {drills}.",
+            f"deployment's marker (aws:ResourceTag); {drills}; {preflight}.",
         ),
     }
 
@@ -546,6 +567,7 @@ class Functions(Construct):
             On.RUN_RECORDS: self._storage.objects(RUNS_PREFIX),
             On.APPROVALS: self._storage.objects(APPROVALS_PREFIX),
             On.DRILL_RECORDS: self._storage.objects(DRILLS_PREFIX),
+            On.PREFLIGHT_RECORDS: self._storage.objects(PREFLIGHT_PREFIX),
             On.BUCKET: self._storage.bucket.bucket_arn,
             On.TOPIC: self._storage.topic.topic_arn,
             On.INSTANCES: f"{ec2}:{stack.account}:instance/*",
@@ -561,6 +583,7 @@ class Functions(Construct):
             On.RUN_RECORDS: f"Resource::<{bucket}.Arn>/{RUNS_PREFIX}/*",
             On.APPROVALS: f"Resource::<{bucket}.Arn>/{APPROVALS_PREFIX}/*",
             On.DRILL_RECORDS: f"Resource::<{bucket}.Arn>/{DRILLS_PREFIX}/*",
+            On.PREFLIGHT_RECORDS: f"Resource::<{bucket}.Arn>/{PREFLIGHT_PREFIX}/*",
             On.INSTANCES: f"Resource::{ec2}:<AWS::AccountId>:instance/*",
             On.VOLUMES: f"Resource::{ec2}:<AWS::AccountId>:volume/*",
             On.SNAPSHOTS: f"Resource::{ec2}::snapshot/*",

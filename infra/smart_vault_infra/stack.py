@@ -8,7 +8,6 @@ from aws_cdk import Annotations, CfnElement, CfnOutput, Stack
 from constructs import Construct
 
 from smart_vault.constants import (
-    BACKUP_FUNCTIONS,
     OUTPUT_BUCKET_NAME,
     OUTPUT_DASHBOARD_URL,
     OUTPUT_DEAD_LETTER_QUEUE_URL,
@@ -42,7 +41,7 @@ class SmartVaultStack(Stack):
             "Workflow",
             config=config,
             storage=self.storage,
-            functions={key: functions[key] for key in BACKUP_FUNCTIONS},
+            functions=dict(functions),  # BACKUP_FUNCTIONS, and the drill's for the preflight
         )
         self.drill = Drill(
             self,

@@ -18,10 +18,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from smart_vault.constants import (
+    BACKUP_SUBSTITUTION_FUNCTION_ARNS,
     MAP_RESULTS_PREFIX,
     RUNS_PREFIX,
     SUBSTITUTION_BUCKET,
-    SUBSTITUTION_FUNCTION_ARNS,
     SUBSTITUTION_TOPIC,
 )
 from smart_vault_infra.checks import GUARD, acknowledge, acknowledge_log_retention
@@ -52,7 +52,7 @@ class Workflow(Construct):
         stack = Stack.of(self)
         storage = self._storage
         substitutions = {
-            placeholder: functions[key].function_arn for placeholder, key in SUBSTITUTION_FUNCTION_ARNS.items()
+            placeholder: functions[key].function_arn for placeholder, key in BACKUP_SUBSTITUTION_FUNCTION_ARNS.items()
         }
         substitutions[SUBSTITUTION_BUCKET] = storage.bucket.bucket_name
         substitutions[SUBSTITUTION_TOPIC] = storage.topic.topic_arn

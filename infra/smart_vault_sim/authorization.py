@@ -38,7 +38,10 @@ from smart_vault_sim.aws_tap import STATE_MACHINE, ApiCall, aws_error, encoded_f
 from smart_vault_sim.iam import Decision, Request, evaluate
 from smart_vault_sim.stack_iam import Role, StackIam
 
-_IAM_PREFIX = {"stepfunctions": "states"}  # botocore service name -> IAM service prefix
+_IAM_PREFIX = {
+    "stepfunctions": "states",
+    "service-quotas": "servicequotas",
+}  # botocore service name -> IAM service prefix
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class Requests:
 
     def needs(self, call: ApiCall) -> list[Need]:
         prefix = _IAM_PREFIX.get(call.service, call.service)
-        handler = getattr(self, f"_{call.service}_{call.operation}", None)
+        handler = getattr(self, f"_{call.service.replace('-', '_')}_{call.operation}", None)
         if handler is not None:
             needs: list[Need] = handler(call.params)
             return needs
@@ -270,6 +273,20 @@ class Requests:
 
     _sns_PublishBatch = _sns_Publish
 
+    def _sns_ListSubscriptionsByTopic(self, params: Mapping[str, Any]) -> list[Need]:
+        return [Need("sns:ListSubscriptionsByTopic", str(params.get("TopicArn")), {})]
+
+    # -- Service Quotas: resource type quota, arn:...:servicequotas:<region>:<account>:<service>/<quota>
+    def _service_quotas_GetServiceQuota(self, params: Mapping[str, Any]) -> list[Need]:
+        quota = f"{params.get('ServiceCode')}/{params.get('QuotaCode')}"
+        return [
+            Need(
+                "servicequotas:GetServiceQuota",
+                f"arn:{self.partition}:servicequotas:{self.region}:{self.account}:{quota}",
+                {},
+            )
+        ]
+
     def _lambda_Invoke(self, params: Mapping[str, Any]) -> list[Need]:
         name = str(params.get("FunctionName"))
         if not name.startswith("arn:"):
@@ -282,6 +299,7 @@ _DENIED = {
     "ec2": ("UnauthorizedOperation", 403),
     "s3": ("AccessDenied", 403),
     "sns": ("AuthorizationError", 403),
+    "service-quotas": ("AccessDeniedException", 400),
     "lambda": ("AccessDeniedException", 403),
     "stepfunctions": ("AccessDeniedException", 403),
     "kms": ("AccessDeniedException", 400),

@@ -14,14 +14,25 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from botocore.awsrequest import AWSResponse
+
+from smart_vault.models import RunContext
+from smart_vault.preflight_report import SNAPSHOT_QUOTA
+from smart_vault.validation import format_time
+from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
 from smart_vault_sim.iam import Policy
 from smart_vault_sim.scenario import DenyDef, SubscriptionDef
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from smart_vault_sim.simulator import Simulation
     from smart_vault_sim.stack_iam import StackIam
 
 PENDING = "PendingConfirmation"
@@ -57,3 +68,135 @@ class Subscriptions:
         for sub in parsed.get("Subscriptions") or ():
             if sub.get("Endpoint") in self.pending:
                 sub["SubscriptionArn"] = PENDING
+
+
+# Service Quotas in moto knows no Amazon EBS quota; the emulated account answers "Snapshots per
+# Region" (service code ebs, default 100,000 in "Amazon EBS endpoints and quotas", AWS General
+# Reference) with this value, or a scenario's. Answered after the IAM check, like every model.
+DEFAULT_SNAPSHOT_QUOTA = 100_000
+
+
+class ServiceQuotas:
+    def __init__(self, snapshot_quota: int = DEFAULT_SNAPSHOT_QUOTA) -> None:
+        self.snapshot_quota = snapshot_quota
+
+    def install(self, events: Any) -> None:
+        events.register("before-call.service-quotas.GetServiceQuota", self._answer)
+
+    def _answer(self, params: dict[str, Any], model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        body = params.get("body") or {}
+        if isinstance(body, bytes | str):
+            body = json.loads(body or "{}")
+        service, code = body.get("ServiceCode"), body.get("QuotaCode")
+        if (service, code) != SNAPSHOT_QUOTA:
+            error = {"Error": {"Code": "NoSuchResourceException", "Message": f"quota {service}/{code} not modelled"}}
+            return AWSResponse("https://servicequotas", 400, {}, None), error
+        quota = {
+            "ServiceCode": service,
+            "QuotaCode": code,
+            "QuotaName": "Snapshots per Region",
+            "Value": float(self.snapshot_quota),
+        }
+        return AWSResponse("https://servicequotas", 200, {}, None), {"Quota": quota}
+
+
+class EbsDefaultKey:
+    """GetEbsDefaultKmsKeyId, which moto does not implement: the key EBS encrypts new volumes
+    with when encryption by default is on (EC2 API Reference, GetEbsDefaultKmsKeyId: "the
+    default KMS key for encryption by default"), the AWS managed key unless a scenario names one."""
+
+    def __init__(self, region: str, account: str, key: str | None = None) -> None:
+        self.key = key or f"arn:aws:kms:{region}:{account}:alias/aws/ebs"
+
+    def install(self, events: Any) -> None:
+        events.register("before-call.ec2.GetEbsDefaultKmsKeyId", self._answer)
+
+    def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://ec2", 200, {}, None), {"KmsKeyId": self.key}
+
+
+def fingerprint(sim: Simulation) -> dict[str, Any]:
+    """Everything preflight must leave as it was: snapshots (state, tier, tags), volumes, locks,
+    in the source Region and every copy destination."""
+    found: dict[str, Any] = {}
+    regions = [sim.scenario.region, *(d.region for d in sim.scenario.settings.copy_regions)]
+    for region in regions:
+        backend = fleet.ec2_backend(region)
+        found[region] = {
+            "snapshots": {
+                sid: [snap.status, str(getattr(snap, "storage_tier", "")), sorted(backend.tags.get(sid, {}).items())]
+                for sid, snap in sorted(backend.snapshots.items())
+            },
+            "volumes": {
+                vid: [vol.status, sorted(backend.tags.get(vid, {}).items())]
+                for vid, vol in sorted(backend.volumes.items())
+            },
+        }
+    found["locks"] = {sid: repr(lock) for sid, lock in sorted(sim.locks.locks.items())}
+    return found
+
+
+def run_preflight(sim: Simulation, index: int, at: datetime, *, notify: bool = False) -> dict[str, Any]:
+    """One preflight execution (``{"preflight": true}``) of the backup state machine at ``at``;
+    the report row ``runs[]`` with ``workflow: "preflight"`` and ``preflight``."""
+    from smart_vault_sim.simulator import _readable
+
+    sim.clock = at
+    events = sim.hooks.new_run()
+    sim.tap.reset_counts()
+    sim.host.metrics.clear()
+    denied_before = len(sim.authorizer.denied) if sim.authorizer else 0
+    topic = sim._topic()
+    sent_before = len(topic.sent_notifications)
+    before = fingerprint(sim)
+    name = f"sv-preflight-{RunContext.run_id_for(at)}-{index:04d}"
+    started = time.monotonic()
+    arn = sim.account.sfn.start_execution(
+        stateMachineArn=sim.account.state_machine_arn,
+        name=name,
+        input=json.dumps({"preflight": True, "notify": notify}),
+    )["executionArn"]
+    description = sim._wait_for(arn)
+    history = sim._history(arn)
+    execution = sim._execution_figures(description, history, events)
+    execution["wall_seconds"] = round(time.monotonic() - started, 3)
+    output = json.loads(description.get("output") or "{}")
+    after = fingerprint(sim)
+    return {
+        "at": format_time(at),
+        "workflow": "preflight",
+        "execution": execution,
+        "preflight": {
+            "status": output.get("status") or "failed",
+            "checks": list(output.get("checks") or ()),
+            "record": output.get("record"),
+            "error": description.get("error"),
+            "cause": _last_failure(history),
+        },
+        "account_unchanged": before == after,
+        "instances": [],
+        "created": [],
+        "deleted": [],
+        "skipped_deletes": [],
+        "orphans": [],
+        "breakers": [],
+        "alerts": [
+            {"subject": n[2] or "", "message": _readable(n[1]), "message_bytes": len(n[1].encode())}
+            for n in topic.sent_notifications[sent_before:]
+        ],
+        "metrics": dict(sorted(sim.host.metrics.items())),
+        "api_calls": dict(sorted(sim.tap.calls.items())),
+        "state_machine_api_calls": dict(sorted(sim.tap.state_machine_calls.items())),
+        "iam_enforced": sim.authorizer is not None,
+        "iam_denied": sim.authorizer.denied[denied_before:] if sim.authorizer else [],
+        "faults_injected": dict(sorted(sim.tap.injected.items())),
+    }
+
+
+def _last_failure(history: list[dict[str, Any]]) -> str | None:
+    """What the last failed Task said (a failed preflight must say why)."""
+    for event in reversed(history):
+        details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails")
+        if details:
+            return f"{details.get('error')}: {str(details.get('cause') or '')[:2000]}"
+    return None

@@ -465,6 +465,13 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "ec2:DescribeSnapshots": {
         "": ("ec2:Region",),
     },
+    # Preflight's EBS encryption-by-default reads: no resource types, like Describe*.
+    "ec2:GetEbsEncryptionByDefault": {
+        "": ("ec2:Region",),
+    },
+    "ec2:GetEbsDefaultKmsKeyId": {
+        "": ("ec2:Region",),
+    },
     "ec2:DescribeVolumes": {
         "": ("ec2:Region",),
     },
@@ -878,6 +885,10 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "sns:ListSubscriptionsByTopic": {
         "topic": (),
+    },
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_servicequotas.html
+    "servicequotas:GetServiceQuota": {
+        "quota": (),
     },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
     "sqs:SendMessage": {

@@ -66,7 +66,7 @@ PLANNED_OPERATIONS: tuple[str, ...] = ()
 SIMULATOR_OWNED = ("bucket_name", "topic_arn", "deployment_id")
 # Settings of the contract's additions that the product does not implement yet.
 PLANNED_SETTINGS: dict[str, str] = {}  # every setting of the additions is built
-WORKFLOWS = ("backup", "drill")
+WORKFLOWS = ("backup", "drill", "preflight")
 # The emulated account's time window: EBS snapshots exist since 2008, and an end well inside
 # datetime's range keeps every derived time (age, schedule) representable.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -564,7 +564,7 @@ def _run_entry(entry: Any, path: str, earlier: Sequence[datetime]) -> list[datet
     entry = _object(entry, path, _RUN_KEYS)
     workflow = read_str(entry, "workflow", path=f"{path}.", default="backup")
     if workflow not in WORKFLOWS:
-        raise _fail(f"{path}.workflow", f"must be backup or drill, got {workflow!r}")
+        raise _fail(f"{path}.workflow", f"must be backup, drill or preflight, got {workflow!r}")
     if "at" in entry:
         if "every" in entry or "count" in entry:
             raise _fail(path, "has 'at' and 'every'/'count': use one form per entry")

@@ -30,9 +30,9 @@ from moto.ec2.models.availability_zones_and_regions import Zone
 from smart_vault import deferral
 from smart_vault.aws import reset_clients
 from smart_vault.constants import (
+    BACKUP_SUBSTITUTION_FUNCTION_ARNS,
     FUNCTION_HANDLERS,
     SUBSTITUTION_BUCKET,
-    SUBSTITUTION_FUNCTION_ARNS,
     SUBSTITUTION_TOPIC,
     TAG_INSTANCE_ID,
     TAG_MANAGED,
@@ -295,7 +295,7 @@ class Simulation:
         topic_arn = sns.create_topic(Name="smart-vault-alerts")["TopicArn"]
         self.subscriptions.create(sns, topic_arn)
         sfn = boto3.client("stepfunctions", region_name=region)
-        values = {name: self.host.arn(key) for name, key in SUBSTITUTION_FUNCTION_ARNS.items()}
+        values = {name: self.host.arn(key) for name, key in BACKUP_SUBSTITUTION_FUNCTION_ARNS.items()}
         values[SUBSTITUTION_BUCKET] = BUCKET
         values[SUBSTITUTION_TOPIC] = topic_arn
         definition = substitute(definition_path().read_text(), values)
@@ -445,6 +445,8 @@ class Simulation:
             if self.lag:
                 self.lag.install(boto3._get_default_session().events)
             self.subscriptions.install(boto3._get_default_session().events)
+            preflight.ServiceQuotas().install(boto3._get_default_session().events)
+            preflight.EbsDefaultKey(self.scenario.region, fleet.ACCOUNT_ID).install(boto3._get_default_session().events)
             boto3._get_default_session().events.register(
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending
             )
@@ -502,6 +504,8 @@ class Simulation:
         workflows = self.scenario.workflows
         if index < len(workflows) and workflows[index] == "drill":
             return drills.run_drill(self, index, at)
+        if index < len(workflows) and workflows[index] == "preflight":
+            return preflight.run_preflight(self, index, at)
         return self._run_once(index, at)
 
     def final_snapshots(self) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 import json
 import re
 
-from smart_vault.constants import SUBSTITUTION_BUCKET, SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_TOPIC
+from smart_vault.constants import BACKUP_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_BUCKET, SUBSTITUTION_TOPIC
 from smart_vault_infra.paths import definition_path
 
 # Step Functions docs, "Handle Lambda service exceptions": the transient Lambda errors to retry.
@@ -61,7 +61,7 @@ def test_throttling_retries_back_off_with_jitter():
 def test_every_placeholder_has_a_substitution_and_vice_versa():
     text = definition_path().read_text()
     placeholders = set(re.findall(r"\$\{(\w+)\}", text))
-    assert placeholders == set(SUBSTITUTION_FUNCTION_ARNS) | {SUBSTITUTION_BUCKET, SUBSTITUTION_TOPIC}
+    assert placeholders == set(BACKUP_SUBSTITUTION_FUNCTION_ARNS) | {SUBSTITUTION_BUCKET, SUBSTITUTION_TOPIC}
 
 
 def test_state_names_are_unique_and_readable():

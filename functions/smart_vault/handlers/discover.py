@@ -9,11 +9,13 @@ from smart_vault.aws import Ec2, Kms, Store
 from smart_vault.discovery import discover
 from smart_vault.models import RunRequest
 from smart_vault.observability import correlate, lambda_handler
+from smart_vault.preflight_steps import answers_preflight
 from smart_vault.settings import get_settings
 from smart_vault.validation import read_str, require_mapping
 
 
 @lambda_handler
+@answers_preflight("discover")
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     event = require_mapping(event, "input")
     execution_name = read_str(event, "execution_name")

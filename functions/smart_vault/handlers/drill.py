@@ -15,6 +15,7 @@ from smart_vault import drill
 from smart_vault.aws import Alerts, Ec2, Store
 from smart_vault.models import RunRequest
 from smart_vault.observability import correlate, lambda_handler
+from smart_vault.preflight_steps import answers_preflight
 from smart_vault.settings import get_settings
 from smart_vault.validation import read_action, read_str, require_mapping
 
@@ -22,6 +23,7 @@ ACTIONS = ("select", "restore", "check")
 
 
 @lambda_handler
+@answers_preflight("drill")
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     event, action = read_action(event, ACTIONS)
     settings = get_settings()
@@ -45,6 +47,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 
 @lambda_handler
+@answers_preflight("drill_cleanup")
 def cleanup_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     event = require_mapping(event, "input")
     context_ = drill.DrillContext.from_dict(event.get("drill"))
@@ -54,6 +57,7 @@ def cleanup_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 
 @lambda_handler
+@answers_preflight("drill_report")
 def report_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     event = require_mapping(event, "input")
     execution_name = read_str(event, "execution_name")

@@ -25,12 +25,14 @@ from smart_vault.models import (
 )
 from smart_vault.observability import correlate, lambda_handler
 from smart_vault.orphans import prune_orphans, skip_reason
+from smart_vault.preflight_steps import answers_preflight
 from smart_vault.pruning import prune_instance, save_outcome
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import read_str, require_mapping
 
 
 @lambda_handler
+@answers_preflight("prune")
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     event = require_mapping(event, "input")
     if event.get("action") is not None:

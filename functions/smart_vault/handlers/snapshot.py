@@ -7,11 +7,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smart_vault.aws import Ec2
 from smart_vault.models import InstanceJob
 from smart_vault.observability import correlate, lambda_handler
+from smart_vault.preflight_steps import answers_preflight
 from smart_vault.settings import get_settings
 from smart_vault.snapshots import start_backup
 
 
 @lambda_handler
+@answers_preflight("snapshot")
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     job = InstanceJob.from_dict(event)
     correlate(job.run.execution_name, job.instance.instance_id)

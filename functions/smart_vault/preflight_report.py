@@ -1,0 +1,278 @@
+"""Preflight, first and last steps: Discover finds the targets (read-only), PreflightReport adds
+the account facts no template can guarantee, then writes the record, the metric and (with
+``--notify``) one test alert. See smart_vault.preflight for the per-function checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from smart_vault.aws import Ec2, Kms, Store, call, client
+from smart_vault.constants import PREFLIGHT_FAILED_METRIC, PREFLIGHT_PREFIX, TAG_DRILL
+from smart_vault.discovery import select_instances
+from smart_vault.errors import SmartVaultError
+from smart_vault.keys import key_problem, key_region
+from smart_vault.models import RunContext
+from smart_vault.observability import metrics
+from smart_vault.preflight import Check, PreflightContext, newest_copy, newest_point, not_checked, real
+from smart_vault.validation import format_time
+
+# Service Quotas: Amazon EBS "Snapshots per Region" (service code ebs). Amazon EBS endpoints and
+# quotas (AWS General Reference); the quota counts every snapshot the account owns in the Region.
+SNAPSHOT_QUOTA = ("ebs", "L-309BACF6")
+# A pending e-mail confirmation is listed with this SubscriptionArn (SNS API Reference,
+# ListSubscriptionsByTopic; Amazon SNS Developer Guide, "Subscribing an endpoint").
+PENDING = "PendingConfirmation"
+
+
+def discover_targets(
+    *,
+    started: datetime,
+    execution_arn: str,
+    execution_name: str,
+    notify: bool,
+    settings: Any,
+    ec2: Ec2,
+    ec2_for: Callable[[str], Ec2],
+    kms_for: Callable[[str], Kms],
+    source_region: str,
+) -> tuple[PreflightContext, list[Check]]:
+    """The targets of every later check, with Discover's own checks (its reads and the keys)."""
+    run = RunContext(
+        run_id=RunContext.run_id_for(started),
+        run_time=format_time(started),
+        execution_arn=execution_arn,
+        execution_name=execution_name,
+        dry_run=False,
+        copies=bool(settings.copy_regions),
+    )
+    found: dict[str, Any] = {"targets": [], "snapshots": [], "volumes": []}
+    checks = [
+        real(
+            "discover",
+            "ec2:DescribeInstances",
+            "*",
+            lambda: found["targets"].extend(
+                t for t in select_instances(settings=settings, ec2=ec2).targets if not t.skip_reason and t.volumes
+            ),
+        ),
+        real(
+            "discover",
+            "ec2:DescribeSnapshots",
+            "*",
+            lambda: found["snapshots"].extend(ec2.all_managed_snapshots(settings.deployment_id)),
+        ),
+        real(
+            "discover",
+            "ec2:DescribeVolumes",
+            "*",
+            lambda: found["volumes"].extend(ec2.tagged_volumes({TAG_DRILL: settings.deployment_id})),
+        ),
+    ]
+    copies = {}
+    for dest in settings.copy_regions:
+        try:
+            copies[dest.region] = newest_copy(ec2_for(dest.region).all_managed_snapshots(settings.deployment_id))
+        except SmartVaultError as error:
+            checks.append(
+                Check(
+                    role="discover",
+                    action="ec2:DescribeSnapshots",
+                    resource=dest.region,
+                    result="failed",
+                    reason=str(error),
+                )
+            )
+            copies[dest.region] = None
+    checks += key_checks(settings, kms_for, source_region)
+    targets = found["targets"]
+    checks[0] = _with_reason(checks[0], f"{len(targets)} instance(s) to back up")
+    context = PreflightContext(
+        run=run,
+        notify=notify,
+        instance=targets[0] if targets else None,
+        point=newest_point(found["snapshots"]),
+        copies=copies,
+        drill_volume=str(found["volumes"][0]["VolumeId"]) if found["volumes"] else None,
+        fleet_volumes=sum(len(t.volumes) for t in targets),
+    )
+    return context, checks
+
+
+def _with_reason(check: Check, reason: str) -> Check:
+    return check if check.result != "passed" else Check(**{**check.to_dict(), "reason": reason})
+
+
+def key_checks(settings: Any, kms_for: Callable[[str], Kms], source_region: str) -> list[Check]:
+    """Every configured key (the fleet's, each destination's): enabled, not pending deletion,
+    usable by EBS (keys.key_problem, the night's own test)."""
+    keys = [(key_region(k, source_region), k, "fleet_kms_keys") for k in settings.fleet_kms_keys]
+    keys += [(d.region, d.kms_key, f"copy_regions {d.region}") for d in settings.copy_regions]
+    checks = []
+    for region, key, what in keys:
+        try:
+            problem = key_problem(kms_for(region), key)
+        except SmartVaultError as error:
+            problem = (str(error), None)
+        resource = f"{region} {key} ({what})"
+        if problem is None:
+            checks.append(
+                Check(role="discover", action="kms:DescribeKey", resource=resource, result="passed", reason="Enabled")
+            )
+        else:
+            denied = "AccessDenied" in (problem[1] or "")
+            checks.append(
+                Check(
+                    role="discover",
+                    action="kms:DescribeKey",
+                    resource=resource,
+                    result="denied" if denied else "failed",
+                    reason=f"the key {problem[0]}",
+                )
+            )
+    return checks
+
+
+# -- account facts (the notify role) ----------------------------------------------------------
+def subscription_check(topic_arn: str) -> Check:
+    """At least one confirmed subscription: a pending confirmation means alerts go nowhere."""
+    subs: list[dict[str, Any]] = []
+    api = client("sns")
+    listed = real(
+        "notify",
+        "sns:ListSubscriptionsByTopic",
+        topic_arn,
+        lambda: subs.extend(
+            api.get_paginator("list_subscriptions_by_topic")
+            .paginate(TopicArn=topic_arn)
+            .build_full_result()
+            .get("Subscriptions", ())
+        ),
+    )
+    if listed.result != "passed":
+        return listed
+    confirmed = [s for s in subs if str(s.get("SubscriptionArn", "")).startswith("arn:")]
+    pending = [s.get("Endpoint", "") for s in subs if s.get("SubscriptionArn") == PENDING]
+    if confirmed:
+        return Check(**{**listed.to_dict(), "reason": f"{len(confirmed)} confirmed subscription(s)"})
+    why = (
+        f"no confirmed subscription: alerts go nowhere ({len(pending)} pending: {', '.join(pending)})"
+        if pending
+        else "no subscription: alerts go nowhere"
+    )
+    return Check(**{**listed.to_dict(), "result": "failed", "reason": why})
+
+
+def encryption_check(ec2: Ec2, settings: Any) -> Check:
+    """EBS encryption by default and its key: a drill restoring an unencrypted snapshot gets a
+    volume encrypted with that key, which the drill role may use only if it is the AWS managed
+    key (usable by every principal of the account through EBS) or one of fleet_kms_keys."""
+    found: dict[str, Any] = {}
+
+    def read() -> None:
+        api = client("ec2")
+        found["on"] = call("ec2:GetEbsEncryptionByDefault", api.get_ebs_encryption_by_default)["EbsEncryptionByDefault"]
+        if found["on"]:  # the key matters only when EBS uses it
+            answer = call("ec2:GetEbsDefaultKmsKeyId", api.get_ebs_default_kms_key_id)
+            found["key"] = answer.get("KmsKeyId") or "alias/aws/ebs"
+
+    check = real("notify", "ec2:GetEbsEncryptionByDefault", ec2.region_name(), read)
+    if check.result != "passed":
+        return check
+    if not found["on"]:
+        return Check(**{**check.to_dict(), "reason": "encryption by default is off"})
+    key = str(found["key"])
+    if key.endswith("alias/aws/ebs") or any(key == k or key.endswith(k) for k in settings.fleet_kms_keys):
+        return Check(**{**check.to_dict(), "reason": f"on, with {key}"})
+    return Check(
+        **{
+            **check.to_dict(),
+            "result": "failed",
+            "reason": f"on, with {key}, which is not in fleet_kms_keys: the drill role cannot use it to restore "
+            "an unencrypted snapshot (add it to fleet_kms_keys)",
+        }
+    )
+
+
+def quota_check(ec2: Ec2, settings: Any, *, volumes: int) -> Check:
+    """Snapshots per Region against the count in use and what this fleet keeps at steady state."""
+    found: dict[str, Any] = {}
+
+    def read() -> None:
+        api = client("service-quotas")
+        service, code = SNAPSHOT_QUOTA
+        found["quota"] = call(
+            "servicequotas:GetServiceQuota", api.get_service_quota, ServiceCode=service, QuotaCode=code
+        )["Quota"]["Value"]
+
+    check = real("notify", "servicequotas:GetServiceQuota", "ebs/L-309BACF6 (Snapshots per Region)", read)
+    if check.result != "passed":
+        return check
+    in_use = ec2.owned_snapshot_count()
+    steady = volumes * settings.steady_state_snapshots_per_volume()
+    quota = int(found["quota"])
+    text = f"{in_use} in use of {quota}; this fleet keeps about {steady} ({volumes} volume(s))"
+    if in_use + steady > quota:
+        return Check(**{**check.to_dict(), "result": "failed", "reason": f"{text}: the quota would be reached"})
+    return Check(**{**check.to_dict(), "reason": text})
+
+
+def account_checks(*, settings: Any, ec2: Ec2, topic_arn: str, volumes: int) -> list[Check]:
+    return [subscription_check(topic_arn), encryption_check(ec2, settings), quota_check(ec2, settings, volumes=volumes)]
+
+
+def status(checks: Sequence[Check]) -> str:
+    return "failed" if any(c.result in ("denied", "failed") for c in checks) else "passed"
+
+
+def record_key(run_id: str) -> str:
+    return f"{PREFLIGHT_PREFIX}/{run_id}.json"
+
+
+def finish(
+    context: PreflightContext, checks: list[Check], *, store: Store, publish: Callable[[str, str], None]
+) -> dict[str, Any]:
+    """The record (S3), the PreflightFailed metric (0 or 1, so its alarm can clear) and, with
+    --notify, one test alert; returns the report the execution ends with."""
+    result = status(checks)
+    report = {
+        "status": result,
+        "run_id": context.run.run_id,
+        "execution_name": context.run.execution_name,
+        "checks": [c.to_dict() for c in checks],
+    }
+    if context.notify:
+        subject = f"[TEST] Smart Vault preflight {result}"
+        checks.append(
+            real(
+                "notify",
+                "sns:Publish",
+                "alert topic",
+                lambda: publish(subject, render(report)),
+                reason="one test message sent",
+            )
+        )
+    else:
+        checks.append(not_checked("notify", "sns:Publish", "alert topic", "sent only with --notify"))
+    report["checks"] = [c.to_dict() for c in checks]
+    report["status"] = status(checks)
+    key = record_key(context.run.run_id)
+    report["record"] = key
+    store.put_json(key, report)
+    metrics.add_metric(
+        name=PREFLIGHT_FAILED_METRIC, unit=MetricUnit.Count, value=1 if report["status"] == "failed" else 0
+    )
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    """The table the CLI prints, as text (the test alert's body)."""
+    lines = [f"Smart Vault preflight: {report['status']} (run {report['run_id']})", ""]
+    for c in report["checks"]:
+        lines.append(f"{c['result']:<12} {c['role']:<14} {c['action']:<32} {c['resource']}")
+        if c["reason"] and c["result"] != "passed":
+            lines.append(f"{'':<12} {c['reason'][:300]}")
+    return "\n".join(lines)
