@@ -146,10 +146,12 @@ def subscription_check(topic_arn: str) -> Check:
         "sns:ListSubscriptionsByTopic",
         topic_arn,
         lambda: subs.extend(
-            api.get_paginator("list_subscriptions_by_topic")
-            .paginate(TopicArn=topic_arn)
-            .build_full_result()
-            .get("Subscriptions", ())
+            call(
+                "sns:ListSubscriptionsByTopic",
+                lambda: (
+                    api.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn).build_full_result()
+                ),
+            ).get("Subscriptions", ())
         ),
     )
     if listed.result != "passed":

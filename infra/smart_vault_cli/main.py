@@ -109,6 +109,32 @@ def run(ctx: click.Context, dry_run: bool, follow: bool) -> None:
 
 
 @cli.command()
+@click.option("--notify", is_flag=True, help="Also publish one test alert (marked as a test) to the topic.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for CI pipelines).")
+@click.pass_context
+def preflight(ctx: click.Context, notify: bool, as_json: bool) -> None:
+    """Prove the deployment against this account: every function makes its night's calls with
+    its own role, with DryRun (nothing changes). Exit 0 only when nothing was denied."""
+    from smart_vault_cli import preflight as pf
+
+    dep = _deployment(ctx)
+    report = pf.start_and_wait(dep, notify=notify)
+    found = pf.rows(dep, report)
+    if as_json:
+        report["checks"] = [dict(r.__dict__) for r in found]
+        click.echo(json.dumps(report, indent=2))
+        sys.exit(pf.exit_code(report))
+    table = Table(title=f"Smart Vault preflight: {report['status']}", show_lines=False)
+    for column in ("role", "action", "resource", "result", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in found:
+        table.add_row(r.role, r.action, r.resource, r.result, r.reason)
+    Console(width=200).print(table)
+    click.echo(f"record: s3://{dep.bucket}/{report.get('record')}")
+    sys.exit(pf.exit_code(report))
+
+
+@cli.command()
 @click.argument("execution")
 @click.option("--redrive", is_flag=True, help="Redrive the execution instead of starting a new one.")
 @click.option("--follow/--no-follow", default=True, show_default=True, help="Follow it like `run --follow`.")

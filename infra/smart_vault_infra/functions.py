@@ -328,14 +328,12 @@ def function_specs(
                 Allow(("sns:Publish",), (On.TOPIC,)),
                 # Preflight's account facts: a confirmed subscription, EBS encryption by default
                 # and its key (Get* without resource types, like Describe*), the snapshot quota
-                # (Service Quotas resource type quota), and its record under preflight/.
+                # (Service Quotas), and its record under preflight/.
                 Allow(("sns:ListSubscriptionsByTopic",), (On.TOPIC,)),
                 Allow(("ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId"), (On.ANY,)),
-                Allow(
-                    ("servicequotas:GetServiceQuota",),
-                    (),
-                    arns=("arn:{partition}:servicequotas:{region}:{account}:ebs/L-309BACF6",),
-                ),
+                # On "*": parliament's IAM database lists no resource type for GetServiceQuota
+                # (the SAR names quota); "*" is what works whichever is right, and it only reads.
+                Allow(("servicequotas:GetServiceQuota",), (On.ANY,)),
                 Allow(("s3:PutObject",), (On.PREFLIGHT_RECORDS,)),
             ),
             uses_key=True,
