@@ -44,7 +44,7 @@ def start_and_wait(dep: Deployment, *, notify: bool, timeout: float = 900, inter
             f"the preflight execution {arn} ended {description['status']}: "
             f"{description.get('error') or ''} {str(description.get('cause') or '')[:500]}".strip()
         )
-    report = json.loads(description.get("output") or "{}")
+    report: dict[str, Any] = json.loads(description.get("output") or "{}")
     report["execution_arn"] = arn
     return report
 
