@@ -50,9 +50,12 @@ STACK_KEYS = (
     "powertools_version",
     "drill_schedule",
     "drill_interval_hours",
+    "preflight_schedule",
 )
 # Restore drills run weekly by default (Sunday 05:00, after the nightly backup).
 DEFAULT_DRILL_SCHEDULE = "cron(0 5 ? * SUN *)"
+# The preflight runs weekly by default (Monday 12:00, when someone is there to read it), or "off".
+DEFAULT_PREFLIGHT_SCHEDULE = "cron(0 12 ? * MON *)"
 
 
 def lock_warnings(settings: Settings, *, runs_per_day: float) -> list[str]:
@@ -85,6 +88,7 @@ class DeploymentConfig:
     powertools_version: str
     drill_schedule: str = DEFAULT_DRILL_SCHEDULE
     drill_interval_hours: int = 168
+    preflight_schedule: str | None = DEFAULT_PREFLIGHT_SCHEDULE  # None: "off"
 
     @property
     def deployment_id(self) -> str:
@@ -124,6 +128,11 @@ class DeploymentConfig:
             raise InvalidInputError(f"{path}deployment_id", "must be 1-31 lower-case letters, digits or dashes")
         schedule = _schedule(context, "schedule", "cron(0 3 * * ? *)")
         drill_schedule = _schedule(context, "drill_schedule", DEFAULT_DRILL_SCHEDULE)
+        preflight_schedule = (
+            None
+            if context.get("preflight_schedule") == "off"
+            else _schedule(context, "preflight_schedule", DEFAULT_PREFLIGHT_SCHEDULE)
+        )
         email = context.get("alarm_email") or None
         if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(email)):
             raise InvalidInputError(f"{path}alarm_email", f"is not an e-mail address: {email!r}")
@@ -156,6 +165,7 @@ class DeploymentConfig:
             audit_retention_days=read_int(context, "audit_retention_days", path=path, default=400, minimum=1),
             powertools_version=read_str(context, "powertools_version", path=path, default="3.37.0"),
             drill_schedule=drill_schedule,
+            preflight_schedule=preflight_schedule,
             # The NoSuccessfulDrill alarm fires after two intervals without a passed drill.
             drill_interval_hours=read_int(
                 context, "drill_interval_hours", path=path, default=168, minimum=1, maximum=24 * 366

@@ -26,6 +26,7 @@ from smart_vault.constants import (
     METRIC_SNAPSHOTS_DELETED,
     METRIC_SNAPSHOTS_FAILED,
     METRIC_STEP_FAILED,
+    PREFLIGHT_FAILED_METRIC,
     SERVICE_NAME,
     construct_name,
 )
@@ -76,6 +77,7 @@ class Monitoring(Construct):
             self._function_alarms(functions)
             + self._run_alarms(state_machine, dead_letters)
             + self._drill_alarms(drill_state_machine)
+            + [self._preflight_alarm()]
         )
         self.dashboard = self._dashboard(functions, state_machine)
 
@@ -271,6 +273,17 @@ class Monitoring(Construct):
                 description=f"No Smart Vault restore drill passed in {window} hours (two drill intervals)",
             )
         return [failed, none_passed]
+
+    def _preflight_alarm(self) -> cloudwatch.Alarm:
+        """The last preflight found a denied or failed check (PreflightReport writes 1, or 0 when
+        it passed, so the alarm clears on the next clean preflight)."""
+        return self._alarm(
+            "PreflightFailed",
+            custom_metric(PREFLIGHT_FAILED_METRIC, period=Duration.hours(1), statistic="Maximum"),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description="A Smart Vault preflight found a denied or failed check (`smart-vault preflight` shows it)",
+        )
 
     def _dashboard(self, functions: dict[str, lambda_.Function], machine: sfn.StateMachine) -> cloudwatch.Dashboard:
         hour = Duration.hours(1)

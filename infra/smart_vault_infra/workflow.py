@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -46,6 +47,7 @@ class Workflow(Construct):
         self.state_machine = self._state_machine(config.state_machine_name, functions)
         self.dead_letters = self._dead_letter_queue()
         self._schedule()
+        self._preflight_schedule()
         self._status_change_alerts()
 
     def _state_machine(self, name: str, functions: dict[str, lambda_.Function]) -> sfn.StateMachine:
@@ -139,6 +141,24 @@ class Workflow(Construct):
             dead_letters=self.dead_letters,
         )
 
+    def _preflight_schedule(self) -> None:
+        """A weekly preflight keeps checking: an SCP or key policy changed since the deploy is
+        found before the night it would break (the PreflightFailed alarm)."""
+        if self._config.preflight_schedule is None:
+            return
+        scheduled_start(
+            self,
+            "PreflightSchedule",
+            machine=self.state_machine,
+            expression=self._config.preflight_schedule,
+            description="Smart Vault preflight (DryRun: changes nothing)",
+            source="smart-vault.preflight-schedule",
+            config=self._config,
+            storage=self._storage,
+            dead_letters=self.dead_letters,
+            payload={"preflight": True},
+        )
+
     def _status_change_alerts(self) -> None:
         """Timeouts and aborts happen outside any Catch: alert on the status change itself.
 
@@ -226,9 +246,11 @@ def scheduled_start(
     config: DeploymentConfig,
     storage: Storage,
     dead_letters: sqs.Queue,
+    payload: dict[str, Any] | None = None,
 ) -> None:
     """An EventBridge Scheduler schedule (``construct_id``) and its role (``<construct_id>Role``)
-    that start ``machine`` with the scheduled time as input: the backup and the drill alike."""
+    that start ``machine`` with the scheduled time as input (the backup and the drill alike), or
+    with ``payload`` (the preflight)."""
     # EventBridge Scheduler, "Confused deputy prevention": aws:SourceArn must be the schedule
     # group's ARN (not a schedule's); the schedule lives in the default group.
     stack = Stack.of(scope)
@@ -263,7 +285,8 @@ def scheduled_start(
             role_arn=role.role_arn,
             # The scheduled time is the run id: a redelivered or re-run slot never duplicates.
             input=json.dumps(
-                {"detail-type": "Scheduled Event", "source": source, "time": "<aws.scheduler.scheduled-time>"}
+                payload
+                or {"detail-type": "Scheduled Event", "source": source, "time": "<aws.scheduler.scheduled-time>"}
             ),
             retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                 maximum_event_age_in_seconds=3600, maximum_retry_attempts=10

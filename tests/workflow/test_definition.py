@@ -93,7 +93,7 @@ def test_every_notify_state_falls_back_to_an_alert_that_needs_no_lambda_and_no_s
     machine = load()
     states = machine["States"]
     notify_states = [n for n, s in states.items() if s.get("Resource") == "${NotifyFunctionArn}"]
-    assert sorted(notify_states) == ["Notify", "NotifyRunFailure"]
+    assert sorted(notify_states) == ["Notify", "NotifyRunFailure", "PreflightReport"]
     for name in notify_states:
         [catch] = states[name]["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"]
