@@ -112,7 +112,8 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
 
 
 def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str) -> dict[str, Any]:
-    """``runs[].drill``: the drill's status and one row per drilled instance."""
+    """``runs[].drill``: the drill's status and one row per instance in scope (drilled, or
+    ``no_restorable_point`` with ``not_drilled_reason``)."""
     names = {i: n for n, i in sim.account.instance_ids.items()}
     status = record.get("status") or ("failed" if execution_status != "SUCCEEDED" else "passed")
     return {
@@ -133,6 +134,7 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
                 "step": r.get("step"),
                 "aws_code": (r.get("error") or {}).get("aws_code"),
                 "error": (r.get("error") or {}).get("message"),
+                "not_drilled_reason": r.get("reason"),
             }
             for r in record.get("instances") or ()
         ],

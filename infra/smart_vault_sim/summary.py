@@ -35,6 +35,9 @@ def _drill_lines(run: dict[str, Any]) -> None:
     if drill.get("reason"):
         click.echo(f"    {drill['reason']}")
     for row in drill["instances"]:
+        if row["status"] == "no_restorable_point":
+            click.echo(f"    WARN {row['name']:<16} not drilled: {row['not_drilled_reason']}")
+            continue
         mark = "ok  " if row["status"] == "passed" else "FAIL"
         detail = (
             f"{len(row['volumes'])} volume(s) available after {row['seconds_to_available']} s"
