@@ -27,9 +27,10 @@ def _instance_line(row: dict[str, Any]) -> str:
 
 def _drill_lines(run: dict[str, Any]) -> None:
     drill = run["drill"]
+    drilled = [r for r in drill["instances"] if r["status"] != "no_restorable_point"]
     click.echo(
         f"\nDrill {run['at']}: {run['execution']['status']}  drill {drill['status']}, "
-        f"{len(drill['instances'])} of {drill['candidates']} instance(s) with a recovery point; "
+        f"{len(drilled)} of {drill['candidates']} instance(s) with a recovery point; "
         f"{run['execution']['state_transitions']} state transitions, {sum(run['api_calls'].values())} AWS API calls"
     )
     if drill.get("reason"):
