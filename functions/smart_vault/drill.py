@@ -423,6 +423,83 @@ def cleanup(
     return {"cleaned_up": True, "deleted": sorted(deleted)}
 
 
+# -- sweep --------------------------------------------------------------------------------------
+LeftoverStatus = Literal["swept", "present"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Leftover:
+    """A drill volume an earlier drill of this deployment left (its cleanup failed)."""
+
+    volume_id: str
+    execution_name: str
+    instance_id: str
+    state: str
+    status: LeftoverStatus
+    reason: str | None = None  # why a present one is still there
+
+
+def sweep(context: DrillContext, *, settings: Settings, ec2: Ec2) -> dict[str, Any]:
+    """Delete the leftover drill volumes of earlier drills of this deployment, found by the drill
+    marker with this deployment's id (the tag DeleteVolume's IAM condition requires: another
+    deployment's volumes are neither listed nor deletable). Only ``available`` ones: an attached
+    (``in-use``) one is someone's now, so it is reported and never touched; a failed delete is
+    reported and tried again by the next drill."""
+    found: list[Leftover] = []
+    for volume in sorted(ec2.tagged_volumes({TAG_DRILL: settings.deployment_id}), key=lambda v: v["VolumeId"]):
+        tags = tag_dict(volume.get("Tags"))
+        execution = tags.get(TAG_DRILL_EXECUTION, "")
+        if execution == context.execution_name:
+            continue  # this drill's own, for its Cleanup
+        state = str(volume.get("State") or "")
+        status: LeftoverStatus = "present"
+        reason = _kept_because(volume)
+        if reason is None:
+            try:
+                ec2.delete_volume(volume["VolumeId"])  # False: gone already, swept all the same
+                status = "swept"
+            except SmartVaultError as error:
+                reason = f"DeleteVolume failed: {error.aws_code or type(error).__name__}: {shorten_error(str(error))}"
+        found.append(
+            Leftover(
+                volume_id=volume["VolumeId"],
+                execution_name=execution,
+                instance_id=tags.get(TAG_INSTANCE_ID, ""),
+                state=state,
+                status=status,
+                reason=reason,
+            )
+        )
+    logger.info("drill leftovers", extra={"leftovers": [asdict(f) for f in found]})
+    return {"leftovers": [asdict(f) for f in found]}
+
+
+def _kept_because(volume: Mapping[str, Any]) -> str | None:
+    """Why a leftover is not deleted now (None: it is ``available``, so it goes)."""
+    state = volume.get("State")
+    if state == "available":
+        return None
+    if state == "in-use":
+        attached = ", ".join(str(a.get("InstanceId")) for a in volume.get("Attachments") or ())
+        return f"in-use (attached to {attached or 'an instance'}): not touched, detach or delete it yourself"
+    return f"state {state}: deleted by a later drill once available"
+
+
+def leftover_from(item: Mapping[str, Any], i: int) -> Leftover:
+    path = f"sweep.leftovers[{i}]."
+    status = read_str(item, "status", path=path)
+    if status not in ("swept", "present"):
+        raise InvalidInputError(f"{path}status", f"must be swept or present, got {status!r}")
+    return Leftover(
+        volume_id=read_aws_id(item, "volume_id", "volume", path=path),
+        execution_name=str(item.get("execution_name") or ""),
+        instance_id=str(item.get("instance_id") or ""),
+        state=str(item.get("state") or ""),
+        status="swept" if status == "swept" else "present",
+        reason=item.get("reason"),
+    )
+
+
 # -- report -------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class InstanceResult:
@@ -456,6 +533,8 @@ class DrillReport:
     instances: tuple[InstanceResult, ...] = ()
     reason: str | None = None
     verified_snapshots: tuple[str, ...] = field(default_factory=tuple)
+    leftovers: tuple[Leftover, ...] = ()  # earlier drills' volumes this one swept or found
+    sweep_error: str | None = None  # the sweep step itself failed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -527,6 +606,15 @@ def report(
         unrestorable_result(require_mapping(u, f"selection.unrestorable[{i}]"))
         for i, u in enumerate((selection or {}).get("unrestorable") or ())
     )
+    sweep_raw = state.get("sweep") if isinstance(state.get("sweep"), Mapping) else {}
+    leftovers = tuple(
+        leftover_from(require_mapping(v, f"sweep.leftovers[{i}]"), i)
+        for i, v in enumerate((sweep_raw or {}).get("leftovers") or ())
+    )
+    sweep_error = None
+    if state.get("sweep_failure") is not None:
+        info = ErrorInfo.from_catch(state["sweep_failure"])
+        sweep_error = f"{info.type}: {shorten_error(info.message)}"
     reason = None
     if run_failure is not None:
         info = ErrorInfo.from_catch(run_failure)
@@ -535,7 +623,7 @@ def report(
         reason = "no complete recovery point of this deployment to restore"
     status: DrillStatus = "failed"
     if results and reason is None and all(r.status == "passed" for r in results):
-        status = "warning" if unrestorable else "passed"
+        status = "warning" if unrestorable or leftovers or sweep_error else "passed"
     verified = tuple(s for r in results if r.status == "passed" for s in r.snapshot_ids)
     if verified:
         # Service Authorization Reference: ec2:CreateTags on snapshot/* with aws:ResourceTag (this
@@ -552,6 +640,8 @@ def report(
         instances=results + unrestorable,
         reason=reason,
         verified_snapshots=verified,
+        leftovers=leftovers,
+        sweep_error=sweep_error,
     )
     store.put_json(record_key(drill_id, execution_name), result.to_dict())
     hours_since = _update_history(store, result, drill_time)
@@ -590,6 +680,13 @@ def _update_history(store: Store, result: DrillReport, drill_time: datetime) -> 
     return round((drill_time - since).total_seconds() / 3600, 1)
 
 
+def _leftover_line(volume: Leftover) -> str:
+    origin = f"left by {volume.execution_name or 'an earlier drill'} ({volume.instance_id or 'unknown instance'})"
+    if volume.status == "swept":
+        return f"- leftover drill volume {volume.volume_id} {origin}: swept (deleted)"
+    return f"- leftover drill volume {volume.volume_id} {origin}: still present: {volume.reason}"
+
+
 def _alert(result: DrillReport) -> dict[str, Any]:
     drilled = [r for r in result.instances if r.status != NO_RESTORABLE_POINT]
     failed = [r for r in drilled if r.status != "passed"]
@@ -607,10 +704,21 @@ def _alert(result: DrillReport) -> dict[str, Any]:
         if not r.cleaned_up:
             lines.append(f"  volumes may be left behind (tag {TAG_DRILL_EXECUTION}={result.execution_name})")
     lines += [f"- {r.label}: not drilled ({NO_RESTORABLE_POINT}): {r.reason}" for r in not_drilled]
+    lines += [_leftover_line(v) for v in result.leftovers]
+    if result.sweep_error:
+        lines.append(f"The sweep of earlier drills' volumes failed (the next drill tries again): {result.sweep_error}")
     passed = len(drilled) - len(failed)
     lines.append(f"{passed} of {len(drilled)} instances restored and cleaned up.")
     if result.status == "warning":
-        subject = f"Smart Vault restore drill WARNING ({len(not_drilled)} instance(s) without a restorable point)"
+        notes = [f"{len(not_drilled)} instance(s) without a restorable point"] if not_drilled else []
+        swept = sum(1 for v in result.leftovers if v.status == "swept")
+        if swept:
+            notes.append(f"{swept} leftover drill volume(s) swept")
+        if len(result.leftovers) > swept:
+            notes.append(f"{len(result.leftovers) - swept} leftover drill volume(s) still present")
+        if result.sweep_error:
+            notes.append("leftover sweep failed")
+        subject = f"Smart Vault restore drill WARNING ({', '.join(notes)})"
     elif not drilled:
         subject = "Smart Vault restore drill FAILED (nothing restored)"
     else:

@@ -139,4 +139,17 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
             for r in record.get("instances") or ()
         ],
         "verified_snapshots": list(record.get("verified_snapshots") or ()),
+        # Earlier drills' volumes this drill swept or found still present (issue 20.6c).
+        "leftovers": [
+            {
+                "volume_id": v["volume_id"],
+                "instance_id": v.get("instance_id"),
+                "execution": v.get("execution_name"),
+                "state": v.get("state"),
+                "status": v["status"],
+                "reason": v.get("reason"),
+            }
+            for v in record.get("leftovers") or ()
+        ],
+        "sweep_error": record.get("sweep_error"),
     }

@@ -47,6 +47,9 @@ def _drill_lines(run: dict[str, Any]) -> None:
         )
         cleaned = "cleaned up" if row["cleaned_up"] else "NOT cleaned up"
         click.echo(f"    {mark} {row['name']:<16} point {row['recovery_point']}  {detail}, {cleaned}")
+    for volume in drill.get("leftovers") or ():
+        detail = "swept" if volume["status"] == "swept" else f"still present: {volume['reason']}"
+        click.echo(f"    WARN leftover {volume['volume_id']} of {volume['execution']}: {detail}")
     for alert in run["alerts"]:
         click.echo(f"  ALERT: {alert['subject']}")
 
