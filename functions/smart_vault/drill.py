@@ -37,6 +37,7 @@ from smart_vault.errors import (
     VolumeBusyError,
     shorten_error,
 )
+from smart_vault.inventory import SELECTED_STATES, tag_dict
 from smart_vault.models import ErrorInfo, RunContext
 from smart_vault.observability import COUNT, SECONDS, logger, metrics
 from smart_vault.recovery import RecoveryPoint, group_points, latest_point, recovery_points, volume_requests
@@ -60,7 +61,14 @@ CLIENT_TOKEN_LENGTH = 64  # CreateVolume ClientToken: up to 64 ASCII characters
 # Ends a Restore failure's message: the volumes made before it, for the Cleanup (made_volumes).
 MADE_MARKER = "(volumes made before this failure: "
 
-DrillStatus = Literal["passed", "failed"]
+# A drill "warning": everything it restored passed, but something in scope it could not drill
+# or a leftover volume of an earlier drill needs a look (docs/decisions.md, "Restore drills").
+DrillStatus = Literal["passed", "warning", "failed"]
+# A row's status: drilled (passed or failed), or not drillable (no complete recovery point).
+RowStatus = Literal["passed", "failed", "no_restorable_point"]
+NO_RESTORABLE_POINT: Literal["no_restorable_point"] = "no_restorable_point"
+NO_SNAPSHOT_YET = "no managed snapshot yet"
+INCOMPLETE_POINT = "no completed snapshot of every device"
 
 
 def record_key(drill_id: str, execution_name: str) -> str:
@@ -199,12 +207,44 @@ def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2
         )
         for i in chosen
     ]
+    unrestorable = _unrestorable(points, latest, settings=settings, ec2=ec2)
     logger.info("drill selection", extra={"candidates": len(latest), "chosen": chosen, "zone": zone})
     return {
         "drill": context.to_dict(),
         "instances": [t.to_dict() for t in targets],
         "candidates": len(latest),
+        "unrestorable": [asdict(u) for u in unrestorable],
     }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unrestorable:
+    """An instance in scope the drill cannot restore, and why."""
+
+    instance_id: str
+    name: str
+    reason: str
+
+
+def _unrestorable(
+    points: Sequence[RecoveryPoint], latest: Mapping[str, RecoveryPoint], *, settings: Settings, ec2: Ec2
+) -> list[Unrestorable]:
+    """The instances the backup selects (its tag, exactly) or with this deployment's snapshots
+    that have no complete recovery point: the drill reports them rather than skip them."""
+    names = {p.instance_id: p.instance_name for p in points}
+    in_scope: dict[str, str] = {}
+    for instance in ec2.find_instances(settings.backup_tag_key, SELECTED_STATES):
+        tags = tag_dict(instance.get("Tags"))
+        if tags.get(settings.backup_tag_key) == settings.backup_tag_value:
+            in_scope[str(instance["InstanceId"])] = tags.get("Name", "")
+    return [
+        Unrestorable(
+            instance_id=i,
+            name=names.get(i) or in_scope.get(i, ""),
+            reason=INCOMPLETE_POINT if i in names else NO_SNAPSHOT_YET,
+        )
+        for i in sorted((set(in_scope) | set(names)) - set(latest))
+    ]
 
 
 def pick(candidates: Sequence[str], history: Mapping[str, Mapping[str, Any]], *, count: int, seed: str) -> list[str]:
@@ -383,6 +423,83 @@ def cleanup(
     return {"cleaned_up": True, "deleted": sorted(deleted)}
 
 
+# -- sweep --------------------------------------------------------------------------------------
+LeftoverStatus = Literal["swept", "present"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Leftover:
+    """A drill volume an earlier drill of this deployment left (its cleanup failed)."""
+
+    volume_id: str
+    execution_name: str
+    instance_id: str
+    state: str
+    status: LeftoverStatus
+    reason: str | None = None  # why a present one is still there
+
+
+def sweep(context: DrillContext, *, settings: Settings, ec2: Ec2) -> dict[str, Any]:
+    """Delete the leftover drill volumes of earlier drills of this deployment, found by the drill
+    marker with this deployment's id (the tag DeleteVolume's IAM condition requires: another
+    deployment's volumes are neither listed nor deletable). Only ``available`` ones: an attached
+    (``in-use``) one is someone's now, so it is reported and never touched; a failed delete is
+    reported and tried again by the next drill."""
+    found: list[Leftover] = []
+    for volume in sorted(ec2.tagged_volumes({TAG_DRILL: settings.deployment_id}), key=lambda v: v["VolumeId"]):
+        tags = tag_dict(volume.get("Tags"))
+        execution = tags.get(TAG_DRILL_EXECUTION, "")
+        if execution == context.execution_name:
+            continue  # this drill's own, for its Cleanup
+        state = str(volume.get("State") or "")
+        status: LeftoverStatus = "present"
+        reason = _kept_because(volume)
+        if reason is None:
+            try:
+                ec2.delete_volume(volume["VolumeId"])  # False: gone already, swept all the same
+                status = "swept"
+            except SmartVaultError as error:
+                reason = f"DeleteVolume failed: {error.aws_code or type(error).__name__}: {shorten_error(str(error))}"
+        found.append(
+            Leftover(
+                volume_id=volume["VolumeId"],
+                execution_name=execution,
+                instance_id=tags.get(TAG_INSTANCE_ID, ""),
+                state=state,
+                status=status,
+                reason=reason,
+            )
+        )
+    logger.info("drill leftovers", extra={"leftovers": [asdict(f) for f in found]})
+    return {"leftovers": [asdict(f) for f in found]}
+
+
+def _kept_because(volume: Mapping[str, Any]) -> str | None:
+    """Why a leftover is not deleted now (None: it is ``available``, so it goes)."""
+    state = volume.get("State")
+    if state == "available":
+        return None
+    if state == "in-use":
+        attached = ", ".join(str(a.get("InstanceId")) for a in volume.get("Attachments") or ())
+        return f"in-use (attached to {attached or 'an instance'}): not touched, detach or delete it yourself"
+    return f"state {state}: deleted by a later drill once available"
+
+
+def leftover_from(item: Mapping[str, Any], i: int) -> Leftover:
+    path = f"sweep.leftovers[{i}]."
+    status = read_str(item, "status", path=path)
+    if status not in ("swept", "present"):
+        raise InvalidInputError(f"{path}status", f"must be swept or present, got {status!r}")
+    return Leftover(
+        volume_id=read_aws_id(item, "volume_id", "volume", path=path),
+        execution_name=str(item.get("execution_name") or ""),
+        instance_id=str(item.get("instance_id") or ""),
+        state=str(item.get("state") or ""),
+        status="swept" if status == "swept" else "present",
+        reason=item.get("reason"),
+    )
+
+
 # -- report -------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class InstanceResult:
@@ -390,14 +507,15 @@ class InstanceResult:
 
     instance_id: str
     name: str
-    recovery_point: str
+    recovery_point: str | None
     snapshot_ids: tuple[str, ...]
     volumes: tuple[str, ...]
     seconds_to_available: int | None
-    status: DrillStatus
+    status: RowStatus
     cleaned_up: bool
     step: str | None = None
     error: dict[str, Any] | None = None
+    reason: str | None = None  # why a no_restorable_point instance was not drilled
 
     @property
     def label(self) -> str:
@@ -415,6 +533,8 @@ class DrillReport:
     instances: tuple[InstanceResult, ...] = ()
     reason: str | None = None
     verified_snapshots: tuple[str, ...] = field(default_factory=tuple)
+    leftovers: tuple[Leftover, ...] = ()  # earlier drills' volumes this one swept or found
+    sweep_error: str | None = None  # the sweep step itself failed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -450,6 +570,21 @@ def instance_result(item: Mapping[str, Any]) -> InstanceResult:
     )
 
 
+def unrestorable_result(item: Mapping[str, Any]) -> InstanceResult:
+    """The row of an instance Select found no complete recovery point of."""
+    return InstanceResult(
+        instance_id=read_aws_id(item, "instance_id", "instance", path="unrestorable."),
+        name=str(item.get("name") or ""),
+        recovery_point=None,
+        snapshot_ids=(),
+        volumes=(),
+        seconds_to_available=None,
+        status=NO_RESTORABLE_POINT,
+        cleaned_up=True,
+        reason=read_str(item, "reason", path="unrestorable."),
+    )
+
+
 def report(
     *,
     drill_time: datetime,
@@ -467,15 +602,28 @@ def report(
     results = tuple(
         instance_result(require_mapping(r, f"results[{i}]")) for i, r in enumerate(state.get("results") or ())
     )
+    unrestorable = tuple(
+        unrestorable_result(require_mapping(u, f"selection.unrestorable[{i}]"))
+        for i, u in enumerate((selection or {}).get("unrestorable") or ())
+    )
+    sweep_raw = state.get("sweep") if isinstance(state.get("sweep"), Mapping) else {}
+    leftovers = tuple(
+        leftover_from(require_mapping(v, f"sweep.leftovers[{i}]"), i)
+        for i, v in enumerate((sweep_raw or {}).get("leftovers") or ())
+    )
+    sweep_error = None
+    if state.get("sweep_failure") is not None:
+        info = ErrorInfo.from_catch(state["sweep_failure"])
+        sweep_error = f"{info.type}: {shorten_error(info.message)}"
     reason = None
     if run_failure is not None:
         info = ErrorInfo.from_catch(run_failure)
         reason = f"the drill failed before reporting its instances: {info.type}: {info.message}"
     elif not results:
         reason = "no complete recovery point of this deployment to restore"
-    status: DrillStatus = (
-        "passed" if results and reason is None and all(r.status == "passed" for r in results) else "failed"
-    )
+    status: DrillStatus = "failed"
+    if results and reason is None and all(r.status == "passed" for r in results):
+        status = "warning" if unrestorable or leftovers or sweep_error else "passed"
     verified = tuple(s for r in results if r.status == "passed" for s in r.snapshot_ids)
     if verified:
         # Service Authorization Reference: ec2:CreateTags on snapshot/* with aws:ResourceTag (this
@@ -489,14 +637,17 @@ def report(
         availability_zone=(drill or {}).get("availability_zone"),
         status=status,
         candidates=int((selection or {}).get("candidates") or 0),
-        instances=results,
+        instances=results + unrestorable,
         reason=reason,
         verified_snapshots=verified,
+        leftovers=leftovers,
+        sweep_error=sweep_error,
     )
     store.put_json(record_key(drill_id, execution_name), result.to_dict())
     hours_since = _update_history(store, result, drill_time)
     # A failed drill emits DrillSucceeded 0 (not nothing): the datapoint says a drill ran.
-    metrics.add_metric(name=METRIC_DRILL_SUCCEEDED, unit=COUNT, value=1 if status == "passed" else 0)
+    # A warning's restores passed: the drill proved what it restored (the alert says the rest).
+    metrics.add_metric(name=METRIC_DRILL_SUCCEEDED, unit=COUNT, value=0 if status == "failed" else 1)
     for r in results:
         if r.seconds_to_available is not None:
             metrics.add_metric(name=METRIC_TIME_TO_RESTORE, unit=SECONDS, value=r.seconds_to_available)
@@ -513,13 +664,15 @@ def _update_history(store: Store, result: DrillReport, drill_time: datetime) -> 
     history = dict(raw) if isinstance(raw, Mapping) else {}
     instances = _instances_history(history)
     for r in result.instances:
+        if r.status == NO_RESTORABLE_POINT:
+            continue  # not drilled: it stays first in line for when it has a point
         entry = instances.setdefault(r.instance_id, {})
         entry["last_drilled"] = result.drill_time
         entry["last_status"] = r.status
         if r.status == "passed":
             entry["last_passed"] = result.drill_time
     history["instances"] = instances
-    if result.status == "passed":
+    if result.status != "failed":
         history["last_passed"] = result.drill_time
     history.setdefault("first_drill", result.drill_time)
     store.put_json(HISTORY_KEY, history)
@@ -527,9 +680,19 @@ def _update_history(store: Store, result: DrillReport, drill_time: datetime) -> 
     return round((drill_time - since).total_seconds() / 3600, 1)
 
 
+def _leftover_line(volume: Leftover) -> str:
+    origin = f"left by {volume.execution_name or 'an earlier drill'} ({volume.instance_id or 'unknown instance'})"
+    if volume.status == "swept":
+        return f"- leftover drill volume {volume.volume_id} {origin}: swept (deleted)"
+    return f"- leftover drill volume {volume.volume_id} {origin}: still present: {volume.reason}"
+
+
 def _alert(result: DrillReport) -> dict[str, Any]:
-    failed = [r for r in result.instances if r.status != "passed"]
-    lines = [f"Smart Vault restore drill {result.drill_id} ({result.execution_name}) FAILED."]
+    drilled = [r for r in result.instances if r.status != NO_RESTORABLE_POINT]
+    failed = [r for r in drilled if r.status != "passed"]
+    not_drilled = [r for r in result.instances if r.status == NO_RESTORABLE_POINT]
+    word = "WARNING" if result.status == "warning" else "FAILED"
+    lines = [f"Smart Vault restore drill {result.drill_id} ({result.execution_name}) {word}."]
     if result.reason:
         lines.append(result.reason)
     for r in failed:
@@ -540,14 +703,30 @@ def _alert(result: DrillReport) -> dict[str, Any]:
         )
         if not r.cleaned_up:
             lines.append(f"  volumes may be left behind (tag {TAG_DRILL_EXECUTION}={result.execution_name})")
-    passed = len(result.instances) - len(failed)
-    lines.append(f"{passed} of {len(result.instances)} instances restored and cleaned up.")
-    subject = f"Smart Vault restore drill FAILED ({len(failed)} of {len(result.instances)} instances)"
-    if not result.instances:
+    lines += [f"- {r.label}: not drilled ({NO_RESTORABLE_POINT}): {r.reason}" for r in not_drilled]
+    lines += [_leftover_line(v) for v in result.leftovers]
+    if result.sweep_error:
+        lines.append(f"The sweep of earlier drills' volumes failed (the next drill tries again): {result.sweep_error}")
+    passed = len(drilled) - len(failed)
+    lines.append(f"{passed} of {len(drilled)} instances restored and cleaned up.")
+    if result.status == "warning":
+        notes = [f"{len(not_drilled)} instance(s) without a restorable point"] if not_drilled else []
+        swept = sum(1 for v in result.leftovers if v.status == "swept")
+        if swept:
+            notes.append(f"{swept} leftover drill volume(s) swept")
+        if len(result.leftovers) > swept:
+            notes.append(f"{len(result.leftovers) - swept} leftover drill volume(s) still present")
+        if result.sweep_error:
+            notes.append("leftover sweep failed")
+        subject = f"Smart Vault restore drill WARNING ({', '.join(notes)})"
+    elif not drilled:
         subject = "Smart Vault restore drill FAILED (nothing restored)"
+    else:
+        subject = f"Smart Vault restore drill FAILED ({len(failed)} of {len(drilled)} instances)"
+    event_type = "drill_warning" if result.status == "warning" else "drill_failed"
     return Alerts.request(
         subject=subject,
         text="\n".join(lines),
-        document={"event_type": "drill_failed", **result.to_dict()},
-        attributes={"event_type": "drill_failed"},
+        document={"event_type": event_type, **result.to_dict()},
+        attributes={"event_type": event_type},
     )

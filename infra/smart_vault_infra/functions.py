@@ -347,7 +347,16 @@ def function_specs(
             memory_mb=512,
             timeout=Duration.minutes(2),
             allow=(
-                Allow(("ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeAvailabilityZones"), (On.ANY,)),
+                # DescribeInstances: the instances in scope it cannot drill are reported.
+                Allow(
+                    (
+                        "ec2:DescribeSnapshots",
+                        "ec2:DescribeVolumes",
+                        "ec2:DescribeAvailabilityZones",
+                        "ec2:DescribeInstances",
+                    ),
+                    (On.ANY,),
+                ),
                 # Only volumes that carry the drill marker from creation on (DeleteVolume needs
                 # it), only from this deployment's snapshots, tagged only by the create itself.
                 Allow(("ec2:CreateVolume",), (On.VOLUMES,), drill_at_create),

@@ -112,7 +112,8 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
 
 
 def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str) -> dict[str, Any]:
-    """``runs[].drill``: the drill's status and one row per drilled instance."""
+    """``runs[].drill``: the drill's status and one row per instance in scope (drilled, or
+    ``no_restorable_point`` with ``not_drilled_reason``)."""
     names = {i: n for n, i in sim.account.instance_ids.items()}
     status = record.get("status") or ("failed" if execution_status != "SUCCEEDED" else "passed")
     return {
@@ -133,8 +134,22 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
                 "step": r.get("step"),
                 "aws_code": (r.get("error") or {}).get("aws_code"),
                 "error": (r.get("error") or {}).get("message"),
+                "not_drilled_reason": r.get("reason"),
             }
             for r in record.get("instances") or ()
         ],
         "verified_snapshots": list(record.get("verified_snapshots") or ()),
+        # Earlier drills' volumes this drill swept or found still present (issue 20.6c).
+        "leftovers": [
+            {
+                "volume_id": v["volume_id"],
+                "instance_id": v.get("instance_id"),
+                "execution": v.get("execution_name"),
+                "state": v.get("state"),
+                "status": v["status"],
+                "reason": v.get("reason"),
+            }
+            for v in record.get("leftovers") or ()
+        ],
+        "sweep_error": record.get("sweep_error"),
     }

@@ -27,14 +27,18 @@ def _instance_line(row: dict[str, Any]) -> str:
 
 def _drill_lines(run: dict[str, Any]) -> None:
     drill = run["drill"]
+    drilled = [r for r in drill["instances"] if r["status"] != "no_restorable_point"]
     click.echo(
         f"\nDrill {run['at']}: {run['execution']['status']}  drill {drill['status']}, "
-        f"{len(drill['instances'])} of {drill['candidates']} instance(s) with a recovery point; "
+        f"{len(drilled)} of {drill['candidates']} instance(s) with a recovery point; "
         f"{run['execution']['state_transitions']} state transitions, {sum(run['api_calls'].values())} AWS API calls"
     )
     if drill.get("reason"):
         click.echo(f"    {drill['reason']}")
     for row in drill["instances"]:
+        if row["status"] == "no_restorable_point":
+            click.echo(f"    WARN {row['name']:<16} not drilled: {row['not_drilled_reason']}")
+            continue
         mark = "ok  " if row["status"] == "passed" else "FAIL"
         detail = (
             f"{len(row['volumes'])} volume(s) available after {row['seconds_to_available']} s"
@@ -43,6 +47,9 @@ def _drill_lines(run: dict[str, Any]) -> None:
         )
         cleaned = "cleaned up" if row["cleaned_up"] else "NOT cleaned up"
         click.echo(f"    {mark} {row['name']:<16} point {row['recovery_point']}  {detail}, {cleaned}")
+    for volume in drill.get("leftovers") or ():
+        detail = "swept" if volume["status"] == "swept" else f"still present: {volume['reason']}"
+        click.echo(f"    WARN leftover {volume['volume_id']} of {volume['execution']}: {detail}")
     for alert in run["alerts"]:
         click.echo(f"  ALERT: {alert['subject']}")
 

@@ -38,6 +38,12 @@ def test_volumes_are_created_only_with_the_drill_marker(authorizer: Authorizer):
     assert not allowed(authorizer, "drill", "ec2:CreateTags", VOLUME)
 
 
+def test_the_drill_may_list_the_instances_in_scope(authorizer: Authorizer):
+    # Select reports the instances it cannot drill (issue 20.6b); Describe* has no resource ARN.
+    assert allowed(authorizer, "drill", "ec2:DescribeInstances", "*")
+    assert not allowed(authorizer, "drill_cleanup", "ec2:DescribeInstances", "*")
+
+
 def test_volumes_are_restored_only_from_this_deployments_snapshots(authorizer: Authorizer):
     ours = {f"aws:ResourceTag/{TAG_MANAGED}": (DEPLOYMENT_ID,)}
     assert allowed(authorizer, "drill", "ec2:CreateVolume", SNAPSHOT, **ours)
@@ -51,6 +57,10 @@ def test_only_drill_volumes_can_be_deleted(authorizer: Authorizer):
     assert allowed(authorizer, "drill_cleanup", "ec2:DeleteVolume", VOLUME, **drill_volume)
     assert not allowed(authorizer, "drill_cleanup", "ec2:DeleteVolume", VOLUME)
     assert not allowed(authorizer, "drill_cleanup", "ec2:DeleteVolume", VOLUME, **{"aws:ResourceTag/Name": ("db",)})
+    # The sweep of leftovers (issue 20.6c) cannot delete another deployment's drill volume.
+    theirs = {f"aws:ResourceTag/{TAG_DRILL}": ("another-deployment",)}
+    assert not allowed(authorizer, "drill_cleanup", "ec2:DeleteVolume", VOLUME, **theirs)
+    assert allowed(authorizer, "drill_cleanup", "ec2:DescribeVolumes", "*")
     # Nobody else may delete volumes, and the function that creates them may not.
     for caller in ("drill", "drill_report", *BACKUP_FUNCTIONS):
         assert not allowed(authorizer, caller, "ec2:DeleteVolume", VOLUME, **drill_volume), caller

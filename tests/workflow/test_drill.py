@@ -116,7 +116,10 @@ def test_a_drill_with_no_recovery_point_fails_and_says_why():
     run = simulate(parse_scenario(scenario(runs=[{"at": DRILL_AT, "workflow": "drill"}])))["runs"][0]
 
     assert run["execution"]["status"] == "FAILED"
-    assert run["drill"]["status"] == "failed" and run["drill"]["instances"] == []
+    assert run["drill"]["status"] == "failed"
+    # Both instances are in scope and named, neither with a snapshot yet.
+    rows = {r["name"]: (r["status"], r["not_drilled_reason"]) for r in run["drill"]["instances"]}
+    assert rows == {n: ("no_restorable_point", "no managed snapshot yet") for n in ("web-1", "db-1")}
     assert "no complete recovery point" in run["drill"]["reason"]
     (alert,) = run["alerts"]
     assert "nothing restored" in alert["subject"]

@@ -1,8 +1,8 @@
 """The restore drill's three functions (statemachine/drill.asl.json).
 
 ``handler`` selects, restores and checks (it may create volumes, never delete them);
-``cleanup_handler`` deletes the drill's volumes; ``report_handler`` tags what passed, writes the
-record and alerts. Three roles, so each holds only its own permissions.
+``cleanup_handler`` deletes the drill's volumes (and sweeps earlier drills' leftovers);
+``report_handler`` tags what passed, writes the record and alerts. Three roles, so each holds only its own permissions.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 def cleanup_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     event = require_mapping(event, "input")
     context_ = drill.DrillContext.from_dict(event.get("drill"))
+    if event.get("action") == "sweep":  # SweepLeftovers: earlier drills' volumes, before restoring
+        correlate(context_.execution_name)
+        return drill.sweep(context_, settings=get_settings(), ec2=Ec2())
     target = drill.DrillTarget.from_dict(event.get("target"))
     correlate(context_.execution_name, target.instance_id)
     return drill.cleanup(context_, target, settings=get_settings(), ec2=Ec2(), made=drill.made_volumes(event))
