@@ -3,6 +3,7 @@ delivered lands in an alarmed dead-letter queue. Each test names the AWS documen
 
 from __future__ import annotations
 
+import json
 import re
 
 from smart_vault.constants import (
@@ -35,7 +36,7 @@ def only(synthesized, kind):
     [(logical_id, resource)] = [
         (k, v)
         for k, v in synthesized["template"]["Resources"].items()
-        if v["Type"] == kind and not k.startswith("Drill")
+        if v["Type"] == kind and not k.startswith(("Drill", "Preflight"))
     ]
     return logical_id, resource["Properties"]
 
@@ -147,6 +148,10 @@ def test_schedule_and_rule_target_have_an_encrypted_tls_only_dead_letter_queue(s
     # The drill's schedule shares the queue.
     drill = of_kind(synthesized, "AWS::Scheduler::Schedule")["DrillSchedule"]
     assert drill["Target"]["DeadLetterConfig"] == {"Arn": queue_arn}
+    # So does the weekly preflight's, which starts the backup machine with {"preflight": true}.
+    preflight = of_kind(synthesized, "AWS::Scheduler::Schedule")["PreflightSchedule"]
+    assert preflight["Target"]["DeadLetterConfig"] == {"Arn": queue_arn}
+    assert json.loads(preflight["Target"]["Input"]) == {"preflight": True}
     granted = {(a, str(s["Resource"])) for s in role_statements(synthesized, "DrillScheduleRole") for a in actions(s)}
     assert ("sqs:SendMessage", str(queue_arn)) in granted
     assert ("kms:GenerateDataKey", str({"Fn::GetAtt": [key_id, "Arn"]})) in granted

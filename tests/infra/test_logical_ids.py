@@ -35,6 +35,8 @@ PINNED = {
     "DrillStateMachineLogs193E6A3A": "AWS::Logs::LogGroup",
     "DrillStateMachineAA8CD0AA": "AWS::StepFunctions::StateMachine",
     "DrillSchedule": "AWS::Scheduler::Schedule",
+    # Added with issue 21 (the weekly preflight), pinned from the start.
+    "PreflightSchedule": "AWS::Scheduler::Schedule",
 }
 RETAINED = {"Key961B73FD", "InventoryBucketA869B8CB"}
 

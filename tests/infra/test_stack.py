@@ -28,7 +28,7 @@ def statements(synthesized):
 def test_resource_counts(template):
     template.resource_count_is("AWS::Lambda::Function", len(FUNCTION_HANDLERS))  # 9 with copy
     template.resource_count_is("AWS::StepFunctions::StateMachine", 2)  # backup, restore drill
-    template.resource_count_is("AWS::Scheduler::Schedule", 2)
+    template.resource_count_is("AWS::Scheduler::Schedule", 3)  # backup, drill, preflight
     template.resource_count_is("AWS::SNS::Topic", 1)
     template.resource_count_is("AWS::S3::Bucket", 1)
     template.resource_count_is("AWS::KMS::Key", 1)
