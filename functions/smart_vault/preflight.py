@@ -170,13 +170,18 @@ def store_checks(role: str, store: Store, run_id: str) -> list[Check]:
     ]
 
 
-def lock_check(role: str, ec2: Ec2, region: str, snapshot_id: str | None, lock: Any) -> list[Check]:
+NO_COPY = "no copy there yet"
+
+
+def lock_check(
+    role: str, ec2: Ec2, region: str, snapshot_id: str | None, lock: Any, *, missing: str = NO_SNAPSHOT
+) -> list[Check]:
     """LockSnapshot with the configured mode and duration (the IAM condition
     ec2:SnapshotLockDuration sees the real value), when locking is configured."""
     if lock is None:
         return []
     if snapshot_id is None:
-        return [not_checked(role, "ec2:LockSnapshot", f"arn:aws:ec2:{region}::snapshot/*", NO_SNAPSHOT)]
+        return [not_checked(role, "ec2:LockSnapshot", f"arn:aws:ec2:{region}::snapshot/*", missing)]
     resource = snapshot_arn(region, snapshot_id)
     return [dry(role, "ec2:LockSnapshot", resource, lambda: ec2.lock_snapshot(lock.request(snapshot_id)))]
 
@@ -221,7 +226,7 @@ def check_checks(context: PreflightContext, *, settings: Any, ec2: Ec2) -> list[
     """Check locks the snapshots whose lock the Snapshot step could not set."""
     point = context.point.snapshot_id if context.point else None
     checks = lock_check("check", ec2, ec2.region_name(), point, settings.lock)
-    return checks or [not_checked("check", "ec2:LockSnapshot", "snapshot/*", "snapshot_lock is off: Check only reads")]
+    return checks or [not_checked("check", "ec2:LockSnapshot", "snapshot/*", "no lock configured: Check only reads")]
 
 
 def copy_checks(
@@ -257,7 +262,7 @@ def copy_checks(
                     ),
                 )
             )
-        checks += lock_check("copy", ec2, dest.region, context.copies.get(dest.region), settings.lock)
+        checks += lock_check("copy", ec2, dest.region, context.copies.get(dest.region), settings.lock, missing=NO_COPY)
     return checks or [not_checked("copy", "ec2:CopySnapshot", "-", "no copy_regions configured")]
 
 
@@ -295,7 +300,7 @@ def prune_checks(
                     lambda there=there, copy=copy: there.delete_snapshot(copy),  # type: ignore[misc]
                 )
             )
-        checks += lock_check("prune", ec2_for(dest.region), dest.region, copy, settings.lock)
+        checks += lock_check("prune", ec2_for(dest.region), dest.region, copy, settings.lock, missing=NO_COPY)
     return checks + store_checks("prune", store, context.run.run_id)
 
 

@@ -54,6 +54,28 @@ def _drill_lines(run: dict[str, Any]) -> None:
         click.echo(f"  ALERT: {alert['subject']}")
 
 
+def _preflight_lines(run: dict[str, Any]) -> None:
+    """The preflight: its status, its counts, and every check that did not pass."""
+    result = run["preflight"]
+    counts = Counter(c["result"] for c in result["checks"])
+    unchanged = "account unchanged" if run.get("account_unchanged") else "ACCOUNT CHANGED"
+    click.echo(
+        f"\nPreflight {run['at']}: {run['execution']['status']}  preflight {result['status']}; "
+        + ", ".join(f"{n} {r}" for r, n in sorted(counts.items()))
+        + f"; {unchanged}"
+    )
+    if result.get("cause"):
+        click.echo(f"    {result['cause'][:300]}")
+    for check in result["checks"]:
+        if check["result"] != "passed":
+            mark = "    --  " if check["result"] == "not_checked" else "    FAIL"
+            click.echo(
+                f"{mark} {check['role']:<14} {check['action']:<30} {check['resource'][:50]}: {check['reason'][:160]}"
+            )
+    for alert in run["alerts"]:
+        click.echo(f"  ALERT: {alert['subject']}")
+
+
 def _copies_line(run: dict[str, Any]) -> str:
     made = Counter((c["region"], c["state"]) for c in run.get("copies") or ())
     parts = [f"{n} {state} in {region}" for (region, state), n in sorted(made.items())]
@@ -72,6 +94,9 @@ def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
         execution = run["execution"]
         if run.get("workflow") == "drill":
             _drill_lines(run)
+            continue
+        if run.get("workflow") == "preflight":
+            _preflight_lines(run)
             continue
         statuses = [r["status"] for r in run["instances"]]
         click.echo(
