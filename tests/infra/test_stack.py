@@ -36,8 +36,8 @@ def test_resource_counts(template):
     template.resource_count_is("AWS::SQS::Queue", 1)
     # Throttles and Duration per function + 4 execution alarms + SnapshotsFailed, StepsFailed,
     # DeadLetters + no-successful-run + DrillFailed and NoSuccessfulDrill.
-    # Copy alarms only with copy_regions (tests/infra/test_copies_stack.py).
-    template.resource_count_is("AWS::CloudWatch::Alarm", 2 * len(FUNCTION_HANDLERS) + 4 + 3 + 1 + 2 + 1)  # + PreflightFailed
+    # Copy alarms only with copy_regions (tests/infra/test_copies_stack.py). PreflightFailed: the last one.
+    template.resource_count_is("AWS::CloudWatch::Alarm", 2 * len(FUNCTION_HANDLERS) + 4 + 3 + 1 + 2 + 1)
 
 
 def test_functions_are_arm64_current_python_traced_json_logged(template):
