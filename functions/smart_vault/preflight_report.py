@@ -5,13 +5,14 @@ the account facts no template can guarantee, then writes the record, the metric 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from smart_vault.aws import Ec2, Kms, Store, call, client
-from smart_vault.constants import PREFLIGHT_FAILED_METRIC, PREFLIGHT_PREFIX, TAG_DRILL
+from smart_vault.constants import PREFLIGHT_FAILED_METRIC, PREFLIGHT_PREFIX, TAG_DRILL, TAG_MANAGED
 from smart_vault.discovery import select_instances
 from smart_vault.errors import SmartVaultError
 from smart_vault.keys import key_problem, key_region
@@ -222,8 +223,57 @@ def quota_check(ec2: Ec2, settings: Any, *, volumes: int) -> Check:
     return Check(**{**check.to_dict(), "reason": text})
 
 
+def recycle_bin_check(settings: Any) -> list[Check]:
+    """The stack's tag-level Recycle Bin rule still exists and keeps at least recycle_bin_days:
+    tag-level rules cannot be locked ("Lock a Recycle Bin retention rule", EBS User Guide), so
+    anyone with rbin:DeleteRule or rbin:UpdateRule may have removed or shortened it."""
+    days = settings.recycle_bin_days
+    if days is None:
+        return []
+    rules: list[dict[str, Any]] = []
+    api = client("rbin")
+    tags = [{"ResourceTagKey": TAG_MANAGED, "ResourceTagValue": settings.deployment_id}]
+    listed = real(
+        "notify",
+        "rbin:ListRules",
+        f"EBS_SNAPSHOT rules tagged {TAG_MANAGED}={settings.deployment_id}",
+        lambda: rules.extend(
+            call(
+                "rbin:ListRules",
+                lambda: (
+                    api.get_paginator("list_rules")
+                    .paginate(ResourceType="EBS_SNAPSHOT", ResourceTags=tags)
+                    .build_full_result()
+                ),
+            ).get("Rules", ())
+        ),
+    )
+    if listed.result != "passed":
+        return [listed]
+    kept = [
+        int((r.get("RetentionPeriod") or {}).get("RetentionPeriodValue") or 0)
+        for r in rules
+        if (r.get("RetentionPeriod") or {}).get("RetentionPeriodUnit") == "DAYS"
+    ]
+    if kept and max(kept) >= days:
+        return [replace(listed, reason=f"a rule keeps deleted snapshots {max(kept)} days")]
+    why = f"the longest rule keeps {max(kept)} days" if kept else "no rule"
+    return [
+        replace(
+            listed,
+            result="failed",
+            reason=f"recycle_bin_days is {days} but {why}: deleted snapshots are not recoverable as configured",
+        )
+    ]
+
+
 def account_checks(*, settings: Any, ec2: Ec2, topic_arn: str, volumes: int) -> list[Check]:
-    return [subscription_check(topic_arn), encryption_check(ec2, settings), quota_check(ec2, settings, volumes=volumes)]
+    return [
+        subscription_check(topic_arn),
+        encryption_check(ec2, settings),
+        quota_check(ec2, settings, volumes=volumes),
+        *recycle_bin_check(settings),
+    ]
 
 
 def status(checks: Sequence[Check]) -> str:

@@ -143,6 +143,7 @@ def function_specs(
     archive: bool = False,
     copy_regions: tuple[CopyRegion, ...] = (),
     fleet_keys: tuple[str, ...] = (),
+    recycle_bin: bool = False,
 ) -> dict[str, FunctionSpec]:
     """Every function's sizing and IAM. deployment_id is the managed marker's value; lock_days
     the configured snapshot lock (None: no lock, and no ec2:LockSnapshot); ``archive``
@@ -335,6 +336,9 @@ def function_specs(
                 # (the SAR names quota); "*" is what works whichever is right, and it only reads.
                 Allow(("servicequotas:GetServiceQuota",), (On.ANY,)),
                 Allow(("s3:PutObject",), (On.PREFLIGHT_RECORDS,)),
+                # The stack's Recycle Bin rule, when configured: ListRules has no resource type
+                # (Service Authorization Reference, AWS Recycle Bin).
+                *((Allow(("rbin:ListRules",), (On.ANY,)),) if recycle_bin else ()),
             ),
             uses_key=True,
             wildcards=f"{describe}; {runs}; {preflight}.",
@@ -444,6 +448,7 @@ class Functions(Construct):
             archive=config.settings.archive_after_days is not None,
             copy_regions=config.settings.copy_regions,
             fleet_keys=config.settings.fleet_kms_keys,
+            recycle_bin=config.settings.recycle_bin_days is not None,
         )
         if set(self.specs) != set(FUNCTION_HANDLERS):
             raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")

@@ -300,6 +300,7 @@ _DENIED = {
     "s3": ("AccessDenied", 403),
     "sns": ("AuthorizationError", 403),
     "service-quotas": ("AccessDeniedException", 400),
+    "rbin": ("AccessDeniedException", 403),
     "lambda": ("AccessDeniedException", 403),
     "stepfunctions": ("AccessDeniedException", 403),
     "kms": ("AccessDeniedException", 400),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.awsrequest import AWSResponse
 
+from smart_vault.constants import TAG_MANAGED
 from smart_vault.models import RunContext
 from smart_vault.preflight_report import SNAPSHOT_QUOTA
 from smart_vault.validation import format_time
@@ -98,6 +99,41 @@ class ServiceQuotas:
             "Value": float(self.snapshot_quota),
         }
         return AWSResponse("https://servicequotas", 200, {}, None), {"Quota": quota}
+
+
+class RecycleBin:
+    """Recycle Bin ListRules, which moto does not implement: the stack's tag-level rule exists
+    when ``recycle_bin_days`` is set (tests may delete it from ``rules`` as an operator could).
+    Recycle Bin API Reference, ListRules: ResourceType, optional ResourceTags; Rules[] with
+    Identifier, RetentionPeriod, LockState, RuleArn."""
+
+    def __init__(self, days: int | None, deployment_id: str) -> None:
+        self.rules: list[dict[str, Any]] = []
+        if days is not None:
+            self.rules.append(
+                {
+                    "Identifier": "sim-rule-1",
+                    "RetentionPeriod": {"RetentionPeriodValue": days, "RetentionPeriodUnit": "DAYS"},
+                    "LockState": "unlocked",
+                    "ResourceTags": [{"ResourceTagKey": TAG_MANAGED, "ResourceTagValue": deployment_id}],
+                }
+            )
+
+    def install(self, events: Any) -> None:
+        events.register("before-call.rbin.ListRules", self._answer)
+
+    def _answer(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        body = params.get("body") or {}
+        if isinstance(body, bytes | str):
+            body = json.loads(body or "{}")
+        wanted = {(t["ResourceTagKey"], t.get("ResourceTagValue")) for t in body.get("ResourceTags") or ()}
+        found = [
+            {k: v for k, v in r.items() if k != "ResourceTags"}
+            for r in self.rules
+            if body.get("ResourceType") == "EBS_SNAPSHOT"
+            and wanted <= {(t["ResourceTagKey"], t["ResourceTagValue"]) for t in r["ResourceTags"]}
+        ]
+        return AWSResponse("https://rbin", 200, {}, None), {"Rules": found}
 
 
 class EbsDefaultKey:

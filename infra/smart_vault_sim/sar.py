@@ -886,6 +886,10 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "sns:ListSubscriptionsByTopic": {
         "topic": (),
     },
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsrecyclebin.html
+    "rbin:ListRules": {
+        "": ("rbin:Request/ResourceType",),
+    },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_servicequotas.html
     "servicequotas:GetServiceQuota": {
         "quota": (),

@@ -446,6 +446,8 @@ class Simulation:
                 self.lag.install(boto3._get_default_session().events)
             self.subscriptions.install(boto3._get_default_session().events)
             preflight.ServiceQuotas().install(boto3._get_default_session().events)
+            self.recycle_bin = preflight.RecycleBin(self.scenario.settings.recycle_bin_days, DEPLOYMENT_ID)
+            self.recycle_bin.install(boto3._get_default_session().events)
             preflight.EbsDefaultKey(self.scenario.region, fleet.ACCOUNT_ID).install(boto3._get_default_session().events)
             boto3._get_default_session().events.register(
                 "before-parameter-build.ec2.DescribeSnapshots", self._advance_pending

@@ -87,6 +87,7 @@ def test_only_actions_without_resource_level_permissions_use_any():
         "ec2:DescribeLockedSnapshots",
         "ec2:GetEbsEncryptionByDefault",
         "ec2:GetEbsDefaultKmsKeyId",
+        "rbin:ListRules",
         "servicequotas:GetServiceQuota",  # parliament lists no resource type (functions.py)
     }
     for key, spec in [*function_specs("smart-vault").items(), *function_specs("smart-vault", 10).items()]:

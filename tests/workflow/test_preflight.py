@@ -170,3 +170,24 @@ def test_a_pending_subscription_a_disabled_key_and_a_key_pending_deletion_are_re
     assert subscription and "no confirmed subscription" in subscription[0] and "ops@example.com" in subscription[0]
     assert any("alias/smart-vault-dr" in k and "Disabled" in r for k, r in failed.items()), failed
     assert any("alias/smart-vault-eu" in k and "PendingDeletion" in r for k, r in failed.items()), failed
+
+
+def test_the_recycle_bin_rule_is_checked_when_configured():
+    data = scenario(runs=[{"at": "2026-11-26T03:00:00Z"}])
+    data["settings"]["recycle_bin_days"] = 10
+    sim = Simulation(parse_scenario(data))
+    with sim.emulated():
+        from datetime import timedelta
+
+        from smart_vault_sim.preflight import run_preflight
+
+        first = sim.scenario.runs[0]
+        sim.run_at(0, first)
+        present = run_preflight(sim, 1, first + timedelta(hours=1))
+        sim.recycle_bin.rules.clear()  # someone deleted the tag-level rule (it cannot be locked)
+        deleted = run_preflight(sim, 2, first + timedelta(hours=2))
+    [ok] = [c for c in present["preflight"]["checks"] if c["action"] == "rbin:ListRules"]
+    assert ok["result"] == "passed" and "10 days" in ok["reason"]
+    [gone] = [c for c in deleted["preflight"]["checks"] if c["action"] == "rbin:ListRules"]
+    assert gone["result"] == "failed" and "recycle_bin_days is 10 but no rule" in gone["reason"]
+    assert deleted["preflight"]["status"] == "failed"
