@@ -84,7 +84,6 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
     execution["wall_seconds"] = round(time.monotonic() - started, 3)
     record = sim._read(record_key(drill_id, name)) or {}
     left = sorted(set(fleet.ec2_backend(sim.scenario.region).volumes) - volumes_before)
-    from smart_vault_sim.simulator import _readable
 
     return {
         "at": format_time(at),
@@ -92,6 +91,16 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
         "execution": execution,
         "drill": drill_section(sim, record, execution["status"]),
         "volumes_left": left,
+        **side_run_fields(sim, topic, sent_before=sent_before, denied_before=denied_before),
+    }
+
+
+def side_run_fields(sim: Simulation, topic: Any, *, sent_before: int, denied_before: int) -> dict[str, Any]:
+    """What a run that backs up nothing (a drill, a preflight) reports like a backup run: empty
+    backup rows, its own alerts, metrics, API calls and IAM denials."""
+    from smart_vault_sim.simulator import _readable
+
+    return {
         "instances": [],
         "created": [],
         "deleted": [],

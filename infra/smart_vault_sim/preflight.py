@@ -175,7 +175,7 @@ def fingerprint(sim: Simulation) -> dict[str, Any]:
 def run_preflight(sim: Simulation, index: int, at: datetime, *, notify: bool = False) -> dict[str, Any]:
     """One preflight execution (``{"preflight": true}``) of the backup state machine at ``at``;
     the report row ``runs[]`` with ``workflow: "preflight"`` and ``preflight``."""
-    from smart_vault_sim.simulator import _readable
+    from smart_vault_sim.drills import side_run_fields
 
     sim.clock = at
     events = sim.hooks.new_run()
@@ -210,22 +210,7 @@ def run_preflight(sim: Simulation, index: int, at: datetime, *, notify: bool = F
             "cause": _last_failure(history),
         },
         "account_unchanged": before == after,
-        "instances": [],
-        "created": [],
-        "deleted": [],
-        "skipped_deletes": [],
-        "orphans": [],
-        "breakers": [],
-        "alerts": [
-            {"subject": n[2] or "", "message": _readable(n[1]), "message_bytes": len(n[1].encode())}
-            for n in topic.sent_notifications[sent_before:]
-        ],
-        "metrics": dict(sorted(sim.host.metrics.items())),
-        "api_calls": dict(sorted(sim.tap.calls.items())),
-        "state_machine_api_calls": dict(sorted(sim.tap.state_machine_calls.items())),
-        "iam_enforced": sim.authorizer is not None,
-        "iam_denied": sim.authorizer.denied[denied_before:] if sim.authorizer else [],
-        "faults_injected": dict(sorted(sim.tap.injected.items())),
+        **side_run_fields(sim, topic, sent_before=sent_before, denied_before=denied_before),
     }
 
 
