@@ -280,7 +280,7 @@ class Simulation:
             if left > 0:
                 self.pending_checks[snapshot_id] = left - 1
             else:
-                fleet.set_snapshot_state(self.scenario.region, snapshot_id, "completed")
+                fleet.set_snapshot_state(self.scenario.region, snapshot_id, "completed", at=self.clock)
                 del self.pending_checks[snapshot_id]
                 self.ec2_load.completed(snapshot_id)
 
