@@ -221,6 +221,8 @@ class BackupState:
     # New snapshots whose LockSnapshot was throttled: the Check step locks them (a retried
     # Snapshot step could miss them in its tag lookup, eventual consistency, and snapshot again).
     unlocked: tuple[str, ...] = ()
+    # A dry run: the snapshots the real run would create now (one per selected volume).
+    would_create: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -242,6 +244,7 @@ class BackupState:
             checks=read_int(data, "checks", path=path, default=0, minimum=0),
             progress=read_int(data, "progress", path=path, default=0, minimum=0, maximum=100),
             unlocked=_snapshot_ids(data, "unlocked", path),
+            would_create=read_int(data, "would_create", path=path, default=0, minimum=0),
         )
 
 
@@ -481,6 +484,8 @@ class InstanceOutcome:
     # Snapshots inside the configured lock that EC2 held no lock on (a LockSnapshot that failed
     # on an earlier run), locked by this run.
     locks_added: tuple[LockedSnapshot, ...] = ()
+    # A dry run: snapshots the real run would create of this instance (0: it would skip it).
+    would_create: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -517,6 +522,7 @@ class InstanceOutcome:
             copy_pruning=tuple(RegionPruning.from_dict(r) for r in data.get("copy_pruning") or ()),
             deferred_deletes=tuple(SkippedDelete(**d) for d in data.get("deferred_deletes") or ()),
             locks_added=tuple(LockedSnapshot(**p) for p in data.get("locks_added") or ()),
+            would_create=int(data.get("would_create") or 0),
         )
 
 

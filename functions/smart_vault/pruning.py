@@ -360,9 +360,11 @@ def prune_instance(
         snapshots=backup.snapshots,
         created=backup.created,
         dry_run=run.dry_run,
+        would_create=backup.would_create,
     )
-    if backup.status == "skipped" and not run.dry_run:
-        # Nothing was backed up (instance gone, nothing selected): prune nothing either.
+    if backup.status == "skipped" and not (run.dry_run and backup.would_create):
+        # Nothing was backed up (instance gone, nothing selected): prune nothing either; a dry
+        # run predicts the same skip, with the real run's reason.
         return replace(base, reason=backup.reason)
 
     journal = None if run.dry_run else Journal(store, run, target.instance_id)

@@ -209,6 +209,7 @@ class RunSummary:
             "failed": len(failed),
             "skipped": len(self._with("skipped")),
             "snapshots_created": sum(len(o.snapshots) for o in self.outcomes if o.created),
+            "would_create": sum(o.would_create for o in self.outcomes),
             "snapshots_deleted": sum(len(o.deleted) for o in self.outcomes) + orphan_deleted,
             "deletes_skipped": sum(len(o.skipped_deletes) for o in self.outcomes)
             + sum(len(v.skipped_deletes) for v in self.orphan_volumes),
@@ -227,7 +228,7 @@ class RunSummary:
             "skipped_instances": [
                 {"instance_id": o.instance_id, "name": o.name, "reason": o.reason}
                 for o in self._with("skipped")
-                if not o.dry_run
+                if not (o.dry_run and o.would_create)  # a dry run lists what the real run would skip
             ][:MAX_LISTED],
             "audit_key": self.audit_key,
             "alert": self.alert_subject,
@@ -516,7 +517,12 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
         f"Smart Vault {'DRY RUN (a preview: nothing created or deleted)' if run.dry_run else 'backup run'} "
         f"{run.run_time} (execution {run.execution_name})",
         f"Backed up: {data['backed_up']}  Failed: {data['failed']}  Skipped: {data['skipped']}",
-        f"Snapshots created: {data['snapshots_created']}  deleted: {data['snapshots_deleted']}"
+        (
+            f"Snapshots that would be created: {data['would_create']}"
+            if run.dry_run
+            else f"Snapshots created: {data['snapshots_created']}"
+        )
+        + f"  deleted: {data['snapshots_deleted']}"
         f"  deletions skipped: {data['deletes_skipped']}"
         f"  (of orphaned volumes: {data['orphan_snapshots_deleted']} deleted on {data['orphan_volumes']} volumes)",
         *(
@@ -687,6 +693,7 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 "skipped_deletes": [{"snapshot_id": s.snapshot_id, "reason": s.reason} for s in o.skipped_deletes],
                 "deferred_deletes": [asdict(d) for d in o.deferred_deletes],
                 "locks_added": [asdict(k) for k in o.locks_added],
+                "would_create": o.would_create,
                 "breaker": o.breaker,
                 "breakers": [asdict(b) for b in o.breakers],
                 "kept_by_ami": [asdict(p) for p in o.kept_by_ami],

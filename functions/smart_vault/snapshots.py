@@ -59,7 +59,10 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
             lock_snapshots(ec2, (s["SnapshotId"] for s in existing), settings.lock)
         return BackupState(status="pending", snapshots=_refs(job, existing), wait_seconds=0)
     if run.dry_run:
-        return BackupState(status="skipped", reason="dry run: no snapshot created")
+        # What CreateSnapshots would return and the real run keep: one per selected volume.
+        return BackupState(
+            status="skipped", reason="dry run: no snapshot created", would_create=len(target.included_volume_ids)
+        )
 
     root = [v for v in target.volumes if v.root]
     try:
@@ -140,7 +143,9 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
     backup = job.backup
     assert backup is not None  # parse_job(need_backup=True) guarantees it
     if backup.status == "skipped" or not backup.snapshots:
-        return BackupState(status="skipped", reason=backup.reason or "nothing to check")
+        return BackupState(
+            status="skipped", reason=backup.reason or "nothing to check", would_create=backup.would_create
+        )
     if backup.unlocked and not job.run.dry_run:
         lock_snapshots(ec2, backup.unlocked, settings.lock)
     ids = [s.snapshot_id for s in backup.snapshots]

@@ -26,8 +26,10 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, ApiCall, aws_error
 
 NOT_FUNCTIONS = (STATE_MACHINE, DRILL_MACHINE, OPERATOR)  # callers whose requests are not modelled
@@ -228,5 +230,5 @@ class Ec2Load:
             snapshots = snapshots or self._backend().snapshots
             snapshot = snapshots.get(snapshot_id)
             if snapshot is not None and snapshot.status == "pending":
-                snapshot.status = "completed"
+                fleet.mark_completed(snapshot, datetime.fromtimestamp(due, UTC))
                 self.timeline.completions.append(due - self.run_epoch)

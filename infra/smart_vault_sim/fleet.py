@@ -109,8 +109,20 @@ def add_snapshot(
     return str(snapshot_id)
 
 
-def set_snapshot_state(region: str, snapshot_id: str, state: str) -> None:
-    ec2_backend(region).snapshots[snapshot_id].status = state
+def set_snapshot_state(region: str, snapshot_id: str, state: str, at: datetime | None = None) -> None:
+    """Set a snapshot's state; ``at``: when it completed (what a pending lock's duration starts from)."""
+    snapshot = ec2_backend(region).snapshots[snapshot_id]
+    if state == "completed" and at is not None:
+        mark_completed(snapshot, at)
+    snapshot.status = state
+
+
+def mark_completed(snapshot: Any, at: datetime) -> None:
+    """A pending snapshot (or copy) completed at ``at``: a lock taken while it was pending starts
+    its duration then (EC2 API Reference, LockedSnapshotsInfo, lockDurationStartTime), whenever
+    the lock model next looks at it (snapshot_locks)."""
+    snapshot.status = "completed"
+    snapshot.completed_on = at
 
 
 def pin_to_ami(ec2: Any, *, region: str, snapshot_id: str, name: str) -> str:

@@ -168,9 +168,10 @@ class CopyEmulation:
             if fate.checks_left > 0:
                 fate.checks_left -= 1
                 continue
-            snap.status = "error" if fate.error else "completed"
             if fate.error:
-                snap.state_message = fate.error
+                snap.status, snap.state_message = "error", fate.error
+            else:
+                fleet.mark_completed(snap, self.now())
             del self.fates[copy_id]
 
     # -- inside moto: the copy itself ---------------------------------------------------------

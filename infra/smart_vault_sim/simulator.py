@@ -280,7 +280,7 @@ class Simulation:
             if left > 0:
                 self.pending_checks[snapshot_id] = left - 1
             else:
-                fleet.set_snapshot_state(self.scenario.region, snapshot_id, "completed")
+                fleet.set_snapshot_state(self.scenario.region, snapshot_id, "completed", at=self.clock)
                 del self.pending_checks[snapshot_id]
                 self.ec2_load.completed(snapshot_id)
 
@@ -567,6 +567,8 @@ class Simulation:
             "execution": execution,
             "instances": self._instances(outcomes),
             "created": [self._describe_created(sid) for sid in created],
+            # A dry run only: the snapshots it predicts the real run would create.
+            **({"would_create": _would_create(outcomes)} if _dry_run(audit, outcomes) else {}),
             "deleted": [
                 {
                     "snapshot_id": sid,
@@ -762,6 +764,7 @@ class Simulation:
                     "retention_error": outcome.get("retention_error"),
                     "deferred_deletes": outcome.get("deferred_deletes") or [],
                     "locks_added": outcome.get("locks_added") or [],
+                    "would_create": int(outcome.get("would_create") or 0),
                 }
             )
         return rows
@@ -888,6 +891,16 @@ def _state_machine_identity(template: dict[str, Any] | None) -> tuple[str, str]:
                 props.get("StateMachineName") or f"{DEPLOYMENT_ID}-backup"
             ), f"{template.get('StackName')}-{role}"[:64]
     raise ValueError("the synthesized stack has no state machine")
+
+
+def _dry_run(audit: dict[str, Any] | None, outcomes: dict[str, dict[str, Any]]) -> bool:
+    if audit:
+        return bool(audit.get("dry_run"))
+    return any(o.get("dry_run") for o in outcomes.values())
+
+
+def _would_create(outcomes: dict[str, dict[str, Any]]) -> int:
+    return sum(int(o.get("would_create") or 0) for o in outcomes.values())
 
 
 def _audit_outcomes(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:

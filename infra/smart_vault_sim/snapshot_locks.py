@@ -138,7 +138,11 @@ class SnapshotLocks:
             del self.locks[snapshot_id]  # a failed snapshot's lock is cancelled
             return None
         if lock.started is None and snapshot.status == "completed":
-            lock.started = self.now()
+            # "If you lock a snapshot that is in the pending state, the lock duration starts only
+            # once the snapshot enters the completed state" (EC2 API Reference, LockedSnapshotsInfo,
+            # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LockedSnapshotsInfo.html):
+            # when it completed (fleet.mark_completed), not when this model first looks.
+            lock.started = getattr(snapshot, "completed_on", None) or self.now()
         return lock
 
     def active(self, snapshot_id: str) -> Lock | None:

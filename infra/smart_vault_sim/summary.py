@@ -99,10 +99,15 @@ def print_summary(report: dict[str, Any], report_path: Path | None) -> None:
             _preflight_lines(run)
             continue
         statuses = [r["status"] for r in run["instances"]]
+        created = (
+            f"snapshots that would be created {run['would_create']}"
+            if "would_create" in run  # a dry run
+            else f"snapshots created {len(run['created'])}"
+        )
         click.echo(
             f"\nRun {run['at']}: {execution['status']}  "
             f"backed up {statuses.count('backed_up')}, failed {statuses.count('failed')}, "
-            f"skipped {statuses.count('skipped')}; snapshots created {len(run['created'])}, "
+            f"skipped {statuses.count('skipped')}; {created}, "
             f"deleted {len(run['deleted'])}, deletions skipped {len(run['skipped_deletes'])}"
         )
         click.echo(

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 from smart_vault.aws import Ec2
 from smart_vault.deferral import delete_or_defer
 from smart_vault.locks import LockSettings, active_locks, lock_snapshots
-from smart_vault_sim import fleet
+from smart_vault.settings import CopyRegion
+from smart_vault_sim import fleet, regions
 from smart_vault_sim.snapshot_locks import SNAPSHOT_LOCKED_ERROR
 from tests.conftest import REGION, RUN_TIME, Account
 
@@ -175,3 +176,32 @@ def test_a_lock_that_appears_after_the_plan_read_the_locks_keeps_the_snapshot_wh
     assert [k["snapshot_id"] for k in outcome["kept_locked"]] == [doomed]
     assert outcome["skipped_deletes"] == [] and outcome["deleted"] == [] and outcome["status"] == "backed_up"
     assert account.tap.calls["ec2:DescribeLockedSnapshots"] == 2  # the plan's read, and the re-check
+
+
+def test_a_copy_locked_while_pending_starts_its_duration_when_it_completed_not_when_next_looked_at(
+    account: Account, clock: Clock
+):
+    """A copy locked at once, completing two hours later in its Region; nothing looks at its lock
+    until the next night's run. Its duration runs from the completion (LockedSnapshotsInfo)."""
+    dest = CopyRegion(region="us-west-2", kms_key="alias/smart-vault-dr", retention_days=7, keep_min=1)
+    copying = regions.CopyEmulation(regions=(dest,), checks_for=lambda _instance: 1, now=clock)
+    copying.create_keys()
+    account.locks.other_regions = (dest.region,)
+    account.tap.checks.append(copying)
+    west = boto3.client("ec2", region_name=dest.region)
+    account.tap.activate(True, "copy")  # the calls are the copy function's
+    with regions.patched(copying):
+        copy_id = west.copy_snapshot(
+            SourceSnapshotId=snapshot(account), SourceRegion=REGION, Encrypted=True, KmsKeyId=dest.kms_key
+        )["SnapshotId"]
+        locked = west.lock_snapshot(SnapshotId=copy_id, LockMode="governance", LockDuration=7)
+        assert "LockDurationStartTime" not in locked  # pending: not started
+        completed_at = RUN_TIME + timedelta(hours=2)
+        clock.at = completed_at
+        states = [west.describe_snapshots(SnapshotIds=[copy_id])["Snapshots"][0]["State"] for _check in range(3)]
+        assert states[-1] == "completed"  # each completion check brought it closer
+    account.tap.activate(False)
+    clock.at = RUN_TIME + timedelta(days=1)
+    (info,) = west.describe_locked_snapshots(SnapshotIds=[copy_id])["Snapshots"]
+    assert info["LockDurationStartTime"] == completed_at
+    assert info["LockExpiresOn"] == completed_at + timedelta(days=7)

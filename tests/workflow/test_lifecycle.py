@@ -225,6 +225,39 @@ def test_dry_run_is_an_exact_preview_and_says_so(run_scenario):
     assert "DRY RUN" not in real["alerts"][0]["subject"]
 
 
+def test_a_dry_run_predicts_the_snapshots_the_real_run_creates_and_the_instances_it_skips(run_scenario):
+    """Issue 20 item 6: a dry run said "Snapshots created: 0 ... Skipped: 3" for a fleet the real
+    run backs up. It must predict the creations, with the real run's exclusions and skips."""
+    opted_out = {"tags": {"backup": "False"}}
+    common = dict(
+        settings={"keep_min": 1, "notify_on_success": True},
+        instances=[
+            instance("web-1", volumes=2),
+            {
+                **instance("db-1"),
+                "volumes": [{"device": "/dev/xvda"}, {"device": "/dev/sdf"}, {"device": "/dev/sdg", **opted_out}],
+            },
+            {**instance("idle-1"), "volumes": [{"device": "/dev/xvda", **opted_out}]},
+        ],
+    )
+    preview_report = run_scenario(**{**common, "settings": {**common["settings"], "dry_run": True}})
+    preview = preview_report["runs"][0]
+    real = run_scenario(**common)["runs"][0]
+    assert preview["created"] == [] and preview_report["final_snapshots"] == []  # nothing made
+    assert len(real["created"]) == 4  # web-1's two volumes, db-1's two selected ones
+    assert preview["would_create"] == len(real["created"])
+    assert "would_create" not in real  # a real run reports what it created: `created`
+    # The instances the real run skips are the ones the dry run predicts it would skip.
+    real_skipped = {r["name"] for r in real["instances"] if r["status"] == "skipped"}
+    predicted_skipped = {r["name"] for r in preview["instances"] if r["would_create"] == 0}
+    assert predicted_skipped == real_skipped == {"idle-1"}
+    assert {n: r["would_create"] for n, r in by_name(preview).items()} == {"web-1": 2, "db-1": 2, "idle-1": 0}
+    (alert,) = preview["alerts"]
+    assert "Snapshots that would be created: 4" in alert["message"]
+    assert "Snapshots created:" not in alert["message"]
+    assert "Snapshots created: 4" in real["alerts"][0]["message"]
+
+
 def _audit(account: Any, run: dict[str, Any]) -> dict[str, Any]:
     import json
 
