@@ -130,6 +130,9 @@ APPROVALS_PREFIX = "approvals"
 DRILLS_PREFIX = "drills"
 # Preflight results (preflight/<date>.json) and the probe object it writes, reads and deletes.
 PREFLIGHT_PREFIX = "preflight"
+# The backup schedule's name (EventBridge Scheduler, default group), given to the functions so
+# preflight can check that it is enabled.
+SCHEDULE_NAME_ENV = "SCHEDULE_NAME"
 
 # Stack outputs (stable names the CLI reads).
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"

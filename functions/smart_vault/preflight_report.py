@@ -267,8 +267,31 @@ def recycle_bin_check(settings: Any) -> list[Check]:
     ]
 
 
-def account_checks(*, settings: Any, ec2: Ec2, topic_arn: str, volumes: int) -> list[Check]:
+def schedule_check(name: str | None) -> list[Check]:
+    """The backup schedule exists and is ENABLED (EventBridge Scheduler GetSchedule: State)."""
+    if not name:
+        return []
+    found: dict[str, Any] = {}
+    api = client("scheduler")
+    check = real(
+        "notify",
+        "scheduler:GetSchedule",
+        f"schedule/default/{name}",
+        lambda: found.update(call("scheduler:GetSchedule", api.get_schedule, Name=name)),
+    )
+    if check.result != "passed":
+        return [check]
+    state = found.get("State")
+    if state == "ENABLED":
+        return [replace(check, reason=f"enabled: {found.get('ScheduleExpression')}")]
+    return [replace(check, result="failed", reason=f"the backup schedule is {state}: no night runs")]
+
+
+def account_checks(
+    *, settings: Any, ec2: Ec2, topic_arn: str, volumes: int, schedule: str | None = None
+) -> list[Check]:
     return [
+        *schedule_check(schedule),
         subscription_check(topic_arn),
         encryption_check(ec2, settings),
         quota_check(ec2, settings, volumes=volumes),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smart_vault.aws import Alerts, Ec2, Kms, Store
+from smart_vault.constants import SCHEDULE_NAME_ENV
 from smart_vault.copies import copy_tags
 from smart_vault.drill import DrillContext, DrillTarget, restore
 from smart_vault.errors import InvalidInputError
@@ -153,7 +154,10 @@ def report_step(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     topic = settings.topic_arn
     if not topic:
         raise InvalidInputError("setting topic_arn", "is required for the preflight report")
-    checks += account_checks(settings=settings, ec2=Ec2(), topic_arn=topic, volumes=context.fleet_volumes)
+    schedule = os.environ.get(SCHEDULE_NAME_ENV)
+    checks += account_checks(
+        settings=settings, ec2=Ec2(), topic_arn=topic, volumes=context.fleet_volumes, schedule=schedule
+    )
     alerts = Alerts(topic)
 
     def publish(subject: str, text: str) -> None:

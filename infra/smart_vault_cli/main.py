@@ -109,14 +109,20 @@ def run(ctx: click.Context, dry_run: bool, follow: bool) -> None:
 
 
 @cli.command()
+@click.option("--stack", "stack_name", help="CloudFormation stack (as the global --stack).")
+@click.option("--region", "stack_region", help="AWS region of the stack (as the global --region).")
 @click.option("--notify", is_flag=True, help="Also publish one test alert (marked as a test) to the topic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for CI pipelines).")
 @click.pass_context
-def preflight(ctx: click.Context, notify: bool, as_json: bool) -> None:
+def preflight(
+    ctx: click.Context, stack_name: str | None, stack_region: str | None, notify: bool, as_json: bool
+) -> None:
     """Prove the deployment against this account: every function makes its night's calls with
-    its own role, with DryRun (nothing changes). Exit 0 only when nothing was denied."""
+    its own role, with DryRun (nothing changes). Exit 0 only when nothing was denied or failed,
+    1 otherwise, 2 when the preflight could not run."""
     from smart_vault_cli import preflight as pf
 
+    ctx.obj.update({k: v for k, v in {"stack": stack_name, "region": stack_region}.items() if v})
     dep = _deployment(ctx)
     report = pf.start_and_wait(dep, notify=notify)
     found = pf.rows(dep, report)

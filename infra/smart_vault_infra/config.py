@@ -104,6 +104,11 @@ class DeploymentConfig:
         return f"{self.deployment_id}-backup"
 
     @property
+    def schedule_name(self) -> str:
+        """The backup schedule's name (in the default group), which preflight checks."""
+        return f"{self.deployment_id}-backup"
+
+    @property
     def drill_state_machine_name(self) -> str:
         return f"{self.deployment_id}-drill"
 

@@ -26,6 +26,7 @@ from smart_vault.constants import (
     METRIC_NAMESPACE,
     PREFLIGHT_PREFIX,
     RUNS_PREFIX,
+    SCHEDULE_NAME_ENV,
     SERVICE_NAME,
     TAG_DRILL,
     TAG_MANAGED,
@@ -339,6 +340,15 @@ def function_specs(
                 # The stack's Recycle Bin rule, when configured: ListRules has no resource type
                 # (Service Authorization Reference, AWS Recycle Bin).
                 *((Allow(("rbin:ListRules",), (On.ANY,)),) if recycle_bin else ()),
+                # The backup schedule is enabled (resource type schedule, Service Authorization
+                # Reference, Amazon EventBridge Scheduler).
+                Allow(
+                    ("scheduler:GetSchedule",),
+                    (),
+                    arns=(
+                        f"arn:{{partition}}:scheduler:{{region}}:{{account}}:schedule/default/{deployment_id}-backup",
+                    ),
+                ),
             ),
             uses_key=True,
             wildcards=f"{describe}; {runs}; {preflight}.",
@@ -495,6 +505,7 @@ class Functions(Construct):
                 **self._config.settings.to_env(),
                 "BUCKET_NAME": self._storage.bucket.bucket_name,
                 "TOPIC_ARN": self._storage.topic.topic_arn,
+                SCHEDULE_NAME_ENV: self._config.schedule_name,
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",

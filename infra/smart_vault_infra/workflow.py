@@ -135,6 +135,7 @@ class Workflow(Construct):
             machine=self.state_machine,
             expression=self._config.schedule,
             description="Smart Vault scheduled backup run",
+            name=self._config.schedule_name,
             source="smart-vault.schedule",
             config=self._config,
             storage=self._storage,
@@ -247,6 +248,7 @@ def scheduled_start(
     storage: Storage,
     dead_letters: sqs.Queue,
     payload: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> None:
     """An EventBridge Scheduler schedule (``construct_id``) and its role (``<construct_id>Role``)
     that start ``machine`` with the scheduled time as input (the backup and the drill alike), or
@@ -276,6 +278,7 @@ def scheduled_start(
     scheduler.CfnSchedule(
         scope,
         construct_id,
+        name=name,
         description=description,
         schedule_expression=expression,
         schedule_expression_timezone=config.time_zone,

@@ -276,6 +276,11 @@ class Requests:
     def _sns_ListSubscriptionsByTopic(self, params: Mapping[str, Any]) -> list[Need]:
         return [Need("sns:ListSubscriptionsByTopic", str(params.get("TopicArn")), {})]
 
+    def _scheduler_GetSchedule(self, params: Mapping[str, Any]) -> list[Need]:
+        group = params.get("GroupName") or "default"
+        arn = f"arn:{self.partition}:scheduler:{self.region}:{self.account}:schedule/{group}/{params.get('Name')}"
+        return [Need("scheduler:GetSchedule", arn, {})]
+
     # -- Service Quotas: resource type quota, arn:...:servicequotas:<region>:<account>:<service>/<quota>
     def _service_quotas_GetServiceQuota(self, params: Mapping[str, Any]) -> list[Need]:
         quota = f"{params.get('ServiceCode')}/{params.get('QuotaCode')}"
@@ -301,6 +306,7 @@ _DENIED = {
     "sns": ("AuthorizationError", 403),
     "service-quotas": ("AccessDeniedException", 400),
     "rbin": ("AccessDeniedException", 403),
+    "scheduler": ("AccessDeniedException", 403),
     "lambda": ("AccessDeniedException", 403),
     "stepfunctions": ("AccessDeniedException", 403),
     "kms": ("AccessDeniedException", 400),

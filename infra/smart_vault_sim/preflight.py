@@ -152,21 +152,19 @@ class EbsDefaultKey:
 
 
 def fingerprint(sim: Simulation) -> dict[str, Any]:
-    """Everything preflight must leave as it was: snapshots (state, tier, tags), volumes, locks,
-    in the source Region and every copy destination."""
+    """Everything preflight must leave as it was: snapshots (tier, tags), volumes (tags), locks,
+    in the source Region and every copy destination. States are left out: a pending snapshot
+    completing or a new volume becoming available meanwhile is time, not the preflight."""
     found: dict[str, Any] = {}
     regions = [sim.scenario.region, *(d.region for d in sim.scenario.settings.copy_regions)]
     for region in regions:
         backend = fleet.ec2_backend(region)
         found[region] = {
             "snapshots": {
-                sid: [snap.status, str(getattr(snap, "storage_tier", "")), sorted(backend.tags.get(sid, {}).items())]
+                sid: [str(getattr(snap, "storage_tier", "")), sorted(backend.tags.get(sid, {}).items())]
                 for sid, snap in sorted(backend.snapshots.items())
             },
-            "volumes": {
-                vid: [vol.status, sorted(backend.tags.get(vid, {}).items())]
-                for vid, vol in sorted(backend.volumes.items())
-            },
+            "volumes": {vid: sorted(backend.tags.get(vid, {}).items()) for vid, vol in sorted(backend.volumes.items())},
         }
     found["locks"] = {sid: repr(lock) for sid, lock in sorted(sim.locks.locks.items())}
     return found

@@ -890,6 +890,10 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "rbin:ListRules": {
         "": ("rbin:Request/ResourceType",),
     },
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridgescheduler.html
+    "scheduler:GetSchedule": {
+        "schedule": ("aws:ResourceTag/${TagKey}",),
+    },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_servicequotas.html
     "servicequotas:GetServiceQuota": {
         "quota": (),

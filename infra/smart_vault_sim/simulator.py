@@ -32,6 +32,7 @@ from smart_vault.aws import reset_clients
 from smart_vault.constants import (
     BACKUP_SUBSTITUTION_FUNCTION_ARNS,
     FUNCTION_HANDLERS,
+    SCHEDULE_NAME_ENV,
     SUBSTITUTION_BUCKET,
     SUBSTITUTION_TOPIC,
     TAG_INSTANCE_ID,
@@ -67,6 +68,7 @@ PER_SNAPSHOT_OPERATIONS = ("LockSnapshot",)
 HISTORY_LIMIT = 25_000
 WALL_LIMIT_SECONDS = 900  # a stuck interpreter is an internal error, not a hang
 DEPLOYMENT_ID = "smart-vault-sim"
+SCHEDULE_NAME = f"{DEPLOYMENT_ID}-backup"  # the backup schedule the stack deploys (preflight checks it)
 BUCKET = "smart-vault-sim-inventory"
 FUNCTION_PREFIX = "smart-vault"
 # The emulated bucket and topic are not encrypted by moto; the stack's key ARN stands for the key
@@ -223,6 +225,7 @@ class Simulation:
             **{k: v for k, v in self.scenario.settings.to_env().items()},
             "DEPLOYMENT_ID": DEPLOYMENT_ID,
             "BUCKET_NAME": BUCKET,
+            SCHEDULE_NAME_ENV: SCHEDULE_NAME,
         }
         return {
             "AWS_DEFAULT_REGION": self.scenario.region,
@@ -322,6 +325,15 @@ class Simulation:
             roleArn=f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/{drill_role}",
             type="STANDARD",
         )["stateMachineArn"]
+        # The backup schedule as the stack deploys it (the simulator itself starts each run at
+        # its `at`; the schedule is there for preflight's check that it is enabled).
+        boto3.client("scheduler", region_name=region).create_schedule(
+            Name=SCHEDULE_NAME,
+            ScheduleExpression="cron(0 3 * * ? *)",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": account.state_machine_arn, "RoleArn": f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/schedule"},
+            State="ENABLED",
+        )
         self._add_fleet(account)
         self._add_existing_snapshots(account)
         self._add_faults(account)

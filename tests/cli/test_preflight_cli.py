@@ -33,7 +33,7 @@ def test_a_clean_deployment_passes_and_exits_0(monkeypatch: pytest.MonkeyPatch):
 def test_a_denied_action_exits_1_naming_role_action_and_resource(monkeypatch: pytest.MonkeyPatch):
     scenario = {**SCENARIO, "deny": [{"role": "prune", "action": "ec2:DeleteSnapshot"}]}
     with deployed(scenario, monkeypatch) as stack:
-        result = stack.cli("preflight", "--json")
+        result = stack.cli("preflight", "--stack", "SmartVault", "--region", "us-east-1", "--json")
     assert result.exit_code == 1, result.output
     report = json.loads(result.output)
     assert report["status"] == "failed"

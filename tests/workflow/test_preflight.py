@@ -191,3 +191,43 @@ def test_the_recycle_bin_rule_is_checked_when_configured():
     [gone] = [c for c in deleted["preflight"]["checks"] if c["action"] == "rbin:ListRules"]
     assert gone["result"] == "failed" and "recycle_bin_days is 10 but no rule" in gone["reason"]
     assert deleted["preflight"]["status"] == "failed"
+
+
+def test_a_disabled_schedule_and_a_denied_drill_cleanup_are_reported():
+    from datetime import timedelta
+
+    from smart_vault.constants import TAG_DRILL
+    from smart_vault_sim.preflight import run_preflight
+    from smart_vault_sim.simulator import DEPLOYMENT_ID, SCHEDULE_NAME
+
+    data = scenario(
+        runs=[{"at": "2026-11-26T03:00:00Z"}], deny=[{"role": "drill_cleanup", "action": "ec2:DeleteVolume"}]
+    )
+    sim = Simulation(parse_scenario(data))
+    with sim.emulated():
+        first = sim.scenario.runs[0]
+        sim.run_at(0, first)
+        # A volume an earlier drill left: the cleanup role's DeleteVolume gets a real target.
+        ec2 = boto3.client("ec2")
+        zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+        tags = [{"Key": TAG_DRILL, "Value": DEPLOYMENT_ID}]
+        volume = ec2.create_volume(
+            AvailabilityZone=zone, Size=1, TagSpecifications=[{"ResourceType": "volume", "Tags": tags}]
+        )["VolumeId"]
+        scheduler = boto3.client("scheduler")
+        found = scheduler.get_schedule(Name=SCHEDULE_NAME)
+        scheduler.update_schedule(
+            Name=SCHEDULE_NAME,
+            ScheduleExpression=found["ScheduleExpression"],
+            FlexibleTimeWindow=found["FlexibleTimeWindow"],
+            Target=found["Target"],
+            State="DISABLED",
+        )
+        run = run_preflight(sim, 1, first + timedelta(hours=1))
+    checks = {(c["role"], c["action"]): c for c in run["preflight"]["checks"]}
+    cleanup = checks[("drill_cleanup", "ec2:DeleteVolume")]
+    assert cleanup["result"] == "denied" and cleanup["resource"] == f"volume/{volume}"
+    schedule = checks[("notify", "scheduler:GetSchedule")]
+    assert schedule["result"] == "failed" and "DISABLED" in schedule["reason"], schedule
+    assert rows(run, "denied") == {("drill_cleanup", "ec2:DeleteVolume")}
+    assert run["account_unchanged"] is True
