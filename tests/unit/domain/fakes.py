@@ -190,6 +190,10 @@ class FakeEc2:
         self._call("ec2:DescribeSnapshots")
         return [dict(s) for s in self.snapshots.values() if {"Key": TAG_MANAGED, "Value": deployment_id} in s["Tags"]]
 
+    def owned_snapshot_count(self) -> int:
+        self._call("ec2:DescribeSnapshots")
+        return len(self.snapshots)
+
     def existing_snapshot_ids(self, snapshot_ids: Iterable[str]) -> set[str]:
         ids = sorted(set(snapshot_ids))
         for start in range(0, len(ids), 200):
@@ -422,6 +426,10 @@ class FakeStore:
         if key not in self.objects:
             raise error("s3:GetObject", "NoSuchKey")
         return json.loads(self.objects[key])
+
+    def delete(self, key: str) -> None:
+        self._call("s3:DeleteObject", key)
+        self.objects.pop(key, None)
 
     def get_optional(self, key: str) -> Any:
         self._call("s3:GetObject", key)
