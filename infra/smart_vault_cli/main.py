@@ -545,7 +545,7 @@ def _print_plan(plan: Any) -> None:
 def graph(ctx: click.Context, execution: str | None, report_path: Path | None, run_index: int, output: Path) -> None:
     """Render the workflow (statemachine/) as a picture, coloured by what happened."""
     from smart_vault_cli.graph import load_definition, render, report_run, to_dot
-    from smart_vault_cli.history import state_outcomes
+    from smart_vault_sim.history import state_outcomes
 
     definition = load_definition(definition_path())
     outcomes = None
@@ -568,7 +568,7 @@ def graph(ctx: click.Context, execution: str | None, report_path: Path | None, r
 
 def _child_sequences(dep: Deployment, history: list[dict[str, Any]]) -> list[list[tuple[str, str]]]:
     """Histories of the Map's child executions, where the service lists them."""
-    from smart_vault_cli.history import state_name
+    from smart_vault_sim.history import state_name
 
     sequences = []
     sfn = dep.client("stepfunctions")

@@ -16,6 +16,7 @@ from smart_vault.validation import format_time
 from smart_vault_infra.paths import drill_definition_path
 from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
+from smart_vault_sim.workflow_io import readable, scheduled_event, substitute
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -27,8 +28,6 @@ DRILL_SESSION = "StepFunctionsSession"
 
 def definition(values: dict[str, str]) -> str:
     """The drill's ASL with its placeholders filled as CloudFormation fills them."""
-    from smart_vault_sim.simulator import substitute
-
     return substitute(drill_definition_path().read_text(), values)
 
 
@@ -54,8 +53,6 @@ def identity(template: dict[str, Any] | None, deployment_id: str) -> tuple[str, 
 
 def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
     """One drill execution at ``at``; the report row of a drill run."""
-    from smart_vault_sim.simulator import scheduled_event
-
     account = sim.account
     sim.clock = at
     sim._terminate_due(at)
@@ -98,8 +95,6 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
 def side_run_fields(sim: Simulation, topic: Any, *, sent_before: int, denied_before: int) -> dict[str, Any]:
     """What a run that backs up nothing (a drill, a preflight) reports like a backup run: empty
     backup rows, its own alerts, metrics, API calls and IAM denials."""
-    from smart_vault_sim.simulator import _readable
-
     return {
         "instances": [],
         "created": [],
@@ -108,7 +103,7 @@ def side_run_fields(sim: Simulation, topic: Any, *, sent_before: int, denied_bef
         "orphans": [],
         "breakers": [],
         "alerts": [
-            {"subject": n[2] or "", "message": _readable(n[1]), "message_bytes": len(n[1].encode())}
+            {"subject": n[2] or "", "message": readable(n[1]), "message_bytes": len(n[1].encode())}
             for n in topic.sent_notifications[sent_before:]
         ],
         "metrics": dict(sorted(sim.host.metrics.items())),

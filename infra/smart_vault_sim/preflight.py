@@ -27,6 +27,7 @@ from smart_vault.preflight_report import SNAPSHOT_QUOTA
 from smart_vault.validation import format_time
 from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
+from smart_vault_sim.drills import side_run_fields
 from smart_vault_sim.iam import Policy
 from smart_vault_sim.scenario import DenyDef, SubscriptionDef
 
@@ -173,8 +174,6 @@ def fingerprint(sim: Simulation) -> dict[str, Any]:
 def run_preflight(sim: Simulation, index: int, at: datetime, *, notify: bool = False) -> dict[str, Any]:
     """One preflight execution (``{"preflight": true}``) of the backup state machine at ``at``;
     the report row ``runs[]`` with ``workflow: "preflight"`` and ``preflight``."""
-    from smart_vault_sim.drills import side_run_fields
-
     sim.clock = at
     events = sim.hooks.new_run()
     sim.tap.reset_counts()

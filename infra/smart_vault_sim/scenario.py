@@ -30,6 +30,7 @@ from smart_vault.validation import (
     require_mapping,
 )
 from smart_vault_sim import sar
+from smart_vault_sim.scenario_checks import ScenarioError as ScenarioError  # re-exported: callers import it from here
 from smart_vault_sim.scenario_checks import refuse_inert as _refuse_inert
 
 INSTANCE_STATES = ("running", "stopped", "terminated")
@@ -121,10 +122,6 @@ _SNAPSHOT_KEYS = (
 )
 _FAULT_KEYS = ("operation", "instance", "snapshot", "error", "count")
 _RUN_KEYS = ("at", "every", "count", "workflow")
-
-
-class ScenarioError(InvalidInputError):
-    """An invalid scenario: the CLI exits 2 with this message."""
 
 
 def _fail(field: str, problem: str) -> ScenarioError:

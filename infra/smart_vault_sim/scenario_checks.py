@@ -21,10 +21,12 @@ NEEDS_SETTING = {
 }
 
 
+class ScenarioError(InvalidInputError):
+    """An invalid scenario: the CLI exits 2 with this message."""
+
+
 def refuse_inert(scenario: Scenario) -> None:
     """Raise the ScenarioError of the first part that can never act."""
-    from smart_vault_sim.scenario import ScenarioError
-
     settings = scenario.settings
     for i, fault in enumerate(scenario.faults):
         needed = NEEDS_SETTING.get(fault.operation)

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -45,14 +44,14 @@ from smart_vault.models import RunContext, execution_prefix, orphans_key, outcom
 from smart_vault.observability import logger
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
-from smart_vault_cli.history import retries as _retries
-from smart_vault_cli.history import state_outcomes as _state_outcomes
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim import drills, fleet, fleet_keys, moto_fixes, moto_speed, preflight, regions, tiering, zones
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.dry_run import answer_dry_run
 from smart_vault_sim.ec2_buckets import Ec2Load
+from smart_vault_sim.history import retries as _retries
+from smart_vault_sim.history import state_outcomes as _state_outcomes
 from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
@@ -62,6 +61,8 @@ from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
 from smart_vault_sim.snapshot_lag import Lag, switched_on
 from smart_vault_sim.snapshot_locks import SnapshotLocks
 from smart_vault_sim.stack_iam import Emulated, Role, StackIam, is_drill_machine, synthesized_template
+from smart_vault_sim.workflow_io import readable as _readable
+from smart_vault_sim.workflow_io import scheduled_event, substitute
 
 # Operations whose request names only a snapshot: a fault naming an instance targets its new snapshots.
 PER_SNAPSHOT_OPERATIONS = ("LockSnapshot",)
@@ -76,29 +77,6 @@ FUNCTION_PREFIX = "smart-vault"
 KEY_ARN = f"arn:aws:kms:{{region}}:{fleet.ACCOUNT_ID}:key/0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011"
 STATE_MACHINE_SESSION = "StepFunctionsSession"  # Step Functions' role session (random on AWS)
 TemplateEdit = Callable[[dict[str, Any]], None]
-
-
-def substitute(definition: str, values: Mapping[str, str]) -> str:
-    """Fill ``${Name}`` placeholders as CloudFormation's DefinitionSubstitutions does."""
-    for name, value in values.items():
-        definition = definition.replace("${" + name + "}", value)
-    return definition
-
-
-def scheduled_event(at: datetime, region: str, account: str) -> dict[str, Any]:
-    """The event an EventBridge schedule delivers; a re-delivery of a slot is identical."""
-    when = format_time(at)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"smart-vault/{when}")),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": account,
-        "time": when,
-        "region": region,
-        "resources": [f"arn:aws:events:{region}:{account}:rule/smart-vault-schedule"],
-        "detail": {},
-    }
 
 
 @dataclass
@@ -933,13 +911,6 @@ def _error_text(outcome: dict[str, Any]) -> str | None:
     if error:
         return f"{outcome.get('step')}: {error['type']}: {error['message']}"
     return outcome.get("reason")
-
-
-def _readable(message: str) -> str:
-    try:
-        return str(json.loads(message).get("default", message))
-    except (ValueError, AttributeError):
-        return message
 
 
 def simulate(scenario: Scenario, *, verbose: bool = False, edit_template: TemplateEdit | None = None) -> dict[str, Any]:
