@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -202,6 +202,15 @@ class Ec2:
                 self._api(), "describe_snapshots", "Snapshots", OwnerIds=["self"], PaginationConfig={"PageSize": 1000}
             )
         )
+
+    def ebs_encryption_default(self) -> tuple[bool, str | None]:
+        """EBS encryption by default and, when on, its key (GetEbsEncryptionByDefault,
+        GetEbsDefaultKmsKeyId; like Describe*, no resource types)."""
+        api = self._api()
+        on = bool(call("ec2:GetEbsEncryptionByDefault", api.get_ebs_encryption_by_default)["EbsEncryptionByDefault"])
+        if not on:
+            return False, None
+        return True, call("ec2:GetEbsDefaultKmsKeyId", api.get_ebs_default_kms_key_id).get("KmsKeyId")
 
     def existing_snapshot_ids(self, snapshot_ids: Iterable[str]) -> set[str]:
         """Which of these snapshots still exist. A ``snapshot-id`` filter, not ``SnapshotIds``:
@@ -589,3 +598,30 @@ class Alerts:
     def publish(self, request: dict[str, Any]) -> str:
         response = call("sns:Publish", client("sns").publish, TopicArn=self.topic_arn, **request)
         return str(response.get("MessageId", ""))
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The topic's subscriptions (ListSubscriptionsByTopic, 100 a page with NextToken)."""
+        return list(_paginate("sns", "list_subscriptions_by_topic", "Subscriptions", TopicArn=self.topic_arn))
+
+
+# -- account facts preflight reads (smart_vault.preflight_report) -----------------------------
+def service_quota(service_code: str, quota_code: str) -> float:
+    """Service Quotas GetServiceQuota: the quota's applied Value."""
+    response = call(
+        "servicequotas:GetServiceQuota",
+        client("service-quotas").get_service_quota,
+        ServiceCode=service_code,
+        QuotaCode=quota_code,
+    )
+    return float(response["Quota"]["Value"])
+
+
+def recycle_bin_rules(resource_type: str, tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Recycle Bin ListRules for that resource type, matching these resource tags (paginated)."""
+    wanted = [{"ResourceTagKey": k, "ResourceTagValue": v} for k, v in tags.items()]
+    return list(_paginate("rbin", "list_rules", "Rules", ResourceType=resource_type, ResourceTags=wanted))
+
+
+def schedule(name: str) -> dict[str, Any]:
+    """EventBridge Scheduler GetSchedule of a schedule in the default group."""
+    return dict(call("scheduler:GetSchedule", client("scheduler").get_schedule, Name=name))

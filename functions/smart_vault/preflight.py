@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import (
     PREFLIGHT_PREFIX,
+    TAG_DEVICE,
     TAG_DRILL,
     TAG_INSTANCE_ID,
-    TAG_MANAGED,
     TAG_RUN_ID,
     TAG_VERIFIED_AT,
 )
@@ -34,6 +34,7 @@ from smart_vault.validation import read_bool, read_list, read_str, require_mappi
 
 Result = Literal["passed", "denied", "not_checked", "failed"]
 NO_SNAPSHOT = "no managed snapshot yet (the first night makes one)"
+NO_COPY = "no copy there yet"
 DRY_RUN_PASSED = "DryRunOperation: the request would have succeeded"
 
 
@@ -54,7 +55,7 @@ class Check:
     def from_dict(cls, data: Any, path: str = "check.") -> Check:
         data = require_mapping(data, path.rstrip("."))
         result = read_str(data, "result", path=path)
-        if result not in ("passed", "denied", "not_checked", "failed"):
+        if result not in get_args(Result):
             raise SmartVaultError(f"{path}result: unknown result {result!r}")
         return cls(
             role=read_str(data, "role", path=path),
@@ -170,9 +171,6 @@ def store_checks(role: str, store: Store, run_id: str) -> list[Check]:
     ]
 
 
-NO_COPY = "no copy there yet"
-
-
 def lock_check(
     role: str, ec2: Ec2, region: str, snapshot_id: str | None, lock: Any, *, missing: str = NO_SNAPSHOT
 ) -> list[Check]:
@@ -181,7 +179,7 @@ def lock_check(
     if lock is None:
         return []
     if snapshot_id is None:
-        return [not_checked(role, "ec2:LockSnapshot", f"arn:aws:ec2:{region}::snapshot/*", missing)]
+        return [not_checked(role, "ec2:LockSnapshot", snapshot_arn(region, "*"), missing)]
     resource = snapshot_arn(region, snapshot_id)
     return [dry(role, "ec2:LockSnapshot", resource, lambda: ec2.lock_snapshot(lock.request(snapshot_id)))]
 
@@ -196,7 +194,7 @@ def newest_point(snapshots: Sequence[Mapping[str, Any]]) -> Point | None:
             return Point(
                 snapshot_id=snap["SnapshotId"],
                 volume_id=str(snap.get("VolumeId") or ""),
-                device=tags.get("smart-vault:device", ""),
+                device=tags.get(TAG_DEVICE, ""),
                 instance_id=tags[TAG_INSTANCE_ID],
                 run_id=tags[TAG_RUN_ID],
             )
@@ -275,7 +273,7 @@ def prune_checks(
     point = context.point.snapshot_id if context.point else None
     checks: list[Check] = []
     if point is None:
-        checks.append(not_checked("prune", "ec2:DeleteSnapshot", f"arn:aws:ec2:{region}::snapshot/*", NO_SNAPSHOT))
+        checks.append(not_checked("prune", "ec2:DeleteSnapshot", snapshot_arn(region, "*"), NO_SNAPSHOT))
     else:
         resource = snapshot_arn(region, point)
         checks.append(dry("prune", "ec2:DeleteSnapshot", resource, lambda: ec2.delete_snapshot(point)))
@@ -283,15 +281,10 @@ def prune_checks(
             checks.append(dry("prune", "ec2:ModifySnapshotTier", resource, lambda: ec2.archive_snapshot(point)))
     checks += lock_check("prune", ec2, region, point, settings.lock)
     for dest in settings.copy_regions:
-        copy = context.copies.get(dest.region)
+        copy, there = context.copies.get(dest.region), ec2_for(dest.region)
         if copy is None:
-            checks.append(
-                not_checked(
-                    "prune", "ec2:DeleteSnapshot", f"arn:aws:ec2:{dest.region}::snapshot/*", "no copy there yet"
-                )
-            )
+            checks.append(not_checked("prune", "ec2:DeleteSnapshot", snapshot_arn(dest.region, "*"), NO_COPY))
         else:
-            there = ec2_for(dest.region)
             checks.append(
                 dry(
                     "prune",
@@ -300,7 +293,7 @@ def prune_checks(
                     lambda there=there, copy=copy: there.delete_snapshot(copy),  # type: ignore[misc]
                 )
             )
-        checks += lock_check("prune", ec2_for(dest.region), dest.region, copy, settings.lock, missing=NO_COPY)
+        checks += lock_check("prune", there, dest.region, copy, settings.lock, missing=NO_COPY)
     return checks + store_checks("prune", store, context.run.run_id)
 
 
@@ -341,10 +334,6 @@ def drill_report_checks(context: PreflightContext, *, ec2: Ec2, store: Store, no
             dry("drill_report", "ec2:CreateTags", resource, lambda: ec2.tag_resources([point.snapshot_id], stamp))
         ]
     return checks + store_checks("drill_report", store, context.run.run_id)
-
-
-def managed_filter(deployment_id: str) -> dict[str, str]:
-    return {TAG_MANAGED: deployment_id}
 
 
 def read_checks(raw: Any, *, role: str, step: str) -> list[Check]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from smart_vault.aws import Ec2, Kms, Store, call, client
+from smart_vault.aws import Alerts, Ec2, Kms, Store, recycle_bin_rules, schedule, service_quota
 from smart_vault.constants import PREFLIGHT_FAILED_METRIC, PREFLIGHT_PREFIX, TAG_DRILL, TAG_MANAGED
 from smart_vault.discovery import select_instances
 from smart_vault.errors import SmartVaultError
@@ -73,24 +73,25 @@ def discover_targets(
             lambda: found["volumes"].extend(ec2.tagged_volumes({TAG_DRILL: settings.deployment_id})),
         ),
     ]
-    copies = {}
+    copies: dict[str, str | None] = {}
     for dest in settings.copy_regions:
-        try:
-            copies[dest.region] = newest_copy(ec2_for(dest.region).all_managed_snapshots(settings.deployment_id))
-        except SmartVaultError as error:
-            checks.append(
-                Check(
-                    role="discover",
-                    action="ec2:DescribeSnapshots",
-                    resource=dest.region,
-                    result="failed",
-                    reason=str(error),
-                )
-            )
-            copies[dest.region] = None
+        listed: list[dict[str, Any]] = []
+        where = ec2_for(dest.region)
+        described = real(
+            "discover",
+            "ec2:DescribeSnapshots",
+            dest.region,
+            lambda where=where, listed=listed: listed.extend(  # type: ignore[misc]
+                where.all_managed_snapshots(settings.deployment_id)
+            ),
+        )
+        if described.result != "passed":
+            checks.append(described)
+        copies[dest.region] = newest_copy(listed)
     checks += key_checks(settings, kms_for, source_region)
     targets = found["targets"]
-    checks[0] = _with_reason(checks[0], f"{len(targets)} instance(s) to back up")
+    if checks[0].result == "passed":
+        checks[0] = replace(checks[0], reason=f"{len(targets)} instance(s) to back up")
     context = PreflightContext(
         run=run,
         notify=notify,
@@ -101,10 +102,6 @@ def discover_targets(
         fleet_volumes=sum(len(t.volumes) for t in targets),
     )
     return context, checks
-
-
-def _with_reason(check: Check, reason: str) -> Check:
-    return check if check.result != "passed" else Check(**{**check.to_dict(), "reason": reason})
 
 
 def key_checks(settings: Any, kms_for: Callable[[str], Kms], source_region: str) -> list[Check]:
@@ -138,89 +135,68 @@ def key_checks(settings: Any, kms_for: Callable[[str], Kms], source_region: str)
 
 
 # -- account facts (the notify role) ----------------------------------------------------------
-def subscription_check(topic_arn: str) -> Check:
+def subscription_check(alerts: Alerts) -> Check:
     """At least one confirmed subscription: a pending confirmation means alerts go nowhere."""
     subs: list[dict[str, Any]] = []
-    api = client("sns")
     listed = real(
-        "notify",
-        "sns:ListSubscriptionsByTopic",
-        topic_arn,
-        lambda: subs.extend(
-            call(
-                "sns:ListSubscriptionsByTopic",
-                lambda: (
-                    api.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn).build_full_result()
-                ),
-            ).get("Subscriptions", ())
-        ),
+        "notify", "sns:ListSubscriptionsByTopic", alerts.topic_arn, lambda: subs.extend(alerts.subscriptions())
     )
     if listed.result != "passed":
         return listed
     confirmed = [s for s in subs if str(s.get("SubscriptionArn", "")).startswith("arn:")]
     pending = [s.get("Endpoint", "") for s in subs if s.get("SubscriptionArn") == PENDING]
     if confirmed:
-        return Check(**{**listed.to_dict(), "reason": f"{len(confirmed)} confirmed subscription(s)"})
+        return replace(listed, reason=f"{len(confirmed)} confirmed subscription(s)")
     why = (
         f"no confirmed subscription: alerts go nowhere ({len(pending)} pending: {', '.join(pending)})"
         if pending
         else "no subscription: alerts go nowhere"
     )
-    return Check(**{**listed.to_dict(), "result": "failed", "reason": why})
+    return replace(listed, result="failed", reason=why)
 
 
 def encryption_check(ec2: Ec2, settings: Any) -> Check:
     """EBS encryption by default and its key: a drill restoring an unencrypted snapshot gets a
     volume encrypted with that key, which the drill role may use only if it is the AWS managed
     key (usable by every principal of the account through EBS) or one of fleet_kms_keys."""
-    found: dict[str, Any] = {}
-
-    def read() -> None:
-        api = client("ec2")
-        found["on"] = call("ec2:GetEbsEncryptionByDefault", api.get_ebs_encryption_by_default)["EbsEncryptionByDefault"]
-        if found["on"]:  # the key matters only when EBS uses it
-            answer = call("ec2:GetEbsDefaultKmsKeyId", api.get_ebs_default_kms_key_id)
-            found["key"] = answer.get("KmsKeyId") or "alias/aws/ebs"
-
-    check = real("notify", "ec2:GetEbsEncryptionByDefault", ec2.region_name(), read)
+    found: list[tuple[bool, str | None]] = []
+    check = real(
+        "notify", "ec2:GetEbsEncryptionByDefault", ec2.region_name(), lambda: found.append(ec2.ebs_encryption_default())
+    )
     if check.result != "passed":
         return check
-    if not found["on"]:
-        return Check(**{**check.to_dict(), "reason": "encryption by default is off"})
-    key = str(found["key"])
+    on, key = found[0]
+    if not on:
+        return replace(check, reason="encryption by default is off")
+    key = key or "alias/aws/ebs"
     if key.endswith("alias/aws/ebs") or any(key == k or key.endswith(k) for k in settings.fleet_kms_keys):
-        return Check(**{**check.to_dict(), "reason": f"on, with {key}"})
-    return Check(
-        **{
-            **check.to_dict(),
-            "result": "failed",
-            "reason": f"on, with {key}, which is not in fleet_kms_keys: the drill role cannot use it to restore "
-            "an unencrypted snapshot (add it to fleet_kms_keys)",
-        }
+        return replace(check, reason=f"on, with {key}")
+    return replace(
+        check,
+        result="failed",
+        reason=f"on, with {key}, which is not in fleet_kms_keys: the drill role cannot use it to restore "
+        "an unencrypted snapshot (add it to fleet_kms_keys)",
     )
 
 
 def quota_check(ec2: Ec2, settings: Any, *, volumes: int) -> Check:
     """Snapshots per Region against the count in use and what this fleet keeps at steady state."""
-    found: dict[str, Any] = {}
-
-    def read() -> None:
-        api = client("service-quotas")
-        service, code = SNAPSHOT_QUOTA
-        found["quota"] = call(
-            "servicequotas:GetServiceQuota", api.get_service_quota, ServiceCode=service, QuotaCode=code
-        )["Quota"]["Value"]
-
-    check = real("notify", "servicequotas:GetServiceQuota", "ebs/L-309BACF6 (Snapshots per Region)", read)
+    found: list[float] = []
+    check = real(
+        "notify",
+        "servicequotas:GetServiceQuota",
+        f"{SNAPSHOT_QUOTA[0]}/{SNAPSHOT_QUOTA[1]} (Snapshots per Region)",
+        lambda: found.append(service_quota(*SNAPSHOT_QUOTA)),
+    )
     if check.result != "passed":
         return check
     in_use = ec2.owned_snapshot_count()
     steady = volumes * settings.steady_state_snapshots_per_volume()
-    quota = int(found["quota"])
+    quota = int(found[0])
     text = f"{in_use} in use of {quota}; this fleet keeps about {steady} ({volumes} volume(s))"
     if in_use + steady > quota:
-        return Check(**{**check.to_dict(), "result": "failed", "reason": f"{text}: the quota would be reached"})
-    return Check(**{**check.to_dict(), "reason": text})
+        return replace(check, result="failed", reason=f"{text}: the quota would be reached")
+    return replace(check, reason=text)
 
 
 def recycle_bin_check(settings: Any) -> list[Check]:
@@ -231,22 +207,12 @@ def recycle_bin_check(settings: Any) -> list[Check]:
     if days is None:
         return []
     rules: list[dict[str, Any]] = []
-    api = client("rbin")
-    tags = [{"ResourceTagKey": TAG_MANAGED, "ResourceTagValue": settings.deployment_id}]
+    tags = {TAG_MANAGED: settings.deployment_id}
     listed = real(
         "notify",
         "rbin:ListRules",
         f"EBS_SNAPSHOT rules tagged {TAG_MANAGED}={settings.deployment_id}",
-        lambda: rules.extend(
-            call(
-                "rbin:ListRules",
-                lambda: (
-                    api.get_paginator("list_rules")
-                    .paginate(ResourceType="EBS_SNAPSHOT", ResourceTags=tags)
-                    .build_full_result()
-                ),
-            ).get("Rules", ())
-        ),
+        lambda: rules.extend(recycle_bin_rules("EBS_SNAPSHOT", tags)),
     )
     if listed.result != "passed":
         return [listed]
@@ -272,13 +238,7 @@ def schedule_check(name: str | None) -> list[Check]:
     if not name:
         return []
     found: dict[str, Any] = {}
-    api = client("scheduler")
-    check = real(
-        "notify",
-        "scheduler:GetSchedule",
-        f"schedule/default/{name}",
-        lambda: found.update(call("scheduler:GetSchedule", api.get_schedule, Name=name)),
-    )
+    check = real("notify", "scheduler:GetSchedule", f"schedule/default/{name}", lambda: found.update(schedule(name)))
     if check.result != "passed":
         return [check]
     state = found.get("State")
@@ -288,11 +248,11 @@ def schedule_check(name: str | None) -> list[Check]:
 
 
 def account_checks(
-    *, settings: Any, ec2: Ec2, topic_arn: str, volumes: int, schedule: str | None = None
+    *, settings: Any, ec2: Ec2, alerts: Alerts, volumes: int, schedule_name: str | None = None
 ) -> list[Check]:
     return [
-        *schedule_check(schedule),
-        subscription_check(topic_arn),
+        *schedule_check(schedule_name),
+        subscription_check(alerts),
         encryption_check(ec2, settings),
         quota_check(ec2, settings, volumes=volumes),
         *recycle_bin_check(settings),
@@ -312,42 +272,40 @@ def finish(
 ) -> dict[str, Any]:
     """The record (S3), the PreflightFailed metric (0 or 1, so its alarm can clear) and, with
     --notify, one test alert; returns the report the execution ends with."""
-    result = status(checks)
-    report = {
-        "status": result,
-        "run_id": context.run.run_id,
-        "execution_name": context.run.execution_name,
-        "checks": [c.to_dict() for c in checks],
-    }
+    run_id = context.run.run_id
     if context.notify:
-        subject = f"[TEST] Smart Vault preflight {result}"
+        before = status(checks)
+        text = render(before, run_id, checks)
         checks.append(
             real(
                 "notify",
                 "sns:Publish",
                 "alert topic",
-                lambda: publish(subject, render(report)),
+                lambda: publish(f"[TEST] Smart Vault preflight {before}", text),
                 reason="one test message sent",
             )
         )
     else:
         checks.append(not_checked("notify", "sns:Publish", "alert topic", "sent only with --notify"))
-    report["checks"] = [c.to_dict() for c in checks]
-    report["status"] = status(checks)
-    key = record_key(context.run.run_id)
-    report["record"] = key
+    result = status(checks)
+    key = record_key(run_id)
+    report = {
+        "status": result,
+        "run_id": run_id,
+        "execution_name": context.run.execution_name,
+        "checks": [c.to_dict() for c in checks],
+        "record": key,
+    }
     store.put_json(key, report)
-    metrics.add_metric(
-        name=PREFLIGHT_FAILED_METRIC, unit=MetricUnit.Count, value=1 if report["status"] == "failed" else 0
-    )
+    metrics.add_metric(name=PREFLIGHT_FAILED_METRIC, unit=MetricUnit.Count, value=1 if result == "failed" else 0)
     return report
 
 
-def render(report: dict[str, Any]) -> str:
+def render(result: str, run_id: str, checks: Sequence[Check]) -> str:
     """The table the CLI prints, as text (the test alert's body)."""
-    lines = [f"Smart Vault preflight: {report['status']} (run {report['run_id']})", ""]
-    for c in report["checks"]:
-        lines.append(f"{c['result']:<12} {c['role']:<14} {c['action']:<32} {c['resource']}")
-        if c["reason"] and c["result"] != "passed":
-            lines.append(f"{'':<12} {c['reason'][:300]}")
+    lines = [f"Smart Vault preflight: {result} (run {run_id})", ""]
+    for c in checks:
+        lines.append(f"{c.result:<12} {c.role:<14} {c.action:<32} {c.resource}")
+        if c.reason and c.result != "passed":
+            lines.append(f"{'':<12} {c.reason[:300]}")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smart_vault.aws import Alerts, Ec2, Kms, Store
-from smart_vault.constants import SCHEDULE_NAME_ENV
+from smart_vault.constants import SCHEDULE_NAME_ENV, construct_name
 from smart_vault.copies import copy_tags
 from smart_vault.drill import DrillContext, DrillTarget, restore
 from smart_vault.errors import InvalidInputError
@@ -139,7 +139,7 @@ def report_step(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     else:
         for child in instances or ():
             for step in INSTANCE_STEPS:
-                checks += read_checks(child.get(step), role=step, step=f"Preflight{step.title()}")
+                checks += read_checks(child.get(step), role=step, step=f"Preflight{construct_name(step)}")
         checks.append(
             Check(
                 role="state_machine",
@@ -150,15 +150,17 @@ def report_step(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
             )
         )
     for step in DRILL_STEPS:
-        checks += read_checks(results.get(step), role=step, step=f"Preflight{step.title().replace('_', '')}")
-    topic = settings.topic_arn
-    if not topic:
+        checks += read_checks(results.get(step), role=step, step=f"Preflight{construct_name(step)}")
+    if not settings.topic_arn:
         raise InvalidInputError("setting topic_arn", "is required for the preflight report")
-    schedule = os.environ.get(SCHEDULE_NAME_ENV)
+    alerts = Alerts(settings.topic_arn)
     checks += account_checks(
-        settings=settings, ec2=Ec2(), topic_arn=topic, volumes=context.fleet_volumes, schedule=schedule
+        settings=settings,
+        ec2=Ec2(),
+        alerts=alerts,
+        volumes=context.fleet_volumes,
+        schedule_name=os.environ.get(SCHEDULE_NAME_ENV),
     )
-    alerts = Alerts(topic)
 
     def publish(subject: str, text: str) -> None:
         alerts.publish(

@@ -127,7 +127,7 @@ def preflight(
     report = pf.start_and_wait(dep, notify=notify)
     found = pf.rows(dep, report)
     if as_json:
-        report["checks"] = [dict(r.__dict__) for r in found]
+        report["checks"] = [r.to_dict() for r in found]
         click.echo(json.dumps(report, indent=2))
         sys.exit(pf.exit_code(report))
     table = Table(title=f"Smart Vault preflight: {report['status']}", show_lines=False)

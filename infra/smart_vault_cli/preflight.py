@@ -6,26 +6,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from smart_vault.preflight import Check
 from smart_vault_cli.deployment import CliError, Deployment
+from smart_vault_cli.operations import TERMINAL
 
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 # EC2's UnauthorizedOperation carries the reason encoded (EC2 API Reference, "Common client error
 # codes"); sts:DecodeAuthorizationMessage turns it into the policy evaluation that denied it.
 _ENCODED = re.compile(r"Encoded authorization failure message: (\S+)")
-
-
-@dataclass(frozen=True)
-class Row:
-    role: str
-    action: str
-    resource: str
-    result: str
-    reason: str
 
 
 def start_and_wait(dep: Deployment, *, notify: bool, timeout: float = 900, interval: float = 1.0) -> dict[str, Any]:
@@ -49,17 +41,10 @@ def start_and_wait(dep: Deployment, *, notify: bool, timeout: float = 900, inter
     return report
 
 
-def rows(dep: Deployment, report: dict[str, Any]) -> list[Row]:
-    return [
-        Row(
-            c["role"],
-            c["action"],
-            c["resource"],
-            c["result"],
-            decoded(dep, c["reason"]) if c["result"] == "denied" else c["reason"],
-        )
-        for c in report.get("checks") or ()
-    ]
+def rows(dep: Deployment, report: dict[str, Any]) -> list[Check]:
+    """The report's checks, each denial's reason decoded (or the command to decode it)."""
+    checks = [Check.from_dict(c, f"checks[{i}].") for i, c in enumerate(report.get("checks") or ())]
+    return [replace(c, reason=decoded(dep, c.reason)) if c.result == "denied" else c for c in checks]
 
 
 def decoded(dep: Deployment, reason: str) -> str:

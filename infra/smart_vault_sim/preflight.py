@@ -78,6 +78,13 @@ class Subscriptions:
 DEFAULT_SNAPSHOT_QUOTA = 100_000
 
 
+def _json_body(params: dict[str, Any]) -> dict[str, Any]:
+    """The request a JSON-protocol service (Service Quotas, Recycle Bin) was sent, as botocore
+    serialised it before the call."""
+    body = params.get("body") or {}
+    return dict(json.loads(body or "{}") if isinstance(body, bytes | str) else body)
+
+
 class ServiceQuotas:
     def __init__(self, snapshot_quota: int = DEFAULT_SNAPSHOT_QUOTA) -> None:
         self.snapshot_quota = snapshot_quota
@@ -86,9 +93,7 @@ class ServiceQuotas:
         events.register("before-call.service-quotas.GetServiceQuota", self._answer)
 
     def _answer(self, params: dict[str, Any], model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        body = params.get("body") or {}
-        if isinstance(body, bytes | str):
-            body = json.loads(body or "{}")
+        body = _json_body(params)
         service, code = body.get("ServiceCode"), body.get("QuotaCode")
         if (service, code) != SNAPSHOT_QUOTA:
             error = {"Error": {"Code": "NoSuchResourceException", "Message": f"quota {service}/{code} not modelled"}}
@@ -124,9 +129,7 @@ class RecycleBin:
         events.register("before-call.rbin.ListRules", self._answer)
 
     def _answer(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        body = params.get("body") or {}
-        if isinstance(body, bytes | str):
-            body = json.loads(body or "{}")
+        body = _json_body(params)
         wanted = {(t["ResourceTagKey"], t.get("ResourceTagValue")) for t in body.get("ResourceTags") or ()}
         found = [
             {k: v for k, v in r.items() if k != "ResourceTags"}

@@ -190,6 +190,10 @@ class FakeEc2:
         self._call("ec2:DescribeSnapshots")
         return [dict(s) for s in self.snapshots.values() if {"Key": TAG_MANAGED, "Value": deployment_id} in s["Tags"]]
 
+    def ebs_encryption_default(self) -> tuple[bool, str | None]:
+        self._call("ec2:GetEbsEncryptionByDefault")
+        return False, None
+
     def owned_snapshot_count(self) -> int:
         self._call("ec2:DescribeSnapshots")
         return len(self.snapshots)
@@ -474,3 +478,6 @@ class FakeAlerts:
             )
         )
         return f"message-{len(self.published)}"
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return [{"SubscriptionArn": f"{self.topic_arn}:confirmed", "Protocol": "email", "Endpoint": "ops@example.com"}]
