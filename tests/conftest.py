@@ -13,10 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from smart_vault import deferral
 from smart_vault.aws import reset_clients
 from smart_vault.models import RunContext
 from smart_vault.observability import metrics
+from smart_vault.retention import deferral
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
 from smart_vault_sim import fleet

@@ -104,7 +104,7 @@ class Ec2:
         self._session = session
         self.region = region
         # Preflight: every mutating call is sent with DryRun=True and raises DryRunAllowedError
-        # when IAM allows it; nothing in the account changes (smart_vault.preflight).
+        # when IAM allows it; nothing in the account changes (smart_vault.preflight.checks).
         self.dry_run = dry_run
 
     def _api(self, *, once: bool = False) -> Any:
@@ -286,7 +286,7 @@ class Ec2:
             )
         return found
 
-    # -- restore (smart_vault.recovery builds the requests) -----------------------------------
+    # -- restore (smart_vault.recovery.points builds the requests) -----------------------------------
     def availability_zones(self, *, healthy_only: bool = False) -> list[str]:
         """The region's zones (DescribeAvailabilityZones; ec2:Describe* has no resource type, so
         IAM grants it on "*"): every opted-in zone, or with ``healthy_only`` only Availability
@@ -604,7 +604,7 @@ class Alerts:
         return list(_paginate("sns", "list_subscriptions_by_topic", "Subscriptions", TopicArn=self.topic_arn))
 
 
-# -- account facts preflight reads (smart_vault.preflight_report) -----------------------------
+# -- account facts preflight reads (smart_vault.preflight.report) -----------------------------
 def service_quota(service_code: str, quota_code: str) -> float:
     """Service Quotas GetServiceQuota: the quota's applied Value."""
     response = call(

@@ -138,7 +138,7 @@ class InstanceTarget:
     volumes: tuple[VolumeTarget, ...]
     excluded_volume_ids: tuple[str, ...] = ()
     copied_tags: dict[str, str] = field(default_factory=dict)
-    # The instance's retention override tags (smart_vault.overrides), as found: validated by Prune.
+    # The instance's retention override tags (smart_vault.retention.overrides), as found: validated by Prune.
     retention_tags: dict[str, str] = field(default_factory=dict)
     start_delay_seconds: int = 0
     # Set when a re-run names an instance that cannot be backed up (gone, terminated, untagged):

@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from smart_vault.errors import InvalidInputError
-from smart_vault.locks import LockSettings
-from smart_vault.retention import GFS_TIERS, Gfs
+from smart_vault.policy import GFS_TIERS, Gfs, LockSettings
 from smart_vault.validation import (
     read_bool,
     read_fraction,
@@ -193,7 +192,7 @@ class Settings:
     drill: DrillSettings = field(default_factory=DrillSettings)
     topic_arn: str | None = None
     bucket_name: str | None = None
-    # Snapshot lock applied right after creation (smart_vault.locks); None: no lock.
+    # Snapshot lock applied right after creation (smart_vault.retention.locks); None: no lock.
     lock: LockSettings | None = None
     # Recycle Bin retention rule for this deployment's snapshots, in days (stack only; None: none).
     recycle_bin_days: int | None = None

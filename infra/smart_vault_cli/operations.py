@@ -10,15 +10,15 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from smart_vault.approvals import Approval, approval_key
 from smart_vault.aws import Ec2
+from smart_vault.backup.discovery import find_targets
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
-from smart_vault.copies import all_destination_copies, copy_holds, destination_copies, destination_policy
-from smart_vault.discovery import find_targets
+from smart_vault.copies.offsite import all_destination_copies, copy_holds, destination_copies, destination_policy
 from smart_vault.models import InstanceTarget, RunContext
-from smart_vault.orphans import held_for_copies, orphan_snapshots, plan_orphans, skip_reason
-from smart_vault.overrides import OverrideError, with_override
-from smart_vault.pruning import (
+from smart_vault.retention.approvals import Approval, approval_key
+from smart_vault.retention.orphans import held_for_copies, orphan_snapshots, plan_orphans, skip_reason
+from smart_vault.retention.overrides import OverrideError, with_override
+from smart_vault.retention.pruning import (
     kept_snapshots,
     locked_snapshots,
     pinned_snapshots,
@@ -28,7 +28,7 @@ from smart_vault.pruning import (
     tripped,
     upcoming_snapshots,
 )
-from smart_vault.retention import SnapshotRecord
+from smart_vault.retention.rules import SnapshotRecord
 from smart_vault.settings import Settings
 from smart_vault_cli.deployment import CliError, Deployment
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smart_vault.preflight import Check
+from smart_vault.preflight.checks import Check
 from smart_vault_cli.deployment import CliError, Deployment
 from smart_vault_cli.operations import TERMINAL
 

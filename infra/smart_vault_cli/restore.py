@@ -1,6 +1,6 @@
 """`smart-vault points` and `restore`: recovery points of the deployment, and restoring one.
 
-The domain (points, requests, problems) is ``smart_vault.recovery``; this module makes the calls
+The domain (points, requests, problems) is ``smart_vault.recovery.points``; this module makes the calls
 with the operator's credentials, waits, and cleans up what a failed restore created.
 """
 
@@ -16,11 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound, Rea
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from smart_vault.aws import Ec2
+from smart_vault.backup.inventory import tag_dict
 from smart_vault.constants import NEW_RESOURCE_VISIBILITY_SECONDS, TAG_SOURCE_SNAPSHOT
 from smart_vault.errors import SmartVaultError
-from smart_vault.inventory import tag_dict
-from smart_vault.locks import active_locks
-from smart_vault.recovery import (
+from smart_vault.recovery.points import (
     ImageMetadata,
     RecoveryPoint,
     client_token,
@@ -34,6 +33,7 @@ from smart_vault.recovery import (
     restore_problems,
     volume_requests,
 )
+from smart_vault.retention.locks import active_locks
 from smart_vault.validation import format_time, parse_time
 from smart_vault_cli import deployment
 from smart_vault_cli.deployment import CliError, Deployment, check_region, explain_aws_failure

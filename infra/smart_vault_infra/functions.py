@@ -19,6 +19,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from smart_vault.backup.keys import key_region
 from smart_vault.constants import (
     APPROVALS_PREFIX,
     DRILLS_PREFIX,
@@ -33,7 +34,6 @@ from smart_vault.constants import (
     TAG_VERIFIED_AT,
     construct_name,
 )
-from smart_vault.keys import key_region
 from smart_vault.settings import CopyRegion
 from smart_vault_infra.checks import GUARD, acknowledge, acknowledge_log_retention
 from smart_vault_infra.config import LOG_RETENTION, DeploymentConfig

@@ -10,8 +10,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from smart_vault.constants import DRILL_SUBSTITUTION_FUNCTION_ARNS, SUBSTITUTION_TOPIC
-from smart_vault.drill import record_key
 from smart_vault.models import RunContext
+from smart_vault.recovery.drill import record_key
 from smart_vault.validation import format_time
 from smart_vault_infra.paths import drill_definition_path
 from smart_vault_sim import fleet

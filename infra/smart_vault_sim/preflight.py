@@ -23,7 +23,7 @@ from botocore.awsrequest import AWSResponse
 
 from smart_vault.constants import TAG_MANAGED
 from smart_vault.models import RunContext
-from smart_vault.preflight_report import SNAPSHOT_QUOTA
+from smart_vault.preflight.report import SNAPSHOT_QUOTA
 from smart_vault.validation import format_time
 from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from smart_vault.errors import InvalidInputError
-from smart_vault.overrides import OverrideError, with_override
-from smart_vault.pruning import retention_policy
-from smart_vault.retention import archive_age_limit_days
+from smart_vault.retention.overrides import OverrideError, with_override
+from smart_vault.retention.pruning import retention_policy
+from smart_vault.retention.rules import archive_age_limit_days
 
 if TYPE_CHECKING:
     from smart_vault_sim.scenario import Scenario

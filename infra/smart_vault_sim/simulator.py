@@ -26,7 +26,6 @@ import boto3
 from moto import mock_aws
 from moto.ec2.models.availability_zones_and_regions import Zone
 
-from smart_vault import deferral
 from smart_vault.aws import reset_clients
 from smart_vault.constants import (
     BACKUP_SUBSTITUTION_FUNCTION_ARNS,
@@ -42,6 +41,7 @@ from smart_vault.constants import (
 )
 from smart_vault.models import RunContext, execution_prefix, orphans_key, outcomes_prefix, skipped_key
 from smart_vault.observability import logger
+from smart_vault.retention import deferral
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
 from smart_vault_infra.paths import definition_path
@@ -424,7 +424,7 @@ class Simulation:
             fleet_keys.patched(self.fleet_keys),
             zones.opted_in(self.scenario.region) as self.zones,
             self.hooks.installed(),
-            # A handler's backoff sleeps pass on the virtual clock (smart_vault.deferral).
+            # A handler's backoff sleeps pass on the virtual clock (smart_vault.retention.deferral).
             mock.patch.object(deferral, "pause", self.tap.wait),
         ):
             reset_clients()

@@ -12,8 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from smart_vault.aws import Ec2
-from smart_vault.deferral import delete_or_defer
-from smart_vault.locks import LockSettings, active_locks, lock_snapshots
+from smart_vault.policy import LockSettings
+from smart_vault.retention.deferral import delete_or_defer
+from smart_vault.retention.locks import active_locks, lock_snapshots
 from smart_vault.settings import CopyRegion
 from smart_vault_sim import fleet, regions
 from smart_vault_sim.snapshot_locks import SNAPSHOT_LOCKED_ERROR

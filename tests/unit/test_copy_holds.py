@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smart_vault.constants import TAG_RUN_TIME
-from smart_vault.copies import copy_holds
-from smart_vault.retention import SnapshotRecord
+from smart_vault.copies.offsite import copy_holds
+from smart_vault.retention.rules import SnapshotRecord
 from smart_vault.validation import format_time
 
 T0 = datetime(2026, 11, 1, 3, tzinfo=UTC)

@@ -228,7 +228,7 @@ def test_rerun_skips_instances_that_are_gone_terminated_or_untagged_with_a_reaso
     ],
 )
 def test_near_miss_is_case_or_surrounding_whitespace_only(value, expected, is_near_miss):
-    from smart_vault.inventory import near_miss
+    from smart_vault.backup.inventory import near_miss
 
     assert near_miss(value, expected) is is_near_miss
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from smart_vault.constants import NEW_RESOURCE_VISIBILITY_SECONDS
-from smart_vault.drill import (
+from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError
+from smart_vault.recovery.drill import (
     MADE_MARKER,
     WAIT_INITIAL_SECONDS,
     WAIT_MAX_SECONDS,
@@ -24,7 +25,6 @@ from smart_vault.drill import (
     made_volumes,
     pick,
 )
-from smart_vault.errors import InvalidInputError, RestoreFailedError, VolumeBusyError
 from smart_vault.settings import DrillSettings, Settings
 
 CONTEXT = DrillContext(

@@ -107,3 +107,67 @@ def test_the_emulator_never_imports_the_operator_cli():
 def test_the_lambda_code_imports_nothing_of_infra():
     for package in ("smart_vault_sim", "smart_vault_cli", "smart_vault_infra"):
         assert _arrows("smart_vault", package) == []
+
+
+# -- the Lambda code's capability layers, as docs/decisions.md names them ---------------------
+
+DECISIONS = ROOT / "docs" / "decisions.md"
+
+
+def _layers() -> dict[str, int]:
+    """The ```layers block of docs/decisions.md: one line per layer, bottom first, as
+    ``<rank> <name>: <module or package> ...``; a package imports only its own modules and the
+    layers below it."""
+    block = DECISIONS.read_text().split("```layers\n", 1)[1].split("```", 1)[0]
+    ranks = {}
+    for line in block.splitlines():
+        rank, _, members = line.partition(" ")
+        ranks.update({member: int(rank) for member in members.split(":", 1)[1].split()})
+    return ranks
+
+
+LAYERS = _layers()
+
+
+def _unit(module: str) -> str:
+    """The layer member a Lambda module belongs to: its package under smart_vault, or itself."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_every_lambda_module_has_a_layer():
+    units = {_unit(m) for m in MODULES if m.startswith("smart_vault.")}
+    assert units - set(LAYERS) == set()
+    assert set(LAYERS) - units == set()
+
+
+def test_no_capability_imports_one_beside_or_above_it():
+    upward = [
+        (a, b)
+        for a, deps in GRAPH.items()
+        if a.startswith("smart_vault.")
+        for b in deps
+        if b.startswith("smart_vault.")
+        and _unit(a) != _unit(b)
+        and LAYERS[_unit(b)] >= LAYERS[_unit(a)]
+        and LAYERS[_unit(a)] > 0
+    ]
+    assert upward == []
+
+
+def test_the_shared_ground_imports_no_capability():
+    ground = {unit for unit, rank in LAYERS.items() if rank == 0}
+    upward = sorted(
+        (a, b)
+        for a, deps in GRAPH.items()
+        if a.startswith("smart_vault.") and _unit(a) in ground
+        for b in deps
+        if b.startswith("smart_vault.") and _unit(b) not in ground
+    )
+    assert upward == []
+
+
+def test_the_capabilities_are_packages():
+    for unit, rank in LAYERS.items():
+        if rank > 0:
+            assert (PACKAGES["smart_vault"] / unit / "__init__.py").is_file(), unit

@@ -6,8 +6,8 @@ from smart_vault.aws import Store, sns_subject
 from smart_vault.errors import InvalidInputError
 from smart_vault.handlers import check, notify, prune, snapshot
 from smart_vault.models import ErrorInfo, InstanceOutcome, InstanceTarget, VolumeTarget, run_prefix
-from smart_vault.pruning import save_outcome
-from smart_vault.reporting import ALERT_BUDGET_BYTES, MAX_LISTED
+from smart_vault.reporting.run_report import ALERT_BUDGET_BYTES, MAX_LISTED
+from smart_vault.retention.pruning import save_outcome
 from tests.conftest import BUCKET, run_context
 
 

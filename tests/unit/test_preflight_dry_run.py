@@ -8,7 +8,7 @@ import pytest
 
 from smart_vault.aws import _dry_run_params
 from smart_vault.errors import DryRunAllowedError, PermissionDeniedError, classify
-from smart_vault.preflight import dry
+from smart_vault.preflight.checks import dry
 
 MODEL = boto3.client("ec2", region_name="us-east-1").meta.service_model
 

@@ -4,9 +4,9 @@ from datetime import timedelta
 import pytest
 
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
-from smart_vault.deferral import DELETE_ATTEMPTS
 from smart_vault.errors import InvalidInputError
 from smart_vault.handlers import check, prune, snapshot
+from smart_vault.retention.deferral import DELETE_ATTEMPTS
 from smart_vault_sim import fleet
 from tests.conftest import BUCKET, DEPLOYMENT, REGION, RUN_TIME
 

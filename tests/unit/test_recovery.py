@@ -8,7 +8,7 @@ from datetime import timedelta
 from smart_vault.aws import Ec2
 from smart_vault.constants import TAG_RESTORED_FROM
 from smart_vault.handlers import snapshot
-from smart_vault.recovery import (
+from smart_vault.recovery.points import (
     ImageMetadata,
     client_token,
     group_points,

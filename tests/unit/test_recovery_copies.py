@@ -15,7 +15,7 @@ from smart_vault.constants import (
     TAG_SOURCE_VOLUME,
 )
 from smart_vault.instance_spec import InstanceSpec
-from smart_vault.recovery import ImageMetadata, group_points, image_request
+from smart_vault.recovery.points import ImageMetadata, group_points, image_request
 
 SPEC = "arch=arm64,boot=uefi,ena=1,root=/dev/xvda,virt=hvm,imds=required,tpm=v2.0,type=m7g.large"
 DEVICES = {

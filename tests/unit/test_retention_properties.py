@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
-from smart_vault.retention import (
+from smart_vault.policy import Gfs
+from smart_vault.retention.rules import (
     ARCHIVE_MIN_DAYS,
     ARCHIVED_PER_VOLUME,
-    Gfs,
     RetentionPolicy,
     SnapshotRecord,
     expected_deletion,

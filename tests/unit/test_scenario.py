@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smart_vault.retention import Gfs
+from smart_vault.policy import Gfs
 from smart_vault_sim.scenario import PLANNED_OPERATIONS, ScenarioError, parse_scenario
 
 VALID: dict[str, Any] = {

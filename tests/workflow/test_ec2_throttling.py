@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-import smart_vault.discovery
-from smart_vault.inventory import build_targets
+import smart_vault.backup.discovery
+from smart_vault.backup.inventory import build_targets
 
 from .conftest import by_name, instance
 
@@ -39,7 +39,7 @@ def test_without_pacing_the_fleet_outruns_the_bucket_and_retries_through_it(run_
     def unpaced(*args: Any, **kwargs: Any) -> Any:
         return [dataclasses.replace(t, start_delay_seconds=0) for t in build_targets(*args, **kwargs)]
 
-    monkeypatch.setattr(smart_vault.discovery, "build_targets", unpaced)
+    monkeypatch.setattr(smart_vault.backup.discovery, "build_targets", unpaced)
     run = run_scenario(instances=fleet(), ec2_api_limits=SMALL_BUCKET)["runs"][0]
     throttled = run["ec2_throttling"]["RequestLimitExceeded"]
     # 16 requests at once against 6 tokens: 10 refused at first; each retry (ThrottledError,

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from smart_vault.preflight import NO_SNAPSHOT
+from smart_vault.preflight.checks import NO_SNAPSHOT
 from smart_vault_sim.scenario import parse_scenario
 from smart_vault_sim.simulator import Simulation
 

@@ -139,7 +139,7 @@ def test_throttling_on_each_ec2_operation_is_recovered(run_scenario, operation):
     assert len(run["created"]) == 3  # nothing lost, nothing duplicated
     assert [d["label"] for d in run["deleted"]] == ["expired"]
     if operation == "DeleteSnapshot":
-        # Prune waits a throttled delete out itself (smart_vault.deferral), so the step is not
+        # Prune waits a throttled delete out itself (smart_vault.retention.deferral), so the step is not
         # retried, and nothing is deferred when the storm ends within its attempts.
         assert run["execution"]["virtual_retry_seconds"] == 0
         assert all(not r["deferred_deletes"] for r in run["instances"])

@@ -5,11 +5,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smart_vault.aws import Ec2
+from smart_vault.backup.snapshots import check_backup
 from smart_vault.models import InstanceJob
 from smart_vault.observability import correlate, lambda_handler
-from smart_vault.preflight_steps import answers_preflight
+from smart_vault.preflight.steps import answers_preflight
 from smart_vault.settings import get_settings
-from smart_vault.snapshots import check_backup
 
 
 @lambda_handler

@@ -6,10 +6,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smart_vault.aws import Ec2, Kms, Store
-from smart_vault.discovery import discover
+from smart_vault.backup.discovery import discover
 from smart_vault.models import RunRequest
 from smart_vault.observability import correlate, lambda_handler
-from smart_vault.preflight_steps import answers_preflight
+from smart_vault.preflight.steps import answers_preflight
 from smart_vault.settings import get_settings
 from smart_vault.validation import read_str, require_mapping
 

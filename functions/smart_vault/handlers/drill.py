@@ -11,11 +11,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smart_vault import drill
 from smart_vault.aws import Alerts, Ec2, Store
 from smart_vault.models import RunRequest
 from smart_vault.observability import correlate, lambda_handler
-from smart_vault.preflight_steps import answers_preflight
+from smart_vault.preflight.steps import answers_preflight
+from smart_vault.recovery import drill
 from smart_vault.settings import get_settings
 from smart_vault.validation import read_action, read_str, require_mapping
 

@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smart_vault.aws import Ec2, Store
-from smart_vault.copies import (
+from smart_vault.copies.offsite import (
     all_destination_copies,
     copy_holds,
     destination_copies,
@@ -24,9 +24,9 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import correlate, lambda_handler
-from smart_vault.orphans import prune_orphans, skip_reason
-from smart_vault.preflight_steps import answers_preflight
-from smart_vault.pruning import prune_instance, save_outcome
+from smart_vault.preflight.steps import answers_preflight
+from smart_vault.retention.orphans import prune_orphans, skip_reason
+from smart_vault.retention.pruning import prune_instance, save_outcome
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import read_str, require_mapping
 

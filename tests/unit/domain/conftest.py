@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from smart_vault import aws, deferral
+from smart_vault import aws
 from smart_vault.models import InstanceJob, RunContext
 from smart_vault.observability import metrics
+from smart_vault.retention import deferral
 from smart_vault.settings import Settings
 from smart_vault.validation import format_time
 from tests.unit.domain.fakes import CLOCK, FakeAlerts, FakeEc2, FakeStore
@@ -64,7 +65,7 @@ def run(*, dry_run: bool = False, at: datetime = CLOCK, name: str = "exec-1") ->
 
 def job_for(ec2: FakeEc2, instance_id: str, *, config: Settings | None = None, **run_args: Any) -> InstanceJob:
     """The per-instance job the Map hands a child: this instance's inventory item and the run."""
-    from smart_vault.discovery import find_targets
+    from smart_vault.backup.discovery import find_targets
 
     (target,) = find_targets(settings=config or settings(), ec2=ec2, instance_ids=[instance_id])
     ec2.calls.clear()

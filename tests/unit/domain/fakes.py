@@ -304,7 +304,7 @@ class FakeEc2:
             return "already_deleted"
         return None
 
-    # -- restore (smart_vault.recovery builds the requests) ---------------------------------
+    # -- restore (smart_vault.recovery.points builds the requests) ---------------------------------
     def availability_zones(self, *, healthy_only: bool = False) -> list[str]:
         self._call("ec2:DescribeAvailabilityZones")
         return ["us-east-1a", "us-east-1b", "us-east-1c"]

@@ -16,7 +16,7 @@ from smart_vault.constants import (
     TAG_SOURCE_SNAPSHOT,
     TAG_SOURCE_VOLUME,
 )
-from smart_vault.copies import advance_copies, destination_copies, prune_copies
+from smart_vault.copies.offsite import advance_copies, destination_copies, prune_copies
 from smart_vault.errors import CopyFailedError, InvalidRequestError
 from smart_vault.models import BackupState, CopyRef, CopyState, InstanceJob, SnapshotRef
 from smart_vault.validation import format_time

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from smart_vault.backup.discovery import discover, find_targets, select_instances
+from smart_vault.backup.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, snapshot_tags
 from smart_vault.constants import TAG_DEVICE_MAP, TAG_MANAGED, TAG_RUN_ID
-from smart_vault.discovery import discover, find_targets, select_instances
 from smart_vault.errors import PermissionDeniedError
-from smart_vault.inventory import MAX_TAG_VALUE, MAX_TAGS_PER_RESOURCE, snapshot_tags
 from smart_vault.models import InstanceTarget, RunContext, RunRequest, VolumeTarget
 from tests.unit.domain.conftest import DEPLOYMENT, run, settings
 from tests.unit.domain.fakes import CLOCK

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from smart_vault.constants import TAG_RETENTION, TAG_RETENTION_DAYS
-from smart_vault.overrides import OverrideError, with_override
-from smart_vault.pruning import prune_instance, retention_policy
-from smart_vault.retention import Gfs, SnapshotRecord, expected_deletion
+from smart_vault.policy import Gfs
+from smart_vault.retention.overrides import OverrideError, with_override
+from smart_vault.retention.pruning import prune_instance, retention_policy
+from smart_vault.retention.rules import SnapshotRecord, expected_deletion
 from tests.unit.domain.conftest import settings
 from tests.unit.domain.test_pruning import backed_up, old
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from smart_vault.backup.discovery import find_targets
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
-from smart_vault.discovery import find_targets
-from smart_vault.orphans import prune_orphans
+from smart_vault.retention.orphans import prune_orphans
 from tests.unit.domain.conftest import DEPLOYMENT, run, settings
 from tests.unit.domain.fakes import CLOCK, FakeEc2, FakeStore
 

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from smart_vault.backup.snapshots import check_backup, start_backup
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_MANAGED, TAG_RUN_ID
-from smart_vault.deferral import DELETE_ATTEMPTS
 from smart_vault.models import BackupState, InstanceJob
-from smart_vault.pruning import prune_instance, save_outcome, snapshot_record
+from smart_vault.retention.deferral import DELETE_ATTEMPTS
+from smart_vault.retention.pruning import prune_instance, save_outcome, snapshot_record
 from smart_vault.settings import Settings
-from smart_vault.snapshots import check_backup, start_backup
 from tests.unit.domain.conftest import DEPLOYMENT, job_for, settings
 from tests.unit.domain.fakes import CLOCK, FakeEc2, FakeStore
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from smart_vault.models import ErrorInfo, InstanceJob, InstanceOutcome
-from smart_vault.pruning import save_outcome
-from smart_vault.reporting import alert_run_failure, record_failure, summarize_run
+from smart_vault.reporting.run_report import alert_run_failure, record_failure, summarize_run
+from smart_vault.retention.pruning import save_outcome
 from tests.unit.domain.conftest import job_for, run, settings
 
 DENIED = ErrorInfo(
@@ -15,7 +15,7 @@ DENIED = ErrorInfo(
 
 
 def fleet_of_two(ec2, store) -> tuple[InstanceJob, InstanceJob]:
-    from smart_vault.discovery import discover
+    from smart_vault.backup.discovery import discover
     from smart_vault.models import RunRequest
     from tests.unit.domain.fakes import CLOCK
 
@@ -113,7 +113,7 @@ def test_a_run_failure_alerts_once_with_the_step(alerts):
 def test_journaled_deletions_missing_from_a_failure_record_are_confirmed_against_the_account(ec2, store, alerts):
     from datetime import timedelta
 
-    from smart_vault.journal import Intent, Journal
+    from smart_vault.retention.journal import Intent, Journal
     from tests.unit.domain.fakes import CLOCK
 
     web, db = fleet_of_two(ec2, store)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smart_vault.backup.snapshots import check_backup, next_check_wait, start_backup
 from smart_vault.constants import (
     NEW_RESOURCE_VISIBILITY_SECONDS,
     TAG_DEVICE_MAP,
@@ -20,7 +21,6 @@ from smart_vault.constants import (
 from smart_vault.errors import SnapshotFailedError, SnapshotTimeoutError, ThrottledError
 from smart_vault.models import BackupState, InstanceJob
 from smart_vault.settings import Settings
-from smart_vault.snapshots import check_backup, next_check_wait, start_backup
 from tests.unit.domain.conftest import DEPLOYMENT, job_for, settings
 from tests.unit.domain.fakes import FakeEc2
 

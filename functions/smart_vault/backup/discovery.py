@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from smart_vault.aws import Ec2, Kms, Store
+from smart_vault.backup.inventory import SELECTED_STATES, build_targets, near_miss, rerun_selection, tag_dict
+from smart_vault.backup.keys import check_fleet_keys, unusable_copy_keys
 from smart_vault.constants import METRIC_INSTANCES_DISCOVERED
-from smart_vault.inventory import SELECTED_STATES, build_targets, near_miss, rerun_selection, tag_dict
-from smart_vault.keys import check_fleet_keys, unusable_copy_keys
 from smart_vault.models import InstanceOutcome, InstanceTarget, RunContext, RunRequest, run_prefix, skipped_key
 from smart_vault.observability import count, logger
 from smart_vault.settings import Settings

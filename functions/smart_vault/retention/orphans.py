@@ -19,7 +19,6 @@ from typing import Any
 
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import COPY_HELD_REASON, TAG_INSTANCE_ID, TAG_INSTANCE_NAME
-from smart_vault.journal import ORPHANS_SUBJECT, Journal, confirmed_deletions
 from smart_vault.models import (
     DeletedSnapshot,
     InstanceTarget,
@@ -31,8 +30,9 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import logger
-from smart_vault.overrides import OverrideError, with_override
-from smart_vault.pruning import (
+from smart_vault.retention.journal import ORPHANS_SUBJECT, Journal, confirmed_deletions
+from smart_vault.retention.overrides import OverrideError, with_override
+from smart_vault.retention.pruning import (
     delete_journaled,
     locked_as_skipped,
     pinned_snapshots,
@@ -41,7 +41,7 @@ from smart_vault.pruning import (
     snapshot_record,
     tripped,
 )
-from smart_vault.retention import RetentionPlan, RetentionPolicy, SnapshotRecord
+from smart_vault.retention.rules import RetentionPlan, RetentionPolicy, SnapshotRecord
 from smart_vault.settings import Settings
 
 

@@ -4,7 +4,7 @@ Each drill picks ``instances_per_drill`` instances that have a complete recovery
 recently drilled first, ties in a random order seeded by the drill's scheduled time, so a re-run
 of the same slot picks the same ones), restores each one's latest point as volumes in a scratch
 Availability Zone, waits until they are available, deletes them, and records the result. The
-recovery points and the CreateVolume requests come from ``smart_vault.recovery`` (shared with
+recovery points and the CreateVolume requests come from ``smart_vault.recovery.points`` (shared with
 ``smart-vault restore``).
 """
 
@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from smart_vault.aws import Alerts, Ec2, Store
+from smart_vault.backup.inventory import SELECTED_STATES, tag_dict
 from smart_vault.constants import (
     DRILLS_PREFIX,
     METRIC_DRILL_SUCCEEDED,
@@ -37,10 +38,9 @@ from smart_vault.errors import (
     VolumeBusyError,
     shorten_error,
 )
-from smart_vault.inventory import SELECTED_STATES, tag_dict
 from smart_vault.models import ErrorInfo, RunContext
 from smart_vault.observability import COUNT, SECONDS, logger, metrics
-from smart_vault.recovery import RecoveryPoint, group_points, latest_point, recovery_points, volume_requests
+from smart_vault.recovery.points import RecoveryPoint, group_points, latest_point, recovery_points, volume_requests
 from smart_vault.settings import Settings
 from smart_vault.validation import (
     format_time,

@@ -12,81 +12,18 @@ AWS facts this module relies on (Amazon EBS User Guide, "Lock an Amazon EBS snap
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
-from smart_vault.errors import InvalidInputError
 from smart_vault.observability import logger
-from smart_vault.retention import SnapshotRecord
-from smart_vault.validation import read_int, read_str, refuse_text
+from smart_vault.policy import LockSettings
+from smart_vault.retention.rules import SnapshotRecord
 
-LockMode = Literal["governance", "compliance"]
-LOCK_MODES = ("governance", "compliance")
-MAX_LOCK_DAYS = 36_500  # LockSnapshot LockDuration: 1-36,500 days
-COOL_OFF_HOURS = (1, 72)  # LockSnapshot CoolOffPeriod: 1-72 hours
 # DescribeLockedSnapshots lock states; "expired" is no longer a lock.
 ACTIVE_LOCK_STATES = frozenset({"governance", "compliance", "compliance-cooloff"})
-
-
-@dataclass(frozen=True, kw_only=True)
-class LockSettings:
-    mode: LockMode
-    days: int
-    cool_off_hours: int | None = None
-
-    @classmethod
-    def read(cls, value: Any, *, path: str) -> LockSettings | None:
-        """``{mode, days, cool_off_hours?}``, also as JSON text (environment, CDK context)."""
-        if value is None or value == "":
-            return None
-        field = f"{path}lock"
-        refuse_text(value, field, "an object")
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError as error:
-                raise InvalidInputError(field, f"must be an object or its JSON text: {error}") from error
-        if not isinstance(value, Mapping):
-            raise InvalidInputError(field, f"must be an object, got {type(value).__name__}")
-        unknown = sorted(set(value) - {"mode", "days", "cool_off_hours"})
-        if unknown:
-            raise InvalidInputError(f"{field}.{unknown[0]}", "is not a lock setting")
-        mode = read_str(value, "mode", path=f"{field}.")
-        if mode not in LOCK_MODES:
-            raise InvalidInputError(f"{field}.mode", f"must be governance or compliance, got {mode!r}")
-        days = read_int(value, "days", path=f"{field}.", minimum=1, maximum=MAX_LOCK_DAYS)
-        low, high = COOL_OFF_HOURS
-        cool_off = (
-            None
-            if value.get("cool_off_hours") is None
-            else read_int(value, "cool_off_hours", path=f"{field}.", minimum=low, maximum=high)
-        )
-        if mode == "governance" and cool_off is not None:
-            raise InvalidInputError(f"{field}.cool_off_hours", "is for compliance mode only (AWS rejects it otherwise)")
-        if mode == "compliance" and cool_off is None:
-            # Without a cooling-off period a compliance lock is final the moment it is set: a
-            # wrong `days` could then never be undone. AWS allows that; Smart Vault does not.
-            raise InvalidInputError(
-                f"{field}.cool_off_hours",
-                f"is required in compliance mode ({low}-{high} hours), so a mistake can be undone",
-            )
-        return cls(mode=mode, days=days, cool_off_hours=cool_off)
-
-    def to_text(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, separators=(",", ":"))
-
-    def request(self, snapshot_id: str) -> dict[str, Any]:
-        """LockSnapshot parameters: a duration (it starts when the snapshot completes), never an
-        ExpirationDate, which would start counting at once even for a pending snapshot."""
-        params: dict[str, Any] = {"SnapshotId": snapshot_id, "LockMode": self.mode, "LockDuration": self.days}
-        if self.cool_off_hours is not None:
-            params["CoolOffPeriod"] = self.cool_off_hours
-        return params
 
 
 def lock_snapshots(

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smart_vault.aws import Alerts, Ec2, Kms, Store
+from smart_vault.backup.snapshots import start_backup
 from smart_vault.constants import SCHEDULE_NAME_ENV, construct_name
-from smart_vault.copies import copy_tags
-from smart_vault.drill import DrillContext, DrillTarget, restore
+from smart_vault.copies.offsite import copy_tags
 from smart_vault.errors import InvalidInputError
-from smart_vault.preflight import (
+from smart_vault.preflight.checks import (
     Check,
     PreflightContext,
     check_checks,
@@ -26,9 +26,9 @@ from smart_vault.preflight import (
     read_checks,
     snapshot_checks,
 )
-from smart_vault.preflight_report import account_checks, discover_targets, finish
+from smart_vault.preflight.report import account_checks, discover_targets, finish
+from smart_vault.recovery.drill import DrillContext, DrillTarget, restore
 from smart_vault.settings import Settings, get_settings
-from smart_vault.snapshots import start_backup
 from smart_vault.validation import parse_time, read_bool, read_str, require_mapping
 
 # The per-instance steps, in the order the preflight Map child runs them.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from smart_vault.aws import Ec2
+from smart_vault.backup.inventory import device_of, snapshot_tags
 from smart_vault.constants import METRIC_BACKUP_GIB, METRIC_SNAPSHOTS_CREATED, NEW_RESOURCE_VISIBILITY_SECONDS
 from smart_vault.errors import (
     InstanceVanishedError,
@@ -13,10 +14,9 @@ from smart_vault.errors import (
     ThrottledError,
     TransientAwsError,
 )
-from smart_vault.inventory import device_of, snapshot_tags
-from smart_vault.locks import lock_snapshots
 from smart_vault.models import BackupState, InstanceJob, SnapshotRef
 from smart_vault.observability import GIGABYTES, count, logger
+from smart_vault.retention.locks import lock_snapshots
 from smart_vault.settings import Settings
 
 

@@ -24,6 +24,8 @@ from dataclasses import replace
 from typing import Any
 
 from smart_vault.aws import Ec2, Store
+from smart_vault.backup.inventory import MAX_CREATION_TAGS, MAX_TAG_VALUE, run_tags
+from smart_vault.backup.snapshots import lock_new, next_check_wait
 from smart_vault.constants import (
     COPY_HELD_REASON,
     METRIC_COPIES_COMPLETED,
@@ -47,9 +49,6 @@ from smart_vault.errors import (
     SmartVaultError,
     ThrottledError,
 )
-from smart_vault.inventory import MAX_CREATION_TAGS, MAX_TAG_VALUE, run_tags
-from smart_vault.journal import Journal, confirmed_deletions
-from smart_vault.locks import lock_snapshots
 from smart_vault.models import (
     CopyRef,
     CopyState,
@@ -62,8 +61,10 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import count, count_by, logger
-from smart_vault.orphans import OrphanVolume, by_volume
-from smart_vault.pruning import (
+from smart_vault.retention.journal import Journal, confirmed_deletions
+from smart_vault.retention.locks import lock_snapshots
+from smart_vault.retention.orphans import OrphanVolume, by_volume
+from smart_vault.retention.pruning import (
     Deletions,
     delete_journaled,
     intent,
@@ -74,9 +75,8 @@ from smart_vault.pruning import (
     snapshot_record,
     tripped,
 )
-from smart_vault.retention import RetentionPolicy, SnapshotRecord
+from smart_vault.retention.rules import RetentionPolicy, SnapshotRecord
 from smart_vault.settings import CopyRegion, Settings
-from smart_vault.snapshots import lock_new, next_check_wait
 from smart_vault.validation import format_time
 
 # Codes that mean "no slot now": EC2's concurrent-copy limit (EBS User Guide, "Copy an Amazon EBS

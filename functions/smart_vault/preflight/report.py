@@ -1,6 +1,6 @@
 """Preflight, first and last steps: Discover finds the targets (read-only), PreflightReport adds
 the account facts no template can guarantee, then writes the record, the metric and (with
-``--notify``) one test alert. See smart_vault.preflight for the per-function checks."""
+``--notify``) one test alert. See smart_vault.preflight.checks for the per-function checks."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from smart_vault.aws import Alerts, Ec2, Kms, Store, recycle_bin_rules, schedule, service_quota
+from smart_vault.backup.discovery import select_instances
+from smart_vault.backup.keys import key_problem, key_region
 from smart_vault.constants import PREFLIGHT_FAILED_METRIC, PREFLIGHT_PREFIX, TAG_DRILL, TAG_MANAGED
-from smart_vault.discovery import select_instances
 from smart_vault.errors import SmartVaultError
-from smart_vault.keys import key_problem, key_region
 from smart_vault.models import RunContext
 from smart_vault.observability import metrics
-from smart_vault.preflight import Check, PreflightContext, newest_copy, newest_point, not_checked, real
+from smart_vault.preflight.checks import Check, PreflightContext, newest_copy, newest_point, not_checked, real
 from smart_vault.validation import format_time
 
 # Service Quotas: Amazon EBS "Snapshots per Region" (service code ebs). Amazon EBS endpoints and

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from smart_vault.approvals import approvals_for
 from smart_vault.aws import Ec2, Store
 from smart_vault.constants import (
     METRIC_DELETES_DEFERRED,
@@ -23,9 +22,6 @@ from smart_vault.constants import (
     TAG_MANAGED,
     TAG_RUN_ID,
 )
-from smart_vault.deferral import DEFERRED_PREFIX, delete_or_defer
-from smart_vault.journal import Intent, Journal, confirmed_deletions
-from smart_vault.locks import active_until, lock_missing, lock_window
 from smart_vault.models import (
     DeletedSnapshot,
     InstanceJob,
@@ -41,8 +37,12 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import count, logger
-from smart_vault.overrides import OverrideError, with_override
-from smart_vault.retention import (
+from smart_vault.retention.approvals import approvals_for
+from smart_vault.retention.deferral import DEFERRED_PREFIX, delete_or_defer
+from smart_vault.retention.journal import Intent, Journal, confirmed_deletions
+from smart_vault.retention.locks import active_until, lock_missing, lock_window
+from smart_vault.retention.overrides import OverrideError, with_override
+from smart_vault.retention.rules import (
     AMI_REASON,
     LOCKED_REASON,
     RetentionPlan,

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from smart_vault.constants import TAG_MANAGED, TAG_RUN_ID
+from smart_vault.policy import GFS_TIERS, Gfs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +42,6 @@ class SnapshotRecord:
     completion_time: datetime | None = None  # DescribeSnapshots CompletionTime, when EC2 gives it
 
 
-GFS_TIERS = ("daily", "weekly", "monthly", "yearly")
 # Tiers whose picks are long-lived enough to archive (the EBS User Guide recommends archiving
 # "monthly, quarterly, or yearly" snapshots; archiving dailies costs more than it saves).
 ARCHIVE_TIERS = frozenset({"monthly", "yearly"})
@@ -50,54 +50,6 @@ ARCHIVE_TIERS = frozenset({"monthly", "yearly"})
 ARCHIVE_MIN_DAYS = 90
 # EBS User Guide, "Quotas for Amazon EBS": "Archived snapshots per volume", default 25.
 ARCHIVED_PER_VOLUME = 25
-MAX_GFS_COUNT = 1000
-
-
-@dataclass(frozen=True, kw_only=True)
-class Gfs:
-    """Grandfather-father-son counts: how many picks of each tier a volume keeps."""
-
-    daily: int = 0
-    weekly: int = 0
-    monthly: int = 0
-    yearly: int = 0
-
-    def __str__(self) -> str:
-        return ",".join(f"{t}={getattr(self, t)}" for t in GFS_TIERS if getattr(self, t))
-
-    @classmethod
-    def parse(cls, value: object) -> Gfs:
-        """From ``{"daily": 7, ...}`` or ``"daily=7,weekly=4"`` (the tag and environment form).
-
-        Raises ValueError saying what is wrong; unknown tiers, repeats, non-integers and an
-        all-zero policy (which would keep nothing but ``keep_min``) are refused, never guessed."""
-        if isinstance(value, str):
-            pairs: list[tuple[str, object]] = []
-            for part in value.split(","):
-                name, sep, text = part.partition("=")
-                if not sep:
-                    raise ValueError(f"expected tier=count pairs separated by commas, got {part.strip()!r}")
-                pairs.append((name.strip(), text.strip()))
-        elif isinstance(value, Mapping):
-            pairs = [(str(k), v) for k, v in value.items()]
-        else:
-            raise ValueError(f"must be a mapping or a string like 'daily=7,weekly=4', got {type(value).__name__}")
-        counts: dict[str, int] = {}
-        for name, raw in pairs:
-            if name not in GFS_TIERS:
-                raise ValueError(f"unknown tier {name!r} (tiers: {', '.join(GFS_TIERS)})")
-            if name in counts:
-                raise ValueError(f"tier {name!r} is given twice")
-            if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit())):
-                raise ValueError(f"{name} must be a whole number, got {raw!r}")
-            number = int(raw)
-            if not 0 <= number <= MAX_GFS_COUNT:
-                raise ValueError(f"{name} must be between 0 and {MAX_GFS_COUNT}, got {number}")
-            counts[name] = number
-        gfs = cls(**counts)
-        if not any(counts.values()):
-            raise ValueError("keeps nothing: give at least one tier a count above 0")
-        return gfs
 
 
 @dataclass(frozen=True, kw_only=True)

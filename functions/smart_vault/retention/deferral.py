@@ -25,7 +25,7 @@ from typing import Literal
 
 from smart_vault.aws import Ec2
 from smart_vault.errors import SmartVaultError, ThrottledError, TransientAwsError
-from smart_vault.locks import active_locks
+from smart_vault.retention.locks import active_locks
 
 DELETE_ATTEMPTS = 3  # DeleteSnapshot requests per snapshot (each with the SDK's own retries)
 BACKOFF_SECONDS = 1.0  # before the second attempt; doubled for each later one, full jitter

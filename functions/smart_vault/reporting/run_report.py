@@ -9,9 +9,7 @@ from typing import Any
 
 from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts, Ec2, Store
 from smart_vault.constants import METRIC_DIMENSION_STEP, METRIC_SNAPSHOTS_FAILED, METRIC_STEP_FAILED
-from smart_vault.deferral import DEFERRED_PREFIX
 from smart_vault.errors import shorten_error
-from smart_vault.journal import ORPHANS_SUBJECT, Intent, parse
 from smart_vault.models import (
     DeletedSnapshot,
     ErrorInfo,
@@ -27,8 +25,10 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import count, count_by, logger
-from smart_vault.orphans import OrphanReport, OrphanVolume
-from smart_vault.pruning import save_outcome
+from smart_vault.retention.deferral import DEFERRED_PREFIX
+from smart_vault.retention.journal import ORPHANS_SUBJECT, Intent, parse
+from smart_vault.retention.orphans import OrphanReport, OrphanVolume
+from smart_vault.retention.pruning import save_outcome
 from smart_vault.settings import Settings
 
 MAX_LISTED = 50  # failures spelled out in one alert; the audit record has them all

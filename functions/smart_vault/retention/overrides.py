@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from smart_vault.constants import TAG_RETENTION, TAG_RETENTION_DAYS
-from smart_vault.retention import Gfs, RetentionPolicy
+from smart_vault.policy import Gfs
+from smart_vault.retention.rules import RetentionPolicy
 
 MAX_RETENTION_DAYS = 36500
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from smart_vault.aws import Ec2
+from smart_vault.backup.inventory import MAX_TAGS_PER_RESOURCE, tag_dict
 from smart_vault.constants import (
     TAG_DEVICE,
     TAG_DEVICE_MAP,
@@ -28,7 +29,6 @@ from smart_vault.constants import (
     TAG_SOURCE_VOLUME,
 )
 from smart_vault.instance_spec import InstanceSpec
-from smart_vault.inventory import MAX_TAGS_PER_RESOURCE, tag_dict
 from smart_vault.validation import parse_time
 
 PointState = Literal["completed", "pending", "error", "incomplete"]
