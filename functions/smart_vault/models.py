@@ -43,7 +43,7 @@ class RunContext:
     # DescribeSnapshots stay within check_rate_per_second (Discover: instances / rate).
     min_check_interval_seconds: int = 0
     # Destination Region -> why its copy key cannot be used (Discover's check): the copies to
-    # that Region fail, the local backups are still taken (docs/decisions.md, issue 20.5).
+    # that Region fail, the local backups are still taken (docs/decisions.md, a destination's key).
     unusable_copy_keys: Mapping[str, str] = field(default_factory=dict)
 
     @staticmethod
@@ -479,7 +479,7 @@ class InstanceOutcome:
     copies: tuple[CopyRef, ...] = ()
     copy_pruning: tuple[RegionPruning, ...] = ()
     # Deletions that still failed (throttled, AWS server errors) after their retries: left for the
-    # next run, which plans them again; the backup itself is not failed for them (issue 20).
+    # next run, which plans them again; the backup itself is not failed for them.
     deferred_deletes: tuple[SkippedDelete, ...] = ()
     # Snapshots inside the configured lock that EC2 held no lock on (a LockSnapshot that failed
     # on an earlier run), locked by this run.

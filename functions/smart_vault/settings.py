@@ -196,7 +196,7 @@ class Settings:
     lock: LockSettings | None = None
     # Recycle Bin retention rule for this deployment's snapshots, in days (stack only; None: none).
     recycle_bin_days: int | None = None
-    # Off-site copies (issue 11): destinations, and how many copies may be in flight per
+    # Off-site copies: destinations, and how many copies may be in flight per
     # destination across the whole fleet (EC2's limit is 20), and how long a copy may take.
     copy_regions: tuple[CopyRegion, ...] = ()
     copy_max_in_flight: int = MAX_COPIES_IN_FLIGHT

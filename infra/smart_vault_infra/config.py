@@ -150,7 +150,7 @@ class DeploymentConfig:
         if level not in LOG_LEVELS:
             raise InvalidInputError(f"{path}state_machine_log_level", f"must be one of {LOG_LEVELS}")
         if context.get("kms_key_arn"):
-            # Issue 8, defect 6: CDK cannot add statements to an imported key's policy, and without
+            # An imported key is refused: CDK cannot add statements to its policy, and without
             # them alarms, EventBridge alerts and log encryption fail silently after deploy.
             raise InvalidInputError(
                 f"{path}kms_key_arn",

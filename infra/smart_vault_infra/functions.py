@@ -302,7 +302,7 @@ def function_specs(
                         ),
                         # The source snapshots' key: EBS decrypts them to copy (through EC2 only).
                         *fleet_key_grants(fleet_keys, EBS_KEY_ACTIONS, ("{region}", *(d.region for d in copy_regions))),
-                        # Copies are locked like the snapshots (issue 13), in their own Region.
+                        # Copies are locked like the snapshots (snapshot lock), in their own Region.
                         *(
                             replace(a, on=(On.COPY_SNAPSHOTS,)) if On.SNAPSHOTS in a.on else a
                             for a in _lock_rows(deployment_id, lock_days)

@@ -213,7 +213,7 @@ class AwsTap:
     def watch(self, session: Any) -> Any:
         """Count and fault the calls of another boto3 session (the operator CLI's credentials)
         as the operator's. The stack's IAM does not apply to them (the checks are skipped):
-        the operator's own permissions are documented in the README, not synthesized."""
+        the operator's own permissions are documented in docs/restore.md, not synthesized."""
 
         def before(params: dict[str, Any], model: Any, context: Any = None, **_: Any) -> None:
             self._apply(OPERATOR, params, model, context)

@@ -2,7 +2,7 @@
 
 Runs 1,000 and 10,000 instances (two volumes each) with 1-hour snapshots, and 10,000 whose
 snapshots complete before the first check, with EC2's request buckets on the fleet's virtual
-clock, and writes docs/benchmarks.md and docs/benchmarks.png, with each of issue 14's targets
+clock, and writes docs/benchmarks.md and docs/benchmarks.png, with each fleet-scale target
 marked met or not. Counts (state transitions, history events, API calls) are what AWS bills and
 throttles; wall time is this machine's. Not a test: nothing here asserts.
 
@@ -215,7 +215,7 @@ def label(m: dict[str, Any]) -> str:
 
 
 def targets(results: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
-    """Issue 14's targets, each with what was measured and whether it is met."""
+    """The fleet-scale targets, each with what was measured and whether it is met."""
     checks: list[tuple[str, str, bool]] = []
     for m in results:
         name = label(m)
@@ -326,7 +326,7 @@ docs/scenarios.md, "Virtual time"; memory as the stack configures it) and S3 req
 us-east-1 prices; EC2 API calls are free. The naive design creates one snapshot per volume
 with its own child execution and polls every 60 seconds until the snapshot completes.
 
-## Targets (issue 14)
+## Targets
 
 | Target | Measured | |
 |---|---|---|

@@ -1,7 +1,7 @@
 """Drill runs in the simulator: a run with ``"workflow": "drill"`` starts the restore drill's
 state machine (statemachine/drill.asl.json, substituted like the backup one) with the scheduled
 event of its ``at``, and reports ``runs[].drill`` from the record the drill wrote to the audit
-bucket (contract: shared/spec/simulation.md, Additions)."""
+bucket (contract: docs/scenarios.md, Report)."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
             for r in record.get("instances") or ()
         ],
         "verified_snapshots": list(record.get("verified_snapshots") or ()),
-        # Earlier drills' volumes this drill swept or found still present (issue 20.6c).
+        # Earlier drills' volumes this drill swept or found still present (leftovers).
         "leftovers": [
             {
                 "volume_id": v["volume_id"],

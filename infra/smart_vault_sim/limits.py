@@ -13,7 +13,7 @@ from typing import Any
 from smart_vault_sim.aws_tap import ApiCall, aws_error
 
 # EC2 API Reference, "Filter" and "Error codes" (FilterLimitExceeded: "The request uses too many
-# filters or too many filter values"); the limit is 200 values in one filter (issue 8, defect 2).
+# filters or too many filter values"); the limit is 200 values in one filter.
 EC2_FILTER_VALUES = 200
 # EC2 User Guide, "Tag restrictions": 50 tags per resource, keys up to 128 and values up to 256
 # Unicode characters, the aws: prefix reserved.
@@ -22,7 +22,7 @@ EC2_TAG_KEY_LENGTH = 128
 EC2_TAG_VALUE_LENGTH = 256
 # SNS API Reference, Publish: "Subject ... must be ASCII text ... must not include line breaks
 # or control characters; and must be less than 100 characters long" (so at most 99: the docs
-# win over issue 8, which said at most 100); the message, with all message attributes' names,
+# win over an earlier reading of at most 100); the message, with all message attributes' names,
 # types and values, at most 256 KiB (262,144 bytes).
 SNS_SUBJECT_LENGTH = 99
 SNS_MESSAGE_BYTES = 262_144

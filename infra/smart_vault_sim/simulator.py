@@ -3,7 +3,7 @@
 The state machine is statemachine/smart_vault.asl.json with its ``${...}`` placeholders filled
 as CloudFormation fills them on deploy; moto's Step Functions interpreter executes it; every
 Lambda task runs the real handler in-process (see lambda_host); faults are real botocore errors
-(see aws_tap). Contract of the input and the report: shared/spec/simulation.md.
+(see aws_tap). Contract of the input and the report: docs/scenarios.md.
 """
 
 from __future__ import annotations
@@ -476,7 +476,7 @@ class Simulation:
 
     def authorize_operator(self, document: Mapping[str, Any]) -> None:
         """From now on the operator's calls are authorized against this identity policy (the
-        README's example policy for `smart-vault restore`), as the functions' against their roles."""
+        example policy for `smart-vault restore`, docs/restore.md), as the functions' against their roles."""
         assert self.authorizer is not None, "needs settings.enforce_iam"
         arn = f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/smart-vault-operator"
         role = Role(

@@ -84,7 +84,7 @@ class SnapshotLocks:
 
     def __init__(self, region: str, now: Callable[[], datetime]) -> None:
         self.region = region
-        self.other_regions: tuple[str, ...] = ()  # copy destinations (issue 11)
+        self.other_regions: tuple[str, ...] = ()  # copy destinations (off-site copies)
         self.now = now
         self.locks: dict[str, Lock] = {}
         self.locked_error = SNAPSHOT_LOCKED_ERROR  # what DeleteSnapshot of a locked one answers

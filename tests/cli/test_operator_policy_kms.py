@@ -1,7 +1,8 @@
 """The operator's restore policy allows every KMS action the EBS User Guide requires for volumes
 from snapshots under a customer managed key ("Requirements for Amazon EBS encryption",
 Permissions for users: kms:CreateGrant, kms:Decrypt, kms:DescribeKey,
-kms:GenerateDataKeyWithoutPlaintext, kms:ReEncrypt*), only through EC2, and the README says so.
+kms:GenerateDataKeyWithoutPlaintext, kms:ReEncrypt*), only through EC2, and the restore runbook
+(docs/restore.md) says so.
 Judged by the emulator's evaluator with the request context the SAR lists for each action."""
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ def test_the_key_is_not_usable_directly_nor_for_grants_to_anyone():
     assert decision("kms:CreateGrant", **{"kms:ViaService": ("ec2.us-west-2.amazonaws.com",)}) is Decision.IMPLICIT_DENY
 
 
-def test_the_readme_lists_every_kms_action_the_policy_needs():
-    readme = (ROOT / "README.md").read_text()
-    restore = readme[readme.index("**Permissions.** The CLI runs") :]
-    restore = restore[: restore.index("\n## ")]
+def test_the_restore_runbook_lists_every_kms_action_the_policy_needs():
+    runbook = (ROOT / "docs" / "restore.md").read_text()
+    restore = runbook[runbook.index("## Operator permissions\n\nThe CLI runs") :]
+    end = restore.find("\n## ", 1)
+    restore = restore if end < 0 else restore[:end]
     for action in ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext"):
         assert f"`{action}`" in restore
     assert "`kms:ReEncrypt*`" in restore

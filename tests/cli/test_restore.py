@@ -41,7 +41,7 @@ def backed_up(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with deployed(SCENARIO, monkeypatch) as stack:
         report = stack.sim.run_at(0, RUN)
         assert report["execution"]["status"] == "SUCCEEDED", report["execution"]
-        # Every restore below runs with the README's example operator policy, no more.
+        # Every restore below runs with the example operator policy (docs/restore.md), no more.
         stack.sim.authorize_operator(json.loads(OPERATOR_POLICY.read_text()))
         stack.sim.tap.reset_counts()
         yield stack

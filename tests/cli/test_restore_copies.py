@@ -1,4 +1,4 @@
-"""`smart-vault points` and `restore` in a copy Region (issue 19, item 1): a copy's VolumeId is
+"""`smart-vault points` and `restore` in a copy Region: a copy's VolumeId is
 EC2's placeholder, so points there are grouped by the copies' source-volume and device tags, and
 an AMI or instance is registered from the instance spec recorded at backup time, with the
 source Region unreachable."""

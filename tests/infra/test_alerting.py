@@ -1,4 +1,4 @@
-"""Issue 8 defects 3, 5, 7 (stack parts): every alert path can reach the topic, and what cannot be
+"""Alerting, the stack parts: every alert path can reach the topic, and what cannot be
 delivered lands in an alarmed dead-letter queue. Each test names the AWS document it follows."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def actions(statement):
 
 def test_cloudwatch_alarms_may_publish_to_the_topic(synthesized):
     # The topic policy CDK writes (enforce_ssl + the EventBridge target) replaces SNS's default
-    # policy, so without this statement every alarm action is refused (issue 8, defect 3).
+    # policy, so without this statement every alarm action is refused.
     topic_id, _ = only(synthesized, "AWS::SNS::Topic")
     _, policy = only(synthesized, "AWS::SNS::TopicPolicy")
     [statement] = by_principal(policy["PolicyDocument"], "cloudwatch.amazonaws.com")

@@ -1,4 +1,4 @@
-"""The stack with the fleet's own KMS keys (fleet_kms_keys, issue 19.3): each role whose EC2
+"""The stack with the fleet's own KMS keys (fleet_kms_keys): each role whose EC2
 calls make EBS use the key gets what the EBS User Guide lists, only through EC2, and cdk-nag,
 cfn-guard, cfn-lint and parliament stay clean."""
 

@@ -20,22 +20,22 @@ PINNED = {
     "CheckLogs9B0D688B": "AWS::Logs::LogGroup",
     "PruneLogs46B63E14": "AWS::Logs::LogGroup",
     "NotifyLogsC0ABC89F": "AWS::Logs::LogGroup",
-    # Added with issue 11 (the copy function), pinned from the start.
+    # Added with the copy function, pinned from the start.
     "CopyLogs8205D979": "AWS::Logs::LogGroup",
     "StateMachineLogs3CB16D3C": "AWS::Logs::LogGroup",
     "StateMachine2E01A3A5": "AWS::StepFunctions::StateMachine",
     "Schedule": "AWS::Scheduler::Schedule",
     "Dashboard9E4231ED": "AWS::CloudWatch::Dashboard",
-    # Added with issue 8 (dead letters of the schedule and the status rule), pinned from the start.
+    # Added with the dead letters of the schedule and the status rule, pinned from the start.
     "DeadLetterQueue9F481546": "AWS::SQS::Queue",
-    # Added with issue 12 (the restore drill), pinned from the start.
+    # Added with the restore drill, pinned from the start.
     "DrillLogs6301FA14": "AWS::Logs::LogGroup",
     "DrillCleanupLogs2024CA56": "AWS::Logs::LogGroup",
     "DrillReportLogs512D2E3F": "AWS::Logs::LogGroup",
     "DrillStateMachineLogs193E6A3A": "AWS::Logs::LogGroup",
     "DrillStateMachineAA8CD0AA": "AWS::StepFunctions::StateMachine",
     "DrillSchedule": "AWS::Scheduler::Schedule",
-    # Added with issue 21 (the weekly preflight), pinned from the start.
+    # Added with the weekly preflight, pinned from the start.
     "PreflightSchedule": "AWS::Scheduler::Schedule",
 }
 RETAINED = {"Key961B73FD", "InventoryBucketA869B8CB"}

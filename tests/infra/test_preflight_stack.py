@@ -1,4 +1,4 @@
-"""The weekly preflight (issue 21): its schedule setting and the PreflightFailed alarm."""
+"""The weekly preflight: its schedule setting and the PreflightFailed alarm."""
 
 from __future__ import annotations
 

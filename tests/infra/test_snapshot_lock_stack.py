@@ -69,9 +69,9 @@ def test_no_recycle_bin_rule_and_no_lock_permission_unless_configured(synthesize
 
 
 def test_only_snapshot_check_and_prune_may_lock_and_only_their_own_snapshots_for_the_set_days(locked):
-    # Snapshot locks at creation; Check locks what a throttled LockSnapshot left unlocked (issue 19
-    # item 4: carried to Check instead of a retry that would snapshot again); Prune adds a lock
-    # that is missing (a LockSnapshot that failed on an earlier night, issue 20): the same
+    # Snapshot locks at creation; Check locks what a throttled LockSnapshot left unlocked (a throttled
+    # lock is carried to Check instead of a retry that would snapshot again); Prune adds a lock
+    # that is missing (a LockSnapshot that failed on an earlier night): the same
     # conditions on all three.
     template = locked["template"]
     lockers = [

@@ -39,7 +39,7 @@ def test_volumes_are_created_only_with_the_drill_marker(authorizer: Authorizer):
 
 
 def test_the_drill_may_list_the_instances_in_scope(authorizer: Authorizer):
-    # Select reports the instances it cannot drill (issue 20.6b); Describe* has no resource ARN.
+    # Select reports the instances it cannot drill (no restorable point); Describe* has no resource ARN.
     assert allowed(authorizer, "drill", "ec2:DescribeInstances", "*")
     assert not allowed(authorizer, "drill_cleanup", "ec2:DescribeInstances", "*")
 
@@ -57,7 +57,7 @@ def test_only_drill_volumes_can_be_deleted(authorizer: Authorizer):
     assert allowed(authorizer, "drill_cleanup", "ec2:DeleteVolume", VOLUME, **drill_volume)
     assert not allowed(authorizer, "drill_cleanup", "ec2:DeleteVolume", VOLUME)
     assert not allowed(authorizer, "drill_cleanup", "ec2:DeleteVolume", VOLUME, **{"aws:ResourceTag/Name": ("db",)})
-    # The sweep of leftovers (issue 20.6c) cannot delete another deployment's drill volume.
+    # The sweep of earlier drills' leftovers cannot delete another deployment's drill volume.
     theirs = {f"aws:ResourceTag/{TAG_DRILL}": ("another-deployment",)}
     assert not allowed(authorizer, "drill_cleanup", "ec2:DeleteVolume", VOLUME, **theirs)
     assert allowed(authorizer, "drill_cleanup", "ec2:DescribeVolumes", "*")

@@ -59,7 +59,7 @@ def test_arn_segments_match_one_by_one_and_the_resource_part_may_span_colons():
     )
     assert arn_match("arn:aws:ec2:*::snapshot/*", "arn:aws:ec2:eu-west-1::snapshot/snap-1")
     assert not arn_match("arn:aws:ec2:us-east-1:*:snapshot/*", "arn:aws:ec2:us-east-1:123456789012:volume/vol-1")
-    # The broken Distributed Map grant of issue 8, defect 1: no state machine name.
+    # A broken Distributed Map grant, as it once was: no state machine name.
     assert not arn_match(
         "arn:aws:states:us-east-1:123456789012:stateMachine",
         "arn:aws:states:us-east-1:123456789012:stateMachine:smart-vault-backup",

@@ -1,4 +1,4 @@
-"""Issue 20 item 7: a scenario that could never test what it says is refused, naming the field
+"""A scenario that could never test what it says is refused, naming the field
 (exit 2): a clock that goes backwards, faults that can never fire, an archive age no pick can
 reach, and numbers or booleans written as JSON strings. The CDK context's text forms
 (`-c keep_min=3`) stay valid: only a JSON document must use JSON's types."""

@@ -1,4 +1,4 @@
-"""Recovery points of off-site copies (issue 19 item 1), pure: every copy has EC2's placeholder
+"""Recovery points of off-site copies, pure: every copy has EC2's placeholder
 VolumeId, so a point groups them by their source-volume and device tags; an AMI is registered
 from the instance spec the snapshots carry."""
 

@@ -128,7 +128,7 @@ def test_invalid_field_is_named(mutate, field):
 
 
 def test_every_operation_the_contract_names_is_built():
-    # Nothing is planned any more: a fault on CopySnapshot (issue 11) is accepted like any other.
+    # Nothing is planned any more: a fault on CopySnapshot (off-site copies) is accepted like any other.
     assert PLANNED_OPERATIONS == ()
 
 

@@ -1,4 +1,4 @@
-"""Issue 8 through the real ASL: fleets above EC2's filter limit, alerts that must get through
+"""Alerts and limits through the real ASL: fleets above EC2's filter limit, alerts that must get through
 when many instances fail, and the fallback alert when Notify itself cannot work."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Off-site copies (issue 11) through the real ASL, the real handlers and the stack's IAM, on a
+"""Off-site copies through the real ASL, the real handlers and the stack's IAM, on a
 multi-Region emulated account whose CopySnapshot is as strict as EC2's (smart_vault_sim.regions)."""
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def test_a_copy_whose_key_the_role_cannot_use_fails_the_instance_alerts_and_bloc
 
 
 def test_a_missing_destination_key_fails_the_copies_there_not_the_backup():
-    # Issue 20.5 (supersedes "fails the run in Discover"): the local backup is still taken.
+    # A destination key that cannot be used does not fail the run in Discover: the local backup is still taken.
     simulation = Simulation(scenario(instances=[instance("web-1")]))
     with simulation.emulated():
         boto3.client("kms", region_name="us-west-2").delete_alias(AliasName="alias/smart-vault-dr")

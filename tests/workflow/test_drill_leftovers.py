@@ -1,4 +1,4 @@
-"""Issue 20 items 6 and 7: what a restore drill could not do is said, not silent — an instance
+"""What a restore drill could not do is said, not silent — an instance
 it cannot drill, a drill volume it could not delete (swept by the next drill) — and a
 DeleteVolume fault scoped to an instance fires on that instance's drill volumes."""
 

@@ -1,5 +1,5 @@
-"""Fleets whose volumes use a customer managed KMS key (issue 19.3) and a destination key that
-cannot be used (issue 20.5), through the real ASL, handlers and the stack's IAM: EBS uses the
+"""Fleets whose volumes use a customer managed KMS key and a destination key that
+cannot be used, through the real ASL, handlers and the stack's IAM: EBS uses the
 key on the caller's behalf to copy, archive and restore, so each of those roles needs it."""
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def test_a_missing_fleet_key_is_one_alert_naming_it():
     assert "alias/typo" in alert["message"] and "fleet_kms_keys[1]" in alert["message"]
 
 
-# -- issue 20.5: one destination's key ---------------------------------------------------------
+# -- one destination's key: unusable ------------------------------------------------------------
 EU = {"region": "eu-west-1", "kms_key": "alias/smart-vault-eu", "retention_days": 10, "keep_min": 2}
 
 

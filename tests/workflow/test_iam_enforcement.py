@@ -1,5 +1,5 @@
 """IAM in simulations: every call is authorized against the synthesized stack's roles, and a call
-the policies would deny fails the way AWS fails it (issue 8, "Close the class")."""
+the policies would deny fails the way AWS fails it (the whole class of IAM gaps closed, not one grant)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_the_ec2_denial_has_awss_message_shape():
 
 
 def test_a_map_that_may_not_start_its_children_fails_the_run():
-    # Given the Distributed Map grant as it was before issue 8's defect 1 was fixed.
+    # Given the Distributed Map grant as it once was (without the state machine name).
     def broken_map_grant(template: dict[str, Any]) -> None:
         text = json.dumps(template).replace(':stateMachine:smart-vault-sim-backup"', ':stateMachine"')
         template.update(json.loads(text))

@@ -1,4 +1,4 @@
-"""Issue 9 through the simulator: the record is the truth, nothing is left behind.
+"""The lifecycle through the simulator: the record is the truth, nothing is left behind.
 
 Every test runs the real ASL and handlers on the emulated account; faults are real botocore
 errors injected where AWS would raise them."""
@@ -226,7 +226,7 @@ def test_dry_run_is_an_exact_preview_and_says_so(run_scenario):
 
 
 def test_a_dry_run_predicts_the_snapshots_the_real_run_creates_and_the_instances_it_skips(run_scenario):
-    """Issue 20 item 6: a dry run said "Snapshots created: 0 ... Skipped: 3" for a fleet the real
+    """A dry run once said "Snapshots created: 0 ... Skipped: 3" for a fleet the real
     run backs up. It must predict the creations, with the real run's exclusions and skips."""
     opted_out = {"tags": {"backup": "False"}}
     common = dict(

@@ -1,4 +1,4 @@
-"""Instances a run does not back up are named, never silently left out (issue 9)."""
+"""Instances a run does not back up are named, never silently left out."""
 
 from __future__ import annotations
 

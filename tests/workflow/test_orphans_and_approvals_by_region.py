@@ -1,4 +1,4 @@
-"""Issue 20 items 2, 3 and part of 6 through the real ASL and handlers: an orphaned volume's
+"""Orphans held for copies and approvals by Region, through the real ASL and handlers: an orphaned volume's
 local snapshots wait for their off-site copies like a live volume's, and circuit breakers and
 their approvals are per volume and Region."""
 

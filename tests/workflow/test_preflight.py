@@ -1,4 +1,4 @@
-"""`smart-vault preflight` in the emulated account (issue 21): the real workflow started with
+"""`smart-vault preflight` in the emulated account: the real workflow started with
 {"preflight": true}; every function's night calls made with its own role, EC2 ones with DryRun."""
 
 from __future__ import annotations

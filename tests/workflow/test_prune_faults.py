@@ -1,4 +1,4 @@
-"""Issue 20, items 1 and 4, as an operator would script them: a lock refused once, and a
+"""Locks and deletions under faults, as an operator would script them: a lock refused once, and a
 throttling storm on DeleteSnapshot. Real ASL and handlers, the emulator's locks and faults."""
 
 from __future__ import annotations

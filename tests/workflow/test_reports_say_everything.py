@@ -1,4 +1,4 @@
-"""Issue 20 item 6: the alert and the report say everything an operator needs: the Region of a
+"""The alert and the report say everything an operator needs: the Region of a
 denied copy, a short drill error, what a dry run would create, the instances a drill cannot
 drill, and the drill volumes an earlier drill left behind (swept)."""
 

@@ -1,4 +1,4 @@
-"""The AWS-call tap sees every call a handler makes, whatever thread makes it (issue 9)."""
+"""The AWS-call tap sees every call a handler makes, whatever thread makes it."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def check_fleet_keys(settings: Settings, kms_for: KmsFor, source_region: str) ->
 
 def unusable_copy_keys(settings: Settings, kms_for: KmsFor) -> dict[str, str]:
     """Destination Region -> why its key cannot encrypt copies. Those copies fail (with this
-    text); the local backups and the other destinations go on (issue 20.5, as AWS Backup and
+    text); the local backups and the other destinations go on (a bad destination key, as AWS Backup and
     DLM fail the copy, not the backup)."""
     found: dict[str, str] = {}
     for i, dest in enumerate(settings.copy_regions):

@@ -64,7 +64,7 @@ def test_an_empty_fleet_makes_no_describe_volumes_call(ec2):
 
 
 def test_a_named_instance_that_does_not_exist_is_skipped_with_a_reason(ec2):
-    # A re-run must not fail because one named instance is gone (issue 8, defect 7).
+    # A re-run must not fail because one named instance is gone.
     a = ec2.add_instance("a")
     targets = find_targets(settings=settings(), ec2=ec2, instance_ids=[a, "i-0123456789abcdef0"])
     assert [(t.instance_id, t.skip_reason) for t in targets] == [
