@@ -129,7 +129,8 @@ def tracked_text_files() -> list[Path]:
 # A path into a specification outside the repository, or an issue number of a tracker; the
 # pattern is spelt in two parts so that this file does not match itself.
 OUTSIDE = re.compile("shared" r"/spec|\bissues? \d", re.I)
-# docs/decisions.md is being rewritten in parallel elsewhere; it joins this check once that lands.
+
+
 def test_no_tracked_file_points_outside_the_repository_or_to_issue_numbers():
     files = [f for f in tracked_text_files() if f.exists()]
     assert len(files) > 100
