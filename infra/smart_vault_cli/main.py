@@ -152,6 +152,16 @@ def rerun(ctx: click.Context, execution: str, redrive: bool, follow: bool) -> No
 
 
 @cli.command()
+@click.argument("execution")
+@click.option("--follow", is_flag=True, help="Show progress until the execution ends; exit 0 only on SUCCEEDED.")
+@click.pass_context
+def redrive(ctx: click.Context, execution: str, follow: bool) -> None:
+    """Redrive EXECUTION (name or ARN): re-attempt only what failed, under the same ARN."""
+    dep = _deployment(ctx)
+    _follow_and_exit(dep, _operations().redrive_execution(dep, execution), follow)
+
+
+@cli.command()
 @click.argument("execution", required=False)
 @click.option(
     "--limit",
@@ -167,8 +177,8 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     console = Console(width=160)
     if execution is None:
         table = Table(title=f"Smart Vault executions ({dep.stack})")
-        columns = ("execution", "started", "status", "backed up", "failed", "created", "deleted", "kept locked")
-        for column in (*columns, "next unlock", "copies", "breakers (volume in Region)"):
+        columns = ("execution", "started", "status", "redrives", "backed up", "failed", "created", "deleted")
+        for column in (*columns, "kept locked", "next unlock", "copies", "breakers (volume in Region)"):
             table.add_column(column)
         for row in _operations().status_rows(dep, limit):
             copies = (
@@ -180,6 +190,7 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
                 row["name"],
                 f"{row['start']:%Y-%m-%d %H:%M:%S}",
                 row["status"],
+                str(row["redrives"]),
                 *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted", "locked", "next_unlock")),
                 copies,
                 ", ".join(row["breakers"]) or "-",

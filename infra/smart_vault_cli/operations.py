@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from smart_vault.aws import Ec2
 from smart_vault.backup.discovery import find_targets
 from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
@@ -73,16 +75,32 @@ def follow(
 
 
 def rerun(dep: Deployment, execution: str, *, redrive: bool) -> str:
+    if redrive:
+        return redrive_execution(dep, execution)
     description = dep.describe(execution)
     if description["status"] == "RUNNING":
         raise CliError(f"execution {description['name']} is still running")
-    if redrive:
-        try:
-            dep.client("stepfunctions").redrive_execution(executionArn=description["executionArn"])
-        except Exception as error:  # not redrivable, or not supported where this runs
-            raise CliError(f"cannot redrive {description['name']}: {error}") from None
-        return str(description["executionArn"])
     return dep.start(json.loads(description.get("input") or "{}"), kind="rerun")
+
+
+def redrive_execution(dep: Deployment, execution: str) -> str:
+    """Redrive EXECUTION as the console's Redrive does: same ARN, same input, only what failed.
+
+    DescribeExecution says whether it can be (``redriveStatus``, with AWS's reason when not:
+    succeeded, older than 14 days, too many history events); the RedriveExecution error is
+    shown as AWS words it when the status changed in between."""
+    description = dep.describe(execution)
+    name = description["name"]
+    if description["status"] == "RUNNING":
+        raise CliError(f"execution {name} is still running")
+    if description.get("redriveStatus") == "NOT_REDRIVABLE":
+        reason = description.get("redriveStatusReason") or "AWS says it is not redrivable"
+        raise CliError(f"cannot redrive {name}: {reason}. Start a new execution instead: smart-vault rerun {name}")
+    try:
+        dep.client("stepfunctions").redrive_execution(executionArn=description["executionArn"])
+    except ClientError as error:
+        raise CliError(f"cannot redrive {name}: {error.response['Error'].get('Message') or error}") from None
+    return str(description["executionArn"])
 
 
 def status_rows(dep: Deployment, limit: int) -> list[dict[str, Any]]:
@@ -96,6 +114,7 @@ def status_rows(dep: Deployment, limit: int) -> list[dict[str, Any]]:
                 "name": execution["name"],
                 "start": execution["startDate"],
                 "status": execution["status"],
+                "redrives": description.get("redriveCount") or 0,
                 "backed_up": summary.get("backed_up"),
                 "failed": summary.get("failed"),
                 "created": summary.get("snapshots_created"),

@@ -8,9 +8,10 @@ from smart_vault.aws import Alerts, Ec2, Store
 from smart_vault.models import ErrorInfo, InstanceJob, RunContext
 from smart_vault.observability import correlate, lambda_handler
 from smart_vault.preflight.steps import answers_preflight
+from smart_vault.redrive.attempts import save_resume_point
 from smart_vault.reporting.run_report import alert_run_failure, record_failure, summarize_run
 from smart_vault.settings import get_settings
-from smart_vault.validation import read_action, read_str, require_mapping
+from smart_vault.validation import read_action, read_int, read_str, require_mapping
 
 ACTIONS = ("record_failure", "summarize", "run_failed")
 
@@ -27,14 +28,13 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         failure = require_mapping(job_data.get("failure"), "job.failure")
         job = InstanceJob.from_dict(job_data)
         correlate(job.run.execution_name, job.instance.instance_id)
-        return record_failure(
-            job,
-            step=read_str(failure, "step", path="job.failure."),
-            error=ErrorInfo.from_catch(failure.get("error")),
-            settings=settings,
-            store=Store(settings.require_bucket()),
-            ec2=Ec2(),
-        ).to_dict()
+        step = read_str(failure, "step", path="job.failure.")
+        store = Store(settings.require_bucket())
+        outcome = record_failure(
+            job, step=step, error=ErrorInfo.from_catch(failure.get("error")), settings=settings, store=store, ec2=Ec2()
+        )
+        save_resume_point(store, job.run, job.instance.instance_id, step, job_data)
+        return outcome.to_dict()
 
     if action == "summarize":
         run = RunContext.from_dict(event.get("run"))
@@ -49,6 +49,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             alerts=alerts,
             ec2=Ec2(),
             orphan_step=require_mapping(event["orphans"], "orphans") if event.get("orphans") is not None else None,
+            attempt=read_int(event, "redrive_count", default=0, minimum=0),
+            retry_inventory=inventory.get("redrive") is not None,
         )
         return summary.to_dict()
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, Alerts, Ec2, Store
+from smart_vault.aws import SNS_MAX_MESSAGE_BYTES, SNS_MAX_SUBJECT, Alerts, Ec2, Store
 from smart_vault.constants import METRIC_DIMENSION_STEP, METRIC_SNAPSHOTS_FAILED, METRIC_STEP_FAILED
 from smart_vault.errors import shorten_error
 from smart_vault.models import (
@@ -25,6 +25,7 @@ from smart_vault.models import (
     run_prefix,
 )
 from smart_vault.observability import count, count_by, logger
+from smart_vault.redrive.attempts import Attempt, attempt_prefix, write_retry_inventory
 from smart_vault.retention.deferral import DEFERRED_PREFIX
 from smart_vault.retention.journal import ORPHANS_SUBJECT, Intent, parse
 from smart_vault.retention.orphans import OrphanReport, OrphanVolume
@@ -92,6 +93,10 @@ class RunSummary:
     orphans_error: ErrorInfo | None = None
     audit_key: str | None = None
     alert_subject: str | None = None
+    # A redrive attempt (None: the scheduled attempt), and the retry inventory a further
+    # Redrive would read (None: nothing to re-attempt).
+    attempt: Attempt | None = None
+    redrive: dict[str, Any] | None = None
 
     def _with(self, status: str) -> list[InstanceOutcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -232,6 +237,9 @@ class RunSummary:
             ][:MAX_LISTED],
             "audit_key": self.audit_key,
             "alert": self.alert_subject,
+            "attempt": self.attempt.number if self.attempt else 0,
+            "redriven": len(self.attempt.redriven) if self.attempt else 0,
+            "redrive": self.redrive,
             # The Fail state's cause when instances failed: short, readable in the console.
             "cause": _cause(failed, self.orphans_error),
         }
@@ -268,9 +276,15 @@ def summarize_run(
     skipped_key: str | None = None,
     ec2: Ec2,
     orphan_step: Mapping[str, Any] | None = None,
+    attempt: int = 0,
+    retry_inventory: bool = False,
 ) -> RunSummary:
     """Every inventory item gets an outcome; journaled deletions are confirmed against the
-    account, so the audit record and the alert say what the account shows."""
+    account, so the audit record and the alert say what the account shows.
+
+    ``attempt`` is the execution's redrive count; with ``retry_inventory`` the inventory holds
+    only the instances that attempt re-attempted. Each attempt writes its own audit record and,
+    when something failed, the retry inventory of the next."""
     inventory = [InstanceTarget.from_dict(i) for i in store.get_json(inventory_key)]
     prefix = outcomes_prefix(run_prefix(run))
     records = {o.instance_id: o for o in (InstanceOutcome.from_dict(r) for r in store.get_many(store.keys(prefix)))}
@@ -306,11 +320,20 @@ def summarize_run(
     outcomes, orphans = _confirm_journals(outcomes, orphans, journals, ec2, run)
     if skipped_key:  # instances Discover found but did not select (a near-miss tag value)
         outcomes.extend(InstanceOutcome.from_dict(r) for r in store.get_json(skipped_key))
-    summary = RunSummary(run=run, outcomes=outcomes, orphans=orphans, orphans_error=orphans_error)
-    summary.audit_key = f"{run_prefix(run)}/audit.json"
+    redriven = Attempt(number=attempt, redriven=tuple(t.instance_id for t in inventory)) if retry_inventory else None
+    summary = RunSummary(run=run, outcomes=outcomes, orphans=orphans, orphans_error=orphans_error, attempt=redriven)
+    summary.audit_key = f"{attempt_prefix(run, attempt)}/audit.json"
+    if summary.failed or orphans_error:
+        targets = {t.instance_id: t for t in inventory}
+        summary.redrive = write_retry_inventory(store, run, summary.failed, targets, attempt + 1)
     store.put_json(summary.audit_key, _audit_record(summary, inventory))
     if alerts is not None and (
-        summary.failed or summary.tripped_volumes() or orphans_error or _warnings(summary) or settings.notify_on_success
+        summary.failed
+        or summary.attempt
+        or summary.tripped_volumes()
+        or orphans_error
+        or _warnings(summary)
+        or settings.notify_on_success
     ):
         request = fit_alert(
             lambda listed: _summary_alert(summary, store.bucket, listed, settings),
@@ -336,6 +359,10 @@ def fit_alert(build: Callable[[int], dict[str, Any]], most: int) -> dict[str, An
 
 def _summary_alert(summary: RunSummary, bucket: str, listed: int, settings: Settings) -> dict[str, Any]:
     subject, text = _alert_text(summary, bucket, listed, settings)
+    if summary.attempt:  # every attempt is heard, and says which it is
+        header = summary.attempt.header(summary.run.run_id, summary.outcomes)
+        subject = header.split(";")[0].replace("Redrive", "Smart Vault: redrive", 1)[:SNS_MAX_SUBJECT]
+        text = f"{header}\n\n{text}"
     failed = summary.failed
     audit = f"s3://{bucket}/{summary.audit_key}"
     # Machine subscribers get counts, which instances failed where and with which code, and the
@@ -364,6 +391,7 @@ def _summary_alert(summary: RunSummary, bucket: str, listed: int, settings: Sett
             "run_id": summary.run.run_id,
             "failed_count": str(len(failed)),
             "audit_record": audit,
+            "attempt": str(summary.attempt.number if summary.attempt else 0),
         },
     )
 
