@@ -131,8 +131,9 @@ class Emulated:
             self.hooks.wait_for_execution_end(seen, timeout=0.05)
         raise AssertionError(f"{arn} still RUNNING")
 
-    def run(self, machine: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        arn = str(self.sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))["executionArn"])
+    def run(self, machine: str, payload: dict[str, Any], name: str = "first") -> tuple[str, dict[str, Any]]:
+        started = self.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))
+        arn = str(started["executionArn"])
         return arn, self.finished(arn)
 
     def redrive(self, arn: str) -> dict[str, Any]:
@@ -262,34 +263,44 @@ def test_a_succeeded_execution_is_not_redrivable(emulated: Emulated):
     )
 
 
-def test_a_running_execution_is_not_redrivable(emulated: Emulated):
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
-    waits = {
-        "StartAt": "Wait for a worker",
+def waiting_for_a_worker(queue: str) -> dict[str, Any]:
+    """Prepare, then a task that waits for a token sent to ``queue`` (the execution stays RUNNING)."""
+    return {
+        "StartAt": "Prepare",
         "States": {
+            "Prepare": {"Type": "Pass", "Result": "ready", "ResultPath": "$.prepared", "Next": "Wait for a worker"},
             "Wait for a worker": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
                 "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
                 "End": True,
-            }
+            },
         },
     }
-    arn = emulated.sfn.start_execution(stateMachineArn=emulated.machine(waits), input="{}")["executionArn"]
-    messages: list[Any] = []
-    for _ in range(100):
+
+
+def next_token(sqs: Any, queue: str) -> str:
+    for _ in range(200):
         messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", [])
         if messages:
-            break
-    assert messages, "the task never sent its token"
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+            return str(json.loads(messages[0]["Body"])["token"])
+    raise AssertionError("the task never sent its token")
+
+
+def test_a_running_execution_is_not_redrivable(emulated: Emulated):
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    machine = emulated.machine(waiting_for_a_worker(queue))
+    arn = emulated.sfn.start_execution(stateMachineArn=machine, name="waiting", input="{}")["executionArn"]
+    token = next_token(sqs, queue)
     described = emulated.sfn.describe_execution(executionArn=arn)
     assert (described["status"], described["redriveStatus"]) == ("RUNNING", "NOT_REDRIVABLE")
     assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
         "ExecutionNotRedrivable",
         "Execution is RUNNING and cannot be redriven.",
     )
-    emulated.sfn.send_task_success(taskToken=json.loads(messages[0]["Body"])["token"], output="{}")
+    emulated.sfn.send_task_success(taskToken=token, output="{}")
     assert emulated.finished(arn)["status"] == "SUCCEEDED"
 
 
@@ -316,3 +327,60 @@ def test_an_unknown_execution_cannot_be_redriven(emulated: Emulated):
     emulated.machine(TOP_LEVEL)
     missing = f"arn:aws:states:{REGION}:123456789012:execution:toy:nobody"
     assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=missing))[0] == "ExecutionDoesNotExist"
+
+
+# -- a Distributed Map ------------------------------------------------------------------------
+def child_runs(emulated: Emulated) -> int:
+    return len(emulated.hooks.current.children)
+
+
+def child_states_entered(emulated: Emulated) -> list[list[str]]:
+    return [
+        [name for kind, name in child.states if kind.endswith("StateEntered")]
+        for child in emulated.hooks.current.children.values()
+    ]
+
+
+def test_a_redriven_map_run_reruns_only_its_unsuccessful_children_from_their_failed_state(emulated: Emulated):
+    machine = emulated.machine(distributed())
+    emulated.hooks.new_run()
+    arn, first = emulated.run(machine, ITEMS)
+    assert (first["status"], first["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert child_runs(emulated) == 3
+
+    once = emulated.redrive(arn)
+    assert (once["status"], once["redriveCount"]) == ("FAILED", 1)
+    assert child_runs(emulated) == 2  # b and c: a succeeded and is not rerun
+    # b restarts at Second (where it failed), c at First (where it failed) and fails at Second.
+    assert sorted(child_states_entered(emulated)) == [["First", "Second"], ["Second", "Stamp", "Timed"]]
+
+    twice = emulated.redrive(arn)
+    assert (twice["status"], twice["redriveCount"]) == ("SUCCEEDED", 2)
+    assert child_runs(emulated) == 1  # c alone, from Second: its First is not re-entered
+    assert child_states_entered(emulated) == [["Second", "Stamp", "Timed"]]
+
+    results = output(twice)
+    assert [r["id"] for r in results] == ["a", "b", "c"]  # every item, a's output from the first run
+    # Each Standard child sees its own redrive count (a: never redriven, b: once, c: twice).
+    assert [r["stamp"]["count"] for r in results] == [0, 1, 2]
+    assert results[0]["stamp"]["time"] == "none" and results[2]["stamp"]["time"] != "none"
+
+    history = emulated.history(arn)
+    started = [e["mapRunStartedEventDetails"]["mapRunArn"] for e in history if e["type"] == "MapRunStarted"]
+    redriven = [e["mapRunRedrivenEventDetails"] for e in history if e["type"] == "MapRunRedriven"]
+    assert redriven == [{"mapRunArn": started[0], "redriveCount": 1}, {"mapRunArn": started[0], "redriveCount": 2}]
+    assert [e["type"] for e in history].count("ExecutionRedriven") == 2
+    map_runs = emulated.sfn.list_map_runs(executionArn=arn)["mapRuns"]
+    assert [m["mapRunArn"] for m in map_runs] == started  # one Map Run, redriven under its ARN
+    described = emulated.sfn.describe_map_run(mapRunArn=started[0])
+    assert (described["status"], described["redriveCount"]) == ("SUCCEEDED", 2)
+    assert described["itemCounts"]["succeeded"] == 3
+
+
+def test_a_distributed_map_fails_only_beyond_its_tolerated_failures(emulated: Emulated):
+    # b and c fail: one failure tolerated is too few, two are enough.
+    _, strict = emulated.run(emulated.machine(distributed({"ToleratedFailureCount": 1}), "strict"), ITEMS)
+    _, lenient = emulated.run(emulated.machine(distributed({"ToleratedFailureCount": 2}), "lenient"), ITEMS)
+    _, by_share = emulated.run(emulated.machine(distributed({"ToleratedFailurePercentage": 70.0}), "share"), ITEMS)
+    assert (strict["status"], strict["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert (lenient["status"], by_share["status"]) == ("SUCCEEDED", "SUCCEEDED")
