@@ -32,6 +32,7 @@ from smart_vault.constants import (
 )
 from smart_vault.errors import THROTTLING_CODES, SmartVaultError, ThrottledError
 from smart_vault.models import RunContext, execution_prefix, outcomes_prefix
+from smart_vault.redrive.attempts import attempt_prefix, merged_audit
 from smart_vault.validation import format_time, parse_time
 
 
@@ -54,7 +55,7 @@ class Deployment:
     profile: str | None = None
     # Outcome records are written once per instance and execution: `run --follow` polls the
     # listing but reads each record only the first time it appears.
-    _records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _records: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def find(cls, stack: str, *, region: str | None = None, profile: str | None = None) -> Deployment:
@@ -149,9 +150,11 @@ class Deployment:
         found: dict[str, dict[str, Any]] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=outcomes_prefix(prefix)):
             for obj in page.get("Contents", []):
-                record = self._records.get(obj["Key"]) or self.read_json(obj["Key"])
+                # By key and ETag: a redrive attempt rewrites the records of the instances it re-ran.
+                cached = (obj["Key"], obj.get("ETag"))
+                record = self._records.get(cached) or self.read_json(obj["Key"])
                 if record:
-                    self._records[obj["Key"]] = record
+                    self._records[cached] = record
                     found[record["instance_id"]] = record
         return found
 
@@ -160,8 +163,13 @@ class Deployment:
         return self.read_json(f"{prefix}/inventory.json") if prefix else None
 
     def audit(self, description: dict[str, Any]) -> dict[str, Any] | None:
+        """The execution's audit record; after redrives, the run as its attempts left it (each
+        attempt writes its own record, smart_vault.redrive)."""
         prefix = self.run_prefix(description)
-        return self.read_json(f"{prefix}/audit.json") if prefix else None
+        if prefix is None:
+            return None
+        attempts = range(int(description.get("redriveCount") or 0) + 1)
+        return merged_audit([self.read_json(f"{attempt_prefix(prefix, k)}/audit.json") for k in attempts])
 
     def latest_audit(self, run_id: str) -> dict[str, Any] | None:
         """The audit record of the run's most recent execution (a re-run shares the run id)."""

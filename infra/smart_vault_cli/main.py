@@ -174,7 +174,7 @@ def redrive(ctx: click.Context, execution: str, follow: bool) -> None:
 def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     """Recent executions, or one execution's result per instance."""
     dep = _deployment(ctx)
-    console = Console(width=160)
+    console = Console(width=180)  # the execution name stays readable beside 12 columns
     if execution is None:
         table = Table(title=f"Smart Vault executions ({dep.stack})")
         columns = ("execution", "started", "status", "redrives", "backed up", "failed", "created", "deleted")

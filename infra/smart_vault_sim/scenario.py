@@ -68,6 +68,8 @@ SIMULATOR_OWNED = ("bucket_name", "topic_arn", "deployment_id")
 # Settings of the contract's additions that the product does not implement yet.
 PLANNED_SETTINGS: dict[str, str] = {}  # every setting of the additions is built
 WORKFLOWS = ("backup", "drill", "preflight")
+# A runs[] entry with "redrive": true redrives the backup run before it (RedriveExecution).
+REDRIVE = "redrive"
 # The emulated account's time window: EBS snapshots exist since 2008, and an end well inside
 # datetime's range keeps every derived time (age, schedule) representable.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -121,7 +123,7 @@ _SNAPSHOT_KEYS = (
     "detached",
 )
 _FAULT_KEYS = ("operation", "instance", "snapshot", "error", "count")
-_RUN_KEYS = ("at", "every", "count", "workflow")
+_RUN_KEYS = ("at", "every", "count", "workflow", "redrive")
 
 
 def _fail(field: str, problem: str) -> ScenarioError:
@@ -562,6 +564,9 @@ def _run_entry(entry: Any, path: str, earlier: Sequence[datetime]) -> list[datet
     workflow = read_str(entry, "workflow", path=f"{path}.", default="backup")
     if workflow not in WORKFLOWS:
         raise _fail(f"{path}.workflow", f"must be backup, drill or preflight, got {workflow!r}")
+    redrive = read_bool(entry, "redrive", path=f"{path}.", default=False)
+    if redrive and (workflow != "backup" or "every" in entry or "at" not in entry):
+        raise _fail(f"{path}.redrive", "redrives the backup run before it: give it an 'at', no workflow, no 'every'")
     if "at" in entry:
         if "every" in entry or "count" in entry:
             raise _fail(path, "has 'at' and 'every'/'count': use one form per entry")
@@ -591,7 +596,12 @@ def _run_entry(entry: Any, path: str, earlier: Sequence[datetime]) -> list[datet
 def _workflows(data: Mapping[str, Any]) -> tuple[str, ...]:
     """The workflow of every run _runs schedules (an ``every`` entry repeats its own)."""
     workflows: list[str] = []
-    for entry in read_list(data, "runs"):
+    for i, entry in enumerate(read_list(data, "runs")):
+        if entry.get("redrive") is True:
+            if "backup" not in workflows and REDRIVE not in workflows:
+                raise _fail(f"runs[{i}].redrive", "there is no backup run before it to redrive")
+            workflows.append(REDRIVE)
+            continue
         times = 1 if "at" in entry else int(entry["count"])
         workflows += [str(entry.get("workflow") or "backup")] * times
     return tuple(workflows)

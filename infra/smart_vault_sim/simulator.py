@@ -23,6 +23,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2.models.availability_zones_and_regions import Zone
 
@@ -41,6 +42,7 @@ from smart_vault.constants import (
 )
 from smart_vault.models import RunContext, execution_prefix, orphans_key, outcomes_prefix, skipped_key
 from smart_vault.observability import logger
+from smart_vault.redrive.attempts import attempt_prefix, merged_audit
 from smart_vault.retention import deferral
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
@@ -55,8 +57,10 @@ from smart_vault_sim.history import state_outcomes as _state_outcomes
 from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
+from smart_vault_sim.redrive import Redrives
 from smart_vault_sim.restore_rules import restored_targets
-from smart_vault_sim.scenario import SIMULATOR_OWNED, Scenario
+from smart_vault_sim.scenario import REDRIVE, SIMULATOR_OWNED, Scenario
+from smart_vault_sim.scenario_checks import ScenarioError
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
 from smart_vault_sim.snapshot_lag import Lag, switched_on
 from smart_vault_sim.snapshot_locks import SnapshotLocks
@@ -133,8 +137,10 @@ class Simulation:
         self.tap = AwsTap()
         self.zones: list[Zone] = []  # the scenario Region's zones while emulated (zones.opted_in)
         self.hooks = InterpreterHooks()
+        self.redrives = Redrives(now=lambda: self.clock)
         self.pending_checks: dict[str, int] = {}  # snapshot id -> checks left that see pending
         self.clock: datetime = scenario.runs[0]
+        self._last_backup: tuple[str, str, str] = ("", "", "")  # ARN, run id, name of the latest backup run
         self.edit_template = edit_template  # tests: narrow the synthesized stack before it is judged
         self.authorizer: Authorizer | None = None
         self.limits = RequestLimits()
@@ -424,6 +430,9 @@ class Simulation:
             fleet_keys.patched(self.fleet_keys),
             zones.opted_in(self.scenario.region) as self.zones,
             self.hooks.installed(),
+            # RedriveExecution, redrive fields, $$.Execution.RedriveCount (moto has none), with
+            # the 14 days measured on the scenario's clock.
+            self.redrives.installed(),
             # A handler's backoff sleeps pass on the virtual clock (smart_vault.retention.deferral).
             mock.patch.object(deferral, "pause", self.tap.wait),
         ):
@@ -498,7 +507,7 @@ class Simulation:
             return drills.run_drill(self, index, at)
         if index < len(workflows) and workflows[index] == "preflight":
             return preflight.run_preflight(self, index, at)
-        return self._run_once(index, at)
+        return self._run_once(index, at, redrive=index < len(workflows) and workflows[index] == REDRIVE)
 
     def final_snapshots(self) -> list[dict[str, Any]]:
         return self._final_snapshots()
@@ -507,7 +516,7 @@ class Simulation:
         backend = fleet.ec2_backend(self.scenario.region)
         return {sid for sid, snap in backend.snapshots.items() if snap.volume.id in self.account.volumes}
 
-    def _run_once(self, index: int, at: datetime) -> dict[str, Any]:
+    def _run_once(self, index: int, at: datetime, *, redrive: bool = False) -> dict[str, Any]:
         self.clock = at
         self._terminate_due(at)
         events = self.hooks.new_run()
@@ -524,29 +533,44 @@ class Simulation:
         topic = self._topic()
         sent_before = len(topic.sent_notifications)
 
-        event = scheduled_event(at, self.scenario.region, fleet.ACCOUNT_ID)
-        run_id = RunContext.run_id_for(at)
-        name = f"sv-{run_id}-{index:04d}"
         started = time.monotonic()
-        arn = self.account.sfn.start_execution(
-            stateMachineArn=self.account.state_machine_arn, name=name, input=json.dumps(event)
-        )["executionArn"]
+        if redrive:
+            arn, run_id, name = self._redrive(index)
+        else:
+            run_id = RunContext.run_id_for(at)
+            name = f"sv-{run_id}-{index:04d}"
+            arn = self.account.sfn.start_execution(
+                stateMachineArn=self.account.state_machine_arn,
+                name=name,
+                input=json.dumps(scheduled_event(at, self.scenario.region, fleet.ACCOUNT_ID)),
+            )["executionArn"]
+            self._last_backup = (arn, run_id, name)
         description = self._wait_for(arn)
         wall = time.monotonic() - started
-        history = self._history(arn)
+        # A redriven execution keeps its history: this attempt's events follow the last
+        # ExecutionRedriven (Step Functions Developer Guide, "Redriving executions").
+        history = _this_attempt(self._history(arn))
+        attempt = int(description.get("redriveCount") or 0)
 
         after = self._snapshot_ids()
         copies_after = self._copy_ids()
         created = sorted(after - before)
         deleted = sorted(before - after)
-        audit = self._read(f"{execution_prefix(run_id, name)}/audit.json")
+        audit = self._read(f"{attempt_prefix(execution_prefix(run_id, name), attempt)}/audit.json")
         # The audit record is Notify's reconciled view (every selected instance, journaled
         # deletions confirmed); the raw outcome records only when the run never got that far.
-        outcomes = _audit_outcomes(audit) if audit else self._outcomes(run_id, name)
+        # After a redrive, the picture is every attempt's record, the later over the earlier.
+        pictures = [
+            self._read(f"{attempt_prefix(execution_prefix(run_id, name), k)}/audit.json") for k in range(attempt + 1)
+        ]
+        merged = merged_audit(pictures)
+        outcomes = _audit_outcomes(merged) if merged else self._outcomes(run_id, name)
         orphan_record = (audit or {}).get("orphans") or self._read(orphans_key(execution_prefix(run_id, name)))
         orphans = self._orphans(orphan_record)
         execution = self._execution_figures(description, history, events)
         execution["wall_seconds"] = round(wall, 3)
+        execution["arn"] = arn
+        execution["redrive_count"] = attempt
         alerts = [
             # message_bytes: the published Message as SNS measures it (its 262,144-byte limit).
             {"subject": n[2] or "", "message": _readable(n[1]), "message_bytes": len(n[1].encode())}
@@ -556,6 +580,7 @@ class Simulation:
             "at": format_time(at),
             "execution": execution,
             "instances": self._instances(outcomes),
+            **({"redriven_instances": self._redriven(run_id, name, attempt, audit)} if redrive else {}),
             "created": [self._describe_created(sid) for sid in created],
             # A dry run only: the snapshots it predicts the real run would create.
             **({"would_create": _would_create(outcomes)} if _dry_run(audit, outcomes) else {}),
@@ -615,6 +640,24 @@ class Simulation:
             },
             "states": _state_outcomes(history, [c.states for c in events.children.values()]),
         }
+
+    def _redrive(self, index: int) -> tuple[str, str, str]:
+        """RedriveExecution of the backup run before ``index``: its ARN, run id and name."""
+        arn, run_id, name = self._last_backup
+        try:
+            self.account.sfn.redrive_execution(executionArn=arn)
+        except ClientError as error:
+            code, message = error.response["Error"]["Code"], error.response["Error"].get("Message", "")
+            raise ScenarioError(f"runs[{index}].redrive", f"AWS refused the redrive: {code}: {message}") from None
+        return arn, run_id, name
+
+    def _redriven(self, run_id: str, name: str, attempt: int, audit: dict[str, Any] | None) -> list[str]:
+        """The instances this attempt re-ran: its retry inventory, or (a redrive from Discover)
+        every instance its audit record covers."""
+        items = self._read(f"{attempt_prefix(execution_prefix(run_id, name), attempt)}/inventory.json")
+        if items is None:
+            items = [i for i in (audit or {}).get("instances") or () if i.get("status") != "skipped"]
+        return sorted(self._name(i["instance_id"]) or i["instance_id"] for i in items)
 
     def _topic(self) -> Any:
         from moto.sns.models import sns_backends
@@ -891,6 +934,12 @@ def _dry_run(audit: dict[str, Any] | None, outcomes: dict[str, dict[str, Any]]) 
 
 def _would_create(outcomes: dict[str, dict[str, Any]]) -> int:
     return sum(int(o.get("would_create") or 0) for o in outcomes.values())
+
+
+def _this_attempt(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events of the execution's latest attempt: after its last ExecutionRedriven, if any."""
+    starts = [i for i, e in enumerate(history) if e["type"] == "ExecutionRedriven"]
+    return history[starts[-1] :] if starts else history
 
 
 def _audit_outcomes(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:

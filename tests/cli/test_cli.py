@@ -52,10 +52,27 @@ def test_rerun_unknown_execution(stack):
 
 
 def test_redrive_says_why_it_cannot(stack):
-    stack.cli("run", "--follow")
-    result = stack.cli("rerun", stack.execution_names()[0], "--redrive")
+    stack.cli("run", "--dry-run", "--follow")  # a run that succeeded has nothing to redrive
+    result = stack.cli("redrive", stack.execution_names()[0])
     assert result.exit_code == 2
-    assert "cannot redrive" in result.output
+    assert "cannot redrive" in result.output and "smart-vault rerun" in result.output
+
+
+def test_redrive_re_attempts_the_failed_instance_under_the_same_execution(stack):
+    stack.cli("run", "--follow")
+    name = stack.execution_names()[0]
+    still_refused = stack.cli("rerun", name, "--redrive")  # bad-1 is still refused
+    assert still_refused.exit_code == 1, still_refused.output
+    assert "FAILED: 2 backed up or skipped, 1 failed" in still_refused.output
+    stack.sim.tap.faults.clear()  # the permission is fixed
+    result = stack.cli("redrive", name, "--follow")
+    assert result.exit_code == 0, result.output
+    assert "SUCCEEDED: 3 backed up or skipped, 0 failed" in result.output
+    assert stack.execution_names() == [name]
+    listing = stack.cli("status")
+    row = next(line for line in listing.output.splitlines() if name[:14] in line)
+    # Two redrives; the run as they left it: 3 instances backed up, 0 failed, 4 snapshots created.
+    assert [cell.strip() for cell in row.split("│")[3:8]] == ["SUCCEEDED", "2", "3", "0", "4"]
 
 
 def test_status_lists_and_details(stack):
@@ -121,7 +138,7 @@ def test_approve_refuses_bad_or_unknown_runs(stack):
     assert result.exit_code == 2 and "no audit record for run 20261126T030000Z" in result.output
 
 
-@pytest.mark.parametrize("verb", ["run", "rerun", "status", "plan", "graph", "simulate", "approve"])
+@pytest.mark.parametrize("verb", ["run", "rerun", "redrive", "status", "plan", "graph", "simulate", "approve"])
 def test_every_verb_has_help(verb):
     result = CliRunner().invoke(cli, [verb, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output

@@ -27,9 +27,10 @@ def resume_key(run: RunContext, instance_id: str) -> str:
     return f"{run_prefix(run)}/resume/{instance_id}.json"
 
 
-def attempt_prefix(run: RunContext, attempt: int) -> str:
-    """Where attempt ``attempt`` (0: the scheduled one) writes its audit record."""
-    return run_prefix(run) if attempt == 0 else f"{run_prefix(run)}/redrive-{attempt}"
+def attempt_prefix(prefix: str, attempt: int) -> str:
+    """Where attempt ``attempt`` (0: the first) of the execution at ``prefix`` (``run_prefix``)
+    writes its audit record, and where the retry inventory it re-attempts is."""
+    return prefix if attempt == 0 else f"{prefix}/redrive-{attempt}"
 
 
 def save_resume_point(store: Store, run: RunContext, instance_id: str, step: str, job: Mapping[str, Any]) -> None:
@@ -58,7 +59,7 @@ def write_retry_inventory(
         if target is None:  # not an inventory item (a skipped instance): nothing to re-attempt
             continue
         items.append({**target.to_dict(), **(resume_points.get(outcome.instance_id) or {})})
-    key = f"{attempt_prefix(run, attempt)}/inventory.json"
+    key = f"{attempt_prefix(run_prefix(run), attempt)}/inventory.json"
     store.put_json(key, items)
     return {"bucket": store.bucket, "key": key, "redrive": attempt, "instances": len(items)}
 
@@ -80,3 +81,33 @@ class Attempt:
             more = f" and {len(still) - 20} more" if len(still) > 20 else ""
             text += f"; still failing: {names}{more}"
         return text
+
+
+# Counts an attempt adds to the run (each attempt created, deleted and copied its own).
+_SUMMED = ("snapshots_created", "snapshots_deleted", "copies_completed", "copies_deleted", "locks_added")
+
+
+def merged_audit(records: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """The run as it stands after its attempts (``records``: attempt 0's audit record first):
+    each instance as its latest attempt left it, the statuses counted again, the counts each
+    attempt adds summed. Every attempt stays in ``attempts`` as it was recorded."""
+    present = [r for r in records if r]
+    if not present:
+        return None
+    instances: dict[str, Any] = {}
+    for record in present:
+        instances.update({i["instance_id"]: i for i in record.get("instances") or ()})
+    statuses = [i.get("status") for i in instances.values()]
+    summary = dict(present[0].get("summary") or {})
+    summary.update({status: statuses.count(status) for status in ("backed_up", "failed", "skipped")})
+    summary["instances"] = len(instances)
+    for key in _SUMMED:
+        summary[key] = sum(int((r.get("summary") or {}).get(key) or 0) for r in present)
+    breakers = {(b.get("volume_id"), b.get("region")): b for r in present for b in r.get("breakers") or ()}
+    return {
+        **present[0],
+        "summary": summary,
+        "instances": list(instances.values()),
+        "breakers": list(breakers.values()),
+        "attempts": [r.get("summary") for r in present],
+    }

@@ -287,7 +287,11 @@ def summarize_run(
     when something failed, the retry inventory of the next."""
     inventory = [InstanceTarget.from_dict(i) for i in store.get_json(inventory_key)]
     prefix = outcomes_prefix(run_prefix(run))
-    records = {o.instance_id: o for o in (InstanceOutcome.from_dict(r) for r in store.get_many(store.keys(prefix)))}
+    # Only the inventory's records: a redrive attempt reads the instances it re-attempted, not
+    # the whole fleet's (its calls grow with the failed instances, not with the fleet).
+    wanted = {f"{prefix}{t.instance_id}.json" for t in inventory}
+    keys = [k for k in store.keys(prefix) if k in wanted]
+    records = {o.instance_id: o for o in (InstanceOutcome.from_dict(r) for r in store.get_many(keys))}
     orphans, orphans_error = _orphan_result(run, store, orphan_step)
     # Prune rebuilds its own outcome from its journal; only records it did not write (a failure
     # recorded by RecordFailure, or none at all) and a failed orphan step need the journals.
@@ -322,7 +326,7 @@ def summarize_run(
         outcomes.extend(InstanceOutcome.from_dict(r) for r in store.get_json(skipped_key))
     redriven = Attempt(number=attempt, redriven=tuple(t.instance_id for t in inventory)) if retry_inventory else None
     summary = RunSummary(run=run, outcomes=outcomes, orphans=orphans, orphans_error=orphans_error, attempt=redriven)
-    summary.audit_key = f"{attempt_prefix(run, attempt)}/audit.json"
+    summary.audit_key = f"{attempt_prefix(run_prefix(run), attempt)}/audit.json"
     if summary.failed or orphans_error:
         targets = {t.instance_id: t for t in inventory}
         summary.redrive = write_retry_inventory(store, run, summary.failed, targets, attempt + 1)
