@@ -136,48 +136,21 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
     for dest in settings.copy_regions:
         if dest.region in unusable:
             continue  # not attempted: it would end in state error (see the module docstring)
-        ec2 = ec2_for(dest.region)
-        found = _run_copies(ec2, settings.deployment_id, job, known, dest.region)
-        if previous is None and found:
-            # First turn of this execution finding copies (a re-run): lock those an earlier
-            # execution left unlocked.
-            lock_snapshots(ec2, [c.snapshot_id for c in found.values() if c.snapshot_id], settings.lock)
-        found = {**_not_listed_yet(previous, dest.region, waited), **found}
-        lock_snapshots(ec2, _unlocked(previous, dest.region), settings.lock)
-        missing = [s for s in sources if s.snapshot_id not in found]
-        refs += [found[s.snapshot_id] for s in sources if s.snapshot_id in found]
-        started, held_back = _start(job, missing, dest, ec2, settings=settings, source_region=source_region)
-        refs += started + held_back
+        copies, held_back = _copies_in(
+            dest, ec2_for(dest.region), job, sources, known, waited, settings=settings, source_region=source_region
+        )
+        refs += copies + held_back
         waiting = waiting or bool(held_back)
     if waiting:
         slot_waits += 1
         count(METRIC_COPY_SLOT_WAITS, 1)
     checks = (previous.checks if previous else 0) + 1
     if all(r.state == "completed" for r in refs):
-        if unusable:
-            # The healthy destinations are done: now fail the instance for the others, so the
-            # alert names each Region and key, and its local snapshots stay held for them.
-            raise CopyKeyError(
-                "copies not attempted (the local snapshots were taken and are kept until copies "
-                f"there complete): {'; '.join(unusable[r] for r in sorted(unusable))}",
-                operation="ec2:CopySnapshot",
-            )
-        for dest in settings.copy_regions:
-            count_by(
-                METRIC_COPIES_COMPLETED,
-                {METRIC_DIMENSION_REGION: dest.region},
-                sum(r.region == dest.region for r in refs),
-            )
+        _all_completed(refs, unusable, settings)
         return CopyState(
             status="completed", copies=tuple(refs), waited_seconds=waited, checks=checks, slot_waits=slot_waits
         )
-    if waited >= settings.copy_timeout_seconds:
-        late = ", ".join(
-            f"{r.source_snapshot_id}->{r.region} {r.state} {r.progress}%" for r in refs if r.state != "completed"
-        )
-        raise CopyTimeoutError(
-            f"copies not completed after {waited} s (copy_timeout_seconds={settings.copy_timeout_seconds}): {late}"
-        )
+    _fail_if_late(refs, waited, settings)
     return CopyState(
         status="pending",
         copies=tuple(refs),
@@ -192,6 +165,62 @@ def advance_copies(job: InstanceJob, *, settings: Settings, source_region: str, 
         checks=checks,
         slot_waits=slot_waits,
     )
+
+
+def _copies_in(
+    dest: CopyRegion,
+    ec2: Ec2,
+    job: InstanceJob,
+    sources: Sequence[SnapshotRef],
+    known: set[str],
+    waited: int,
+    *,
+    settings: Settings,
+    source_region: str,
+) -> tuple[list[CopyRef], list[CopyRef]]:
+    """One destination's copies of ``sources``: those found or started now, and those held back
+    for a free slot."""
+    previous = job.copies
+    found = _run_copies(ec2, settings.deployment_id, job, known, dest.region)
+    if previous is None and found:
+        # First turn of this execution finding copies (a re-run): lock those an earlier
+        # execution left unlocked.
+        lock_snapshots(ec2, [c.snapshot_id for c in found.values() if c.snapshot_id], settings.lock)
+    found = {**_not_listed_yet(previous, dest.region, waited), **found}
+    lock_snapshots(ec2, _unlocked(previous, dest.region), settings.lock)
+    missing = [s for s in sources if s.snapshot_id not in found]
+    started, held_back = _start(job, missing, dest, ec2, settings=settings, source_region=source_region)
+    return [found[s.snapshot_id] for s in sources if s.snapshot_id in found] + started, held_back
+
+
+def _all_completed(refs: Sequence[CopyRef], unusable: Mapping[str, str], settings: Settings) -> None:
+    """Every copy attempted is completed: fail the instance for the destinations not attempted,
+    or count the copies per destination."""
+    if unusable:
+        # The healthy destinations are done: now fail the instance for the others, so the
+        # alert names each Region and key, and its local snapshots stay held for them.
+        raise CopyKeyError(
+            "copies not attempted (the local snapshots were taken and are kept until copies "
+            f"there complete): {'; '.join(unusable[r] for r in sorted(unusable))}",
+            operation="ec2:CopySnapshot",
+        )
+    for dest in settings.copy_regions:
+        count_by(
+            METRIC_COPIES_COMPLETED,
+            {METRIC_DIMENSION_REGION: dest.region},
+            sum(r.region == dest.region for r in refs),
+        )
+
+
+def _fail_if_late(refs: Sequence[CopyRef], waited: int, settings: Settings) -> None:
+    """The copies still not completed after ``copy_timeout_seconds`` fail the instance."""
+    if waited >= settings.copy_timeout_seconds:
+        late = ", ".join(
+            f"{r.source_snapshot_id}->{r.region} {r.state} {r.progress}%" for r in refs if r.state != "completed"
+        )
+        raise CopyTimeoutError(
+            f"copies not completed after {waited} s (copy_timeout_seconds={settings.copy_timeout_seconds}): {late}"
+        )
 
 
 def _not_listed_yet(previous: CopyState | None, region: str, waited: int) -> dict[str, CopyRef]:

@@ -598,7 +598,6 @@ def report(
     """Tag what passed, write the record and the history, emit the metrics, alert on failure."""
     drill_id = RunContext.run_id_for(drill_time)
     selection = state.get("selection") if isinstance(state.get("selection"), Mapping) else None
-    run_failure = state.get("run_failure")
     results = tuple(
         instance_result(require_mapping(r, f"results[{i}]")) for i, r in enumerate(state.get("results") or ())
     )
@@ -606,24 +605,9 @@ def report(
         unrestorable_result(require_mapping(u, f"selection.unrestorable[{i}]"))
         for i, u in enumerate((selection or {}).get("unrestorable") or ())
     )
-    sweep_raw = state.get("sweep") if isinstance(state.get("sweep"), Mapping) else {}
-    leftovers = tuple(
-        leftover_from(require_mapping(v, f"sweep.leftovers[{i}]"), i)
-        for i, v in enumerate((sweep_raw or {}).get("leftovers") or ())
-    )
-    sweep_error = None
-    if state.get("sweep_failure") is not None:
-        info = ErrorInfo.from_catch(state["sweep_failure"])
-        sweep_error = f"{info.type}: {shorten_error(info.message)}"
-    reason = None
-    if run_failure is not None:
-        info = ErrorInfo.from_catch(run_failure)
-        reason = f"the drill failed before reporting its instances: {info.type}: {info.message}"
-    elif not results:
-        reason = "no complete recovery point of this deployment to restore"
-    status: DrillStatus = "failed"
-    if results and reason is None and all(r.status == "passed" for r in results):
-        status = "warning" if unrestorable or leftovers or sweep_error else "passed"
+    leftovers, sweep_error = _sweep_outcome(state)
+    reason = _failure_reason(state.get("run_failure"), results)
+    status = _drill_status(results, reason, unrestorable=unrestorable, leftovers=leftovers, sweep_error=sweep_error)
     verified = tuple(s for r in results if r.status == "passed" for s in r.snapshot_ids)
     if verified:
         # Service Authorization Reference: ec2:CreateTags on snapshot/* with aws:ResourceTag (this
@@ -644,17 +628,57 @@ def report(
         sweep_error=sweep_error,
     )
     store.put_json(record_key(drill_id, execution_name), result.to_dict())
-    hours_since = _update_history(store, result, drill_time)
+    _emit_metrics(result, results, hours_since=_update_history(store, result, drill_time))
+    if status != "passed" and alerts is not None:
+        alerts.publish(_alert(result))
+    return result
+
+
+def _sweep_outcome(state: Mapping[str, Any]) -> tuple[tuple[Leftover, ...], str | None]:
+    """The leftover drill volumes the sweep reported, and why the sweep failed (None: it did not)."""
+    sweep_raw = state.get("sweep") if isinstance(state.get("sweep"), Mapping) else {}
+    leftovers = tuple(
+        leftover_from(require_mapping(v, f"sweep.leftovers[{i}]"), i)
+        for i, v in enumerate((sweep_raw or {}).get("leftovers") or ())
+    )
+    if state.get("sweep_failure") is None:
+        return leftovers, None
+    info = ErrorInfo.from_catch(state["sweep_failure"])
+    return leftovers, f"{info.type}: {shorten_error(info.message)}"
+
+
+def _failure_reason(run_failure: Any, results: Sequence[InstanceResult]) -> str | None:
+    """Why the drill failed as a whole (None: its instances say how it went)."""
+    if run_failure is not None:
+        info = ErrorInfo.from_catch(run_failure)
+        return f"the drill failed before reporting its instances: {info.type}: {info.message}"
+    if not results:
+        return "no complete recovery point of this deployment to restore"
+    return None
+
+
+def _drill_status(
+    results: Sequence[InstanceResult],
+    reason: str | None,
+    *,
+    unrestorable: Sequence[InstanceResult],
+    leftovers: Sequence[Leftover],
+    sweep_error: str | None,
+) -> DrillStatus:
+    """Failed unless every restore passed; passed with something else to report is a warning."""
+    if not results or reason is not None or not all(r.status == "passed" for r in results):
+        return "failed"
+    return "warning" if unrestorable or leftovers or sweep_error else "passed"
+
+
+def _emit_metrics(result: DrillReport, results: Sequence[InstanceResult], *, hours_since: float) -> None:
     # A failed drill emits DrillSucceeded 0 (not nothing): the datapoint says a drill ran.
     # A warning's restores passed: the drill proved what it restored (the alert says the rest).
-    metrics.add_metric(name=METRIC_DRILL_SUCCEEDED, unit=COUNT, value=0 if status == "failed" else 1)
+    metrics.add_metric(name=METRIC_DRILL_SUCCEEDED, unit=COUNT, value=0 if result.status == "failed" else 1)
     for r in results:
         if r.seconds_to_available is not None:
             metrics.add_metric(name=METRIC_TIME_TO_RESTORE, unit=SECONDS, value=r.seconds_to_available)
     metrics.add_metric(name=METRIC_HOURS_SINCE_DRILL, unit=COUNT, value=hours_since)
-    if status != "passed" and alerts is not None:
-        alerts.publish(_alert(result))
-    return result
 
 
 def _update_history(store: Store, result: DrillReport, drill_time: datetime) -> float:

@@ -517,35 +517,64 @@ def _failure_doc(o: InstanceOutcome) -> dict[str, Any]:
 def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Settings) -> tuple[str, str]:
     run = summary.run
     data = summary.to_dict()
-    failed = summary.failed
-    breakers = summary.tripped_volumes()
+    lines = [
+        *_headline_lines(summary, data),
+        *_failure_lines(summary.failed, listed, run),
+        *_capped(
+            "Skipped instances:",
+            [f"- {s['name'] or '-'} {s['instance_id']}: {s['reason']}" for s in data["skipped_instances"]],
+            limit=10,
+        ),
+        *_orphan_error_lines(summary.orphans_error),
+        *_breaker_lines(summary.tripped_volumes()),
+        *_warning_lines(summary, settings),
+        "",
+        f"Execution: {console_link(run.execution_arn)}",
+        f"Audit record: s3://{bucket}/{summary.audit_key}",
+    ]
+    return _alert_subject(summary, data), "\n".join(lines)
+
+
+def _alert_subject(summary: RunSummary, data: Mapping[str, Any]) -> str:
+    """The news of the run, marked as a dry run's when it is one."""
+    subject = _plain_subject(summary, data)
+    if summary.run.dry_run:
+        return "Smart Vault (DRY RUN, nothing changed)" + subject.removeprefix("Smart Vault")
+    return subject
+
+
+def _plain_subject(summary: RunSummary, data: Mapping[str, Any]) -> str:
+    """The worst news first: failures, then what stopped pruning, then warnings, then success."""
+    failed, breakers = summary.failed, summary.tripped_volumes()
     if failed:
-        subject = f"Smart Vault: {len(failed)} of {data['instances']} instance backups FAILED"
-    elif summary.orphans_error:
-        subject = "Smart Vault: orphan snapshot pruning FAILED"
-    elif breakers:
-        subject = f"Smart Vault: pruning of {len(breakers)} volume(s) stopped by the circuit breaker"
-    elif summary.nothing_selected:
-        subject = "Smart Vault WARNING: no instance selected for backup"
-    elif run.dry_run:  # every instance of a dry run is "skipped": a preview, not a warning
-        subject = f"Smart Vault: {data['instances']} instances previewed"
-    elif summary.skipped:
-        subject = f"Smart Vault WARNING: {len(summary.skipped)} instance(s) skipped, {data['backed_up']} backed up"
-    elif summary.retention_errors():
-        subject = (
+        return f"Smart Vault: {len(failed)} of {data['instances']} instance backups FAILED"
+    if summary.orphans_error:
+        return "Smart Vault: orphan snapshot pruning FAILED"
+    if breakers:
+        return f"Smart Vault: pruning of {len(breakers)} volume(s) stopped by the circuit breaker"
+    if summary.nothing_selected:
+        return "Smart Vault WARNING: no instance selected for backup"
+    if summary.run.dry_run:  # every instance of a dry run is "skipped": a preview, not a warning
+        return f"Smart Vault: {data['instances']} instances previewed"
+    if summary.skipped:
+        return f"Smart Vault WARNING: {len(summary.skipped)} instance(s) skipped, {data['backed_up']} backed up"
+    if summary.retention_errors():
+        return (
             f"Smart Vault WARNING: invalid retention tag on {len(summary.retention_errors())} "
             "instance(s)/volume(s), pruning skipped"
         )
-    elif summary.held_for_copies():
-        subject = (
+    if summary.held_for_copies():
+        return (
             f"Smart Vault WARNING: pruning of {len(summary.held_for_copies())} orphaned volume(s) "
             "held for off-site copies"
         )
-    else:
-        subject = f"Smart Vault: {data['backed_up']} instances backed up"
-    if run.dry_run:
-        subject = "Smart Vault (DRY RUN, nothing changed)" + subject.removeprefix("Smart Vault")
-    lines = [
+    return f"Smart Vault: {data['backed_up']} instances backed up"
+
+
+def _headline_lines(summary: RunSummary, data: Mapping[str, Any]) -> list[str]:
+    """The run, its counts of instances, snapshots and off-site copies, then a blank line."""
+    run = summary.run
+    return [
         f"Smart Vault {'DRY RUN (a preview: nothing created or deleted)' if run.dry_run else 'backup run'} "
         f"{run.run_time} (execution {run.execution_name})",
         f"Backed up: {data['backed_up']}  Failed: {data['failed']}  Skipped: {data['skipped']}",
@@ -564,41 +593,45 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
         ),
         "",
     ]
-    if failed:
-        lines.append("Failed instances:")
-        for o in failed[:listed]:
-            err = o.error or ErrorInfo(type="Unknown", message="")
-            code = f" [{err.aws_code}]" if err.aws_code else ""
-            lines.append(
-                f"- {o.name or '-'} {o.instance_id}: step {o.step}: {err.type}{code}: {shorten_error(err.message)}"
-            )
-            if o.deleted:
-                gone = ", ".join(d.snapshot_id for d in o.deleted)
-                lines.append(f"  deleted before it failed ({len(o.deleted)}): {gone}")
-        if len(failed) > listed:
-            lines.append(
-                f"... and {len(failed) - listed} more failed instance(s) left out of this alert "
-                "to keep it under the SNS size limit: all are in the audit record below."
-            )
-        ids = ", ".join(f'"{o.instance_id}"' for o in failed[:listed])
-        lines += [
-            "",
-            "To retry "
-            + ("only these instances" if listed >= len(failed) else "the instances listed")
-            + ", start a new execution with the input:",
-            f'{{"time": "{run.run_time}", "instance_ids": [{ids}]}}',
-        ]
-    lines += _capped(
-        "Skipped instances:",
-        [f"- {s['name'] or '-'} {s['instance_id']}: {s['reason']}" for s in data["skipped_instances"]],
-        limit=10,
-    )
-    if summary.orphans_error:
-        err = summary.orphans_error
-        lines.append(f"Orphan snapshot pruning failed: {err.type}: {err.message}")
-    if breakers:
-        lines.append("")
-        lines.append("Pruning stopped by the circuit breaker (nothing of these volumes was deleted):")
+
+
+def _failure_lines(failed: Sequence[InstanceOutcome], listed: int, run: RunContext) -> list[str]:
+    """The first ``listed`` failed instances with their errors, and the input that retries them."""
+    if not failed:
+        return []
+    lines = ["Failed instances:"]
+    for o in failed[:listed]:
+        err = o.error or ErrorInfo(type="Unknown", message="")
+        code = f" [{err.aws_code}]" if err.aws_code else ""
+        lines.append(
+            f"- {o.name or '-'} {o.instance_id}: step {o.step}: {err.type}{code}: {shorten_error(err.message)}"
+        )
+        if o.deleted:
+            gone = ", ".join(d.snapshot_id for d in o.deleted)
+            lines.append(f"  deleted before it failed ({len(o.deleted)}): {gone}")
+    if len(failed) > listed:
+        lines.append(
+            f"... and {len(failed) - listed} more failed instance(s) left out of this alert "
+            "to keep it under the SNS size limit: all are in the audit record below."
+        )
+    ids = ", ".join(f'"{o.instance_id}"' for o in failed[:listed])
+    return [
+        *lines,
+        "",
+        "To retry "
+        + ("only these instances" if listed >= len(failed) else "the instances listed")
+        + ", start a new execution with the input:",
+        f'{{"time": "{run.run_time}", "instance_ids": [{ids}]}}',
+    ]
+
+
+def _orphan_error_lines(error: ErrorInfo | None) -> list[str]:
+    return [f"Orphan snapshot pruning failed: {error.type}: {error.message}"] if error else []
+
+
+def _breaker_lines(breakers: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each volume the circuit breaker stopped: what it would delete and how to release it."""
+    lines = ["", "Pruning stopped by the circuit breaker (nothing of these volumes was deleted):"] if breakers else []
     for b in breakers[:MAX_LISTED]:
         kind = "orphaned volume" if b["orphan"] else "volume"
         lines += [
@@ -607,13 +640,7 @@ def _alert_text(summary: RunSummary, bucket: str, listed: int, settings: Setting
             *_unmatched_approval_lines(b),
             f"  to release exactly this plan: {b['release']}",
         ]
-    lines += _warning_lines(summary, settings)
-    lines += [
-        "",
-        f"Execution: {console_link(run.execution_arn)}",
-        f"Audit record: s3://{bucket}/{summary.audit_key}",
-    ]
-    return subject, "\n".join(lines)
+    return lines
 
 
 def _ids(ids: Sequence[str]) -> str:

@@ -383,13 +383,7 @@ def prune_instance(
     except OverrideError as error:
         # Never a guess: this instance keeps everything until its tag is fixed, and the alert says so.
         logger.warning("invalid retention override: pruning skipped", extra={"problem": str(error)})
-        return replace(
-            base,
-            status="skipped" if run.dry_run else "backed_up",
-            reason="dry run: nothing created or deleted" if run.dry_run else None,
-            backup_gib=sum(v.size_gib for v in target.volumes if v.volume_id in completed),
-            retention_error=str(error),
-        )
+        return replace(_backed_up(base, job, completed), retention_error=str(error))
     plan = safe_plan(
         records,
         policy=policy,
@@ -427,10 +421,7 @@ def prune_instance(
         },
     )
     return replace(
-        base,
-        status="skipped" if run.dry_run else "backed_up",
-        reason="dry run: nothing created or deleted" if run.dry_run else None,
-        backup_gib=sum(v.size_gib for v in target.volumes if v.volume_id in completed),
+        _backed_up(base, job, completed),
         deleted=tuple(before) + done.deleted,
         skipped_deletes=done.skipped,
         would_delete=tuple(intent(s).deleted() for s in plan.to_delete) if run.dry_run else (),
@@ -444,6 +435,18 @@ def prune_instance(
         archive_skipped=tiered.skipped,
         deferred_deletes=done.deferred,
         locks_added=locks_added(plan),
+    )
+
+
+def _backed_up(base: InstanceOutcome, job: InstanceJob, completed: set[str]) -> InstanceOutcome:
+    """The outcome of an instance this run backed up (a dry run: previewed), with the size of
+    its volumes that have a completed snapshot."""
+    dry_run = job.run.dry_run
+    return replace(
+        base,
+        status="skipped" if dry_run else "backed_up",
+        reason="dry run: nothing created or deleted" if dry_run else None,
+        backup_gib=sum(v.size_gib for v in job.instance.volumes if v.volume_id in completed),
     )
 
 

@@ -174,27 +174,16 @@ def plan_retention(
     released: list[str] = []
     total_deletes = 0
     for volume_id in sorted(by_volume):
-        rule = volume_policies.get(volume_id, policy)
-        cutoff = None if rule.gfs else now - timedelta(days=rule.retention_days)
         volume_snaps = sorted(by_volume[volume_id], key=lambda s: s.start_time, reverse=True)
-        completed = [s for s in volume_snaps if s.state == "completed"]
-        protected = {s.snapshot_id for s in completed[: rule.keep_min]}
-        picks = gfs_picks(completed, rule.gfs) if rule.gfs else {}
-        volume_decisions = [
-            Decision(
-                snapshot=snap,
-                delete=reason is None,
-                reason=reason or "expired",
-                tiers=picks.get(snap.snapshot_id, ()),
-            )
-            for snap in volume_snaps
-            for reason in [
-                _keep_reason(snap, protected, cutoff, picks, current_run_id, volume_id in blocked_volume_ids)
-                or (LOCKED_REASON if snap.snapshot_id in locked else None)
-                or held.get(snap.snapshot_id)
-            ]
-        ]
-        volume_decisions = _with_archives(volume_decisions, rule, now)
+        volume_decisions = _volume_decisions(
+            volume_snaps,
+            rule=volume_policies.get(volume_id, policy),
+            now=now,
+            current_run_id=current_run_id,
+            blocked=volume_id in blocked_volume_ids,
+            locked=locked,
+            held=held,
+        )
         decisions.extend(volume_decisions)
         doomed = tuple(d.snapshot.snapshot_id for d in volume_decisions if d.delete)
         if not doomed:
@@ -207,6 +196,40 @@ def plan_retention(
         else:
             breakers.append(VolumeBreaker(volume_id=volume_id, would_delete=doomed, reason=reason))
     return RetentionPlan(decisions=tuple(decisions), breakers=tuple(breakers), approved_volumes=tuple(released))
+
+
+def _volume_decisions(
+    volume_snaps: Sequence[SnapshotRecord],
+    *,
+    rule: RetentionPolicy,
+    now: datetime,
+    current_run_id: str,
+    blocked: bool,
+    locked: Mapping[str, datetime],
+    held: Mapping[str, str],
+) -> list[Decision]:
+    """Decide one volume's managed snapshots (newest first) by its rule, before its breaker: a
+    snapshot with a reason to stay is kept with that reason, else a locked or held one is kept
+    as such, and only the rest are deleted (``expired``)."""
+    cutoff = None if rule.gfs else now - timedelta(days=rule.retention_days)
+    completed = [s for s in volume_snaps if s.state == "completed"]
+    protected = {s.snapshot_id for s in completed[: rule.keep_min]}
+    picks = gfs_picks(completed, rule.gfs) if rule.gfs else {}
+    decisions = [
+        Decision(
+            snapshot=snap,
+            delete=reason is None,
+            reason=reason or "expired",
+            tiers=picks.get(snap.snapshot_id, ()),
+        )
+        for snap in volume_snaps
+        for reason in [
+            _keep_reason(snap, protected, cutoff, picks, current_run_id, blocked)
+            or (LOCKED_REASON if snap.snapshot_id in locked else None)
+            or held.get(snap.snapshot_id)
+        ]
+    ]
+    return _with_archives(decisions, rule, now)
 
 
 def _breaker_reason(volume_id: str, deletes: int, total: int, earlier: int, policy: RetentionPolicy) -> str | None:
