@@ -124,3 +124,42 @@ def test_a_redrive_with_no_backup_run_before_it_is_an_error_naming_the_field():
     with pytest.raises(ScenarioError) as refused:
         parse_scenario(data)
     assert refused.value.field == "runs[0].redrive"
+
+
+def test_a_run_that_failed_at_discover_is_redriven_from_discover():
+    # A permission missing at night and fixed in the morning: the run never reached its instances.
+    faults = [{"operation": "DescribeInstances", "error": "UnauthorizedOperation", "count": 1}]
+    report = simulate(parse_scenario(scenario([{"at": NIGHT}, {"at": MORNING, "redrive": True}], faults, size=4)))
+    night, redrive = report["runs"]
+    assert night["execution"]["status"] == "FAILED"
+    assert night["execution"]["error"] == "SmartVault.RunFailed"
+    assert night["created"] == []
+    assert redrive["execution"]["status"] == "SUCCEEDED"
+    assert redrive["execution"]["arn"] == night["execution"]["arn"]
+    assert redrive["redriven_instances"] == ["app-01", "app-02", "app-03", "app-04"]
+    assert len(redrive["created"]) == 4
+    assert redrive["states"]["Discover"]["entered"] == 1
+
+
+def test_a_failed_prune_is_retried_from_prune_with_no_new_snapshot():
+    # Prune cannot write app-02's outcome record once (S3 refuses the PutObject): its backup
+    # completed, so the redrive resumes at Prune and creates nothing.
+    faults = [{"operation": "PutObject", "instance": "app-02", "error": "AccessDenied", "count": 1}]
+    report = simulate(parse_scenario(scenario([{"at": NIGHT}, {"at": MORNING, "redrive": True}], faults, size=3)))
+    night, redrive = report["runs"]
+    assert by_name(night)["app-02"]["status"] == "failed"
+    assert by_name(night)["app-02"]["step"] == "Prune"
+    assert redrive["execution"]["status"] == "SUCCEEDED"
+    assert redrive["created"] == []
+    assert "ec2:CreateSnapshots" not in redrive["api_calls"]
+    assert redrive["states"]["ResumeAtPrune"]["entered"] == 1
+    assert "Snapshot" not in redrive["states"]
+
+
+def test_the_work_of_a_redrive_grows_with_the_failed_instances_not_with_the_fleet():
+    figures = []
+    for size in (6, 24):
+        runs = [{"at": NIGHT}, {"at": MORNING, "redrive": True}]
+        redrive = simulate(parse_scenario(scenario(runs, refused_once(("app-02", "app-05")), size=size)))["runs"][1]
+        figures.append((redrive["execution"]["state_transitions"], sum(redrive["api_calls"].values())))
+    assert figures[0] == figures[1]

@@ -618,9 +618,13 @@ def _failure_lines(failed: Sequence[InstanceOutcome], listed: int, run: RunConte
     return [
         *lines,
         "",
-        "To retry "
+        # Step Functions keeps a failed Standard execution redrivable for 14 days after it stops
+        # (Developer Guide, "Redriving executions"); a new execution works at any time.
+        "To re-attempt every failed instance from the step it failed at, Redrive this execution "
+        f"within 14 days (the console's Redrive button, or: smart-vault redrive {run.execution_name}).",
+        "Or, at any time, retry "
         + ("only these instances" if listed >= len(failed) else "the instances listed")
-        + ", start a new execution with the input:",
+        + " in a new execution with the input:",
         f'{{"time": "{run.run_time}", "instance_ids": [{ids}]}}',
     ]
 
