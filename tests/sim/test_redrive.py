@@ -3,8 +3,10 @@ installed, redriven through boto3 as a user would (smart_vault_sim.redrive cites
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -192,7 +194,8 @@ def test_a_redriven_execution_resumes_at_its_failed_state_with_its_input_under_t
     assert again["status"] == "SUCCEEDED"
     assert again["executionArn"] == arn
     assert (again["redriveCount"], again["redriveDate"]) == (1, redriven["redriveDate"])
-    assert [e["executionArn"] for e in emulated.sfn.list_executions(stateMachineArn=machine)["executions"]] == [arn]
+    listed = emulated.sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert [(e["executionArn"], e["redriveCount"]) for e in listed] == [(arn, 1)]
     history = emulated.history(arn)
     assert history[: len(before)] == before  # every earlier event kept, failure included
     assert [e["id"] for e in history] == list(range(1, len(history) + 1))  # ids continue
@@ -279,12 +282,14 @@ def waiting_for_a_worker(queue: str) -> dict[str, Any]:
     }
 
 
-def next_token(sqs: Any, queue: str) -> str:
+def next_message(sqs: Any, queue: str) -> dict[str, Any]:
     for _ in range(200):
         messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", [])
         if messages:
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
-            return str(json.loads(messages[0]["Body"])["token"])
+            body: dict[str, Any] = json.loads(messages[0]["Body"])
+            return body
+        time.sleep(0.01)
     raise AssertionError("the task never sent its token")
 
 
@@ -293,7 +298,7 @@ def test_a_running_execution_is_not_redrivable(emulated: Emulated):
     queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
     machine = emulated.machine(waiting_for_a_worker(queue))
     arn = emulated.sfn.start_execution(stateMachineArn=machine, name="waiting", input="{}")["executionArn"]
-    token = next_token(sqs, queue)
+    token = next_message(sqs, queue)["token"]
     described = emulated.sfn.describe_execution(executionArn=arn)
     assert (described["status"], described["redriveStatus"]) == ("RUNNING", "NOT_REDRIVABLE")
     assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
@@ -302,6 +307,40 @@ def test_a_running_execution_is_not_redrivable(emulated: Emulated):
     )
     emulated.sfn.send_task_success(taskToken=token, output="{}")
     assert emulated.finished(arn)["status"] == "SUCCEEDED"
+
+
+def test_a_redriven_task_gets_its_retries_again(emulated: Emulated):
+    # DG-redrive: "the retry attempt count for these states is reset to 0 to allow for the
+    # maximum number of attempts on redrive."
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    definition = waiting_for_a_worker(queue)
+    task = definition["States"]["Wait for a worker"]
+    task["Parameters"]["MessageBody"] |= {"retry.$": "$$.State.RetryCount", "redrive.$": "$$.Execution.RedriveCount"}
+    task["Retry"] = [{"ErrorEquals": ["Toy.Busy"], "MaxAttempts": 1, "IntervalSeconds": 1}]
+    arn = emulated.sfn.start_execution(stateMachineArn=emulated.machine(definition), name="busy", input="{}")[
+        "executionArn"
+    ]
+    seen = []
+
+    def refuse_twice() -> None:  # the attempt and its one retry, both refused
+        for _ in range(2):
+            body = next_message(sqs, queue)
+            seen.append((body["redrive"], body["retry"]))
+            # moto fails a retried callback task with its earlier failure by itself; the refusal
+            # is then one too many, which is no part of what this test looks at.
+            with contextlib.suppress(ClientError):
+                emulated.sfn.send_task_failure(taskToken=body["token"], error="Toy.Busy")
+
+    refuse_twice()
+    assert emulated.finished(arn)["status"] == "FAILED"
+    emulated.sfn.redrive_execution(executionArn=arn)
+    refuse_twice()
+
+    assert emulated.finished(arn)["status"] == "FAILED"
+    assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]  # the redrive had its retry again
+    history = emulated.history(arn)
+    assert [e["type"] for e in this_attempt(history)].count("TaskScheduled") == 2
 
 
 def test_an_execution_that_stopped_more_than_14_days_ago_is_not_redrivable(emulated: Emulated):
