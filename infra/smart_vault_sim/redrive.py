@@ -182,7 +182,7 @@ class ExecutionRecord:
     redrive_date: datetime | None = None
     map_runs: dict[str, MapRunMemory] = field(default_factory=dict)  # by Map state name
     pending_map: str | None = None  # the Map state this attempt redrives, until its Map Run starts
-    tokens: OrderedDict[str, tuple[datetime, datetime]] = field(default_factory=OrderedDict)
+    tokens: OrderedDict[str, datetime] = field(default_factory=OrderedDict)  # client token -> its redrive
 
 
 @dataclass
@@ -285,10 +285,9 @@ class Redrives:
         """RedriveExecution: the same execution ARN, RUNNING again from its unsuccessful state."""
         record = self.executions.setdefault(execution.exec_arn, ExecutionRecord(started_at=execution.start_date))
         now = self.now()
-        if client_token and client_token in record.tokens:
-            first_used, date = record.tokens[client_token]
-            if now - first_used <= CLIENT_TOKEN_LIFETIME:
-                return date
+        first_used = record.tokens.get(client_token or "")
+        if first_used is not None and now - first_used <= CLIENT_TOKEN_LIFETIME:
+            return first_used  # the redrive that token made (its redriveDate is its first use)
         reason = self.not_redrivable(execution)
         if reason is not None:
             raise ExecutionNotRedrivable(reason)
@@ -303,7 +302,7 @@ class Redrives:
         record.stopped_at = None
         record.pending_map = restart.state if restart and restart.state in record.map_runs else None
         if client_token:
-            record.tokens[client_token] = (now, now)
+            record.tokens[client_token] = now
             while len(record.tokens) > CLIENT_TOKENS:
                 record.tokens.popitem(last=False)
         worker = execution._get_start_execution_worker()
@@ -332,6 +331,8 @@ class Redrives:
     def _entrypoint(self, worker: Any, program: Any) -> Any:
         plan = self._plans.get(id(worker))
         if plan is None or plan.restart is None:
+            # No state was left unfinished (it failed between states): the documents name no
+            # restart point for that, so the emulator starts it again at StartAt.
             return program
         # DG-redrive: "Step Functions continues the failed execution from the unsuccessful step
         # and uses the same input." The state machine timeout starts again ("reset to 0").

@@ -362,6 +362,36 @@ def test_an_execution_that_stopped_more_than_14_days_ago_is_not_redrivable(emula
     assert emulated.redrive(arn)["status"] == "SUCCEEDED"
 
 
+def test_the_same_client_token_redrives_once(emulated: Emulated):
+    # API-Redrive, clientToken: "The API will return idempotent responses for the last 10
+    # client tokens used to successfully redrive the execution."
+    arn, _ = emulated.run(emulated.machine(TOP_LEVEL), {"answers": ["bad", "bad", "{}"]})
+    first = emulated.sfn.redrive_execution(executionArn=arn, clientToken="retry-after-outage")
+    emulated.finished(arn)
+    again = emulated.sfn.redrive_execution(executionArn=arn, clientToken="retry-after-outage")
+    described = emulated.finished(arn)
+    assert again["redriveDate"] == first["redriveDate"]
+    assert (described["status"], described["redriveCount"]) == ("FAILED", 1)
+    # "These client tokens are valid for up to 15 minutes after they are first used."
+    emulated.clock[0] += timedelta(minutes=16)
+    emulated.sfn.redrive_execution(executionArn=arn, clientToken="retry-after-outage")
+    described = emulated.finished(arn)
+    assert (described["status"], described["redriveCount"]) == ("SUCCEEDED", 2)
+
+
+def test_an_express_execution_is_not_redrivable(emulated: Emulated):
+    # API-Redrive: "This API action is not supported by EXPRESS state machines."
+    created = emulated.sfn.create_state_machine(
+        name="express", definition=json.dumps(TOP_LEVEL), roleArn=ROLE, type="EXPRESS"
+    )
+    arn, described = emulated.run(created["stateMachineArn"], {"answers": ["bad", "{}"]})
+    assert (described["status"], described["redriveStatus"]) == ("FAILED", "NOT_REDRIVABLE")
+    assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
+        "ExecutionNotRedrivable",
+        "This API action is not supported by EXPRESS state machines.",
+    )
+
+
 def test_an_unknown_execution_cannot_be_redriven(emulated: Emulated):
     emulated.machine(TOP_LEVEL)
     missing = f"arn:aws:states:{REGION}:123456789012:execution:toy:nobody"
