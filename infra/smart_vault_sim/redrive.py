@@ -16,6 +16,11 @@ moto 5.2.5 runs ASL but has no RedriveExecution (NotImplementedError), no redriv
 - a Distributed Map fails with ``States.ExceedToleratedFailureThreshold`` when its failed
   children exceed the tolerated failures (moto counts them but never fails the Map).
 
+Use (the simulator): ``redrives = Redrives(now=lambda: <virtual datetime>)`` and enter
+``redrives.installed()`` right after ``hooks.installed()``. Stop times are taken on ``now`` when
+an execution ends (``record_stop`` sets one); call ``hooks.new_run()`` before a redrive so
+RunEvents holds that attempt's children only, and bill the parent with ``this_attempt(history)``.
+
 Pages cited below:
 - DG-redrive: "Restarting state machine executions with redrive in Step Functions",
   https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html

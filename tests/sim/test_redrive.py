@@ -343,6 +343,27 @@ def test_a_redriven_task_gets_its_retries_again(emulated: Emulated):
     assert [e["type"] for e in this_attempt(history)].count("TaskScheduled") == 2
 
 
+def test_a_timed_out_execution_is_redriven_with_its_timeout_started_again(emulated: Emulated):
+    # DG-redrive: "When you redrive an execution, the state machine level timeout, if defined,
+    # is reset to 0." (moto measures TimeoutSeconds on the wall clock.)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    definition = waiting_for_a_worker(queue) | {"TimeoutSeconds": 1}
+    arn = emulated.sfn.start_execution(stateMachineArn=emulated.machine(definition), name="slow", input="{}")[
+        "executionArn"
+    ]
+    next_message(sqs, queue)  # no answer: the execution times out
+    assert emulated.finished(arn)["status"] == "TIMED_OUT"
+
+    emulated.sfn.redrive_execution(executionArn=arn)
+    emulated.sfn.send_task_success(taskToken=next_message(sqs, queue)["token"], output='{"done": true}')
+    again = emulated.finished(arn)
+    assert (again["status"], again["redriveCount"], output(again)) == ("SUCCEEDED", 1, {"done": True})
+    history = emulated.history(arn)
+    assert [e["type"] for e in history].count("ExecutionRedriven") == 1
+    assert (len(entered(history, "Prepare")), len(entered(history, "Wait for a worker"))) == (1, 2)
+
+
 def test_an_execution_that_stopped_more_than_14_days_ago_is_not_redrivable(emulated: Emulated):
     arn, _ = emulated.run(emulated.machine(TOP_LEVEL), {"answers": ["bad", "{}"]})
     emulated.clock[0] = START + timedelta(days=13)  # stop times are taken on the simulator's clock
