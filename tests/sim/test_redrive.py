@@ -419,6 +419,79 @@ def test_an_unknown_execution_cannot_be_redriven(emulated: Emulated):
     assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=missing))[0] == "ExecutionDoesNotExist"
 
 
+# -- Parallel and inline Map ------------------------------------------------------------------
+def test_a_redriven_parallel_reruns_only_its_failed_branch(emulated: Emulated):
+    # DG-redrive, Parallel: "Reschedules and redrives only those branches that failed or aborted."
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    waiting = waiting_for_a_worker(queue)["States"]["Wait for a worker"]
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Steady", "States": {"Steady": stamp()["Untimed"] | {"ResultPath": None}}},
+                    {"StartAt": "Wait for a worker", "States": {"Wait for a worker": waiting}},
+                ],
+                "End": True,
+            }
+        },
+    }
+    arn = emulated.sfn.start_execution(stateMachineArn=emulated.machine(definition), name="both", input="{}")[
+        "executionArn"
+    ]
+    token = next_message(sqs, queue)["token"]
+    for _ in range(200):  # the other branch is done before this one fails
+        if any(e["type"] == "PassStateExited" for e in emulated.history(arn)):
+            break
+        time.sleep(0.01)
+    emulated.sfn.send_task_failure(taskToken=token, error="Toy.Busy")
+    assert emulated.finished(arn)["status"] == "FAILED"
+
+    emulated.sfn.redrive_execution(executionArn=arn)
+    emulated.sfn.send_task_success(taskToken=next_message(sqs, queue)["token"], output='{"done": true}')
+    again = emulated.finished(arn)
+
+    assert (again["status"], output(again)) == ("SUCCEEDED", [{}, {"done": True}])
+    history = emulated.history(arn)
+    assert (len(entered(history, "Both")), len(entered(history, "Steady"))) == (2, 1)
+    assert len(entered(history, "Wait for a worker")) == 2
+
+
+def test_a_redriven_inline_map_reruns_only_its_failed_and_unstarted_iterations(emulated: Emulated):
+    # DG-redrive, Inline Map: "Reschedules and redrives only those iterations that failed or aborted."
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Try",
+                    "States": {"Try": flaky("ok", "answers", "Stamp"), **stamp()},
+                },
+                "End": True,
+            }
+        },
+    }
+    items = {"items": [{"answers": ["{}"]}, {"answers": ["bad", "{}"]}, {"answers": ["{}", "{}"]}]}
+    arn, first = emulated.run(emulated.machine(definition), items)
+    assert first["status"] == "FAILED"  # the second item failed; the third never started
+    again = emulated.redrive(arn)
+
+    assert again["status"] == "SUCCEEDED"
+    # The first item's output is the first attempt's; the others ran in the redrive.
+    assert [r["stamp"]["count"] for r in output(again)] == [0, 1, 1]
+    attempt = this_attempt(emulated.history(arn))
+    assert [e["mapIterationStartedEventDetails"]["index"] for e in attempt if e["type"] == "MapIterationStarted"] == [
+        1,
+        2,
+    ]
+
+
 # -- a Distributed Map ------------------------------------------------------------------------
 def child_runs(emulated: Emulated) -> int:
     return len(emulated.hooks.current.children)
