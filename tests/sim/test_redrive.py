@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from smart_vault_sim import redrive
 from smart_vault_sim.redrive import Redrives, this_attempt
 from smart_vault_sim.sfn_hooks import InterpreterHooks
 
@@ -380,6 +381,30 @@ def test_an_execution_that_stopped_more_than_14_days_ago_is_not_redrivable(emula
     )
     # The simulator may also set a stop time itself: stopped two days before "now", redrivable.
     emulated.redrives.record_stop(arn, emulated.clock[0] - timedelta(days=2))
+    assert emulated.redrive(arn)["status"] == "SUCCEEDED"
+
+
+def test_an_execution_open_for_more_than_a_year_is_not_redrivable(emulated: Emulated):
+    # API-Redrive: "The workflow execution has not exceeded the maximum open time of one year."
+    arn, _ = emulated.run(emulated.machine(TOP_LEVEL), {"answers": ["bad", "{}"]})
+    emulated.clock[0] = START + timedelta(days=366)
+    emulated.redrives.record_stop(arn, emulated.clock[0] - timedelta(days=1))  # within 14 days
+    assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
+        "ExecutionNotRedrivable",
+        "Execution has exceeded the max execution time.",
+    )
+
+
+def test_an_execution_with_a_full_history_is_not_redrivable(emulated: Emulated, monkeypatch: pytest.MonkeyPatch):
+    # API-Redrive: "The execution event history count is less than 24,999." The toy's history is
+    # short, so the limit is lowered to its length to see the rule apply.
+    arn, _ = emulated.run(emulated.machine(TOP_LEVEL), {"answers": ["bad", "{}"]})
+    monkeypatch.setattr(redrive, "HISTORY_LIMIT", len(emulated.history(arn)))
+    assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
+        "ExecutionNotRedrivable",
+        "Execution history event limit exceeded.",
+    )
+    monkeypatch.setattr(redrive, "HISTORY_LIMIT", len(emulated.history(arn)) + 1)
     assert emulated.redrive(arn)["status"] == "SUCCEEDED"
 
 
