@@ -13,6 +13,7 @@ moto 5.2.5 runs ASL but has no RedriveExecution (NotImplementedError), no redriv
   redriven), a Distributed Map child its own;
 - a redriven Distributed Map redrives its Map Run (same ARN, ``MapRunRedriven``): children that
   succeeded keep their output and do not run, the others restart from their failed state;
+- a redriven Parallel or inline Map reruns only its failed or aborted branches or iterations;
 - a Distributed Map fails with ``States.ExceedToleratedFailureThreshold`` when its failed
   children exceed the tolerated failures (moto counts them but never fails the Map).
 
@@ -85,7 +86,7 @@ from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from smart_vault_sim.moto_speed import replaced
+from smart_vault_sim.moto_speed import json_deepcopy, replaced
 from smart_vault_sim.sfn_hooks import _map_failure
 
 # API-Redrive, eligibility: "Your workflow execution has not exceeded the redrivable period of
@@ -348,6 +349,7 @@ class Redrives:
                 record.tokens.popitem(last=False)
         worker = execution._get_start_execution_worker()
         self._plans[id(worker)] = _Plan(record=record, old_env=old_env, restart=restart)
+        worker.env = old_env  # its history until the worker's own environment takes over
         execution.exec_worker = worker
         execution.exec_status = ExecutionStatus.RUNNING
         execution.stop_date = execution.error = execution.cause = execution.output = None
@@ -477,7 +479,7 @@ class Redrives:
                 restart = previous.restart
         run.memory.children[job.job_index] = ChildRecord(
             status=status,
-            output=copy.deepcopy(job.job_output),
+            output=json_deepcopy(job.job_output),
             restart=restart,
             redrive_count=env.states.context_object.context_object_data["Execution"]["RedriveCount"],
             runs=(previous.runs + 1) if previous else 1,
@@ -634,7 +636,7 @@ class Redrives:
                     counter.total.count()
                     counter.succeeded.count()
                     counter.results_written.count()
-                job.job_output = copy.deepcopy(kept.output)
+                job.job_output = json_deepcopy(kept.output)
                 return None
             try:
                 return original_job(self, env, job)
@@ -696,11 +698,11 @@ class Redrives:
         def inline_job(self: Any, env: Any, job: Any) -> None:
             run = redrives._inline_runs.get(id(self._env))
             if run is not None and job.job_index in run.kept:
-                job.job_output = copy.deepcopy(run.kept[job.job_index])
+                job.job_output = json_deepcopy(run.kept[job.job_index])
                 return
             original_inline_job(self, env, job)
             if run is not None and not isinstance(job.job_output, Exception):
-                run.outcomes[job.job_index] = copy.deepcopy(job.job_output)
+                run.outcomes[job.job_index] = json_deepcopy(job.job_output)
 
         patches: list[tuple[Any, str, Any]] = [
             (execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", entrypoint),

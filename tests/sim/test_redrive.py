@@ -190,6 +190,7 @@ def test_a_redriven_execution_resumes_at_its_failed_state_with_its_input_under_t
     before = emulated.history(arn)
 
     redriven = emulated.sfn.redrive_execution(executionArn=arn)
+    assert emulated.history(arn)[: len(before)] == before  # at once, before the attempt has begun
     again = emulated.finished(arn)
 
     assert again["status"] == "SUCCEEDED"
