@@ -575,12 +575,20 @@ class Redrives:
 
         def list_executions(self: Any) -> ActionResult:
             result = original_list(self)
-            for item in result.result.get("executions", []):  # type: ignore[attr-defined]
+            listed: dict[str, Any] = result.result  # type: ignore[assignment]
+            for item in listed.get("executions", []):
                 record = redrives.executions.get(item["executionArn"])
                 # ExecutionListItem: redriveCount "only updated when you successfully redrive".
                 item["redriveCount"] = record.redrive_count if record else 0
                 if record is not None and record.redrive_date is not None:
                     item["redriveDate"] = record.redrive_date
+            # ListExecutions, redriveFilter: "Sets a filter to list executions based on whether or
+            # not they have been redriven." (applied to the page moto returns)
+            wanted = self._get_param("redriveFilter")
+            if wanted in ("REDRIVEN", "NOT_REDRIVEN"):
+                listed["executions"] = [
+                    item for item in listed["executions"] if (item["redriveCount"] > 0) == (wanted == "REDRIVEN")
+                ]
             return result
 
         def map_props(self: Any, state_props: Any) -> None:

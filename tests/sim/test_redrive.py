@@ -198,6 +198,10 @@ def test_a_redriven_execution_resumes_at_its_failed_state_with_its_input_under_t
     assert (again["redriveCount"], again["redriveDate"]) == (1, redriven["redriveDate"])
     listed = emulated.sfn.list_executions(stateMachineArn=machine)["executions"]
     assert [(e["executionArn"], e["redriveCount"]) for e in listed] == [(arn, 1)]
+    never, _ = emulated.run(machine, {"answers": ["{}"]}, name="second")
+    for wanted, arns in (("REDRIVEN", [arn]), ("NOT_REDRIVEN", [never])):
+        listed = emulated.sfn.list_executions(stateMachineArn=machine, redriveFilter=wanted)["executions"]
+        assert [e["executionArn"] for e in listed] == arns
     history = emulated.history(arn)
     assert history[: len(before)] == before  # every earlier event kept, failure included
     assert [e["id"] for e in history] == list(range(1, len(history) + 1))  # ids continue
