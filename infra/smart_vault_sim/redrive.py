@@ -13,8 +13,14 @@ moto 5.2.5 runs ASL but has no RedriveExecution (NotImplementedError), no redriv
   redriven), a Distributed Map child its own;
 - a redriven Distributed Map redrives its Map Run (same ARN, ``MapRunRedriven``): children that
   succeeded keep their output and do not run, the others restart from their failed state;
+- a redriven Parallel or inline Map reruns only its failed or aborted branches or iterations;
 - a Distributed Map fails with ``States.ExceedToleratedFailureThreshold`` when its failed
   children exceed the tolerated failures (moto counts them but never fails the Map).
+
+Use (the simulator): ``redrives = Redrives(now=lambda: <virtual datetime>)`` and enter
+``redrives.installed()`` right after ``hooks.installed()``. Stop times are taken on ``now`` when
+an execution ends (``record_stop`` sets one); call ``hooks.new_run()`` before a redrive so
+RunEvents holds that attempt's children only, and bill the parent with ``this_attempt(history)``.
 
 Pages cited below:
 - DG-redrive: "Restarting state machine executions with redrive in Step Functions",
@@ -56,7 +62,11 @@ from moto.stepfunctions.parser.api import (
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.flow.start_at import StartAt
 from moto.stepfunctions.parser.asl.component.state.exec.state_map import state_map
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    distributed_iteration_component,
+    inline_iteration_component,
+    iteration_worker,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker as child_worker,
 )
@@ -67,6 +77,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_fail
     ToleratedFailureCountDecl,
     ToleratedFailurePercentageDecl,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker, branches_decl
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramStopped, ProgramTimedOut
@@ -75,7 +86,7 @@ from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from smart_vault_sim.moto_speed import replaced
+from smart_vault_sim.moto_speed import json_deepcopy, replaced
 from smart_vault_sim.sfn_hooks import _map_failure
 
 # API-Redrive, eligibility: "Your workflow execution has not exceeded the redrivable period of
@@ -102,6 +113,12 @@ PERIOD_EXCEEDED = "Execution redrivable period exceeded."
 EXPRESS = "This API action is not supported by EXPRESS state machines."
 
 _UNSUCCESSFUL = {"FAILED", "TIMED_OUT", "ABORTED"}
+# DG-redrive: "If the state failed because of a States.DataLimitExceeded error, the Parallel state
+# is rerun, including the branches that were successful" (the same for Inline and Distributed
+# Map); DG-maprun: a new Map Run is started when the "Map Run failed because of the JSON data
+# interpolation error, States.Runtime".
+_RERUN_WHOLE = "States.DataLimitExceeded"
+_NEW_MAP_RUN = {_RERUN_WHOLE, "States.Runtime"}
 
 
 class ExecutionNotRedrivable(AWSError):
@@ -181,8 +198,12 @@ class ExecutionRecord:
     redrive_count: int = 0
     redrive_date: datetime | None = None
     map_runs: dict[str, MapRunMemory] = field(default_factory=dict)  # by Map state name
-    pending_map: str | None = None  # the Map state this attempt redrives, until its Map Run starts
-    tokens: OrderedDict[str, tuple[datetime, datetime]] = field(default_factory=OrderedDict)
+    # The state whose unsuccessful parts (Map Run children, Parallel branches, inline Map
+    # iterations) this attempt redrives, until it starts; None: it reruns whole.
+    pending_state: str | None = None
+    pending_error: str | None = None  # the error the attempt before ended with
+    partials: dict[str, dict[int, Any]] = field(default_factory=dict)  # by state: successful outputs by index
+    tokens: OrderedDict[str, datetime] = field(default_factory=OrderedDict)  # client token -> its redrive
 
 
 @dataclass
@@ -219,6 +240,26 @@ class _ActiveMapRun:
     date: datetime | None
 
 
+@dataclass
+class _Partial:
+    """One run of a Parallel or inline Map state: the successful outputs (by branch or iteration
+    index) it keeps from its last run, and the ones it records."""
+
+    kept: dict[int, Any]
+    outcomes: dict[int, Any]
+
+
+class _Finished:
+    """Stands in for a Parallel branch's program that succeeded before: it ends with that output."""
+
+    def __init__(self, output: Any) -> None:
+        self.output = output
+
+    def eval(self, env: Any) -> None:
+        env.states.reset(self.output)
+        env.set_ended()
+
+
 def _starting_at(program: Any, state: str) -> Any:
     """The program with another StartAt (a shallow copy: the states are shared, as moto shares
     one parsed ItemProcessor between all children)."""
@@ -250,6 +291,7 @@ class Redrives:
         self._map_runs: dict[int, _ActiveMapRun] = {}  # id(MapRunRecord) -> its memory
         self._by_map_arn: dict[str, MapRunMemory] = {}
         self._child_inputs: dict[int, Any] = {}  # id(child env) -> input of its restart state
+        self._inline_runs: dict[int, _Partial] = {}  # id(inline Map state env) -> its run
 
     # -- what the simulator calls ---------------------------------------------------------
     def record_stop(self, execution_arn: str, at: datetime) -> None:
@@ -285,10 +327,9 @@ class Redrives:
         """RedriveExecution: the same execution ARN, RUNNING again from its unsuccessful state."""
         record = self.executions.setdefault(execution.exec_arn, ExecutionRecord(started_at=execution.start_date))
         now = self.now()
-        if client_token and client_token in record.tokens:
-            first_used, date = record.tokens[client_token]
-            if now - first_used <= CLIENT_TOKEN_LIFETIME:
-                return date
+        first_used = record.tokens.get(client_token or "")
+        if first_used is not None and now - first_used <= CLIENT_TOKEN_LIFETIME:
+            return first_used  # the redrive that token made (its redriveDate is its first use)
         reason = self.not_redrivable(execution)
         if reason is not None:
             raise ExecutionNotRedrivable(reason)
@@ -301,13 +342,14 @@ class Redrives:
         record.redrive_count += 1
         record.redrive_date = now
         record.stopped_at = None
-        record.pending_map = restart.state if restart and restart.state in record.map_runs else None
+        record.pending_state, record.pending_error = (restart.state if restart else None), execution.error
         if client_token:
-            record.tokens[client_token] = (now, now)
+            record.tokens[client_token] = now
             while len(record.tokens) > CLIENT_TOKENS:
                 record.tokens.popitem(last=False)
         worker = execution._get_start_execution_worker()
         self._plans[id(worker)] = _Plan(record=record, old_env=old_env, restart=restart)
+        worker.env = old_env  # its history until the worker's own environment takes over
         execution.exec_worker = worker
         execution.exec_status = ExecutionStatus.RUNNING
         execution.stop_date = execution.error = execution.cause = execution.output = None
@@ -332,6 +374,8 @@ class Redrives:
     def _entrypoint(self, worker: Any, program: Any) -> Any:
         plan = self._plans.get(id(worker))
         if plan is None or plan.restart is None:
+            # No state was left unfinished (it failed between states): the documents name no
+            # restart point for that, so the emulator starts it again at StartAt.
             return program
         # DG-redrive: "Step Functions continues the failed execution from the unsuccessful step
         # and uses the same input." The state machine timeout starts again ("reset to 0").
@@ -381,9 +425,10 @@ class Redrives:
         arn = env.states.context_object.context_object_data["Execution"]["Id"]
         execution = self.executions.get(arn)
         memory = None
-        if execution is not None and execution.pending_map == eval_input.state_name:
-            memory = execution.map_runs.get(eval_input.state_name)
-            execution.pending_map = None
+        if execution is not None and execution.pending_state == eval_input.state_name:
+            execution.pending_state = None
+            if execution.pending_error not in _NEW_MAP_RUN:
+                memory = execution.map_runs.get(eval_input.state_name)
         if memory is None:
             memory = MapRunMemory(arn=record.map_run_arn, state_machine_arn=record.map_state_machine_arn)
             if execution is not None:
@@ -434,11 +479,28 @@ class Redrives:
                 restart = previous.restart
         run.memory.children[job.job_index] = ChildRecord(
             status=status,
-            output=copy.deepcopy(job.job_output),
+            output=json_deepcopy(job.job_output),
             restart=restart,
             redrive_count=env.states.context_object.context_object_data["Execution"]["RedriveCount"],
             runs=(previous.runs + 1) if previous else 1,
         )
+
+    def _partial_starting(self, env: Any) -> _Partial | None:
+        """A Parallel or inline Map state starting: the successful outputs of its last run if this
+        attempt redrives it, and where to record this run's."""
+        context = env.states.context_object.context_object_data
+        record = self.executions.get(context["Execution"]["Id"])
+        name = (context.get("State") or {}).get("Name")
+        if record is None or name is None:
+            return None
+        previous = None
+        if record.pending_state == name:
+            record.pending_state = None
+            if record.pending_error != _RERUN_WHOLE:
+                previous = record.partials.get(name, {})
+        outcomes: dict[int, Any] = {}
+        record.partials[name] = outcomes
+        return _Partial(previous or {}, outcomes)
 
     def _threshold_exceeded(self, component: Any, run: _ActiveMapRun, record: MapRunRecord, items: int) -> str | None:
         """Why the Map Run fails on its children's failures (None: within tolerance).
@@ -480,6 +542,11 @@ class Redrives:
         original_child_input = child_worker.DistributedItemProcessorWorker._eval_input
         original_map_props = state_map.StateMap.from_state_props
         original_map_describe = MapRunRecord.describe
+        original_branches = branches_decl.BranchesDecl._eval_body
+        original_branch_worker = branch_worker.BranchWorker.__init__
+        original_inline_body = inline_iteration_component.InlineIterationComponent._eval_body
+        original_inline_job = iteration_worker.IterationWorker._eval_job
+        branch_workers = threading.local()  # the BranchWorkers the Parallel on this thread starts
 
         def entrypoint(self: Any) -> Any:
             return redrives._entrypoint(self, original_entrypoint(self))
@@ -508,12 +575,20 @@ class Redrives:
 
         def list_executions(self: Any) -> ActionResult:
             result = original_list(self)
-            for item in result.result.get("executions", []):  # type: ignore[attr-defined]
+            listed: dict[str, Any] = result.result  # type: ignore[assignment]
+            for item in listed.get("executions", []):
                 record = redrives.executions.get(item["executionArn"])
                 # ExecutionListItem: redriveCount "only updated when you successfully redrive".
                 item["redriveCount"] = record.redrive_count if record else 0
                 if record is not None and record.redrive_date is not None:
                     item["redriveDate"] = record.redrive_date
+            # ListExecutions, redriveFilter: "Sets a filter to list executions based on whether or
+            # not they have been redriven." (applied to the page moto returns)
+            wanted = self._get_param("redriveFilter")
+            if wanted in ("REDRIVEN", "NOT_REDRIVEN"):
+                listed["executions"] = [
+                    item for item in listed["executions"] if (item["redriveCount"] > 0) == (wanted == "REDRIVEN")
+                ]
             return result
 
         def map_props(self: Any, state_props: Any) -> None:
@@ -569,7 +644,7 @@ class Redrives:
                     counter.total.count()
                     counter.succeeded.count()
                     counter.results_written.count()
-                job.job_output = copy.deepcopy(kept.output)
+                job.job_output = json_deepcopy(kept.output)
                 return None
             try:
                 return original_job(self, env, job)
@@ -593,6 +668,50 @@ class Redrives:
                 described["redriveDate"] = memory.redrive_date
             return described
 
+        def branches(self: Any, env: Any) -> None:
+            # DG-redrive, Parallel: "Reschedules and redrives only those branches that failed or
+            # aborted."
+            run = redrives._partial_starting(env)
+            programs, outer = self.programs, getattr(branch_workers, "started", None)
+            if run is not None and run.kept:
+                self.programs = [_Finished(run.kept[i]) if i in run.kept else p for i, p in enumerate(programs)]
+            started: list[Any] = []
+            branch_workers.started = started
+            try:
+                original_branches(self, env)
+            finally:
+                self.programs, branch_workers.started = programs, outer
+                for index, worker in enumerate(started):
+                    if run is not None and isinstance(worker.env.program_state(), ProgramEnded):
+                        run.outcomes[index] = worker.env.states.get_input()
+
+        def branch_worker_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            original_branch_worker(self, *args, **kwargs)
+            started = getattr(branch_workers, "started", None)
+            if started is not None:
+                started.append(self)
+
+        def inline_body(self: Any, env: Any) -> None:
+            # DG-redrive, Inline Map: "Reschedules and redrives only those iterations that failed
+            # or aborted."
+            run = redrives._partial_starting(env)
+            if run is None:
+                return original_inline_body(self, env)
+            redrives._inline_runs[id(env)] = run
+            try:
+                original_inline_body(self, env)
+            finally:
+                redrives._inline_runs.pop(id(env), None)
+
+        def inline_job(self: Any, env: Any, job: Any) -> None:
+            run = redrives._inline_runs.get(id(self._env))
+            if run is not None and job.job_index in run.kept:
+                job.job_output = json_deepcopy(run.kept[job.job_index])
+                return
+            original_inline_job(self, env, job)
+            if run is not None and not isinstance(job.job_output, Exception):
+                run.outcomes[job.job_index] = json_deepcopy(job.job_output)
+
         patches: list[tuple[Any, str, Any]] = [
             (execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", entrypoint),
             (execution_worker.ExecutionWorker, "_get_evaluation_environment", environment),
@@ -605,6 +724,10 @@ class Redrives:
             (child_worker.DistributedItemProcessorWorker, "_eval_input", child_input),
             (state_map.StateMap, "from_state_props", map_props),
             (MapRunRecord, "describe", map_describe),
+            (branches_decl.BranchesDecl, "_eval_body", branches),
+            (branch_worker.BranchWorker, "__init__", branch_worker_init),
+            (inline_iteration_component.InlineIterationComponent, "_eval_body", inline_body),
+            (iteration_worker.IterationWorker, "_eval_job", inline_job),
         ]
         StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
         _forget_methods()  # moto_speed caches each response class's method names

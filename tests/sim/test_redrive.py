@@ -3,8 +3,10 @@ installed, redriven through boto3 as a user would (smart_vault_sim.redrive cites
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from smart_vault_sim import redrive
 from smart_vault_sim.redrive import Redrives, this_attempt
 from smart_vault_sim.sfn_hooks import InterpreterHooks
 
@@ -187,12 +190,18 @@ def test_a_redriven_execution_resumes_at_its_failed_state_with_its_input_under_t
     before = emulated.history(arn)
 
     redriven = emulated.sfn.redrive_execution(executionArn=arn)
+    assert emulated.history(arn)[: len(before)] == before  # at once, before the attempt has begun
     again = emulated.finished(arn)
 
     assert again["status"] == "SUCCEEDED"
     assert again["executionArn"] == arn
     assert (again["redriveCount"], again["redriveDate"]) == (1, redriven["redriveDate"])
-    assert [e["executionArn"] for e in emulated.sfn.list_executions(stateMachineArn=machine)["executions"]] == [arn]
+    listed = emulated.sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert [(e["executionArn"], e["redriveCount"]) for e in listed] == [(arn, 1)]
+    never, _ = emulated.run(machine, {"answers": ["{}"]}, name="second")
+    for wanted, arns in (("REDRIVEN", [arn]), ("NOT_REDRIVEN", [never])):
+        listed = emulated.sfn.list_executions(stateMachineArn=machine, redriveFilter=wanted)["executions"]
+        assert [e["executionArn"] for e in listed] == arns
     history = emulated.history(arn)
     assert history[: len(before)] == before  # every earlier event kept, failure included
     assert [e["id"] for e in history] == list(range(1, len(history) + 1))  # ids continue
@@ -279,12 +288,14 @@ def waiting_for_a_worker(queue: str) -> dict[str, Any]:
     }
 
 
-def next_token(sqs: Any, queue: str) -> str:
+def next_message(sqs: Any, queue: str) -> dict[str, Any]:
     for _ in range(200):
         messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", [])
         if messages:
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
-            return str(json.loads(messages[0]["Body"])["token"])
+            body: dict[str, Any] = json.loads(messages[0]["Body"])
+            return body
+        time.sleep(0.01)
     raise AssertionError("the task never sent its token")
 
 
@@ -293,7 +304,7 @@ def test_a_running_execution_is_not_redrivable(emulated: Emulated):
     queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
     machine = emulated.machine(waiting_for_a_worker(queue))
     arn = emulated.sfn.start_execution(stateMachineArn=machine, name="waiting", input="{}")["executionArn"]
-    token = next_token(sqs, queue)
+    token = next_message(sqs, queue)["token"]
     described = emulated.sfn.describe_execution(executionArn=arn)
     assert (described["status"], described["redriveStatus"]) == ("RUNNING", "NOT_REDRIVABLE")
     assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
@@ -302,6 +313,61 @@ def test_a_running_execution_is_not_redrivable(emulated: Emulated):
     )
     emulated.sfn.send_task_success(taskToken=token, output="{}")
     assert emulated.finished(arn)["status"] == "SUCCEEDED"
+
+
+def test_a_redriven_task_gets_its_retries_again(emulated: Emulated):
+    # DG-redrive: "the retry attempt count for these states is reset to 0 to allow for the
+    # maximum number of attempts on redrive."
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    definition = waiting_for_a_worker(queue)
+    task = definition["States"]["Wait for a worker"]
+    task["Parameters"]["MessageBody"] |= {"retry.$": "$$.State.RetryCount", "redrive.$": "$$.Execution.RedriveCount"}
+    task["Retry"] = [{"ErrorEquals": ["Toy.Busy"], "MaxAttempts": 1, "IntervalSeconds": 1}]
+    arn = emulated.sfn.start_execution(stateMachineArn=emulated.machine(definition), name="busy", input="{}")[
+        "executionArn"
+    ]
+    seen = []
+
+    def refuse_twice() -> None:  # the attempt and its one retry, both refused
+        for _ in range(2):
+            body = next_message(sqs, queue)
+            seen.append((body["redrive"], body["retry"]))
+            # moto fails a retried callback task with its earlier failure by itself; the refusal
+            # is then one too many, which is no part of what this test looks at.
+            with contextlib.suppress(ClientError):
+                emulated.sfn.send_task_failure(taskToken=body["token"], error="Toy.Busy")
+
+    refuse_twice()
+    assert emulated.finished(arn)["status"] == "FAILED"
+    emulated.sfn.redrive_execution(executionArn=arn)
+    refuse_twice()
+
+    assert emulated.finished(arn)["status"] == "FAILED"
+    assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]  # the redrive had its retry again
+    history = emulated.history(arn)
+    assert [e["type"] for e in this_attempt(history)].count("TaskScheduled") == 2
+
+
+def test_a_timed_out_execution_is_redriven_with_its_timeout_started_again(emulated: Emulated):
+    # DG-redrive: "When you redrive an execution, the state machine level timeout, if defined,
+    # is reset to 0." (moto measures TimeoutSeconds on the wall clock.)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    definition = waiting_for_a_worker(queue) | {"TimeoutSeconds": 1}
+    arn = emulated.sfn.start_execution(stateMachineArn=emulated.machine(definition), name="slow", input="{}")[
+        "executionArn"
+    ]
+    next_message(sqs, queue)  # no answer: the execution times out
+    assert emulated.finished(arn)["status"] == "TIMED_OUT"
+
+    emulated.sfn.redrive_execution(executionArn=arn)
+    emulated.sfn.send_task_success(taskToken=next_message(sqs, queue)["token"], output='{"done": true}')
+    again = emulated.finished(arn)
+    assert (again["status"], again["redriveCount"], output(again)) == ("SUCCEEDED", 1, {"done": True})
+    history = emulated.history(arn)
+    assert [e["type"] for e in history].count("ExecutionRedriven") == 1
+    assert (len(entered(history, "Prepare")), len(entered(history, "Wait for a worker"))) == (1, 2)
 
 
 def test_an_execution_that_stopped_more_than_14_days_ago_is_not_redrivable(emulated: Emulated):
@@ -323,10 +389,137 @@ def test_an_execution_that_stopped_more_than_14_days_ago_is_not_redrivable(emula
     assert emulated.redrive(arn)["status"] == "SUCCEEDED"
 
 
+def test_an_execution_open_for_more_than_a_year_is_not_redrivable(emulated: Emulated):
+    # API-Redrive: "The workflow execution has not exceeded the maximum open time of one year."
+    arn, _ = emulated.run(emulated.machine(TOP_LEVEL), {"answers": ["bad", "{}"]})
+    emulated.clock[0] = START + timedelta(days=366)
+    emulated.redrives.record_stop(arn, emulated.clock[0] - timedelta(days=1))  # within 14 days
+    assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
+        "ExecutionNotRedrivable",
+        "Execution has exceeded the max execution time.",
+    )
+
+
+def test_an_execution_with_a_full_history_is_not_redrivable(emulated: Emulated, monkeypatch: pytest.MonkeyPatch):
+    # API-Redrive: "The execution event history count is less than 24,999." The toy's history is
+    # short, so the limit is lowered to its length to see the rule apply.
+    arn, _ = emulated.run(emulated.machine(TOP_LEVEL), {"answers": ["bad", "{}"]})
+    monkeypatch.setattr(redrive, "HISTORY_LIMIT", len(emulated.history(arn)))
+    assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
+        "ExecutionNotRedrivable",
+        "Execution history event limit exceeded.",
+    )
+    monkeypatch.setattr(redrive, "HISTORY_LIMIT", len(emulated.history(arn)) + 1)
+    assert emulated.redrive(arn)["status"] == "SUCCEEDED"
+
+
+def test_the_same_client_token_redrives_once(emulated: Emulated):
+    # API-Redrive, clientToken: "The API will return idempotent responses for the last 10
+    # client tokens used to successfully redrive the execution."
+    arn, _ = emulated.run(emulated.machine(TOP_LEVEL), {"answers": ["bad", "bad", "{}"]})
+    first = emulated.sfn.redrive_execution(executionArn=arn, clientToken="retry-after-outage")
+    emulated.finished(arn)
+    again = emulated.sfn.redrive_execution(executionArn=arn, clientToken="retry-after-outage")
+    described = emulated.finished(arn)
+    assert again["redriveDate"] == first["redriveDate"]
+    assert (described["status"], described["redriveCount"]) == ("FAILED", 1)
+    # "These client tokens are valid for up to 15 minutes after they are first used."
+    emulated.clock[0] += timedelta(minutes=16)
+    emulated.sfn.redrive_execution(executionArn=arn, clientToken="retry-after-outage")
+    described = emulated.finished(arn)
+    assert (described["status"], described["redriveCount"]) == ("SUCCEEDED", 2)
+
+
+def test_an_express_execution_is_not_redrivable(emulated: Emulated):
+    # API-Redrive: "This API action is not supported by EXPRESS state machines."
+    created = emulated.sfn.create_state_machine(
+        name="express", definition=json.dumps(TOP_LEVEL), roleArn=ROLE, type="EXPRESS"
+    )
+    arn, described = emulated.run(created["stateMachineArn"], {"answers": ["bad", "{}"]})
+    assert (described["status"], described["redriveStatus"]) == ("FAILED", "NOT_REDRIVABLE")
+    assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=arn)) == (
+        "ExecutionNotRedrivable",
+        "This API action is not supported by EXPRESS state machines.",
+    )
+
+
 def test_an_unknown_execution_cannot_be_redriven(emulated: Emulated):
     emulated.machine(TOP_LEVEL)
     missing = f"arn:aws:states:{REGION}:123456789012:execution:toy:nobody"
     assert refusal(lambda: emulated.sfn.redrive_execution(executionArn=missing))[0] == "ExecutionDoesNotExist"
+
+
+# -- Parallel and inline Map ------------------------------------------------------------------
+def test_a_redriven_parallel_reruns_only_its_failed_branch(emulated: Emulated):
+    # DG-redrive, Parallel: "Reschedules and redrives only those branches that failed or aborted."
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    waiting = waiting_for_a_worker(queue)["States"]["Wait for a worker"]
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Steady", "States": {"Steady": stamp()["Untimed"] | {"ResultPath": None}}},
+                    {"StartAt": "Wait for a worker", "States": {"Wait for a worker": waiting}},
+                ],
+                "End": True,
+            }
+        },
+    }
+    arn = emulated.sfn.start_execution(stateMachineArn=emulated.machine(definition), name="both", input="{}")[
+        "executionArn"
+    ]
+    token = next_message(sqs, queue)["token"]
+    for _ in range(200):  # the other branch is done before this one fails
+        if any(e["type"] == "PassStateExited" for e in emulated.history(arn)):
+            break
+        time.sleep(0.01)
+    emulated.sfn.send_task_failure(taskToken=token, error="Toy.Busy")
+    assert emulated.finished(arn)["status"] == "FAILED"
+
+    emulated.sfn.redrive_execution(executionArn=arn)
+    emulated.sfn.send_task_success(taskToken=next_message(sqs, queue)["token"], output='{"done": true}')
+    again = emulated.finished(arn)
+
+    assert (again["status"], output(again)) == ("SUCCEEDED", [{}, {"done": True}])
+    history = emulated.history(arn)
+    assert (len(entered(history, "Both")), len(entered(history, "Steady"))) == (2, 1)
+    assert len(entered(history, "Wait for a worker")) == 2
+
+
+def test_a_redriven_inline_map_reruns_only_its_failed_and_unstarted_iterations(emulated: Emulated):
+    # DG-redrive, Inline Map: "Reschedules and redrives only those iterations that failed or aborted."
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Try",
+                    "States": {"Try": flaky("ok", "answers", "Stamp"), **stamp()},
+                },
+                "End": True,
+            }
+        },
+    }
+    items = {"items": [{"answers": ["{}"]}, {"answers": ["bad", "{}"]}, {"answers": ["{}", "{}"]}]}
+    arn, first = emulated.run(emulated.machine(definition), items)
+    assert first["status"] == "FAILED"  # the second item failed; the third never started
+    again = emulated.redrive(arn)
+
+    assert again["status"] == "SUCCEEDED"
+    # The first item's output is the first attempt's; the others ran in the redrive.
+    assert [r["stamp"]["count"] for r in output(again)] == [0, 1, 1]
+    attempt = this_attempt(emulated.history(arn))
+    assert [e["mapIterationStartedEventDetails"]["index"] for e in attempt if e["type"] == "MapIterationStarted"] == [
+        1,
+        2,
+    ]
 
 
 # -- a Distributed Map ------------------------------------------------------------------------
