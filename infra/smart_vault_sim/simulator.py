@@ -57,7 +57,7 @@ from smart_vault_sim.history import state_outcomes as _state_outcomes
 from smart_vault_sim.iam import Policy
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
-from smart_vault_sim.redrive import Redrives
+from smart_vault_sim.redrive import Redrives, this_attempt
 from smart_vault_sim.restore_rules import restored_targets
 from smart_vault_sim.scenario import REDRIVE, SIMULATOR_OWNED, Scenario
 from smart_vault_sim.scenario_checks import ScenarioError
@@ -137,7 +137,8 @@ class Simulation:
         self.tap = AwsTap()
         self.zones: list[Zone] = []  # the scenario Region's zones while emulated (zones.opted_in)
         self.hooks = InterpreterHooks()
-        self.redrives = Redrives(now=lambda: self.clock)
+        # The 14 days are measured on the scenario's clock, within a run on its virtual time.
+        self.redrives = Redrives(now=lambda: self.clock + timedelta(seconds=self.hooks.clock.now()))
         self.pending_checks: dict[str, int] = {}  # snapshot id -> checks left that see pending
         self.clock: datetime = scenario.runs[0]
         self._last_backup: tuple[str, str, str] = ("", "", "")  # ARN, run id, name of the latest backup run
@@ -549,7 +550,7 @@ class Simulation:
         wall = time.monotonic() - started
         # A redriven execution keeps its history: this attempt's events follow the last
         # ExecutionRedriven (Step Functions Developer Guide, "Redriving executions").
-        history = _this_attempt(self._history(arn))
+        history = [dict(e) for e in this_attempt(self._history(arn))]
         attempt = int(description.get("redriveCount") or 0)
 
         after = self._snapshot_ids()
@@ -934,12 +935,6 @@ def _dry_run(audit: dict[str, Any] | None, outcomes: dict[str, dict[str, Any]]) 
 
 def _would_create(outcomes: dict[str, dict[str, Any]]) -> int:
     return sum(int(o.get("would_create") or 0) for o in outcomes.values())
-
-
-def _this_attempt(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events of the execution's latest attempt: after its last ExecutionRedriven, if any."""
-    starts = [i for i, e in enumerate(history) if e["type"] == "ExecutionRedriven"]
-    return history[starts[-1] :] if starts else history
 
 
 def _audit_outcomes(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
