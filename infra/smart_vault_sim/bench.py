@@ -303,7 +303,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(results: list[dict[str, Any]]) -> None:
+def write_docs(results: list[dict[str, Any]], redrive: dict[str, Any] | None = None) -> None:
     plot(results, DOCS / "benchmarks.png")
     m0 = results[0]
     verdicts = "\n".join(
@@ -334,7 +334,69 @@ with its own child execution and polls every 60 seconds until the snapshot compl
 
 ![CreateSnapshots per second and snapshots pending over virtual time](benchmarks.png)
 """
+    if redrive:
+        text += f"""
+## Redrive
+
+A night of {redrive["instances"]:,} instances in which {redrive["failed"]} are refused CreateSnapshots
+once, then the Redrive of that execution (docs/operations.md, "Re-run and Redrive"): the redrive's
+work grows with the failed instances, not with the fleet.
+
+{redrive_markdown(redrive)}
+"""
     (DOCS / "benchmarks.md").write_text(text)
+
+
+REDRIVE_FLEET, REDRIVE_FAILED = 1000, 10
+
+
+def measure_redrive(instances: int = REDRIVE_FLEET, failed: int = REDRIVE_FAILED) -> dict[str, Any]:
+    """A night in which ``failed`` instances are refused CreateSnapshots once, then its Redrive:
+    what the redrive costs against the night (it should grow with ``failed``, not the fleet)."""
+    scenario = fleet_scenario(instances)
+    names = [i["name"] for i in scenario["instances"]]
+    step = max(len(names) // failed, 1)
+    failing = names[::step][:failed]
+    scenario["faults"] = [
+        {"operation": "CreateSnapshots", "instance": n, "error": "UnauthorizedOperation", "count": 1} for n in failing
+    ]
+    scenario["runs"] = [{"at": "2026-11-26T03:00:00Z"}, {"at": "2026-11-26T09:00:00Z", "redrive": True}]
+    simulation = Simulation(parse_scenario(scenario))
+    with simulation.emulated():
+        night, redrive = (
+            simulation.run_at(0, simulation.scenario.runs[0]),
+            simulation.run_at(1, simulation.scenario.runs[1]),
+        )
+
+    def figures(run: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "status": run["execution"]["status"],
+            "transitions": run["execution"]["state_transitions"],
+            "history_events": run["execution"]["history_events"],
+            "api_calls": sum(run["api_calls"].values()),
+            "create_snapshots": run["api_calls"].get("ec2:CreateSnapshots", 0),
+        }
+
+    return {
+        "instances": instances,
+        "failed": failed,
+        "night": figures(night),
+        "redrive": figures(redrive) | {"redriven": len(redrive.get("redriven_instances") or ())},
+    }
+
+
+def redrive_markdown(m: dict[str, Any]) -> str:
+    night, redrive = m["night"], m["redrive"]
+    rows = [
+        ("Status", night["status"], redrive["status"]),
+        ("Instances attempted", f"{m['instances']:,}", f"{redrive['redriven']:,}"),
+        ("State transitions", f"{night['transitions']:,}", f"{redrive['transitions']:,}"),
+        ("Parent history events", f"{night['history_events']:,}", f"{redrive['history_events']:,}"),
+        ("AWS API calls", f"{night['api_calls']:,}", f"{redrive['api_calls']:,}"),
+        ("CreateSnapshots", f"{night['create_snapshots']:,}", f"{redrive['create_snapshots']:,}"),
+    ]
+    lines = ["| | The night | Its Redrive |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
 
 
 def parse_cases(args: list[str]) -> tuple[tuple[int, int], ...]:
@@ -359,6 +421,9 @@ def main(cases: tuple[tuple[int, int], ...] = CASES) -> None:
         )
         results.append(m)
         write_docs(results)  # after each case, so a long run leaves the figures it has
+    redrive = measure_redrive()
+    print(f"redrive of {redrive['failed']} failed in {redrive['instances']}: {redrive['redrive']}", flush=True)
+    write_docs(results, redrive)
 
 
 if __name__ == "__main__":
