@@ -625,3 +625,10 @@ def recycle_bin_rules(resource_type: str, tags: Mapping[str, str]) -> list[dict[
 def schedule(name: str) -> dict[str, Any]:
     """EventBridge Scheduler GetSchedule of a schedule in the default group."""
     return dict(call("scheduler:GetSchedule", client("scheduler").get_schedule, Name=name))
+
+
+def redrive_count(execution_arn: str) -> int:
+    """Step Functions DescribeExecution ``redriveCount``: how many times the execution was
+    redriven (0 before any; Step Functions API Reference, DescribeExecution)."""
+    response = call("states:DescribeExecution", client("stepfunctions").describe_execution, executionArn=execution_arn)
+    return int(response.get("redriveCount") or 0)

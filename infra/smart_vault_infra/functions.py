@@ -340,6 +340,13 @@ def function_specs(
                 # The stack's Recycle Bin rule, when configured: ListRules has no resource type
                 # (Service Authorization Reference, AWS Recycle Bin).
                 *((Allow(("rbin:ListRules",), (On.ANY,)),) if recycle_bin else ()),
+                # The redrive gate reads its own execution's redriveCount (resource type
+                # execution, Service Authorization Reference, AWS Step Functions).
+                Allow(
+                    ("states:DescribeExecution",),
+                    (),
+                    arns=(f"arn:{{partition}}:states:{{region}}:{{account}}:execution:{deployment_id}-backup:*",),
+                ),
                 # The backup schedule is enabled (resource type schedule, Service Authorization
                 # Reference, Amazon EventBridge Scheduler).
                 Allow(

@@ -82,7 +82,13 @@ class Workflow(Construct):
                 actions=["lambda:InvokeFunction"], resources=[f.function_arn for f in functions.values()]
             ),
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[own_arn]),
-            iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]),
+            # Redrive of the parent redrives a Map Run's unsuccessful children with the state
+            # machine's role ("IAM policies for redriving a Distributed Map", Step Functions
+            # developer guide: states:RedriveExecution on execution:<name>/<label>:*).
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"],
+                resources=[executions],
+            ),
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.objects(RUNS_PREFIX)]),
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],

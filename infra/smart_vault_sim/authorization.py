@@ -292,6 +292,14 @@ class Requests:
             )
         ]
 
+    # -- Step Functions: resource type execution, the execution's own ARN (Service
+    # Authorization Reference, AWS Step Functions: DescribeExecution, RedriveExecution)
+    def _stepfunctions_DescribeExecution(self, params: Mapping[str, Any]) -> list[Need]:
+        return [Need("states:DescribeExecution", str(params.get("executionArn")), {})]
+
+    def _stepfunctions_RedriveExecution(self, params: Mapping[str, Any]) -> list[Need]:
+        return [Need("states:RedriveExecution", str(params.get("executionArn")), {})]
+
     def _lambda_Invoke(self, params: Mapping[str, Any]) -> list[Need]:
         name = str(params.get("FunctionName"))
         if not name.startswith("arn:"):

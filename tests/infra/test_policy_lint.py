@@ -86,6 +86,14 @@ ACKNOWLEDGED = (
         "execution:<name>/* is the ARN AWS documents for Distributed Map child executions ('IAM "
         "policies for using Distributed Map states'); parliament expects execution:<name>:<id>.",
     ),
+    Acknowledged(
+        "NotifyRole",
+        "RESOURCE_MISMATCH",
+        "states:DescribeExecution",
+        "The redrive gate reads only this deployment's Standard executions (resource type execution, "
+        "Service Authorization Reference, AWS Step Functions); the express type it also lists is for "
+        "Express workflows, of which the stack has none.",
+    ),
 )
 
 

@@ -74,7 +74,8 @@ def test_state_names_are_unique_and_readable():
 def test_every_task_failure_path_is_caught_except_the_last_resort_ones():
     # RecordFailure: a child that cannot record counts as failed in Notify (NoOutcomeRecorded).
     # SendFallbackAlert: the last resort; if SNS refuses it the execution fails for the alarms.
-    uncaught_ok = {"RecordFailure", "SendFallbackAlert"}
+    # AwaitRedrive: the redrive gate must fail uncaught, or Redrive would have nothing to restart.
+    uncaught_ok = {"RecordFailure", "SendFallbackAlert", "AwaitRedrive"}
     for name, state in all_states(load()):
         if state["Type"] in ("Task", "Map") and name not in uncaught_ok:
             assert state.get("Catch"), f"{name} has no Catch"
@@ -92,7 +93,10 @@ def test_execution_timeout_and_distributed_map():
 def test_every_notify_state_falls_back_to_an_alert_that_needs_no_lambda_and_no_s3():
     machine = load()
     states = machine["States"]
-    notify_states = [n for n, s in states.items() if s.get("Resource") == "${NotifyFunctionArn}"]
+    # AwaitRedrive sends nothing (the alert went out before it): its test is the one below.
+    notify_states = [
+        n for n, s in states.items() if s.get("Resource") == "${NotifyFunctionArn}" and n != "AwaitRedrive"
+    ]
     assert sorted(notify_states) == ["Notify", "NotifyRunFailure", "PreflightReport"]
     for name in notify_states:
         [catch] = states[name]["Catch"]
@@ -121,3 +125,14 @@ def test_the_map_has_no_retrier_for_errors_it_cannot_raise():
     # A Map state never invokes Lambda itself: a Lambda.* retrier there can never match.
     backup = load()["States"]["BackupInstances"]
     assert not any(e.startswith("Lambda.") for r in backup.get("Retry", []) for e in r["ErrorEquals"])
+
+
+def test_the_redrive_gate_fails_uncaught_with_the_runs_own_error_and_never_retries_it():
+    states = load()["States"]
+    gate = states["AwaitRedrive"]
+    assert gate["Type"] == "Task" and "Catch" not in gate
+    retried = {e for r in gate["Retry"] for e in r["ErrorEquals"]}
+    assert not retried & {"States.ALL", "SmartVault.InstancesFailed", "SmartVault.RunFailed"}
+    for held in ("BackupFailed", "RunFailed"):
+        assert states[held]["Type"] == "Pass" and states[held]["Next"] == "AwaitRedrive"
+    assert not [n for n, s in states.items() if s.get("Next") in ("BackupFailed", "RunFailed") and s["Type"] == "Fail"]

@@ -4,16 +4,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smart_vault.aws import Alerts, Ec2, Store
+from smart_vault.aws import Alerts, Ec2, Store, redrive_count
 from smart_vault.models import ErrorInfo, InstanceJob, RunContext
 from smart_vault.observability import correlate, lambda_handler
 from smart_vault.preflight.steps import answers_preflight
-from smart_vault.redrive.attempts import save_resume_point
+from smart_vault.redrive.attempts import Hold, await_redrive, save_resume_point
 from smart_vault.reporting.run_report import alert_run_failure, record_failure, summarize_run
 from smart_vault.settings import get_settings
 from smart_vault.validation import read_action, read_int, read_str, require_mapping
 
-ACTIONS = ("record_failure", "summarize", "run_failed")
+ACTIONS = ("record_failure", "summarize", "run_failed", "await_redrive")
 
 
 @lambda_handler
@@ -35,6 +35,11 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         )
         save_resume_point(store, job.run, job.instance.instance_id, step, job_data)
         return outcome.to_dict()
+
+    if action == "await_redrive":
+        execution_arn = read_str(event, "execution_arn")
+        correlate(execution_arn.rsplit(":", 1)[-1])
+        return await_redrive(Hold.from_dict(event.get("hold")), redrive_count(execution_arn))
 
     if action == "summarize":
         run = RunContext.from_dict(event.get("run"))

@@ -9,6 +9,7 @@ from smart_vault.backup.snapshots import start_backup
 from smart_vault.models import InstanceJob
 from smart_vault.observability import correlate, lambda_handler
 from smart_vault.preflight.steps import answers_preflight
+from smart_vault.redrive.attempts import resumed_backup
 from smart_vault.settings import get_settings
 
 
@@ -17,4 +18,7 @@ from smart_vault.settings import get_settings
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     job = InstanceJob.from_dict(event)
     correlate(job.run.execution_name, job.instance.instance_id)
+    resumed = resumed_backup(event.get("instance"))  # a redrive attempt of an instance past Snapshot
+    if resumed is not None:
+        return resumed.to_dict()
     return start_backup(job, settings=get_settings(), ec2=Ec2()).to_dict()

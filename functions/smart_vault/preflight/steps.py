@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from smart_vault.aws import Alerts, Ec2, Kms, Store
+from smart_vault.aws import Alerts, Ec2, Kms, Store, redrive_count
 from smart_vault.backup.snapshots import start_backup
 from smart_vault.constants import SCHEDULE_NAME_ENV, construct_name
 from smart_vault.copies.offsite import copy_tags
@@ -24,6 +24,7 @@ from smart_vault.preflight.checks import (
     drill_report_checks,
     prune_checks,
     read_checks,
+    real,
     snapshot_checks,
 )
 from smart_vault.preflight.report import account_checks, discover_targets, finish
@@ -161,6 +162,9 @@ def report_step(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
         volumes=context.fleet_volumes,
         schedule_name=os.environ.get(SCHEDULE_NAME_ENV),
     )
+    # The redrive gate (AwaitRedrive) reads its execution's redriveCount: read this one's.
+    arn = context.run.execution_arn
+    checks.append(real("notify", "states:DescribeExecution", arn, lambda: redrive_count(arn)))
 
     def publish(subject: str, text: str) -> None:
         alerts.publish(

@@ -329,7 +329,8 @@ def summarize_run(
     summary.audit_key = f"{attempt_prefix(run_prefix(run), attempt)}/audit.json"
     if summary.failed or orphans_error:
         targets = {t.instance_id: t for t in inventory}
-        summary.redrive = write_retry_inventory(store, run, summary.failed, targets, attempt + 1)
+        pacing = (settings.create_rate_per_second, settings.map_concurrency)
+        summary.redrive = write_retry_inventory(store, run, summary.failed, targets, attempt + 1, pacing=pacing)
     store.put_json(summary.audit_key, _audit_record(summary, inventory))
     if alerts is not None and (
         summary.failed
