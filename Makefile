@@ -52,7 +52,7 @@ format: $(STAMP)
 	.venv/bin/ruff check --fix functions infra tests
 
 synth: $(STAMP)
-	.venv/bin/python infra/app.py
+	.venv/bin/python infra/app.py $(CONTEXT)
 
 bench: $(STAMP)
 	$(PY) -m smart_vault_sim.bench
