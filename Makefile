@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed-stamp
 SCENARIO ?= scenarios/demo.json
 
-.PHONY: demo test test-domain test-unit test-workflow test-infra test-cli lint format synth bench graph clean lock
+.PHONY: demo test test-domain test-unit test-workflow test-infra test-cli lint format synth bench bench-docs graph clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v dot >/dev/null || { echo "installing Graphviz (smart-vault graph)"; \
@@ -54,8 +54,12 @@ format: $(STAMP)
 synth: $(STAMP)
 	.venv/bin/python infra/app.py $(CONTEXT)
 
+# The fleet benchmark (about 20 minutes) into reports/; bench-docs updates docs/benchmarks.md.
 bench: $(STAMP)
-	$(PY) -m smart_vault_sim.bench
+	$(PY) -m smart_vault_sim.bench --out reports
+
+bench-docs: $(STAMP)
+	$(PY) -m smart_vault_sim.bench --docs
 
 # Regenerates the picture of the demo run embedded in the README.
 graph: $(STAMP)
