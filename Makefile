@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  (apt-get update -qq && apt-get install -y -qq graphviz) >/dev/null 2>&1 || \
 	  sudo sh -c 'apt-get update -qq && apt-get install -y -qq graphviz' >/dev/null 2>&1 || \
 	  echo "warning: could not install Graphviz; 'smart-vault graph' needs its 'dot' command"; }
+	@echo "creating .venv and installing the pinned dependencies (first run only, a few minutes)" >&2
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
