@@ -129,3 +129,27 @@ def test_make_synth_refuses_a_bad_c_before_synthesizing(args, message):
     )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
+
+
+def _readme_ranges() -> list[tuple[str, int, int]]:
+    """The Configuration table's integer ranges: `name` | default | LOW, en dash, HIGH (...) | meaning."""
+    rows = re.findall(
+        r"^\| `([a-z_]+)` \| [^|]* \| (\d+)\N{EN DASH}(\d+)(?: \([^)]*\))? \|", README, flags=re.MULTILINE
+    )
+    return [(name, int(low), int(high)) for name, low, high in rows]
+
+
+def test_the_readme_gives_the_ranges_that_matter():
+    names = {name for name, _, _ in _readme_ranges()}
+    assert {"expected_interval_hours", "retention_days", "keep_min", "audit_retention_days", "map_concurrency"} <= names
+
+
+@pytest.mark.parametrize(("name", "low", "high"), _readme_ranges())
+def test_each_range_in_the_readme_is_the_one_synth_enforces(name, low, high):
+    # archive_after_days needs a policy with monthly picks to be allowed at all.
+    base = {"retention": '{"daily": 7, "monthly": 12}'} if name == "archive_after_days" else {}
+    for inside in (low, high):
+        DeploymentConfig.from_context({**base, name: str(inside)})
+    for outside in (low - 1, high + 1):
+        with pytest.raises(InvalidInputError, match=rf"^invalid context {name}: must be at (least|most)"):
+            DeploymentConfig.from_context({**base, name: str(outside)})
