@@ -3,13 +3,14 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed-stamp
 SCENARIO ?= scenarios/demo.json
 
-.PHONY: demo test test-domain test-unit test-workflow test-infra test-cli lint format synth bench graph clean lock
+.PHONY: demo test test-domain test-unit test-workflow test-infra test-cli lint format synth bench bench-docs graph clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v dot >/dev/null || { echo "installing Graphviz (smart-vault graph)"; \
 	  (apt-get update -qq && apt-get install -y -qq graphviz) >/dev/null 2>&1 || \
 	  sudo sh -c 'apt-get update -qq && apt-get install -y -qq graphviz' >/dev/null 2>&1 || \
 	  echo "warning: could not install Graphviz; 'smart-vault graph' needs its 'dot' command"; }
+	@echo "creating .venv and installing the pinned dependencies (first run only, a few minutes)" >&2
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
@@ -52,10 +53,14 @@ format: $(STAMP)
 	.venv/bin/ruff check --fix functions infra tests
 
 synth: $(STAMP)
-	.venv/bin/python infra/app.py
+	.venv/bin/python infra/app.py $(CONTEXT)
 
+# The fleet benchmark (about 20 minutes) into reports/; bench-docs updates docs/benchmarks.md.
 bench: $(STAMP)
-	$(PY) -m smart_vault_sim.bench
+	$(PY) -m smart_vault_sim.bench --out reports
+
+bench-docs: $(STAMP)
+	$(PY) -m smart_vault_sim.bench --docs
 
 # Regenerates the picture of the demo run embedded in the README.
 graph: $(STAMP)

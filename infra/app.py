@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -25,18 +26,38 @@ from smart_vault_infra.config import STACK_KEYS, DeploymentConfig  # noqa: E402
 from smart_vault_infra.stack import SmartVaultStack  # noqa: E402
 
 SETTING_KEYS = (*Settings.__dataclass_fields__, *STACK_KEYS)
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+
+def deploy_context(argv: list[str], environ: dict[str, str]) -> dict[str, object] | None:
+    """The context a deploy would use: under the CDK CLI (which sets CDK_CONTEXT_JSON) the CLI's
+    own; run directly (`make synth CONTEXT="-c retention_days=14"`), cdk.json's context with each
+    ``-c name=value`` over it, as text, the way the CDK CLI passes them."""
+    if "CDK_CONTEXT_JSON" in environ:
+        return None
+    context: dict[str, object] = dict(json.loads(CDK_JSON.read_text())["context"])
+    args = iter(argv)
+    for arg in args:
+        if arg not in ("-c", "--context"):
+            raise InvalidInputError("argument", f"expected -c name=value, got {arg!r}")
+        name, sep, value = next(args, "").partition("=")
+        if not sep or not name:
+            raise InvalidInputError("argument", f"-c needs name=value, got {name!r}")
+        context[name] = value
+    return context
 
 
 def build_app(context: dict[str, object] | None = None, outdir: str | None = None, *, validate: bool = True) -> cdk.App:
     """The Smart Vault CDK app; ``validate=False`` skips the policy-validation gates (the simulator
     only reads the template, which the gates do not change)."""
     app = cdk.App(context=context or {}, outdir=outdir)
+    # Every name given is checked (a misspelt key is an error), CDK's own (@aws-cdk/..., aws:cdk:...) aside.
+    given = {k: v for k, v in (context or {}).items() if not k.startswith("@") and ":" not in k}
     values = {k: app.node.try_get_context(k) for k in SETTING_KEYS}
-    config = DeploymentConfig.from_context({k: v for k, v in values.items() if v is not None})
-    stack_name = app.node.try_get_context("stack_name") or "SmartVault"
+    config = DeploymentConfig.from_context(given | {k: v for k, v in values.items() if v is not None})
     SmartVaultStack(
         app,
-        str(stack_name),
+        config.stack_name,
         config=config,
         description="Smart Vault: tag-driven EBS snapshot backups",
     )
@@ -48,9 +69,10 @@ def build_app(context: dict[str, object] | None = None, outdir: str | None = Non
     return app
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     try:
-        app = build_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
+        context = deploy_context(argv, dict(os.environ))
+        app = build_app(context, outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
     except InvalidInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -64,4 +86,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -376,6 +376,12 @@ def _with_gfs(settings: Settings, data: Mapping[str, Any], path: str) -> Setting
             )
         raw = data["retention"]
         refuse_text(raw, f"{path}retention", "an object")
+        if isinstance(raw, str) and raw.lstrip().startswith("{"):
+            # JSON text, as lock and drill take it with -c (the tier=count form stays valid).
+            try:
+                raw = json.loads(raw)
+            except ValueError as error:
+                raise InvalidInputError(f"{path}retention", f"must be an object or its JSON text: {error}") from None
         for tier, count in raw.items() if isinstance(raw, Mapping) else ():
             refuse_text(count, f"{path}retention.{tier}", "a JSON number")
         try:

@@ -7,13 +7,14 @@ so the README's configuration table, the Lambda environment and the simulator ag
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from smart_vault.errors import InvalidInputError
 from smart_vault.settings import Settings
 from smart_vault.validation import read_int, read_str
+from smart_vault_infra.schedules import schedule_problem, time_zone_problem
 
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 # Retention values CloudWatch Logs accepts, in days, and CDK's name for each: the one list.
@@ -51,7 +52,16 @@ STACK_KEYS = (
     "drill_schedule",
     "drill_interval_hours",
     "preflight_schedule",
+    "stack_name",
 )
+# CloudFormation stack names: letters, digits and hyphens, starting with a letter, at most 128
+# characters (AWS CloudFormation User Guide, "Create a stack from the CloudFormation console").
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+# The Powertools layer's SSM parameter ends in a release number (functions.py).
+_POWERTOOLS_VERSION = re.compile(r"\d+\.\d+\.\d+")
+# The no-successful-run alarm counts hourly periods: expected_interval_hours + 2 of them, and
+# PutMetricAlarm allows at most 7 days (604,800 s) of Period x EvaluationPeriods.
+MAX_EXPECTED_INTERVAL_HOURS = 7 * 24 - 2
 # Restore drills run weekly by default (Sunday 05:00, after the nightly backup).
 DEFAULT_DRILL_SCHEDULE = "cron(0 5 ? * SUN *)"
 # The preflight runs weekly by default (Monday 12:00, when someone is there to read it), or "off".
@@ -89,6 +99,7 @@ class DeploymentConfig:
     drill_schedule: str = DEFAULT_DRILL_SCHEDULE
     drill_interval_hours: int = 168
     preflight_schedule: str | None = DEFAULT_PREFLIGHT_SCHEDULE  # None: "off"
+    stack_name: str = "SmartVault"
 
     @property
     def deployment_id(self) -> str:
@@ -160,27 +171,56 @@ class DeploymentConfig:
         return cls(
             settings=settings,
             schedule=schedule,
-            time_zone=read_str(context, "time_zone", path=path, default="UTC"),
+            time_zone=_checked(context, "time_zone", "UTC", time_zone_problem),
             expected_interval_hours=read_int(
-                context, "expected_interval_hours", path=path, default=24, minimum=1, maximum=166
+                context,
+                "expected_interval_hours",
+                path=path,
+                default=24,
+                minimum=1,
+                maximum=MAX_EXPECTED_INTERVAL_HOURS,
             ),
             alarm_email=email,
             log_retention_days=retention,
             state_machine_log_level=level,
-            audit_retention_days=read_int(context, "audit_retention_days", path=path, default=400, minimum=1),
-            powertools_version=read_str(context, "powertools_version", path=path, default="3.37.0"),
+            # S3 lifecycle Days has no documented maximum; a century is the same bound as retention_days.
+            audit_retention_days=read_int(
+                context, "audit_retention_days", path=path, default=400, minimum=1, maximum=36500
+            ),
+            powertools_version=_checked(context, "powertools_version", "3.37.0", _powertools_problem),
             drill_schedule=drill_schedule,
             preflight_schedule=preflight_schedule,
             # The NoSuccessfulDrill alarm fires after two intervals without a passed drill.
             drill_interval_hours=read_int(
                 context, "drill_interval_hours", path=path, default=168, minimum=1, maximum=24 * 366
             ),
+            stack_name=_checked(context, "stack_name", "SmartVault", _stack_name_problem),
         )
 
 
 def _schedule(context: Mapping[str, Any], key: str, default: str) -> str:
     """An EventBridge Scheduler expression (cron(...) or rate(...)), checked at synth."""
-    schedule = str(read_str(context, key, path="context ", default=default))
-    if not re.fullmatch(r"(cron|rate)\(.+\)", schedule):
-        raise InvalidInputError(f"context {key}", f"must be cron(...) or rate(...), got {schedule!r}")
-    return schedule
+    return _checked(context, key, default, lambda text: _with_value(schedule_problem(text), text))
+
+
+def _checked(context: Mapping[str, Any], key: str, default: str, problem: Callable[[str], str | None]) -> str:
+    """A text setting that ``problem`` finds nothing wrong with, or an error naming the key."""
+    value = str(read_str(context, key, path="context ", default=default))
+    found = problem(value)
+    if found:
+        raise InvalidInputError(f"context {key}", found)
+    return value
+
+
+def _with_value(problem: str | None, value: str) -> str | None:
+    return None if problem is None else f"{problem}, got {value!r}"
+
+
+def _powertools_problem(version: str) -> str | None:
+    ok = _POWERTOOLS_VERSION.fullmatch(version)
+    return None if ok else f"must be a Powertools release such as 3.37.0, got {version!r}"
+
+
+def _stack_name_problem(name: str) -> str | None:
+    ok = _STACK_NAME.fullmatch(name)
+    return None if ok else f"must be 1-128 letters, digits or hyphens starting with a letter, got {name!r}"

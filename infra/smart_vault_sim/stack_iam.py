@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,13 @@ def _template_json(context_json: str) -> str:
     path = cache_dir() / f"{key}.json"
     if path.is_file():
         return path.read_text()
+    # The first run of a source version synthesizes silently for a minute or so: say what it is.
+    print(
+        f"synthesizing the CDK stack to enforce its IAM (once per code version and settings; "
+        f"cached in {cache_dir()})...",
+        file=sys.stderr,
+        flush=True,
+    )
     text = json.dumps(_synthesize(json.loads(context_json)), sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")

@@ -35,7 +35,6 @@ def archive_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
     from app import build_app
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    del context["retention_days"]
     context.update(retention={"daily": 7, "weekly": 4, "monthly": 12, "yearly": 1}, archive_after_days=30)
     app = build_app(context=context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
     return dict(app.synth().get_stack_by_name("SmartVault").template)  # cdk-nag runs in synth

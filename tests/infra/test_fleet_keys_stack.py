@@ -27,7 +27,6 @@ def fleet_stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    del context["retention_days"]  # GFS instead (archiving needs it)
     settings = {
         "copy_regions": [DR],
         "fleet_kms_keys": FLEET,

@@ -10,6 +10,7 @@ import pytest
 
 from smart_vault.constants import FUNCTION_HANDLERS, TAG_MANAGED
 from smart_vault.settings import Settings
+from smart_vault_sim import stack_iam as stack_iam_module
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
 from smart_vault_sim.iam import Decision, Request, evaluate
@@ -138,3 +139,19 @@ def test_the_stack_is_synthesized_with_the_scenarios_non_default_settings():
     assert cdk_context(Settings()) == {"deployment_id": DEPLOYMENT_ID}
     changed = Settings.from_mapping({"keep_min": 4, "copy_tags": ["Name", "team"], "retention_days": 7})
     assert cdk_context(changed) == {"keep_min": 4, "copy_tags": ["Name", "team"], "deployment_id": DEPLOYMENT_ID}
+
+
+def test_the_first_synthesis_says_what_it_is_doing_and_a_cached_one_is_silent(tmp_path, monkeypatch, capfd):
+    # Given an empty template cache, as on the first `make demo`
+    monkeypatch.setenv("SMART_VAULT_CACHE_DIR", str(tmp_path))
+    stack_iam_module._template_json.cache_clear()
+    # When the stack is synthesized, a line on stderr says so before the silent minute
+    synthesized_template({"keep_min": 3})
+    assert (
+        f"synthesizing the CDK stack to enforce its IAM (once per code version and settings; cached in {tmp_path})"
+        in (capfd.readouterr().err)
+    )
+    # And once it is cached, nothing is said
+    stack_iam_module._template_json.cache_clear()
+    synthesized_template({"keep_min": 3})
+    assert "synthesizing" not in capfd.readouterr().err

@@ -98,3 +98,23 @@ def test_a_destination_listed_twice_or_equal_to_the_source_region_is_refused():
     with pytest.raises(InvalidInputError) as caught:
         Settings.from_mapping({"copy_regions": [DR]}).check_source_region("us-west-2")
     assert caught.value.field == "copy_regions[0].region"
+
+
+def test_retention_is_read_from_json_text_like_lock_and_drill():
+    """`-c retention='{"daily": 7, "weekly": 4}'` and the RETENTION environment variable as JSON
+    give the same policy as the tier=count form."""
+    from_json = Settings.from_mapping({"retention": '{"daily": 7, "weekly": 4, "monthly": 12}'})
+    from_pairs = Settings.from_mapping({"retention": "daily=7,weekly=4,monthly=12"})
+    assert from_json.retention == from_pairs.retention
+    assert (from_json.retention.daily, from_json.retention.monthly) == (7, 12)
+    assert (
+        Settings.from_env({"RETENTION": '{"daily": 3}'}).retention
+        == Settings.from_mapping({"retention": {"daily": 3}}).retention
+    )
+
+
+@pytest.mark.parametrize("text", ['{"daily": 7,', '{"hourly": 7}', '["daily", 7]'])
+def test_malformed_retention_json_text_names_the_field(text):
+    with pytest.raises(InvalidInputError) as raised:
+        Settings.from_mapping({"retention": text})
+    assert raised.value.field == "retention"
