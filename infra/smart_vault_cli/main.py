@@ -16,7 +16,7 @@ from rich.table import Table
 from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure, manual_input, read_json_file
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
-from smart_vault_sim.summary import print_summary
+from smart_vault_sim.summary import print_progress, print_summary
 
 if TYPE_CHECKING:
     from smart_vault_cli import operations as ops
@@ -622,7 +622,7 @@ def simulate(scenario_file: Path, report_path: Path | None, quiet: bool, verbose
     from smart_vault_sim.simulator import simulate as run_simulation
 
     try:
-        report: dict[str, Any] = run_simulation(scenario, verbose=verbose)
+        report: dict[str, Any] = run_simulation(scenario, verbose=verbose, progress=None if quiet else print_progress)
     except Exception as error:  # exit 1: our fault, not the scenario's
         click.echo(f"internal error: {type(error).__name__}: {error}", err=True)
         if verbose:

@@ -131,9 +131,17 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, *, verbose: bool = False, edit_template: TemplateEdit | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        verbose: bool = False,
+        edit_template: TemplateEdit | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.scenario = scenario
         self.verbose = verbose
+        self.progress = progress or (lambda _line: None)  # `simulate` prints it on stderr
         self.tap = AwsTap()
         self.zones: list[Zone] = []  # the scenario Region's zones while emulated (zones.opted_in)
         self.hooks = InterpreterHooks()
@@ -496,8 +504,14 @@ class Simulation:
         self.tap.operator_checks.insert(0, self.authorizer)
 
     def run(self) -> dict[str, Any]:
+        self.progress("synthesizing the stack…" if self.scenario.enforce_iam else "building the emulated account…")
         with self.emulated():
-            runs = [self.run_at(i, at) for i, at in enumerate(self.scenario.runs)]
+            runs = []
+            for i, at in enumerate(self.scenario.runs):
+                workflow = self.scenario.workflows[i] if i < len(self.scenario.workflows) else "backup"
+                kind = "" if workflow == "backup" else f" ({workflow})"
+                self.progress(f"run {i + 1} of {len(self.scenario.runs)}{kind} at {format_time(at)}")
+                runs.append(self.run_at(i, at))
             final = self._final_snapshots()
         return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": final}
 
@@ -957,5 +971,11 @@ def _error_text(outcome: dict[str, Any]) -> str | None:
     return outcome.get("reason")
 
 
-def simulate(scenario: Scenario, *, verbose: bool = False, edit_template: TemplateEdit | None = None) -> dict[str, Any]:
-    return Simulation(scenario, verbose=verbose, edit_template=edit_template).run()
+def simulate(
+    scenario: Scenario,
+    *,
+    verbose: bool = False,
+    edit_template: TemplateEdit | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    return Simulation(scenario, verbose=verbose, edit_template=edit_template, progress=progress).run()
