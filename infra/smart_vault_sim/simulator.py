@@ -47,11 +47,23 @@ from smart_vault.retention import deferral
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, fleet_keys, moto_fixes, moto_speed, preflight, regions, tiering, zones
+from smart_vault_sim import (
+    drills,
+    fleet,
+    fleet_keys,
+    moto_fixes,
+    moto_speed,
+    preflight,
+    regions,
+    sfn_paging,
+    tiering,
+    zones,
+)
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.dry_run import answer_dry_run
 from smart_vault_sim.ec2_buckets import Ec2Load
+from smart_vault_sim.history import read_history
 from smart_vault_sim.history import retries as _retries
 from smart_vault_sim.history import state_outcomes as _state_outcomes
 from smart_vault_sim.iam import Policy
@@ -432,6 +444,7 @@ class Simulation:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
             moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
             moto_speed.patched(),
+            sfn_paging.paginated(),  # GetExecutionHistory in pages of maxResults, as AWS answers
             self.locks.everywhere(),
             self.lag.everywhere() if self.lag else nullcontext(),
             tiering.patched(now=lambda: self.clock),
@@ -690,14 +703,7 @@ class Simulation:
         raise RuntimeError(f"the emulated execution did not finish within {self.wall_limit_seconds} s")
 
     def _history(self, arn: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-        while True:
-            page = self.account.sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        return read_history(self.account.sfn, arn)
 
     def _execution_figures(
         self, description: dict[str, Any], history: list[dict[str, Any]], events: RunEvents
