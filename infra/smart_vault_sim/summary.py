@@ -152,11 +152,11 @@ def _backup_lines(run: dict[str, Any], labels: dict[str, str]) -> tuple[str, lis
 
 
 def _instance_rows(rows: list[dict[str, Any]]) -> list[str]:
-    notable = [r for r in rows if r["status"] != "backed_up" or r.get("circuit_breaker")]
-    plain = [r for r in rows if r not in notable]
-    return _capped([_instance_line(r) for r in notable], "failed or skipped instance(s)") + _capped(
-        [_instance_line(r) for r in plain], "instance(s) backed up", OK_ROWS
-    )
+    notable: list[str] = []
+    plain: list[str] = []
+    for row in rows:
+        (notable if row["status"] != "backed_up" or row.get("circuit_breaker") else plain).append(_instance_line(row))
+    return _capped(notable, "failed or skipped instance(s)") + _capped(plain, "instance(s) backed up", OK_ROWS)
 
 
 def _instance_line(row: dict[str, Any]) -> str:
