@@ -14,7 +14,7 @@ from typing import Any
 from smart_vault.errors import shorten_error
 from smart_vault_cli.deployment import CliError, Deployment
 from smart_vault_infra.paths import definition_path, drill_definition_path
-from smart_vault_sim.history import read_history, state_name, state_outcomes
+from smart_vault_sim.history import failed_tasks, read_history, state_name, state_outcomes
 
 # Outcome -> (fill colour, legend text). Colours are fixed: tests look for them in the PNG.
 OUTCOMES = {
@@ -286,7 +286,9 @@ def of_execution(dep: Deployment, execution: str, warn: Callable[[str], None]) -
     history = read_history(sfn, description["executionArn"])
     children, unknown = _child_sequences(sfn, history, warn)
     drill = str(description.get("stateMachineArn", "")).endswith("-drill")
-    failures = [] if drill else _failed_instances(dep, description)
+    # A backup's failures from its audit records (Notify's reconciled view); a drill's from its
+    # history (its Map is inline: every iteration's events are in the parent's).
+    failures = [shorten_error(line) for line in failed_tasks(history)] if drill else _failed_instances(dep, description)
     return Picture(
         definition=load_definition(drill_definition_path() if drill else definition_path()),
         outcomes=state_outcomes(history, children),

@@ -9,12 +9,14 @@ import html
 import json
 import re
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
 from smart_vault_cli.graph import OUTCOMES
 from smart_vault_cli.main import cli
 from smart_vault_sim import history
+from tests.cli.conftest import deployed
 
 DRILL = {
     "name": "a drill with a refused CreateVolume",
@@ -111,3 +113,23 @@ def test_graph_reads_every_page_of_the_history(stack, tmp_path, monkeypatch):
     assert stack.cli("graph", "--execution", name, "-o", str(paged)).exit_code == 0
     assert fills(paged.read_text()) == fills(whole.read_text())
     assert fills(paged.read_text())["Notify"] == OUTCOMES["succeeded"][0]  # among the last events
+
+
+def test_graph_of_a_drill_execution_names_its_failed_instance(monkeypatch, tmp_path):
+    # A deployment whose weekly drill could not restore db-1 (CreateVolume refused)
+    with deployed(DRILL, monkeypatch) as stack:
+        for index, at in enumerate(stack.sim.scenario.runs):
+            stack.sim.run_at(index, at)
+        sfn = boto3.client("stepfunctions")
+        drill = sfn.list_executions(stateMachineArn=stack.account.drill_state_machine_arn)["executions"][0]
+        out = tmp_path / "drill.svg"
+        result = stack.cli("graph", "--execution", drill["executionArn"], "-o", str(out))
+    assert result.exit_code == 0, result.output
+    svg = html.unescape(out.read_text())
+    colours = fills(svg)
+    # Drawn on the drill's workflow, from its history
+    assert colours["Restore"] == colours["RestoreFailed"] == OUTCOMES["caught"][0]
+    assert colours["Failed"] == OUTCOMES["failed"][0] and "Discover" not in colours
+    note = svg[svg.index("<title>__failures</title>") :].split("</g>")[0]
+    assert "db-1: Restore: ec2:CreateVolume failed: VolumeLimitExceeded" in note
+    assert "web-1" not in note  # restored and cleaned up
