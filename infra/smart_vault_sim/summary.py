@@ -288,11 +288,12 @@ def _final_line(report: dict[str, Any]) -> str:
 
 
 def what_happened(runs: list[dict[str, Any]], labels: dict[str, str]) -> list[str]:
-    """Failures, retries, breakers, orphans, AMI pins and refused copies over every run, each
+    """Failures, retries, scripted faults, breakers, orphans, AMI pins and refused copies over every run, each
     with the runs (numbered from 1) it happened in; "none" says it was looked for."""
     sections = {
         "failures": _failures(runs),
         "retries": _retries(runs),
+        "scripted faults": _faults(runs),
         "breakers": _breakers(runs),
         "orphans": _orphans(runs),
         "AMI pins": _ami_pins(runs, labels),
@@ -346,18 +347,24 @@ def _failures(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def _retries(runs: list[dict[str, Any]]) -> list[str]:
-    """Step Functions retries per state, and the AWS errors the emulator answered (scripted
-    faults, EC2 throttling), which the handlers retry or report."""
+    """Step Functions retries per state, and the calls EC2's modelled buckets throttled."""
     found = []
     for number, run in enumerate(runs, start=1):
         for state, counts in sorted((run.get("states") or {}).items()):
             if counts.get("retries"):
                 found.append((f"state {state} retried {counts['retries']}x", number))
-        for fault, n in sorted((run.get("faults_injected") or {}).items()):
-            found.append((f"scripted fault {fault} answered {n}x", number))
         for code, n in sorted((run.get("ec2_throttling") or {}).items()):
             if n:
                 found.append((f"EC2 throttled {n} call(s) with {code}", number))
+    return _grouped(found)
+
+
+def _faults(runs: list[dict[str, Any]]) -> list[str]:
+    """The scenario's scripted faults, as answered (retried or not: `retries` says which were)."""
+    found = []
+    for number, run in enumerate(runs, start=1):
+        for fault, n in sorted((run.get("faults_injected") or {}).items()):
+            found.append((f"{fault} answered {n}x", number))
     return _grouped(found)
 
 

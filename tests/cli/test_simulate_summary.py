@@ -67,7 +67,10 @@ def test_simulate_ends_with_what_happened(week):
     web = next(row for row in report["runs"][0]["instances"] if row["name"] == "web-1")
     pin = web["kept_by_ami"][0]["image_id"]
     assert f"AMI pins: 1\n    golden kept: used by {pin} (runs 1-7)" in what
-    assert "scripted fault CreateSnapshots:RequestLimitExceeded answered 1x (run 1)" in what
+    # web-1's throttled CreateSnapshots was retried by Step Functions; bad-1's denial never is
+    assert "retries: 1\n    state Snapshot retried 1x (run 1)\n" in what
+    assert "CreateSnapshots:RequestLimitExceeded answered 1x (run 1)" in what
+    assert "CreateSnapshots:UnauthorizedOperation answered 1x (runs 1-7)" in what
     assert "breakers: none" in what and "orphans: none" in what and "copies refused: none" in what
 
 
