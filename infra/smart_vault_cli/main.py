@@ -16,7 +16,7 @@ from rich.table import Table
 from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure, manual_input, read_json_file
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
-from smart_vault_sim.summary import print_summary
+from smart_vault_sim.summary import print_progress, print_summary
 
 if TYPE_CHECKING:
     from smart_vault_cli import operations as ops
@@ -554,48 +554,18 @@ def _print_plan(plan: Any) -> None:
 )
 @click.pass_context
 def graph(ctx: click.Context, execution: str | None, report_path: Path | None, run_index: int, output: Path) -> None:
-    """Render the workflow (statemachine/) as a picture, coloured by what happened."""
-    from smart_vault_cli.graph import load_definition, render, report_run, to_dot
-    from smart_vault_sim.history import state_outcomes
+    """Render the workflow (statemachine/) as a picture, coloured by what happened: a drill run
+    or execution draws the restore drill's workflow."""
+    from smart_vault_cli import graph as pictures
 
-    definition = load_definition(definition_path())
-    outcomes = None
-    title = "Smart Vault workflow"
     if report_path is not None:
-        chosen = report_run(read_json_file(report_path, "report"), run_index)
-        outcomes = chosen["states"]
-        title = f"Smart Vault run {chosen['at']}: {chosen['execution']['status']}"
+        picture = pictures.of_report(read_json_file(report_path, "report"), run_index)
     elif execution is not None:
-        dep = _deployment(ctx)
-        description = dep.describe(execution)
-        history = dep.client("stepfunctions").get_execution_history(
-            executionArn=description["executionArn"], maxResults=1000
-        )["events"]
-        outcomes = state_outcomes(history, _child_sequences(dep, history))
-        title = f"Smart Vault execution {description['name']}: {description['status']}"
-    render(to_dot(definition, outcomes, title), output)
+        picture = pictures.of_execution(_deployment(ctx), execution, warn=lambda m: click.echo(f"note: {m}", err=True))
+    else:
+        picture = pictures.Picture(pictures.load_definition(definition_path()), None, "Smart Vault workflow")
+    pictures.render(pictures.to_dot(picture), output)
     click.echo(f"wrote {output}")
-
-
-def _child_sequences(dep: Deployment, history: list[dict[str, Any]]) -> list[list[tuple[str, str]]]:
-    """Histories of the Map's child executions, where the service lists them."""
-    from smart_vault_sim.history import state_name
-
-    sequences = []
-    sfn = dep.client("stepfunctions")
-    for event in history:
-        arn = (event.get("mapRunStartedEventDetails") or {}).get("mapRunArn")
-        if not arn:
-            continue
-        try:
-            children = sfn.list_executions(mapRunArn=arn, maxResults=1000)["executions"]
-        except Exception:  # the local emulator cannot list Map Run children
-            click.echo("note: child executions could not be listed; showing the parent only", err=True)
-            continue
-        for child in children:
-            events = sfn.get_execution_history(executionArn=child["executionArn"], maxResults=1000)["events"]
-            sequences.append([(e["type"], state_name(e)) for e in events])
-    return sequences
 
 
 @cli.command()
@@ -622,7 +592,7 @@ def simulate(scenario_file: Path, report_path: Path | None, quiet: bool, verbose
     from smart_vault_sim.simulator import simulate as run_simulation
 
     try:
-        report: dict[str, Any] = run_simulation(scenario, verbose=verbose)
+        report: dict[str, Any] = run_simulation(scenario, verbose=verbose, progress=None if quiet else print_progress)
     except Exception as error:  # exit 1: our fault, not the scenario's
         click.echo(f"internal error: {type(error).__name__}: {error}", err=True)
         if verbose:

@@ -16,6 +16,7 @@ from smart_vault.validation import format_time
 from smart_vault_infra.paths import drill_definition_path
 from smart_vault_sim import fleet
 from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
+from smart_vault_sim.history import state_outcomes
 from smart_vault_sim.workflow_io import readable, scheduled_event, substitute
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
         "drill": drill_section(sim, record, execution["status"]),
         "volumes_left": left,
         **side_run_fields(sim, topic, sent_before=sent_before, denied_before=denied_before),
+        # Per-state counts of the drill's machine and its Map children (`smart-vault graph --report`).
+        "states": state_outcomes(history, [c.states for c in events.children.values()]),
     }
 
 

@@ -47,11 +47,23 @@ from smart_vault.retention import deferral
 from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import format_time
 from smart_vault_infra.paths import definition_path
-from smart_vault_sim import drills, fleet, fleet_keys, moto_fixes, moto_speed, preflight, regions, tiering, zones
+from smart_vault_sim import (
+    drills,
+    fleet,
+    fleet_keys,
+    moto_fixes,
+    moto_speed,
+    preflight,
+    regions,
+    sfn_paging,
+    tiering,
+    zones,
+)
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.dry_run import answer_dry_run
 from smart_vault_sim.ec2_buckets import Ec2Load
+from smart_vault_sim.history import read_history
 from smart_vault_sim.history import retries as _retries
 from smart_vault_sim.history import state_outcomes as _state_outcomes
 from smart_vault_sim.iam import Policy
@@ -131,9 +143,17 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, *, verbose: bool = False, edit_template: TemplateEdit | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        verbose: bool = False,
+        edit_template: TemplateEdit | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.scenario = scenario
         self.verbose = verbose
+        self.progress = progress or (lambda _line: None)  # `simulate` prints it on stderr
         self.tap = AwsTap()
         self.zones: list[Zone] = []  # the scenario Region's zones while emulated (zones.opted_in)
         self.hooks = InterpreterHooks()
@@ -424,6 +444,7 @@ class Simulation:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
             moto_fixes.patched(now=lambda: self.clock, on_created=self._on_created),
             moto_speed.patched(),
+            sfn_paging.paginated(),  # GetExecutionHistory in pages of maxResults, as AWS answers
             self.locks.everywhere(),
             self.lag.everywhere() if self.lag else nullcontext(),
             tiering.patched(now=lambda: self.clock),
@@ -496,8 +517,14 @@ class Simulation:
         self.tap.operator_checks.insert(0, self.authorizer)
 
     def run(self) -> dict[str, Any]:
+        self.progress("synthesizing the stack…" if self.scenario.enforce_iam else "building the emulated account…")
         with self.emulated():
-            runs = [self.run_at(i, at) for i, at in enumerate(self.scenario.runs)]
+            runs = []
+            for i, at in enumerate(self.scenario.runs):
+                workflow = self.scenario.workflows[i] if i < len(self.scenario.workflows) else "backup"
+                kind = "" if workflow == "backup" else f" ({workflow})"
+                self.progress(f"run {i + 1} of {len(self.scenario.runs)}{kind} at {format_time(at)}")
+                runs.append(self.run_at(i, at))
             final = self._final_snapshots()
         return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": final}
 
@@ -676,14 +703,7 @@ class Simulation:
         raise RuntimeError(f"the emulated execution did not finish within {self.wall_limit_seconds} s")
 
     def _history(self, arn: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-        while True:
-            page = self.account.sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        return read_history(self.account.sfn, arn)
 
     def _execution_figures(
         self, description: dict[str, Any], history: list[dict[str, Any]], events: RunEvents
@@ -957,5 +977,11 @@ def _error_text(outcome: dict[str, Any]) -> str | None:
     return outcome.get("reason")
 
 
-def simulate(scenario: Scenario, *, verbose: bool = False, edit_template: TemplateEdit | None = None) -> dict[str, Any]:
-    return Simulation(scenario, verbose=verbose, edit_template=edit_template).run()
+def simulate(
+    scenario: Scenario,
+    *,
+    verbose: bool = False,
+    edit_template: TemplateEdit | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    return Simulation(scenario, verbose=verbose, edit_template=edit_template, progress=progress).run()
