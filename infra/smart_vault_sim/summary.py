@@ -4,6 +4,7 @@ into "same as run N"), then what happened over the whole simulation."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def _backup_lines(run: dict[str, Any], labels: dict[str, str]) -> tuple[str, lis
         body.append(f"  BREAKER {breaker['instance']} {breaker['volume_id']}: {breaker['reason']}")
         body.append(f"    release: {breaker['release']}")
     if execution.get("error") and execution["status"] != "SUCCEEDED":
-        body.append(f"  execution error: {execution['error']}: {execution.get('cause') or ''}")
+        body.append(f"  execution error: {execution['error']}: {cause_text(execution.get('cause'))}")
     return head, body
 
 
@@ -327,12 +328,22 @@ def _grouped(found: Iterable[tuple[str, int]]) -> list[str]:
     return [f"{what} ({runs_text(numbers)})" for what, numbers in runs.items()]
 
 
+def cause_text(cause: str | None) -> str:
+    """An execution's cause as a person reads it: a Lambda task's failure cause is Lambda's JSON
+    error document (errorType, errorMessage, stackTrace); its message is what matters."""
+    try:
+        document = json.loads(cause or "")
+    except ValueError:
+        return cause or ""
+    return str(document.get("errorMessage") or cause) if isinstance(document, dict) else cause or ""
+
+
 def _failures(runs: list[dict[str, Any]]) -> list[str]:
     found = []
     for number, run in enumerate(runs, start=1):
         execution = run["execution"]
         if execution["status"] != "SUCCEEDED":
-            cause = shorten_error(execution.get("cause") or "")
+            cause = shorten_error(cause_text(execution.get("cause")))
             found.append((f"execution {execution['status']}: {execution.get('error') or ''} {cause}".rstrip(), number))
         for row in run["instances"]:
             if row["status"] == "failed":
