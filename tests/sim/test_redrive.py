@@ -650,3 +650,16 @@ def test_a_redriven_inline_map_iteration_resumes_at_its_failed_state(emulated: E
     # Item 1's Try is re-entered with the input it was first entered with.
     retried, failed = entered(attempt, "Try")[0], entered(before, "Try")[1]
     assert retried["stateEnteredEventDetails"] == failed["stateEnteredEventDetails"]
+
+
+def test_an_iteration_that_succeeded_is_not_rerun_by_a_later_redrive_either(emulated: Emulated):
+    # DG-redrive, Inline Map: only the iterations "that failed or aborted" are redriven, on the
+    # second redrive as on the first.
+    definition = inline_map({"StartAt": "Try", "States": {"Try": flaky("ok", "answers", None)}})
+    items = {"items": [{"answers": ["{}"]}, {"answers": ["bad", "{}"]}, {"answers": ["-", "bad", "{}"]}]}
+    arn, _ = emulated.run(emulated.machine(definition), items)
+    statuses = [emulated.redrive(arn)["status"], emulated.redrive(arn)["status"]]
+
+    assert statuses == ["FAILED", "SUCCEEDED"]
+    attempt = this_attempt(emulated.history(arn))
+    assert [e["mapIterationStartedEventDetails"]["index"] for e in attempt if e["type"] == "MapIterationStarted"] == [2]
