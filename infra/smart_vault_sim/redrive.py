@@ -13,7 +13,8 @@ moto 5.2.5 runs ASL but has no RedriveExecution (NotImplementedError), no redriv
   redriven), a Distributed Map child its own;
 - a redriven Distributed Map redrives its Map Run (same ARN, ``MapRunRedriven``): children that
   succeeded keep their output and do not run, the others restart from their failed state;
-- a redriven Parallel or inline Map reruns only its failed or aborted branches or iterations;
+- a redriven Parallel or inline Map reruns only its failed or aborted branches or iterations,
+  each from its own unsuccessful state with that state's input (not from the branch's StartAt);
 - a Distributed Map fails with ``States.ExceedToleratedFailureThreshold`` when its failed
   children exceed the tolerated failures (moto counts them but never fails the Map).
 
@@ -192,6 +193,27 @@ class MapRunMemory:
 
 
 @dataclass
+class Trail:
+    """The events one Parallel branch or inline Map iteration logged in one run (they share the
+    execution's history with the other branches, so each is recorded apart as it is logged)."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    earlier: Restart | None = None  # where that run resumed it (kept if it never got further)
+
+    def restart(self, states: set[str]) -> Restart | None:
+        return restart_point(self.events, states) or self.earlier
+
+
+@dataclass
+class PartialRun:
+    """One run of a Parallel or inline Map state, by branch or iteration index: the successful
+    outputs, and what the others logged."""
+
+    outputs: dict[int, Any] = field(default_factory=dict)
+    trails: dict[int, Trail] = field(default_factory=dict)
+
+
+@dataclass
 class ExecutionRecord:
     started_at: datetime
     stopped_at: datetime | None = None
@@ -202,7 +224,7 @@ class ExecutionRecord:
     # iterations) this attempt redrives, until it starts; None: it reruns whole.
     pending_state: str | None = None
     pending_error: str | None = None  # the error the attempt before ended with
-    partials: dict[str, dict[int, Any]] = field(default_factory=dict)  # by state: successful outputs by index
+    partials: dict[str, PartialRun] = field(default_factory=dict)  # by Parallel / inline Map state name
     tokens: OrderedDict[str, datetime] = field(default_factory=OrderedDict)  # client token -> its redrive
 
 
@@ -242,11 +264,58 @@ class _ActiveMapRun:
 
 @dataclass
 class _Partial:
-    """One run of a Parallel or inline Map state: the successful outputs (by branch or iteration
-    index) it keeps from its last run, and the ones it records."""
+    """One run of a Parallel or inline Map state: the run before it, if this one redrives it, and
+    this run, as it is recorded."""
 
-    kept: dict[int, Any]
-    outcomes: dict[int, Any]
+    previous: PartialRun | None
+    current: PartialRun
+
+    def resuming(self, index: int, program: Any) -> tuple[Any, Trail]:
+        """The program a branch or iteration runs (``program``, or a ``_Resumed`` one), and the
+        trail where its events are recorded.
+
+        DG-redrive: redrive "continues the failed execution from the unsuccessful step and uses
+        the same input"; DG-maprun: "A parent workflow redrives unsuccessful states if there's
+        no <stateType>Exited event corresponding to the <stateType>Entered event". Inside a
+        branch or iteration that is its own unsuccessful state, so a Fail is re-entered ("Fail
+        workflow state: Reenters the Fail state and fails again") and the Choice before it is not
+        evaluated again, and the successful states before it are not rerun (DG-redrive)."""
+        old = self.previous.trails.get(index) if self.previous is not None else None
+        restart = old.restart(set(program.states.states)) if old is not None else None
+        trail = Trail(earlier=restart)
+        self.current.trails[index] = trail
+        return (program if restart is None else _Resumed(program, restart)), trail
+
+
+class _Recording:
+    """An event manager that also writes each event it adds to one branch's or iteration's trail
+    (shared by the frames opened inside it)."""
+
+    def __init__(self, manager: Any, trail: Trail) -> None:
+        self._manager, self._trail = manager, trail
+
+    def add_event(self, context: Any, event_type: Any, event_details: Any = None, **kw: Any) -> Any:
+        event_id = self._manager.add_event(context, event_type, event_details, **kw)
+        self._trail.events.append({"type": getattr(event_type, "value", event_type), **(event_details or {})})
+        return event_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)
+
+
+class _Resumed:
+    """Stands in for a branch's or iteration's program: it runs from ``restart.state`` with the
+    input that state was entered with."""
+
+    def __init__(self, program: Any, restart: Restart) -> None:
+        self._program, self._restart = _starting_at(program, restart.state), restart
+
+    def eval(self, env: Any) -> None:
+        env.states.reset(json_deepcopy(self._restart.input))
+        self._program.eval(env)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._program, name)
 
 
 class _Finished:
@@ -497,10 +566,10 @@ class Redrives:
         if record.pending_state == name:
             record.pending_state = None
             if record.pending_error != _RERUN_WHOLE:
-                previous = record.partials.get(name, {})
-        outcomes: dict[int, Any] = {}
-        record.partials[name] = outcomes
-        return _Partial(previous or {}, outcomes)
+                previous = record.partials.get(name) or PartialRun()
+        current = PartialRun()
+        record.partials[name] = current
+        return _Partial(previous, current)
 
     def _threshold_exceeded(self, component: Any, run: _ActiveMapRun, record: MapRunRecord, items: int) -> str | None:
         """Why the Map Run fails on its children's failures (None: within tolerance).
@@ -672,22 +741,28 @@ class Redrives:
             # DG-redrive, Parallel: "Reschedules and redrives only those branches that failed or
             # aborted."
             run = redrives._partial_starting(env)
-            programs, outer = self.programs, getattr(branch_workers, "started", None)
-            if run is not None and run.kept:
-                self.programs = [_Finished(run.kept[i]) if i in run.kept else p for i, p in enumerate(programs)]
+            programs = self.programs
+            outer = getattr(branch_workers, "started", None), getattr(branch_workers, "run", None)
+            if run is not None and run.previous is not None:
+                kept = run.previous.outputs
+                self.programs = [_Finished(kept[i]) if i in kept else p for i, p in enumerate(programs)]
             started: list[Any] = []
-            branch_workers.started = started
+            branch_workers.started, branch_workers.run = started, run
             try:
                 original_branches(self, env)
             finally:
-                self.programs, branch_workers.started = programs, outer
+                self.programs = programs
+                branch_workers.started, branch_workers.run = outer
                 for index, worker in enumerate(started):
                     if run is not None and isinstance(worker.env.program_state(), ProgramEnded):
-                        run.outcomes[index] = worker.env.states.get_input()
+                        run.current.outputs[index] = worker.env.states.get_input()
 
-        def branch_worker_init(self: Any, *args: Any, **kwargs: Any) -> None:
-            original_branch_worker(self, *args, **kwargs)
-            started = getattr(branch_workers, "started", None)
+        def branch_worker_init(self: Any, branch_worker_comm: Any, program: Any, env: Any) -> None:
+            started, run = getattr(branch_workers, "started", None), getattr(branch_workers, "run", None)
+            if started is not None and run is not None and not isinstance(program, _Finished):
+                program, trail = run.resuming(len(started), program)
+                env.event_manager = _Recording(env.event_manager, trail)
+            original_branch_worker(self, branch_worker_comm=branch_worker_comm, program=program, env=env)
             if started is not None:
                 started.append(self)
 
@@ -705,12 +780,17 @@ class Redrives:
 
         def inline_job(self: Any, env: Any, job: Any) -> None:
             run = redrives._inline_runs.get(id(self._env))
-            if run is not None and job.job_index in run.kept:
-                job.job_output = json_deepcopy(run.kept[job.job_index])
-                return
-            original_inline_job(self, env, job)
-            if run is not None and not isinstance(job.job_output, Exception):
-                run.outcomes[job.job_index] = json_deepcopy(job.job_output)
+            if run is None:
+                return original_inline_job(self, env, job)
+            index = job.job_index
+            if run.previous is not None and index in run.previous.outputs:
+                job.job_output = json_deepcopy(run.previous.outputs[index])
+            else:
+                job.job_program, trail = run.resuming(index, job.job_program)
+                env.event_manager = _Recording(env.event_manager, trail)  # env: this job's own frame
+                original_inline_job(self, env, job)
+            if not isinstance(job.job_output, Exception):
+                run.current.outputs[index] = json_deepcopy(job.job_output)
 
         patches: list[tuple[Any, str, Any]] = [
             (execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", entrypoint),

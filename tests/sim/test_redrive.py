@@ -489,24 +489,16 @@ def test_a_redriven_parallel_reruns_only_its_failed_branch(emulated: Emulated):
     assert len(entered(history, "Wait for a worker")) == 2
 
 
+def inline_map(processor: dict[str, Any]) -> dict[str, Any]:
+    """An inline Map over ``$.items``, one item at a time (an item that fails leaves the next unstarted)."""
+    processor = {"ProcessorConfig": {"Mode": "INLINE"}} | processor
+    each = {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1, "ItemProcessor": processor, "End": True}
+    return {"StartAt": "Each", "States": {"Each": each}}
+
+
 def test_a_redriven_inline_map_reruns_only_its_failed_and_unstarted_iterations(emulated: Emulated):
     # DG-redrive, Inline Map: "Reschedules and redrives only those iterations that failed or aborted."
-    definition = {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "MaxConcurrency": 1,
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "Try",
-                    "States": {"Try": flaky("ok", "answers", "Stamp"), **stamp()},
-                },
-                "End": True,
-            }
-        },
-    }
+    definition = inline_map({"StartAt": "Try", "States": {"Try": flaky("ok", "answers", "Stamp"), **stamp()}})
     items = {"items": [{"answers": ["{}"]}, {"answers": ["bad", "{}"]}, {"answers": ["{}", "{}"]}]}
     arn, first = emulated.run(emulated.machine(definition), items)
     assert first["status"] == "FAILED"  # the second item failed; the third never started
@@ -577,3 +569,97 @@ def test_a_distributed_map_fails_only_beyond_its_tolerated_failures(emulated: Em
     _, by_share = emulated.run(emulated.machine(distributed({"ToleratedFailurePercentage": 70.0}), "share"), ITEMS)
     assert (strict["status"], strict["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
     assert (lenient["status"], by_share["status"]) == ("SUCCEEDED", "SUCCEEDED")
+
+
+# -- inside a redriven branch or iteration: its unsuccessful state, not its StartAt -------------
+# DG-redrive: redrive "continues the failed execution from the unsuccessful step"; DG-maprun: "A
+# parent workflow redrives unsuccessful states if there's no <stateType>Exited event".
+def in_one_branch(branch: dict[str, Any]) -> dict[str, Any]:
+    return {"StartAt": "Both", "States": {"Both": {"Type": "Parallel", "Branches": [branch], "End": True}}}
+
+
+def test_a_fail_state_in_a_redriven_branch_is_reentered_not_its_choice(emulated: Emulated):
+    # A Choice that would let the branch through once it is redriven: the redrive does not
+    # re-evaluate it, as the branch's unsuccessful state is the Fail state. DG-redrive, Fail:
+    # "Reenters the Fail state and fails again."
+    gate = GATE | {
+        "States": GATE["States"]
+        | {
+            "Gate": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$$.Execution.RedriveCount", "NumericGreaterThan": 0, "Next": "Pass"}],
+                "Default": "Refuse",
+            },
+            "Pass": {"Type": "Succeed"},
+        }
+    }
+    arn, first = emulated.run(emulated.machine(in_one_branch(gate)), {"hold": 0})
+    again = emulated.redrive(arn)
+
+    assert (first["status"], first["error"]) == ("FAILED", "Toy.Refused")
+    assert (again["status"], again["error"], again["redriveCount"]) == ("FAILED", "Toy.Refused", 1)
+    history = emulated.history(arn)
+    assert [len(entered(history, s)) for s in ("Both", "Gate", "Refuse", "Pass")] == [2, 1, 2, 0]
+    # The Fail state is re-entered with the input it was first entered with.
+    assert {e["stateEnteredEventDetails"]["input"] for e in entered(history, "Refuse")} == {'{"hold":0}'}
+
+
+def test_a_redriven_branch_resumes_at_its_failed_task_not_at_the_pass_before_it(emulated: Emulated):
+    # DG-redrive, Task: "Schedules and starts the Task state again."; the Pass before it succeeded
+    # and is not rerun.
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    branch = waiting_for_a_worker(queue)
+    prepare = {"Type": "Pass", "Parameters": {"count.$": "$$.Execution.RedriveCount"}, "ResultPath": "$.prepared"}
+    branch["States"]["Prepare"] = prepare | {"Next": "Wait for a worker"}
+    machine = emulated.machine(in_one_branch(branch))
+    arn = emulated.sfn.start_execution(stateMachineArn=machine, name="branch", input="{}")["executionArn"]
+    emulated.sfn.send_task_failure(taskToken=next_message(sqs, queue)["token"], error="Toy.Busy")
+    assert emulated.finished(arn)["status"] == "FAILED"
+
+    emulated.sfn.redrive_execution(executionArn=arn)
+    body = next_message(sqs, queue)
+    emulated.sfn.send_task_success(taskToken=body["token"], output='{"done": true}')
+    again = emulated.finished(arn)
+
+    assert (again["status"], output(again)) == ("SUCCEEDED", [{"done": True}])
+    history = emulated.history(arn)
+    assert (len(entered(history, "Prepare")), len(entered(history, "Wait for a worker"))) == (1, 2)
+    # The task is scheduled again with the input it was first entered with: Prepare's first result.
+    inputs = [e["stateEnteredEventDetails"]["input"] for e in entered(history, "Wait for a worker")]
+    assert inputs[0] == inputs[1] and json.loads(inputs[1])["prepared"] == {"count": 0}
+
+
+def test_a_redriven_inline_map_iteration_resumes_at_its_failed_state(emulated: Emulated):
+    # DG-redrive, Inline Map: "Reschedules and redrives only those iterations that failed or
+    # aborted." Within the failed iteration, Mark succeeded and is not rerun; Try is.
+    mark = {"Type": "Pass", "Parameters": {"count.$": "$$.Execution.RedriveCount"}, "ResultPath": "$.mark"}
+    definition = inline_map(
+        {"StartAt": "Mark", "States": {"Mark": mark | {"Next": "Try"}, "Try": flaky("ok", "answers", None)}}
+    )
+    items = {"items": [{"answers": ["{}"]}, {"answers": ["bad", "{}"]}, {"answers": ["{}", "{}"]}]}
+    arn, first = emulated.run(emulated.machine(definition), items)
+    before = emulated.history(arn)
+    again = emulated.redrive(arn)
+
+    assert (first["status"], again["status"]) == ("FAILED", "SUCCEEDED")
+    # Item 1's Mark is its first attempt's (count 0); item 2 never started before and ran whole.
+    assert [r["mark"]["count"] for r in output(again)] == [0, 0, 1]
+    attempt = this_attempt(emulated.history(arn))
+    assert (len(entered(attempt, "Mark")), len(entered(attempt, "Try"))) == (1, 2)
+    # Item 1's Try is re-entered with the input it was first entered with.
+    retried, failed = entered(attempt, "Try")[0], entered(before, "Try")[1]
+    assert retried["stateEnteredEventDetails"] == failed["stateEnteredEventDetails"]
+
+
+def test_an_iteration_that_succeeded_is_not_rerun_by_a_later_redrive_either(emulated: Emulated):
+    # DG-redrive, Inline Map: only the iterations "that failed or aborted" are redriven, on the
+    # second redrive as on the first.
+    definition = inline_map({"StartAt": "Try", "States": {"Try": flaky("ok", "answers", None)}})
+    items = {"items": [{"answers": ["{}"]}, {"answers": ["bad", "{}"]}, {"answers": ["-", "bad", "{}"]}]}
+    arn, _ = emulated.run(emulated.machine(definition), items)
+    statuses = [emulated.redrive(arn)["status"], emulated.redrive(arn)["status"]]
+
+    assert statuses == ["FAILED", "SUCCEEDED"]
+    attempt = this_attempt(emulated.history(arn))
+    assert [e["mapIterationStartedEventDetails"]["index"] for e in attempt if e["type"] == "MapIterationStarted"] == [2]
