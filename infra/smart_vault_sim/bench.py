@@ -400,12 +400,30 @@ def redrive_markdown(m: dict[str, Any]) -> str:
 
 
 def parse_cases(args: list[str]) -> tuple[tuple[int, int], ...]:
-    """``INSTANCES`` or ``INSTANCES:SNAPSHOT_SECONDS`` per argument; the standard cases without."""
+    """``INSTANCES`` or ``INSTANCES:SNAPSHOT_SECONDS`` per argument; the standard cases without.
+    ValueError naming the argument for anything else."""
     cases = []
     for arg in args:
         instances, _, seconds = arg.partition(":")
-        cases.append((int(instances), int(seconds or SNAPSHOT_SECONDS)))
+        try:
+            case = (int(instances), int(seconds or SNAPSHOT_SECONDS))
+        except ValueError:
+            case = (0, 0)
+        if case[0] < 1 or case[1] < 0:
+            raise ValueError(f"{arg!r} is not INSTANCES[:SNAPSHOT_SECONDS] (e.g. 2000 or 2000:3600)")
+        cases.append(case)
     return tuple(cases) or CASES
+
+
+def cli(args: list[str]) -> int:
+    """``python -m smart_vault_sim.bench``: a malformed argument is one line and exit 2."""
+    try:
+        cases = parse_cases(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    main(cases)
+    return 0
 
 
 def main(cases: tuple[tuple[int, int], ...] = CASES) -> None:
@@ -427,4 +445,4 @@ def main(cases: tuple[tuple[int, int], ...] = CASES) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_cases(sys.argv[1:]))
+    sys.exit(cli(sys.argv[1:]))

