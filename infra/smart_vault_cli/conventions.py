@@ -134,15 +134,15 @@ def _set(key: str) -> Any:
 
 def global_options() -> list[click.Option]:
     """The group's flags, accepted after any verb with the same meaning (the AWS CLI's way)."""
+    helps = {
+        "stack": "CloudFormation stack (as before the verb).",
+        "region": "AWS region of the stack (as before the verb).",
+        "profile": "AWS profile (as before the verb).",
+    }
     return [
-        click.Option(
-            ["--stack", "global_stack"], expose_value=False, callback=_set("stack"), help="As before the verb."
-        ),
-        click.Option(
-            ["--region", "global_region"], expose_value=False, callback=_set("region"), help="As before the verb."
-        ),
-        click.Option(
-            ["--profile", "global_profile"], expose_value=False, callback=_set("profile"), help="As before the verb."
+        *(
+            click.Option([f"--{key}", f"global_{key}"], expose_value=False, callback=_set(key), help=text)
+            for key, text in helps.items()
         ),
         output_option(),
         no_color_option(),
