@@ -249,6 +249,15 @@ def test_an_answer_botocore_cannot_parse_is_one_line(credentials, monkeypatch: p
     assert "is not an AWS response" in line and "invalid XML" in line
 
 
+def test_simulate_is_offline_whatever_endpoint_the_operator_configured(web_page: str, tmp_path: Path):
+    # The operator's shell points AWS_ENDPOINT_URL at something; the emulated account ignores it.
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps(SIM_SCENARIO))
+    result = CliRunner().invoke(cli, ["simulate", str(scenario), "--output", "json"])
+    assert result.exit_code == Exit.OK, result.output
+    assert json.loads(result.stdout)["runs"][0]["execution"]["status"] == "SUCCEEDED"
+
+
 def test_graph_to_a_path_that_cannot_be_written(tmp_path: Path):
     report = tmp_path / "r.json"
     report.write_text(json.dumps({"runs": [{"at": "x", "execution": {"status": "SUCCEEDED"}, "states": {}}]}))
