@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import (
@@ -22,6 +24,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
 
 from smart_vault.aws import Store
 from smart_vault.constants import (
@@ -38,7 +41,46 @@ from smart_vault.validation import format_time, parse_time
 
 def new_session(**kwargs: Any) -> Any:
     """The operator's boto3 session (the emulated stack's tests watch the calls made with it)."""
-    return boto3.Session(**kwargs)
+    session = boto3.Session(**kwargs)
+    refuse_web_pages(session)
+    return session
+
+
+_NOT_AWS_HINT = (
+    "not AWS: a proxy, a web server or an emulator is in the way (check AWS_ENDPOINT_URL, "
+    "the profile's endpoint_url and HTTPS_PROXY)"
+)
+
+
+class NotAwsAnswer(BotoCoreError):  # type: ignore[misc]
+    """An endpoint answered an API call with a web page: whatever it is, it is not AWS."""
+
+    fmt = "{endpoint} answered {operation} with an HTML page (HTTP {status}): " + _NOT_AWS_HINT
+
+
+def refuse_web_pages(session: Any) -> None:
+    """No AWS API answers with an HTML page (XML or JSON only, but for an object's own bytes),
+    while a captive portal, a proxy's or a web server's error page does: botocore would read it
+    as an empty answer (HTTP 200) or an error with no code (HTTP 500). Refuse it by name."""
+    sent = threading.local()
+
+    def remember(request: Any, **_: Any) -> None:
+        sent.url = request.url
+
+    def check(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+        body = response_dict.get("body")
+        if operation_model.has_streaming_output or not isinstance(body, bytes):
+            return  # S3 GetObject's body is the object's, whatever it holds
+        if body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            endpoint = urlsplit(getattr(sent, "url", "") or "")
+            raise NotAwsAnswer(
+                endpoint=f"{endpoint.scheme}://{endpoint.netloc}" if endpoint.netloc else "the endpoint",
+                operation=operation_model.name,
+                status=response_dict.get("status_code"),
+            )
+
+    session.events.register("before-send", remember)
+    session.events.register("before-parse", check)
 
 
 class CliError(Exception):
@@ -246,6 +288,11 @@ def explain_aws_failure(error: Exception) -> str | None:
         return "no AWS credentials found: use --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID"
     if isinstance(error, NoRegionError):
         return "no AWS region: pass --region or set AWS_REGION"
+    if isinstance(error, NotAwsAnswer):
+        return str(error)
+    if isinstance(error, ResponseParserError):  # e.g. an emulator's HTTP 500 in plain text
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return f"the endpoint's answer is not an AWS response ({first.rstrip(': ')}): {_NOT_AWS_HINT}"
     if isinstance(error, BotoCoreError):
         return f"AWS call failed: {error}"
     return None

@@ -217,8 +217,15 @@ def render(dot_source: str, output: Path) -> None:
             "Graphviz is not installed (no 'dot' on PATH): install it with 'apt-get install graphviz' "
             "(make test and .ci/run do this for you)"
         )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([dot, f"-T{fmt}", "-o", str(output)], input=dot_source.encode(), check=True)
+    drawn = subprocess.run([dot, f"-T{fmt}"], input=dot_source.encode(), capture_output=True, check=False)
+    if drawn.returncode != 0:
+        reason = " ".join(drawn.stderr.decode(errors="replace").split())[:300]
+        raise CliError(f"Graphviz 'dot' failed (exit {drawn.returncode}): {reason}")
+    try:  # written here, not by dot, so that an unwritable path is named as Python sees it
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(drawn.stdout)
+    except OSError as error:
+        raise CliError(f"cannot write the picture to {output}: {error.strerror or error}") from None
 
 
 def load_definition(path: Path) -> dict[str, Any]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, TextColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from smart_vault_cli import conventions
+from smart_vault_cli.conventions import Exit, status_cell
 from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure, manual_input, read_json_file
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
@@ -31,21 +34,38 @@ def _operations() -> Any:
 
 
 class _Cli(click.Group):
-    """Every verb's AWS failures end here: one line and exit 2, never a botocore traceback."""
+    """Every verb accepts the global flags and `--output`; every failure ends here as one line:
+    exit 2 for what the user can fix (AWS, input, environment), 3 for a bug, never a traceback."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        taken = {opt for p in cmd.params for opt in p.opts}
+        cmd.params += [p for p in conventions.global_options() if not taken & set(p.opts)]
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CliError as error:
             _fail(error)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except Exception as error:
             reason = explain_aws_failure(error)
-            if reason is None:
+            if reason is not None:
+                _fail(" ".join(reason.split()))  # one line: botocore messages may span several
+            if os.environ.get("SMART_VAULT_DEBUG"):
                 raise
-            _fail(" ".join(reason.split()))  # one line: botocore messages may span several
+            first = " ".join(str(error).split())[:300]
+            click.echo(
+                f"internal error (a bug in smart-vault; SMART_VAULT_DEBUG=1 shows the traceback): "
+                f"{type(error).__name__}: {first}",
+                err=True,
+            )
+            sys.exit(Exit.INTERNAL)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="smart-vault", prog_name="smart-vault")
 @click.option(
     "--stack",
     default="SmartVault",
@@ -57,8 +77,23 @@ class _Cli(click.Group):
 @click.option("--profile", envvar="AWS_PROFILE", help="AWS profile (standard credential chain otherwise).")
 @click.pass_context
 def cli(ctx: click.Context, stack: str, region: str | None, profile: str | None) -> None:
-    """Smart Vault: tag-driven EBS snapshot backups for EC2, orchestrated by Step Functions."""
-    ctx.obj = {"stack": stack, "region": region, "profile": profile}
+    """Smart Vault: tag-driven EBS snapshot backups for EC2, orchestrated by Step Functions.
+
+    Exit codes, for every verb: 0 done; 1 it ran and reports a failure (a backup, redrive or
+    preflight that FAILED); 2 it could not run (usage, input, environment, AWS); 3 a bug."""
+    ctx.ensure_object(dict).update(stack=stack, region=region, profile=profile)
+
+
+cli.params += [conventions.output_option(), conventions.no_color_option()]
+
+
+def _out(ctx: click.Context) -> conventions.Output:
+    return conventions.output_of(ctx)
+
+
+_json_alias = click.option(
+    "--json", is_flag=True, expose_value=False, callback=conventions.json_alias, help="The same as --output json."
+)
 
 
 def _deployment(ctx: click.Context) -> Deployment:
@@ -67,20 +102,27 @@ def _deployment(ctx: click.Context) -> Deployment:
 
 def _fail(error: Exception | str) -> NoReturn:
     click.echo(f"error: {error}", err=True)
-    sys.exit(2)
+    sys.exit(Exit.ERROR)
 
 
-def _follow_and_exit(dep: Deployment, arn: str, follow: bool) -> None:
-    click.echo(f"execution: {arn}")
+def _follow_and_exit(ctx: click.Context, dep: Deployment, arn: str, follow: bool) -> None:
+    """JSON: {"execution_arn", "followed", "status", "total", "done", "failed"} (null unless followed)."""
+    out = _out(ctx)
+    document: dict[str, Any] = {"execution_arn": arn, "followed": follow, "status": None}
+    document |= {"total": None, "done": None, "failed": None}
+    if not out.json:
+        click.echo(f"execution: {arn}")
     if not follow:
+        if out.json:
+            out.document(document)
         return
-    console = Console(stderr=True)
     with RichProgress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.fields[counts]}"),
-        console=console,
+        console=out.console(stderr=True),
         transient=False,
+        disable=out.json,
     ) as bar:
         task = bar.add_task("backing up", total=None, counts="")
 
@@ -94,8 +136,11 @@ def _follow_and_exit(dep: Deployment, arn: str, follow: bool) -> None:
             )
 
         final = _operations().follow(dep, arn, on_update=update, interval=0.5)
-    click.echo(f"{final.status}: {final.done} backed up or skipped, {final.failed} failed")
-    sys.exit(0 if final.status == "SUCCEEDED" else 1)
+    if out.json:
+        out.document(document | dataclasses.asdict(final))
+    else:
+        out.print(status_cell(final.status) + f": {final.done} backed up or skipped, {final.failed} failed")
+    sys.exit(Exit.OK if final.status == "SUCCEEDED" else Exit.FAILED)
 
 
 @cli.command()
@@ -105,37 +150,33 @@ def _follow_and_exit(dep: Deployment, arn: str, follow: bool) -> None:
 def run(ctx: click.Context, dry_run: bool, follow: bool) -> None:
     """Start a backup run now."""
     dep = _deployment(ctx)
-    _follow_and_exit(dep, dep.start(manual_input(dry_run=dry_run), kind="manual"), follow)
+    _follow_and_exit(ctx, dep, dep.start(manual_input(dry_run=dry_run), kind="manual"), follow)
 
 
 @cli.command()
-@click.option("--stack", "stack_name", help="CloudFormation stack (as the global --stack).")
-@click.option("--region", "stack_region", help="AWS region of the stack (as the global --region).")
 @click.option("--notify", is_flag=True, help="Also publish one test alert (marked as a test) to the topic.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for CI pipelines).")
+@_json_alias
 @click.pass_context
-def preflight(
-    ctx: click.Context, stack_name: str | None, stack_region: str | None, notify: bool, as_json: bool
-) -> None:
+def preflight(ctx: click.Context, notify: bool) -> None:
     """Prove the deployment against this account: every function makes its night's calls with
     its own role, with DryRun (nothing changes). Exit 0 only when nothing was denied or failed,
     1 otherwise, 2 when the preflight could not run."""
     from smart_vault_cli import preflight as pf
 
-    ctx.obj.update({k: v for k, v in {"stack": stack_name, "region": stack_region}.items() if v})
+    out = _out(ctx)
     dep = _deployment(ctx)
     report = pf.start_and_wait(dep, notify=notify)
     found = pf.rows(dep, report)
-    if as_json:
+    if out.json:
         report["checks"] = [r.to_dict() for r in found]
-        click.echo(json.dumps(report, indent=2))
+        out.document(report)
         sys.exit(pf.exit_code(report))
     table = Table(title=f"Smart Vault preflight: {report['status']}", show_lines=False)
     for column in ("role", "action", "resource", "result", "reason"):
         table.add_column(column, overflow="fold")
     for r in found:
-        table.add_row(r.role, r.action, r.resource, r.result, r.reason)
-    Console(width=200).print(table)
+        table.add_row(r.role, r.action, r.resource, status_cell(r.result), r.reason)
+    out.print(table)
     click.echo(f"record: s3://{dep.bucket}/{report.get('record')}")
     sys.exit(pf.exit_code(report))
 
@@ -148,7 +189,7 @@ def preflight(
 def rerun(ctx: click.Context, execution: str, redrive: bool, follow: bool) -> None:
     """Re-run EXECUTION (name or ARN) with the same input: completes what is missing, no duplicates."""
     dep = _deployment(ctx)
-    _follow_and_exit(dep, _operations().rerun(dep, execution, redrive=redrive), follow)
+    _follow_and_exit(ctx, dep, _operations().rerun(dep, execution, redrive=redrive), follow)
 
 
 @cli.command()
@@ -158,7 +199,7 @@ def rerun(ctx: click.Context, execution: str, redrive: bool, follow: bool) -> No
 def redrive(ctx: click.Context, execution: str, follow: bool) -> None:
     """Redrive EXECUTION (name or ARN): re-attempt only what failed, under the same ARN."""
     dep = _deployment(ctx)
-    _follow_and_exit(dep, _operations().redrive_execution(dep, execution), follow)
+    _follow_and_exit(ctx, dep, _operations().redrive_execution(dep, execution), follow)
 
 
 @cli.command()
@@ -173,14 +214,19 @@ def redrive(ctx: click.Context, execution: str, follow: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context, execution: str | None, limit: int) -> None:
     """Recent executions, or one execution's result per instance."""
+    # JSON: a list of executions, or {"execution", "instances", "kept"} for one (docs/operations.md).
+    out = _out(ctx)
     dep = _deployment(ctx)
-    console = Console(width=180)  # the execution name stays readable beside 12 columns
     if execution is None:
+        found = _operations().status_rows(dep, limit)
+        if out.json:
+            out.document(found)
+            return
         table = Table(title=f"Smart Vault executions ({dep.stack})")
         columns = ("execution", "started", "status", "redrives", "backed up", "failed", "created", "deleted")
         for column in (*columns, "kept locked", "next unlock", "copies", "breakers (volume in Region)"):
             table.add_column(column)
-        for row in _operations().status_rows(dep, limit):
+        for row in found:
             copies = (
                 "-"
                 if not row["copies"] and not row["copies_deleted"]
@@ -189,15 +235,19 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
             table.add_row(
                 row["name"],
                 f"{row['start']:%Y-%m-%d %H:%M:%S}",
-                row["status"],
+                status_cell(row["status"]),
                 str(row["redrives"]),
                 *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted", "locked", "next_unlock")),
                 copies,
                 ", ".join(row["breakers"]) or "-",
             )
-        console.print(table)
+        out.print(table)
         return
     description, rows, kept = _operations().execution_detail(dep, execution)
+    if out.json:
+        keys = ("name", "executionArn", "status", "startDate", "stopDate", "redriveCount", "error", "cause")
+        out.document({"execution": {k: description.get(k) for k in keys}, "instances": rows, "kept": kept})
+        return
     table = Table(title=f"{description['name']}: {description['status']}")
     for column in ("instance", "id", "status", "snapshots", "deleted", "copies per region", "detail"):
         table.add_column(column)
@@ -207,17 +257,17 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
         table.add_row(
             row["name"],
             row["instance_id"],
-            row["status"],
+            status_cell(row["status"]),
             str(row["snapshots"]),
             str(row["deleted"]),
             row["copies"] or "-",
             detail,
         )
-    console.print(table)
-    _print_kept(console, "Snapshots kept by this execution", kept, planned=False)
+    out.print(table)
+    _print_kept(out, "Snapshots kept by this execution", kept, planned=False)
 
 
-def _print_kept(console: Console, title: str, kept: list[dict[str, object]], *, planned: bool) -> None:
+def _print_kept(out: conventions.Output, title: str, kept: list[dict[str, object]], *, planned: bool) -> None:
     """Which rule kept each snapshot (daily/weekly/monthly/yearly, keep_min...) and its storage tier."""
     if not kept:
         return
@@ -236,7 +286,7 @@ def _print_kept(console: Console, title: str, kept: list[dict[str, object]], *, 
             str(k["kept_by"]),
             tier,
         )
-    console.print(table)
+    out.print(table)
 
 
 def _cell(value: object) -> str:
@@ -258,8 +308,12 @@ def _breaker_note(b: dict[str, Any]) -> str:
 @click.pass_context
 def plan(ctx: click.Context) -> None:
     """What a run now would back up and prune (same code paths, read-only calls)."""
+    out = _out(ctx)
     dep = _deployment(ctx)
     result = _operations().plan(dep)
+    if out.json:  # the Plan's fields (docs/operations.md, "JSON output")
+        out.document(dataclasses.asdict(result))
+        return
     table = Table(title="Next run")
     for column in ("instance", "id", "volumes", "would delete", "note"):
         table.add_column(column)
@@ -277,9 +331,8 @@ def plan(ctx: click.Context) -> None:
             ", ".join(row["would_delete"]) or "-",
             "; ".join(notes),
         )
-    console = Console(width=200)
-    console.print(table)
-    _print_kept(console, "Snapshots the next run keeps", result.kept, planned=True)
+    out.print(table)
+    _print_kept(out, "Snapshots the next run keeps", result.kept, planned=True)
     if result.copies:
         copies = Table(title="Off-site copies per destination")
         for column in ("instance", "id", "region", "copies there", "would copy", "would delete there", "note"):
@@ -294,9 +347,9 @@ def plan(ctx: click.Context) -> None:
                 ", ".join(row["would_delete"]) or "-",
                 "; ".join(_breaker_note(b) for b in row["breakers"]),
             )
-        console.print(copies)
+        out.print(copies)
     if result.orphans_note:
-        console.print(f"Orphaned snapshots: not pruned now ({result.orphans_note})")
+        click.echo(f"Orphaned snapshots: not pruned now ({result.orphans_note})")
         return
     orphans = Table(title=f"Orphaned volumes (pruned down to orphan_keep): {len(result.orphans)}")
     for column in ("instance", "id", "volume", "snapshots", "would delete", "note"):
@@ -316,7 +369,7 @@ def plan(ctx: click.Context) -> None:
             ", ".join(row["would_delete"]) or "-",
             "; ".join(notes),
         )
-    console.print(orphans)
+    out.print(orphans)
 
 
 @cli.command()
@@ -337,11 +390,12 @@ def approve(ctx: click.Context, run_id: str, volume: str | None, in_region: str 
     destination of copies, each with its own plan and its own approval. The next run deletes
     those snapshots only if it would delete exactly the same ones in that Region; to act on it
     at once, re-run the execution (`smart-vault rerun EXECUTION`)."""
+    out = _out(ctx)
     dep = _deployment(ctx)
-    try:
-        approvals = _operations().approve(dep, run_id, volume=volume, in_region=in_region)
-    except CliError as error:
-        _fail(error)
+    approvals = _operations().approve(dep, run_id, volume=volume, in_region=in_region)
+    if out.json:  # a list of the approval records written
+        out.document([a.to_dict() for a in approvals])
+        return
     for approval in approvals:
         click.echo(
             f"approved {approval.volume_id} in {approval.region}: the next run may delete exactly "
@@ -355,21 +409,9 @@ def _restore_module() -> Any:
     return restore
 
 
-def _stack_region(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    """`--region` after a verb is the global option: the stack's Region, as before the verb."""
-    if value is not None:
-        ctx.obj["region"] = value
-
-
 def _restore_scope(command: Any) -> Any:
     """Where `points` and `restore` read from: the stack's Region, or --from-region."""
     options = (
-        click.option(
-            "--region",
-            expose_value=False,
-            callback=_stack_region,
-            help="AWS region of the stack (the same as before the verb).",
-        ),
         click.option(
             "--from-region",
             help="Read the points in this Region and restore there: a copy Region (default: the stack's).",
@@ -403,17 +445,16 @@ def _warn(message: str) -> None:
 
 @cli.command()
 @click.argument("instance", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_json_alias
 @_restore_scope
 @click.pass_context
-def points(
-    ctx: click.Context, instance: str | None, as_json: bool, from_region: str | None, deployment_id: str | None
-) -> None:
+def points(ctx: click.Context, instance: str | None, from_region: str | None, deployment_id: str | None) -> None:
     """Recovery points of INSTANCE (id or Name tag), or of every instance, newest first."""
+    out = _out(ctx)
     vault = _vault(ctx, from_region, deployment_id)
     found = _restore_module().points(vault, instance, warn=_warn)
-    if as_json:
-        click.echo(json.dumps([p.to_dict() for p in found], indent=2))
+    if out.json:
+        out.document([p.to_dict() for p in found])
         return
     table = Table(title=f"Recovery points ({instance or 'all instances'})")
     for column in ("run time", "run id", "instance", "state", "volumes", "copies", "locks"):
@@ -432,12 +473,12 @@ def points(
             point.run_time,
             point.run_id,
             point.label,
-            point.state,
+            status_cell(point.state),
             volumes,
             ", ".join(copies) or "-",
             ", ".join(f"until {t}" for t in locks) or "-",
         )
-    Console(width=200).print(table)
+    out.print(table)
     if not found:
         click.echo(f"no recovery point of {instance}" if instance else "no recovery point")
 
@@ -488,15 +529,24 @@ def restore(
         instance_type=instance_type, subnet_id=subnet_id, security_group_ids=security_groups, kms_key_id=kms_key
     )
     plan = module.plan(vault, point, kind=kind, zone=zone, overrides=overrides)
-    _print_plan(plan)
+    out = _out(ctx)
+    # JSON: {"plan", "dry_run", "result"} (docs/operations.md, "JSON output").
+    document: dict[str, Any] = {"plan": _plan_document(plan), "dry_run": dry_run, "result": None}
+    if not out.json:
+        _print_plan(plan)
     if dry_run:
+        if out.json:
+            out.document(document)
         if plan.problems:
             _fail(f"dry run: {len(plan.problems)} problem(s); nothing was created")
-        click.echo("dry run: no problem found; nothing was created")
+        out.line("dry run: no problem found; nothing was created")
         return
-    console = Console(stderr=True)
     with RichProgress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}"),
+        console=out.console(stderr=True),
+        disable=out.json,
     ) as bar:
         task = bar.add_task("volumes available", total=None, counts="")
 
@@ -504,6 +554,11 @@ def restore(
             bar.update(task, total=total, completed=ready, counts=f"{ready}/{total}")
 
         result = module.execute(vault, plan, keep_partial=keep_partial, on_progress=update, interval=_POLL_SECONDS)
+    if out.json:
+        attach = module.attach_commands(result, instance_id=point.instance_id) if result.volume_ids else []
+        created = {"volume_ids": result.volume_ids, "image_id": result.image_id, "instance_id": result.instance_id}
+        out.document(document | {"result": created | {"attach_commands": attach}})
+        return
     for device, volume_id in sorted(result.volume_ids.items()):
         click.echo(f"restored {device}: {volume_id} (available)")
     if result.volume_ids:
@@ -517,6 +572,11 @@ def restore(
 
 
 _POLL_SECONDS = 2.0
+
+
+def _plan_document(plan: Any) -> dict[str, Any]:
+    fields = ("kind", "region", "zone", "volumes", "image", "instance", "problems")
+    return {"point": plan.point.to_dict(), **{k: getattr(plan, k) for k in fields}}
 
 
 def _print_plan(plan: Any) -> None:
@@ -550,7 +610,12 @@ def _print_plan(plan: Any) -> None:
 )
 @click.option("--run", "run_index", default=-1, show_default=True, help="Which run of the report (0-based; -1 last).")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="FILE.svg or FILE.png"
+    "-o",
+    "--file",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="FILE.svg or FILE.png (--output is the format of what is printed, as on every verb).",
 )
 @click.pass_context
 def graph(ctx: click.Context, execution: str | None, report_path: Path | None, run_index: int, output: Path) -> None:
@@ -565,6 +630,10 @@ def graph(ctx: click.Context, execution: str | None, report_path: Path | None, r
     else:
         picture = pictures.Picture(pictures.load_definition(definition_path()), None, "Smart Vault workflow")
     pictures.render(pictures.to_dot(picture), output)
+    out = _out(ctx)
+    if out.json:
+        out.document({"file": str(output), "title": picture.title})
+        return
     click.echo(f"wrote {output}")
 
 
@@ -578,11 +647,13 @@ def graph(ctx: click.Context, execution: str | None, report_path: Path | None, r
 )
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--verbose", is_flag=True, help="Show the functions' logs.")
-def simulate(scenario_file: Path, report_path: Path | None, quiet: bool, verbose: bool) -> None:
+@click.pass_context
+def simulate(ctx: click.Context, scenario_file: Path, report_path: Path | None, quiet: bool, verbose: bool) -> None:
     """Run the real workflow on an emulated AWS account, offline, and report what happened.
 
     Exit code 0 when the simulation ran (a FAILED backup run is a result), 2 for an invalid
-    scenario, 1 for an internal error.
+    scenario or a missing tool (Node.js for IAM enforcement), 3 for an internal error. With
+    --output json the report is printed (docs/scenarios.md).
     """
     raw = read_json_file(scenario_file, "scenario")
     try:
@@ -590,21 +661,26 @@ def simulate(scenario_file: Path, report_path: Path | None, quiet: bool, verbose
     except ScenarioError as error:
         _fail(f"invalid scenario: {error}")
     from smart_vault_sim.simulator import simulate as run_simulation
+    from smart_vault_sim.stack_iam import StackUnavailable
 
     try:
         report: dict[str, Any] = run_simulation(scenario, verbose=verbose, progress=None if quiet else print_progress)
-    except Exception as error:  # exit 1: our fault, not the scenario's
+    except StackUnavailable as error:  # the environment's (no Node.js, no aws-cdk-lib): exit 2
+        _fail(" ".join(str(error).split()))
+    except Exception as error:  # exit 3: our fault, not the scenario's
         click.echo(f"internal error: {type(error).__name__}: {error}", err=True)
         if verbose:
             raise
-        sys.exit(1)
+        sys.exit(Exit.INTERNAL)
     if report_path:
         try:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report_path.write_text(json.dumps(report, indent=2) + "\n")
         except OSError as error:
             _fail(f"cannot write the report to {report_path}: {error.strerror}")
-    if not quiet:
+    if _out(ctx).json:
+        _out(ctx).document(report)
+    elif not quiet:
         print_summary(report, report_path)
 
 

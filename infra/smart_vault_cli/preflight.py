@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smart_vault.preflight.checks import Check
+from smart_vault_cli.conventions import Exit
 from smart_vault_cli.deployment import CliError, Deployment
 from smart_vault_cli.operations import TERMINAL
 
@@ -64,4 +65,4 @@ def decoded(dep: Deployment, reason: str) -> str:
 
 def exit_code(report: dict[str, Any]) -> int:
     """0 only when nothing was denied or failed."""
-    return 0 if report.get("status") == "passed" else 1
+    return Exit.OK if report.get("status") == "passed" else Exit.FAILED

@@ -439,11 +439,18 @@ def redrive_markdown(m: dict[str, Any]) -> str:
 
 
 def parse_cases(args: list[str]) -> tuple[tuple[int, int], ...]:
-    """``INSTANCES`` or ``INSTANCES:SNAPSHOT_SECONDS`` per argument; the standard cases without."""
+    """``INSTANCES`` or ``INSTANCES:SNAPSHOT_SECONDS`` per argument; the standard cases without.
+    ValueError naming the argument for anything else."""
     cases = []
     for arg in args:
         instances, _, seconds = arg.partition(":")
-        cases.append((int(instances), int(seconds or SNAPSHOT_SECONDS)))
+        try:
+            case = (int(instances), int(seconds or SNAPSHOT_SECONDS))
+        except ValueError:
+            case = (0, 0)
+        if case[0] < 1 or case[1] < 0:
+            raise ValueError(f"{arg!r} is not INSTANCES[:SNAPSHOT_SECONDS] (e.g. 2000 or 2000:3600)")
+        cases.append(case)
     return tuple(cases) or CASES
 
 

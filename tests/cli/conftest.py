@@ -96,6 +96,19 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         yield emulated
 
 
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test credentials, no retries, no instance metadata: for endpoints the tests serve."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
 COPY_SCENARIO = {
     "name": "cli copies",
     "settings": {
