@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from smart_vault_sim.ec2_buckets import UNCATEGORIZED
 from smart_vault_sim.fleet_clock import INVOKE_OVERHEAD, call_latency
@@ -454,8 +454,15 @@ def parse_cases(args: list[str]) -> tuple[tuple[int, int], ...]:
     return tuple(cases) or CASES
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A malformed argument is one line naming it, and exit 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (python -m smart_vault_sim.bench --help)\n")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m smart_vault_sim.bench", description="The workflow at fleet scale, on the emulated account."
     )
     parser.add_argument("cases", nargs="*", metavar="INSTANCES[:SNAPSHOT_SECONDS]", help="default: the standard cases")
@@ -470,12 +477,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="INSTANCES:FAILED",
         help=f"the redrive measurement (default {REDRIVE_FLEET}:{REDRIVE_FAILED}), or off",
     )
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    # "-5:60" looks like an option to argparse: it is a malformed case, and named as one.
+    negative = [a for a in unknown if a[1:2].isdigit()]
+    if len(negative) < len(unknown):
+        parser.error(f"unrecognized arguments: {' '.join(a for a in unknown if a not in negative)}")
     try:
-        args.cases = parse_cases(args.cases)
+        args.cases = parse_cases([*args.cases, *negative])
+    except ValueError as error:
+        parser.error(str(error))
+    try:
         args.redrive = None if args.redrive == "off" else tuple(int(n) for n in args.redrive.split(":"))
     except ValueError:
-        parser.error("cases are INSTANCES or INSTANCES:SNAPSHOT_SECONDS, --redrive INSTANCES:FAILED or off")
+        parser.error(f"--redrive {args.redrive!r} is not INSTANCES:FAILED or off")
     if args.redrive is not None and len(args.redrive) != 2:
         parser.error("--redrive takes INSTANCES:FAILED or off")
     return args

@@ -109,6 +109,7 @@ def _template_json(context_json: str) -> str:
     path = cache_dir() / f"{key}.json"
     if path.is_file():
         return path.read_text()
+    _check_node()  # before saying it synthesizes: a missing Node.js is then the only line
     # The first run of a source version synthesizes silently for a minute or so: say what it is.
     print(
         f"synthesizing the CDK stack to enforce its IAM (once per code version and settings; "
