@@ -61,6 +61,7 @@ from smart_vault_sim.redrive import Redrives, this_attempt
 from smart_vault_sim.restore_rules import restored_targets
 from smart_vault_sim.scenario import REDRIVE, SIMULATOR_OWNED, Scenario
 from smart_vault_sim.scenario_checks import ScenarioError
+from smart_vault_sim.seeding import seeded
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
 from smart_vault_sim.snapshot_lag import Lag, switched_on
 from smart_vault_sim.snapshot_locks import SnapshotLocks
@@ -160,7 +161,7 @@ class Simulation:
         self.copying = regions.CopyEmulation(
             regions=scenario.settings.copy_regions, checks_for=self._checks_for, now=lambda: self.clock
         )
-        self.locks.other_regions = tuple(d.region for d in scenario.settings.copy_regions)
+        self.locks.other_regions = self.copying_regions()
         self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
         # EC2's eventual consistency (snapshot_lag), when the scenario or the environment asks.
         self.lag = Lag() if switched_on(scenario.eventual_consistency) else None
@@ -436,6 +437,8 @@ class Simulation:
             self.redrives.installed(),
             # A handler's backoff sleeps pass on the virtual clock (smart_vault.retention.deferral).
             mock.patch.object(deferral, "pause", self.tap.wait),
+            # Last: the same scenario gets the same ids (seeding.py).
+            seeded(self.scenario.name, (self.scenario.region, *self.copying_regions())),
         ):
             reset_clients()
             logger.setLevel("DEBUG" if self.verbose else "CRITICAL")
@@ -479,6 +482,9 @@ class Simulation:
             finally:
                 reset_clients()
                 get_settings.cache_clear()
+
+    def copying_regions(self) -> tuple[str, ...]:
+        return tuple(d.region for d in self.scenario.settings.copy_regions)
 
     def operator_session(self, **kwargs: Any) -> Any:
         """A boto3 session as the operator CLI opens one, its calls counted and faulted."""
