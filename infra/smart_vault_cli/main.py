@@ -14,6 +14,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure, manual_input, read_json_file
+from smart_vault_cli.sandbox import sandbox
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
 from smart_vault_sim.summary import print_summary
@@ -637,6 +638,8 @@ def simulate(scenario_file: Path, report_path: Path | None, quiet: bool, verbose
     if not quiet:
         print_summary(report, report_path)
 
+
+cli.add_command(sandbox)
 
 if __name__ == "__main__":
     cli()

@@ -503,9 +503,12 @@ class Simulation:
 
     def run(self) -> dict[str, Any]:
         with self.emulated():
-            runs = [self.run_at(i, at) for i, at in enumerate(self.scenario.runs)]
-            final = self._final_snapshots()
-        return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": final}
+            return self.report()
+
+    def report(self) -> dict[str, Any]:
+        """Inside ``emulated()``: every run of the scenario, and the snapshots after the last."""
+        runs = [self.run_at(i, at) for i, at in enumerate(self.scenario.runs)]
+        return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": self._final_snapshots()}
 
     def run_at(self, index: int, at: datetime) -> dict[str, Any]:
         """One run inside ``emulated()``, for callers that act between runs (tests, demos)."""
