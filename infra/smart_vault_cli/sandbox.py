@@ -12,14 +12,13 @@ import logging
 import os
 import signal
 import threading
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import click
 
 from smart_vault_cli.deployment import CliError, read_json_file
-from smart_vault_sim.scenario import ScenarioError, parse_scenario
+from smart_vault_sim.scenario import Scenario, ScenarioError, parse_scenario
 from smart_vault_sim.summary import print_summary
 
 HOST = "127.0.0.1"  # loopback only: the sandbox answers anyone who reaches it, with no credentials
@@ -78,28 +77,34 @@ def sandbox(
         scenario = parse_scenario(read_json_file(scenario_file, "scenario"))
     except ScenarioError as error:
         raise CliError(f"invalid scenario: {error}") from None
-    from smart_vault_sim.sandbox import deploy_stack, served
+    from smart_vault_sim.sandbox import deploy_stack, listen, served
     from smart_vault_sim.simulator import Simulation
+
+    try:
+        listener = listen(HOST, port)
+    except OSError as error:
+        raise CliError(f"cannot serve on {HOST}:{port}: {error.strerror}") from None
 
     # The emulator's own clients must reach moto in this process, not an endpoint in the shell.
     os.environ.pop("AWS_ENDPOINT_URL", None)
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.ERROR)
     stack = str(ctx.obj["stack"])
     sim = Simulation(scenario, verbose=verbose)
-    with sim.emulated(), ExitStack() as serving:
+    with listener, sim.emulated():
         report = sim.report()
         if report_path:
             _write_report(report_path, report)
         if not quiet:
             print_summary(report, report_path)
         deploy_stack(sim, stack)
-        try:
-            url = serving.enter_context(served(sim, host=HOST, port=port))
-        except OSError as error:
-            raise CliError(f"cannot serve on {HOST}:{port}: {error.strerror}") from None
-        if not quiet:
-            click.echo(f"\nServing the emulated account of {scenario.name!r} until Ctrl-C; in another shell:")
-        for key, value in environment(url, scenario.region, stack).items():
-            click.echo(f"export {key}={value}")
-        click.echo("unset AWS_PROFILE AWS_SESSION_TOKEN")
-        _until_stopped()
+        with served(sim, listener) as url:
+            _announce(url, scenario, stack, quiet=quiet)
+            _until_stopped()
+
+
+def _announce(url: str, scenario: Scenario, stack: str, *, quiet: bool) -> None:
+    if not quiet:
+        click.echo(f"\nServing the emulated account of {scenario.name!r} until Ctrl-C; in another shell:")
+    for key, value in environment(url, scenario.region, stack).items():
+        click.echo(f"export {key}={value}")
+    click.echo("unset AWS_PROFILE AWS_SESSION_TOKEN")

@@ -14,12 +14,13 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import threading
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.sax.saxutils import escape
 
 import boto3
@@ -33,9 +34,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 
 from smart_vault.constants import FUNCTION_HANDLERS, OUTPUT_BUCKET_NAME, OUTPUT_STATE_MACHINE_ARN, OUTPUT_TOPIC_ARN
-
-if TYPE_CHECKING:
-    from smart_vault_sim.simulator import Simulation
+from smart_vault_sim.simulator import BUCKET, DEPLOYMENT_ID, FUNCTION_PREFIX, Simulation
 
 DEFAULT_STACK = "SmartVault"
 # Services whose answers the simulator completes in front of moto (snapshot_locks, dry_run,
@@ -49,8 +48,6 @@ _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 def deploy_stack(sim: Simulation, stack: str = DEFAULT_STACK) -> None:
     """What the CLI reads of a deployed stack: its CloudFormation outputs (smart_vault_cli.deployment)
     and the functions' settings (their environment: `plan` reads Discover's)."""
-    from smart_vault_sim.simulator import BUCKET, DEPLOYMENT_ID, FUNCTION_PREFIX
-
     account = sim.account
     template = {
         "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
@@ -159,15 +156,23 @@ def _operation(request: Request, protocol: str) -> str | None:
     return request.values.get("Action")
 
 
+def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """The sandbox's socket, bound before the scenario runs: a port in use fails at once (port 0:
+    any free one)."""
+    return socket.create_server((host, port))
+
+
 @contextmanager
-def served(sim: Simulation, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Inside ``sim.emulated()``: the account on http://host:port (port 0: a free one), its URL."""
+def served(sim: Simulation, listener: socket.socket) -> Iterator[str]:
+    """Inside ``sim.emulated()``: the account answering on ``listener``, and its URL."""
+    host, port = listener.getsockname()[:2]
     app = Front(DomainDispatcherApplication(create_backend_app), sim.operator_session())
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=listener.fileno())
     thread = threading.Thread(target=server.serve_forever, name="smart-vault-sandbox", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_port}"
+        yield f"http://{host}:{server.port}"
     finally:
         server.shutdown()
+        server.server_close()
         thread.join()

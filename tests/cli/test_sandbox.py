@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+
+from smart_vault_cli.main import cli
 
 SCENARIO = {
     "name": "sandbox rehearsal",
@@ -134,3 +138,16 @@ def test_redrive_completes_the_failed_instance(sandbox: Sandbox) -> None:
     assert redriven.returncode == 0, redriven.stdout + redriven.stderr
     assert redriven.stdout.strip().endswith("0 failed")
     assert "SUCCEEDED" in after.stdout
+
+
+def test_a_port_in_use_is_refused_before_the_scenario_runs(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.json"
+    scenario.write_text(json.dumps(SCENARIO))
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["sandbox", str(scenario), "--port", str(port)])
+
+    assert result.exit_code == 2
+    assert f"error: cannot serve on 127.0.0.1:{port}: Address already in use" in result.output
+    assert time.monotonic() - started < 5  # refused before the emulated account is built
