@@ -131,7 +131,7 @@ def _error_response(protocol: str, error: ClientError) -> tuple[int, dict[str, s
     """The error as the service's protocol sends it, for botocore's parsers (moto's serializer
     looks up the error's service from the exception's module: a ClientError has none)."""
     details = error.response.get("Error", {})
-    code, message = details.get("Code", "InternalError"), details.get("Message", "")
+    code, message = details.get("Code") or "InternalError", details.get("Message") or ""  # either may be None
     metadata = error.response.get("ResponseMetadata", {})
     status = int(metadata.get("HTTPStatusCode") or 400)
     if protocol == "json":

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from smart_vault_cli.main import cli
@@ -138,6 +140,28 @@ def test_redrive_completes_the_failed_instance(sandbox: Sandbox) -> None:
     assert redriven.returncode == 0, redriven.stdout + redriven.stderr
     assert redriven.stdout.strip().endswith("0 failed")
     assert "SUCCEEDED" in after.stdout
+
+
+def test_any_aws_client_gets_the_emulators_answers_and_errors(sandbox: Sandbox) -> None:
+    """What the emulator answers in front of moto (DryRun, locks) reaches an HTTP client as AWS
+    sends it, errors included (botocore's parsers read them, as the AWS CLI's do)."""
+    env = sandbox.env
+    ec2 = boto3.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_REGION"],
+    ).client("ec2", endpoint_url=env["AWS_ENDPOINT_URL"])
+    snapshot_id = _run(sandbox)["created"][0]["snapshot_id"]
+
+    with pytest.raises(ClientError) as dry_run:
+        ec2.create_volume(SnapshotId=snapshot_id, AvailabilityZone="us-east-1a", DryRun=True)
+    with pytest.raises(ClientError) as missing:
+        ec2.describe_snapshots(SnapshotIds=["snap-00000000000000000"])
+    locked = ec2.describe_locked_snapshots(SnapshotIds=[snapshot_id])
+
+    assert dry_run.value.response["Error"]["Code"] == "DryRunOperation"
+    assert missing.value.response["Error"]["Code"] == "InvalidSnapshot.NotFound"
+    assert locked["Snapshots"] == []  # moto has no snapshot locks: the emulator answered
 
 
 def test_a_port_in_use_is_refused_before_the_scenario_runs(tmp_path: Path) -> None:
