@@ -11,9 +11,19 @@ from smart_vault_sim.simulator import simulate
 SCENARIO = {
     "name": "seeded ids",
     "settings": {"retention_days": 7, "keep_min": 1},
+    # Six instances: the Map's children snapshot them at the same time, in whatever order the
+    # threads run.
     "instances": [
         {"name": "web-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}, {"device": "/dev/sdf"}]},
         {"name": "db-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}]},
+        *(
+            {
+                "name": f"app-{n}",
+                "tags": {"backup": "True"},
+                "volumes": [{"device": "/dev/xvda"}, {"device": "/dev/sdf"}],
+            }
+            for n in range(1, 5)
+        ),
     ],
     "existing_snapshots": [{"label": "web-old", "instance": "web-1", "device": "/dev/xvda", "age_days": 30}],
     # Retried with the ASL's full jitter: the retry waits are drawn at random too.
@@ -35,7 +45,7 @@ def test_the_same_scenario_gives_the_same_ids_and_report() -> None:
     first, second = (simulate(parse_scenario(SCENARIO)) for _ in range(2))
 
     created = [c["snapshot_id"] for run in first["runs"] for c in run["created"]]
-    assert len(created) == 6 and all(sid.startswith("snap-") for sid in created)
+    assert len(created) == 2 * 11 and all(sid.startswith("snap-") for sid in created)
     assert first["runs"][0]["instances"][1]["instance_id"].startswith("i-")
     assert first["runs"][0]["execution"]["virtual_retry_seconds"] > 0  # the jitter was drawn
     assert masked(second) == masked(first)
