@@ -17,6 +17,7 @@ from rich.table import Table
 from smart_vault_cli import conventions
 from smart_vault_cli.conventions import Exit, status_cell
 from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure, manual_input, read_json_file
+from smart_vault_cli.sandbox import sandbox
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
 from smart_vault_sim.summary import print_progress, print_summary
@@ -683,6 +684,8 @@ def simulate(ctx: click.Context, scenario_file: Path, report_path: Path | None, 
     elif not quiet:
         print_summary(report, report_path)
 
+
+cli.add_command(sandbox)
 
 if __name__ == "__main__":
     cli()

@@ -73,6 +73,7 @@ from smart_vault_sim.redrive import Redrives, this_attempt
 from smart_vault_sim.restore_rules import restored_targets
 from smart_vault_sim.scenario import REDRIVE, SIMULATOR_OWNED, Scenario
 from smart_vault_sim.scenario_checks import ScenarioError
+from smart_vault_sim.seeding import seeded
 from smart_vault_sim.sfn_hooks import PAYLOAD_LIMIT, InterpreterHooks, RunEvents
 from smart_vault_sim.snapshot_lag import Lag, switched_on
 from smart_vault_sim.snapshot_locks import SnapshotLocks
@@ -180,7 +181,7 @@ class Simulation:
         self.copying = regions.CopyEmulation(
             regions=scenario.settings.copy_regions, checks_for=self._checks_for, now=lambda: self.clock
         )
-        self.locks.other_regions = tuple(d.region for d in scenario.settings.copy_regions)
+        self.locks.other_regions = self.copying_regions()
         self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
         # EC2's eventual consistency (snapshot_lag), when the scenario or the environment asks.
         self.lag = Lag() if switched_on(scenario.eventual_consistency) else None
@@ -461,6 +462,8 @@ class Simulation:
             self.redrives.installed(),
             # A handler's backoff sleeps pass on the virtual clock (smart_vault.retention.deferral).
             mock.patch.object(deferral, "pause", self.tap.wait),
+            # Last: the same scenario gets the same ids (seeding.py).
+            seeded(self.scenario.name, (self.scenario.region, *self.copying_regions())),
         ):
             reset_clients()
             logger.setLevel("DEBUG" if self.verbose else "CRITICAL")
@@ -505,6 +508,9 @@ class Simulation:
                 reset_clients()
                 get_settings.cache_clear()
 
+    def copying_regions(self) -> tuple[str, ...]:
+        return tuple(d.region for d in self.scenario.settings.copy_regions)
+
     def operator_session(self, **kwargs: Any) -> Any:
         """A boto3 session as the operator CLI opens one, its calls counted and faulted."""
         return self.tap.watch(boto3.Session(**kwargs))
@@ -523,14 +529,17 @@ class Simulation:
     def run(self) -> dict[str, Any]:
         self.progress("synthesizing the stack…" if self.scenario.enforce_iam else "building the emulated account…")
         with self.emulated():
-            runs = []
-            for i, at in enumerate(self.scenario.runs):
-                workflow = self.scenario.workflows[i] if i < len(self.scenario.workflows) else "backup"
-                kind = "" if workflow == "backup" else f" ({workflow})"
-                self.progress(f"run {i + 1} of {len(self.scenario.runs)}{kind} at {format_time(at)}")
-                runs.append(self.run_at(i, at))
-            final = self._final_snapshots()
-        return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": final}
+            return self.report()
+
+    def report(self) -> dict[str, Any]:
+        """Inside ``emulated()``: every run of the scenario, and the snapshots after the last."""
+        runs = []
+        for i, at in enumerate(self.scenario.runs):
+            workflow = self.scenario.workflows[i] if i < len(self.scenario.workflows) else "backup"
+            kind = "" if workflow == "backup" else f" ({workflow})"
+            self.progress(f"run {i + 1} of {len(self.scenario.runs)}{kind} at {format_time(at)}")
+            runs.append(self.run_at(i, at))
+        return {"scenario": self.scenario.name, "runs": runs, "final_snapshots": self._final_snapshots()}
 
     def run_at(self, index: int, at: datetime) -> dict[str, Any]:
         """One run inside ``emulated()``, for callers that act between runs (tests, demos)."""

@@ -1,11 +1,9 @@
 """A deployed Smart Vault stack on the emulated account: the simulator's machinery (the real ASL,
-the real handlers) plus the CloudFormation outputs and function settings the CLI reads."""
+the real handlers) plus the CloudFormation outputs and function settings the CLI reads
+(smart_vault_sim.sandbox.deploy_stack, as `smart-vault sandbox` deploys them)."""
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,11 +12,11 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from smart_vault.constants import FUNCTION_HANDLERS
 from smart_vault_cli import deployment
 from smart_vault_cli.main import cli
+from smart_vault_sim.sandbox import deploy_stack
 from smart_vault_sim.scenario import parse_scenario
-from smart_vault_sim.simulator import BUCKET, Simulation
+from smart_vault_sim.simulator import Simulation
 
 SCENARIO = {
     "name": "cli",
@@ -51,41 +49,13 @@ class Stack:
         return [e["name"] for e in sfn.list_executions(stateMachineArn=self.account.state_machine_arn)["executions"]]
 
 
-def _deploy(sim: Simulation) -> None:
-    account = sim.account
-    cfn = boto3.client("cloudformation")
-    template = {
-        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {
-            "StateMachineArn": {"Value": account.state_machine_arn},
-            "AlertTopicArn": {"Value": account.topic_arn},
-            "InventoryBucketName": {"Value": BUCKET},
-        },
-    }
-    cfn.create_stack(StackName="SmartVault", TemplateBody=json.dumps(template))
-    role = boto3.client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("placeholder.py", "")
-    env = {**sim.scenario.settings.to_env(), "DEPLOYMENT_ID": "smart-vault-sim", "BUCKET_NAME": BUCKET}
-    for key, handler in FUNCTION_HANDLERS.items():
-        boto3.client("lambda").create_function(
-            FunctionName=f"smart-vault-{key}",
-            Runtime="python3.12",
-            Role=role,
-            Handler=handler,
-            Code={"ZipFile": code.getvalue()},
-            Environment={"Variables": env},
-        )
-
-
 @contextmanager
 def deployed(scenario: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """The scenario's account with the stack deployed; the CLI's own session is watched by the
     emulator (counted, request limits, scripted faults) like the functions' calls."""
     sim = Simulation(parse_scenario(scenario))
     with sim.emulated():
-        _deploy(sim)
+        deploy_stack(sim)
         monkeypatch.setattr(deployment, "new_session", sim.operator_session)
         yield Stack(sim)
 
@@ -126,5 +96,5 @@ COPY_SCENARIO = {
 def copy_stack() -> Iterator[Stack]:
     sim = Simulation(parse_scenario(COPY_SCENARIO))
     with sim.emulated():
-        _deploy(sim)
+        deploy_stack(sim)
         yield Stack(sim)

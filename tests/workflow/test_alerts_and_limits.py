@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from smart_vault.aws import SNS_MAX_MESSAGE_BYTES
 from smart_vault_cli.main import cli
+from smart_vault_sim.sandbox import deploy_stack
 from smart_vault_sim.scenario import parse_scenario
 from smart_vault_sim.simulator import DEPLOYMENT_ID, Simulation
-from tests.cli.conftest import _deploy
 from tests.unit.test_discover import ec2_filter_value_limit
 from tests.workflow.conftest import BASE, instance
 
@@ -126,7 +126,7 @@ def test_plan_of_a_fleet_above_the_filter_value_limit():
     scenario = {**BASE, "instances": [instance(f"web-{n:03d}", volumes=2) for n in range(110)]}
     sim = Simulation(parse_scenario(scenario))
     with sim.emulated():
-        _deploy(sim)
+        deploy_stack(sim)
         with ec2_filter_value_limit() as values_per_filter:
             result = CliRunner().invoke(cli, ["--stack", "SmartVault", "--region", "us-east-1", "plan"])
 

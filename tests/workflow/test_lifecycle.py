@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from smart_vault.validation import parse_time
 from smart_vault_cli.main import cli
+from smart_vault_sim.sandbox import deploy_stack
 from smart_vault_sim.scenario import parse_scenario
 from smart_vault_sim.simulator import Simulation
-from tests.cli.conftest import _deploy
 from tests.workflow.conftest import BASE, by_name, instance
 
 
@@ -289,7 +289,7 @@ def test_approve_releases_exactly_the_approved_plan():
     sim = Simulation(parse_scenario(_four_orphaned_snapshots_above_the_breaker()))
     nights = [datetime.fromisoformat(f"2026-11-{d}T03:00:00+00:00") for d in (26, 27, 28)]
     with sim.emulated() as account:
-        _deploy(sim)
+        deploy_stack(sim)
         first = sim.run_at(0, nights[0])
         (breaker,) = first["breakers"]  # 3 of 4 orphaned snapshots: above 50%
         volume = breaker["volume_id"]
@@ -312,7 +312,7 @@ def test_approve_releases_exactly_the_approved_plan():
 def test_an_approval_for_a_different_plan_releases_nothing():
     sim = Simulation(parse_scenario(_four_orphaned_snapshots_above_the_breaker()))
     with sim.emulated() as account:
-        _deploy(sim)
+        deploy_stack(sim)
         first = sim.run_at(0, datetime.fromisoformat("2026-11-26T03:00:00+00:00"))
         (breaker,) = first["breakers"]
         result = CliRunner().invoke(

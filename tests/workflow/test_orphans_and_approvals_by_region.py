@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from smart_vault.settings import get_settings
 from smart_vault_cli.main import cli
+from smart_vault_sim.sandbox import deploy_stack
 from smart_vault_sim.scenario import Scenario, parse_scenario
 from smart_vault_sim.simulator import BUCKET, Simulation
-from tests.cli.conftest import _deploy
 from tests.workflow.conftest import BASE, instance
 
 DR = {"region": "us-west-2", "kms_key": "alias/smart-vault-dr", "retention_days": 10, "keep_min": 2}
@@ -80,7 +80,7 @@ def test_a_terminated_instance_whose_copies_always_failed_keeps_its_local_snapsh
         )
         assert all(h["snapshot_id"] in message for h in held)
         # And `smart-vault plan` shows the same hold for the orphaned volume.
-        _deploy(sim)
+        deploy_stack(sim)
         planned = CliRunner().invoke(cli, ["--stack", "SmartVault", "--region", "us-east-1", "plan"])
         assert planned.exit_code == 0, planned.output
         assert "3 snapshot(s) held for off-site copies in us-west-2" in " ".join(planned.output.split())
@@ -127,7 +127,7 @@ def tripped_in_both_regions(sim: Simulation) -> dict[str, Any]:
 def test_one_volume_tripped_at_the_source_and_in_a_destination_is_named_and_approved_per_region():
     sim = Simulation(scenario(BOTH_TRIP, instances=[instance("web-1")]))
     with sim.emulated():
-        _deploy(sim)
+        deploy_stack(sim)
         run = tripped_in_both_regions(sim)
         # Two breakers on one volume, one per Region, each named with its Region and release.
         by_region = {b["region"]: b for b in run["breakers"]}
@@ -163,7 +163,7 @@ def test_one_volume_tripped_at_the_source_and_in_a_destination_is_named_and_appr
 def test_an_approval_the_grown_plan_no_longer_matches_is_named_in_the_next_alert():
     sim = Simulation(scenario(BOTH_TRIP, instances=[instance("web-1")]))
     with sim.emulated():
-        _deploy(sim)
+        deploy_stack(sim)
         run = tripped_in_both_regions(sim)
         approved = {b["region"]: b["would_delete"] for b in run["breakers"]}
         result = approve(TRIPPED_RUN, "--in-region", "us-east-1")
@@ -188,7 +188,7 @@ def test_an_approval_the_grown_plan_no_longer_matches_is_named_in_the_next_alert
 def test_an_approval_written_before_the_upgrade_still_releases_the_source_plan_only():
     sim = Simulation(scenario(BOTH_TRIP, instances=[instance("web-1")]))
     with sim.emulated():
-        _deploy(sim)
+        deploy_stack(sim)
         run = tripped_in_both_regions(sim)
         by_region = {b["region"]: b for b in run["breakers"]}
         source = by_region["us-east-1"]
