@@ -17,12 +17,16 @@ from typing import Any
 
 import click
 
+from smart_vault_cli.conventions import output_of
 from smart_vault_cli.deployment import CliError, read_json_file
 from smart_vault_sim.scenario import Scenario, ScenarioError, parse_scenario
 from smart_vault_sim.summary import print_summary
 
 HOST = "127.0.0.1"  # loopback only: the sandbox answers anyone who reaches it, with no credentials
 CREDENTIALS = "sandbox"  # moto's server accepts any key; these keep real ones out of the shell
+
+
+UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN")  # they would point the shell at a real account
 
 
 def environment(url: str, region: str, stack: str) -> dict[str, str]:
@@ -94,12 +98,21 @@ def sandbox(
         report = sim.report()
         if report_path:
             _write_report(report_path, report)
-        if not quiet:
+        as_json = output_of(ctx).json
+        if not quiet and not as_json:
             print_summary(report, report_path)
         deploy_stack(sim, stack)
         with served(sim, listener) as url:
-            _announce(url, scenario, stack, quiet=quiet)
+            if as_json:  # one document, on one line, so a script can read it before the server stops
+                click.echo(json.dumps(announcement(url, scenario.region, stack)))
+            else:
+                _announce(url, scenario, stack, quiet=quiet)
             _until_stopped()
+
+
+def announcement(url: str, region: str, stack: str) -> dict[str, Any]:
+    """The ``--output json`` document: the endpoint and the shell environment that points at it."""
+    return {"endpoint": url, "environment": environment(url, region, stack), "unset": list(UNSET)}
 
 
 def _announce(url: str, scenario: Scenario, stack: str, *, quiet: bool) -> None:
@@ -107,4 +120,4 @@ def _announce(url: str, scenario: Scenario, stack: str, *, quiet: bool) -> None:
         click.echo(f"\nServing the emulated account of {scenario.name!r} until Ctrl-C; in another shell:")
     for key, value in environment(url, scenario.region, stack).items():
         click.echo(f"export {key}={value}")
-    click.echo("unset AWS_PROFILE AWS_SESSION_TOKEN")
+    click.echo(f"unset {' '.join(UNSET)}")

@@ -19,7 +19,9 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
+from smart_vault_cli import sandbox as sandbox_cli
 from smart_vault_cli.main import cli
+from smart_vault_sim.scenario import parse_scenario
 
 SCENARIO = {
     "name": "sandbox rehearsal",
@@ -55,7 +57,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     scenario, report = folder / "scenario.json", folder / "report.json"
     scenario.write_text(json.dumps(SCENARIO))
     server = subprocess.Popen(
-        [*CLI, "sandbox", str(scenario), "--port", "0", "--quiet", "--report", str(report)],
+        [*CLI, "sandbox", str(scenario), "--port", "0", "--output", "json", "--report", str(report)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,10 +71,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             line = server.stdout.readline()
             if not line:
                 pytest.fail(f"the sandbox ended before serving: {server.communicate()[1][-3000:]}")
-            if line.startswith("export "):
-                key, _, value = line.removeprefix("export ").strip().partition("=")
-                env[key] = value
-            if line.startswith("unset "):
+            if line.startswith("{"):  # --output json: one document, the endpoint and its environment
+                document = json.loads(line)
+                assert document["unset"] == ["AWS_PROFILE", "AWS_SESSION_TOKEN"]
+                env.update(document["environment"])
                 break
         assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
         yield Sandbox(env=env, report=json.loads(Path(report).read_text()))
@@ -175,3 +177,12 @@ def test_a_port_in_use_is_refused_before_the_scenario_runs(tmp_path: Path) -> No
     assert result.exit_code == 2
     assert f"error: cannot serve on 127.0.0.1:{port}: Address already in use" in result.output
     assert time.monotonic() - started < 5  # refused before the emulated account is built
+
+
+def test_the_sandbox_prints_the_shell_lines_that_point_at_it(capsys: pytest.CaptureFixture[str]):
+    scenario = parse_scenario(SCENARIO)
+    sandbox_cli._announce("http://127.0.0.1:5123", scenario, "SmartVault", quiet=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:5123" in lines
+    assert "export SMART_VAULT_STACK=SmartVault" in lines
+    assert lines[-1] == "unset AWS_PROFILE AWS_SESSION_TOKEN"
