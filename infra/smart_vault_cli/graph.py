@@ -15,6 +15,7 @@ from smart_vault.errors import shorten_error
 from smart_vault_cli.deployment import CliError, Deployment
 from smart_vault_infra.paths import definition_path, drill_definition_path
 from smart_vault_sim.history import failed_tasks, read_history, state_name, state_outcomes
+from smart_vault_sim.summary import cause_text
 
 # Outcome -> (fill colour, legend text). Colours are fixed: tests look for them in the PNG.
 OUTCOMES = {
@@ -282,7 +283,7 @@ def of_report(report: Any, index: int) -> Picture:
 def _execution_error(execution: Mapping[str, Any]) -> list[str]:
     if execution.get("status") == "SUCCEEDED" or not execution.get("error"):
         return []
-    return [f"execution: {execution['error']}: {shorten_error(execution.get('cause') or '')}"]
+    return [f"execution: {execution['error']}: {shorten_error(cause_text(execution.get('cause')))}"]
 
 
 def of_execution(dep: Deployment, execution: str, warn: Callable[[str], None]) -> Picture:
