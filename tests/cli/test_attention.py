@@ -137,6 +137,8 @@ def test_drill_starts_the_restore_drill_and_status_shows_its_result(stack: Stack
     assert followed.exit_code == 0, followed.output
     document = json.loads(followed.stdout)
     assert document["status"] == "SUCCEEDED" and document["drill"]["passed"] == 1
+    denied = stack.sim.authorizer.denied if stack.sim.authorizer else []
+    assert [d for d in denied if "drill" in d] == []  # the drill's roles allowed all it did
     drills = [r for r in _json(stack, "status") if r["workflow"] == "drill"]
     assert len(drills) == 1 and drills[0]["name"] == document["execution_arn"].rsplit(":", 1)[1]
     assert drills[0]["drill"]["status"] == document["drill"]["status"]
