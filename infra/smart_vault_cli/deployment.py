@@ -29,6 +29,7 @@ from botocore.parsers import ResponseParserError
 from smart_vault.aws import Store
 from smart_vault.constants import (
     OUTPUT_BUCKET_NAME,
+    OUTPUT_DRILL_STATE_MACHINE_ARN,
     OUTPUT_STATE_MACHINE_ARN,
     OUTPUT_TOPIC_ARN,
     RUNS_PREFIX,
@@ -95,6 +96,7 @@ class Deployment:
     topic_arn: str
     bucket: str
     profile: str | None = None
+    drill_state_machine_arn: str | None = None  # stacks deployed before the drill have none
     # Outcome records are written once per instance and execution: `run --follow` polls the
     # listing but reads each record only the first time it appears.
     _records: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -124,6 +126,7 @@ class Deployment:
             topic_arn=outputs[OUTPUT_TOPIC_ARN],
             bucket=outputs[OUTPUT_BUCKET_NAME],
             profile=profile,
+            drill_state_machine_arn=outputs.get(OUTPUT_DRILL_STATE_MACHINE_ARN),
         )
 
     def client(self, service: str) -> Any:
@@ -154,20 +157,34 @@ class Deployment:
                 raise CliError(f"no such execution: {execution}") from None
             raise
 
-    def start(self, payload: dict[str, Any], *, kind: str) -> str:
-        """Start an execution named after what started it, so the console list tells them apart."""
+    def start(self, payload: dict[str, Any], *, kind: str, machine: str | None = None) -> str:
+        """Start an execution (of ``machine``, the backup one by default) named after what
+        started it, so the console list tells them apart."""
         name = f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         return str(
             self.client("stepfunctions").start_execution(
-                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+                stateMachineArn=machine or self.state_machine_arn, name=name, input=json.dumps(payload)
             )["executionArn"]
         )
 
-    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
-        response = self.client("stepfunctions").list_executions(
-            stateMachineArn=self.state_machine_arn, maxResults=limit
-        )
-        return sorted(response["executions"], key=lambda e: e["startDate"], reverse=True)[:limit]
+    def recent(
+        self, limit: int = 10, *, status: str | None = None, since: datetime | None = None, machine: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` executions (of ``machine``, the backup one by default), only those
+        in ``status`` (ListExecutions' statusFilter) and started at or after ``since``.
+
+        ListExecutions lists the most recent first (Step Functions API Reference, ListExecutions):
+        the pages are read only until one reaches past ``since``."""
+        params: dict[str, Any] = {"stateMachineArn": machine or self.state_machine_arn}
+        if status is not None:
+            params["statusFilter"] = status
+        found: list[dict[str, Any]] = []
+        for page in self.client("stepfunctions").get_paginator("list_executions").paginate(**params):
+            batch = page["executions"]
+            found += [e for e in batch if since is None or e["startDate"] >= since]
+            if len(found) >= limit or (since is not None and any(e["startDate"] < since for e in batch)):
+                break
+        return sorted(found, key=lambda e: e["startDate"], reverse=True)[:limit]
 
     # -- run records in S3 --------------------------------------------------------------------
     def run_prefix(self, description: dict[str, Any]) -> str | None:

@@ -212,20 +212,43 @@ def redrive(ctx: click.Context, execution: str, follow: bool) -> None:
     type=click.IntRange(1, 1000),  # ListExecutions maxResults: 0-1000, 0 meaning the default
     help="How many recent executions to list.",
 )
+@click.option(
+    "--status",
+    "status_filter",
+    type=click.Choice(("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")),
+    help="Only the executions in this status (ListExecutions' statusFilter).",
+)
+@click.option("--since", help="Only the executions started since this ISO 8601 time or age (30m, 24h, 7d).")
+@click.option("--follow", is_flag=True, help="With EXECUTION: show progress until it ends, then its result.")
 @click.pass_context
-def status(ctx: click.Context, execution: str | None, limit: int) -> None:
-    """Recent executions, or one execution's result per instance."""
-    # JSON: a list of executions, or {"execution", "instances", "kept"} for one (docs/operations.md).
+def status(
+    ctx: click.Context,
+    execution: str | None,
+    limit: int,
+    status_filter: str | None,
+    since: str | None,
+    follow: bool,
+) -> None:
+    """Recent executions (backups and drills), with what needs attention, or one execution's
+    result per instance."""
+    # JSON: a list of executions, or {"execution", "instances", "kept", ...} for one (docs/operations.md).
     out = _out(ctx)
-    dep = _deployment(ctx)
+    ops_ = _operations()
     if execution is None:
-        found = _operations().status_rows(dep, limit)
+        if follow:
+            _fail("--follow needs an EXECUTION")
+        started = ops_.parse_since(since) if since is not None else None
+        dep = _deployment(ctx)
+        found = ops_.status_rows(dep, limit, status=status_filter, since=started)
+        found += ops_.drill_rows(dep, limit, status=status_filter, since=started)
+        found.sort(key=lambda r: r["start"], reverse=True)
+        found = found[:limit]
         if out.json:
             out.document(found)
             return
         table = Table(title=f"Smart Vault executions ({dep.stack})")
         columns = ("execution", "started", "status", "redrives", "backed up", "failed", "created", "deleted")
-        for column in (*columns, "kept locked", "next unlock", "copies", "breakers (volume in Region)"):
+        for column in (*columns, "kept locked", "next unlock", "copies", "needs attention"):
             table.add_column(column)
         for row in found:
             copies = (
@@ -240,14 +263,21 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
                 str(row["redrives"]),
                 *(_cell(row[k]) for k in ("backed_up", "failed", "created", "deleted", "locked", "next_unlock")),
                 copies,
-                ", ".join(row["breakers"]) or "-",
+                "\n".join(_attention(row)) or "-",
             )
         out.print(table)
         return
-    description, rows, kept = _operations().execution_detail(dep, execution)
+    if status_filter is not None or since is not None:
+        _fail("--status and --since filter the list: not with an EXECUTION")
+    dep = _deployment(ctx)
+    final = None
+    if follow:
+        final = ops_.follow(dep, dep.execution_arn(execution), on_update=lambda p: None, interval=_POLL_SECONDS)
+    description, rows, kept = ops_.execution_detail(dep, execution)
     if out.json:
         keys = ("name", "executionArn", "status", "startDate", "stopDate", "redriveCount", "error", "cause")
         out.document({"execution": {k: description.get(k) for k in keys}, "instances": rows, "kept": kept})
+        _exit_followed(final)
         return
     table = Table(title=f"{description['name']}: {description['status']}")
     for column in ("instance", "id", "status", "snapshots", "deleted", "copies per region", "detail"):
@@ -266,6 +296,35 @@ def status(ctx: click.Context, execution: str | None, limit: int) -> None:
         )
     out.print(table)
     _print_kept(out, "Snapshots kept by this execution", kept, planned=False)
+    _exit_followed(final)
+
+
+def _exit_followed(final: ops.Progress | None) -> None:
+    """`status EXECUTION --follow`: exit 0 only on SUCCEEDED, like `run --follow`."""
+    if final is not None:
+        sys.exit(Exit.OK if final.status == "SUCCEEDED" else Exit.FAILED)
+
+
+def _attention(row: dict[str, Any]) -> list[str]:
+    """What an operator must act on or know of a run, one line each (`status`)."""
+    lines = []
+    if row.get("drill"):
+        drill = row["drill"]
+        lines.append(f"drill {drill['status']}: {drill['passed']}/{drill['instances']} restored")
+        lines += [f"{i['label']}: {i['reason']}" for i in drill["problems"]]
+        return lines
+    if row.get("dry_run"):
+        lines.append(f"DRY RUN: would delete {row['would_delete']} snapshot(s)")
+    lines += [f"breaker on {b}: {cmd}" for b, cmd in zip(row["breakers"], row["approve"], strict=True)]
+    orphans = row.get("orphans")
+    if orphans and (orphans["volumes"] or orphans["status"] == "skipped"):
+        if orphans["status"] == "skipped":
+            lines.append(f"orphans not pruned: {orphans['reason']}")
+        elif orphans["status"] == "dry_run":
+            lines.append(f"orphans: would delete {orphans['would_delete']}, keep {orphans['kept']}")
+        else:
+            lines.append(f"orphans: pruned {orphans['deleted']}, kept {orphans['kept']}")
+    return lines
 
 
 def _print_kept(out: conventions.Output, title: str, kept: list[dict[str, object]], *, planned: bool) -> None:
@@ -374,7 +433,7 @@ def plan(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @click.option("--volume", help="Release only this volume (default: every volume the run stopped).")
 @click.option(
     "--in-region",
@@ -383,25 +442,109 @@ def plan(ctx: click.Context) -> None:
     "of copies (default: every Region; required with --volume when that volume tripped in several; "
     "not --region, which names the stack's Region).",
 )
+@click.option("--list", "list_open", is_flag=True, help="List the open breakers (and their approve commands).")
+@click.option("--dry-run", is_flag=True, help="Show the approvals it would write; write nothing.")
 @click.pass_context
-def approve(ctx: click.Context, run_id: str, volume: str | None, in_region: str | None) -> None:
+def approve(
+    ctx: click.Context, run_id: str | None, volume: str | None, in_region: str | None, list_open: bool, dry_run: bool
+) -> None:
     """Release the circuit breaker of RUN_ID for exactly the plan it stopped.
 
     A breaker is per volume and Region: one volume can trip in the source Region and in a
     destination of copies, each with its own plan and its own approval. The next run deletes
     those snapshots only if it would delete exactly the same ones in that Region; to act on it
-    at once, re-run the execution (`smart-vault rerun EXECUTION`)."""
+    at once, re-run the execution (`smart-vault rerun EXECUTION`). `--list` shows the open
+    breakers; `--dry-run` the approvals it would write."""
     out = _out(ctx)
+    if list_open:
+        if run_id or volume or in_region or dry_run:
+            _fail("--list takes no RUN_ID, --volume, --in-region or --dry-run")
+        _print_open_breakers(out, _operations().open_breakers(_deployment(ctx)))
+        return
+    if run_id is None:
+        _fail("RUN_ID is required (or --list, to see the open breakers)")
     dep = _deployment(ctx)
-    approvals = _operations().approve(dep, run_id, volume=volume, in_region=in_region)
-    if out.json:  # a list of the approval records written
+    approvals = _operations().approve(dep, run_id, volume=volume, in_region=in_region, write=not dry_run)
+    if out.json:  # a list of the approval records written (--dry-run: that would be)
         out.document([a.to_dict() for a in approvals])
         return
+    verb = "would approve" if dry_run else "approved"
     for approval in approvals:
         click.echo(
-            f"approved {approval.volume_id} in {approval.region}: the next run may delete exactly "
+            f"{verb} {approval.volume_id} in {approval.region}: the next run may delete exactly "
             f"{len(approval.snapshot_ids)} snapshot(s) there: {', '.join(approval.snapshot_ids)}"
         )
+    if dry_run:
+        click.echo("dry run: nothing written")
+
+
+def _print_open_breakers(out: conventions.Output, rows: list[dict[str, Any]]) -> None:
+    if out.json:
+        out.document(rows)
+        return
+    if not rows:
+        click.echo("No open circuit breaker.")
+        return
+    table = Table(title="Open circuit breakers")
+    for column in ("run", "instance", "volume", "region", "would delete", "approved", "command"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["run_id"],
+            str(r["instance"] or "") + (" (orphan)" if r["orphan"] else ""),
+            r["volume_id"],
+            r["region"],
+            str(len(r["would_delete"])),
+            "yes (the next run deletes them)" if r["approved"] else "no",
+            "-" if r["approved"] else r["approve"],
+        )
+    out.print(table)
+
+
+@cli.command()
+@click.option("--follow", is_flag=True, help="Wait until the drill ends and show its result; exit 0 only on SUCCEEDED.")
+@click.pass_context
+def drill(ctx: click.Context, follow: bool) -> None:
+    """Start the restore drill now (its state machine, as the weekly schedule does)."""
+    out = _out(ctx)
+    ops_ = _operations()
+    dep = _deployment(ctx)
+    arn = ops_.start_drill(dep)
+    document: dict[str, Any] = {"execution_arn": arn, "followed": follow, "status": None, "drill": None}
+    if not follow:
+        if out.json:
+            out.document(document)
+        else:
+            click.echo(f"execution: {arn}")
+        return
+    out.line(f"execution: {arn}")
+    final = ops_.wait_for(dep, arn, interval=_POLL_SECONDS)
+    document |= {"status": final["status"], "drill": ops_.drill_result(dep, final)}
+    if out.json:
+        out.document(document)
+    else:
+        row = dict.fromkeys(ops_.STATUS_KEYS) | {"breakers": [], "approve": [], "drill": document["drill"]}
+        out.print(status_cell(final["status"]))
+        for line in _attention(row) if document["drill"] else ["no drill record (the Report step did not run)"]:
+            click.echo(line)
+    sys.exit(Exit.OK if final["status"] == "SUCCEEDED" else Exit.FAILED)
+
+
+@cli.command()
+@click.pass_context
+def settings(ctx: click.Context) -> None:
+    """The configuration in force: the settings the deployed functions run with (read-only)."""
+    out = _out(ctx)
+    found = _operations().settings_in_force(_deployment(ctx))
+    if out.json:
+        out.document(found)
+        return
+    table = Table(title=f"Settings in force ({found['source']})")
+    for column in ("setting", "value"):
+        table.add_column(column)
+    for name, value in found["settings"].items():
+        table.add_row(name, value if isinstance(value, str) else json.dumps(value))
+    out.print(table)
 
 
 def _restore_module() -> Any:

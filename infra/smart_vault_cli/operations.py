@@ -7,16 +7,18 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from smart_vault.aws import Ec2
 from smart_vault.backup.discovery import find_targets
-from smart_vault.constants import TAG_INSTANCE_ID, TAG_INSTANCE_NAME
+from smart_vault.constants import OUTPUT_DRILL_STATE_MACHINE_ARN, TAG_INSTANCE_ID, TAG_INSTANCE_NAME
 from smart_vault.copies.offsite import all_destination_copies, copy_holds, destination_copies, destination_policy
+from smart_vault.errors import InvalidInputError
 from smart_vault.models import InstanceTarget, RunContext
+from smart_vault.recovery.drill import record_key
 from smart_vault.retention.approvals import Approval, approval_key
 from smart_vault.retention.orphans import held_for_copies, orphan_snapshots, plan_orphans, skip_reason
 from smart_vault.retention.overrides import OverrideError, with_override
@@ -32,6 +34,7 @@ from smart_vault.retention.pruning import (
 )
 from smart_vault.retention.rules import SnapshotRecord
 from smart_vault.settings import Settings
+from smart_vault.validation import format_time, parse_time
 from smart_vault_cli.deployment import CliError, Deployment
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -103,15 +106,70 @@ def redrive_execution(dep: Deployment, execution: str) -> str:
     return str(description["executionArn"])
 
 
-def status_rows(dep: Deployment, limit: int) -> list[dict[str, Any]]:
+SINCE = re.compile(r"^(\d+)([mhd])$")
+
+
+def parse_since(raw: str, now: datetime | None = None) -> datetime:
+    """``--since``: an ISO 8601 time with its zone, or an age (``30m``, ``24h``, ``7d``)."""
+    age = SINCE.match(raw.strip())
+    if age:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[age.group(2)]
+        return (now or datetime.now(UTC)) - timedelta(**{unit: int(age.group(1))})
+    try:
+        return parse_time(raw, "--since")
+    except InvalidInputError:
+        raise CliError(
+            f"--since must be an ISO 8601 time with its zone or an age like 24h or 7d, got {raw!r}"
+        ) from None
+
+
+def approve_command(run_id: str | None, breaker: dict[str, Any]) -> str:
+    return f"smart-vault approve {run_id} --volume {breaker['volume_id']} --in-region {breaker['region']}"
+
+
+def run_breakers(dep: Deployment, audit: dict[str, Any]) -> list[dict[str, Any]]:
+    """The volumes a run's breaker stopped, each with its Region and the command releasing it
+    (rows written before breakers named their Region are the source's)."""
+    source = audit.get("region") or dep.session.region_name
+    return [
+        {
+            **b,
+            "region": b.get("region") or source,
+            "approve": approve_command(audit.get("run_id"), {**b, "region": b.get("region") or source}),
+        }
+        for b in audit.get("breakers") or ()
+    ]
+
+
+def orphans_summary(audit: dict[str, Any]) -> dict[str, Any] | None:
+    """The orphan step of a run: pruned, kept, or what a dry run would delete; None before it ran."""
+    orphans = audit.get("orphans")
+    if not orphans:
+        return None
+    volumes = orphans.get("volumes") or ()
+    return {
+        "status": orphans.get("status"),
+        "reason": orphans.get("reason"),
+        "volumes": len(volumes),
+        "deleted": sum(len(v.get("deleted") or ()) for v in volumes),
+        "kept": sum(len(v.get("kept") or ()) for v in volumes),
+        "would_delete": sum(len(v.get("would_delete") or ()) for v in volumes),
+    }
+
+
+def status_rows(
+    dep: Deployment, limit: int, *, status: str | None = None, since: datetime | None = None
+) -> list[dict[str, Any]]:
     rows = []
-    for execution in dep.recent(limit):
+    for execution in dep.recent(limit, status=status, since=since):
         description = dep.describe(execution["executionArn"])
         audit = dep.audit(description) or {}
         summary = audit.get("summary") or {}
+        dry_run = bool(audit.get("dry_run")) if audit else None
         rows.append(
             {
                 "name": execution["name"],
+                "workflow": "backup",
                 "start": execution["startDate"],
                 "status": execution["status"],
                 "redrives": description.get("redriveCount") or 0,
@@ -128,13 +186,46 @@ def status_rows(dep: Deployment, limit: int) -> list[dict[str, Any]]:
                 "copies": summary.get("copies_completed"),
                 "copies_deleted": summary.get("copies_deleted"),
                 # Breakers are per volume and Region (rows before that named none: the source's).
-                "breakers": [
-                    f"{b['volume_id']} in {b.get('region') or audit.get('region') or dep.session.region_name}"
-                    for b in audit.get("breakers") or ()
-                ],
+                "breakers": [f"{b['volume_id']} in {b['region']}" for b in run_breakers(dep, audit)],
+                # What the operator must act on: each stopped volume's approve command.
+                "approve": [b["approve"] for b in run_breakers(dep, audit)],
+                "dry_run": dry_run,
+                # A dry run deletes nothing: what it would have deleted (instances' and orphans').
+                "would_delete": (
+                    sum(len(i.get("would_delete") or ()) for i in audit.get("instances") or ())
+                    + ((orphans_summary(audit) or {}).get("would_delete") or 0)
+                    if dry_run
+                    else None
+                ),
+                "orphans": orphans_summary(audit),
+                "drill": None,
             }
         )
     return rows
+
+
+# The keys of a `status` row (docs/operations.md, "JSON output").
+STATUS_KEYS = (
+    "name",
+    "workflow",
+    "start",
+    "status",
+    "redrives",
+    "backed_up",
+    "failed",
+    "created",
+    "deleted",
+    "locked",
+    "next_unlock",
+    "copies",
+    "copies_deleted",
+    "breakers",
+    "approve",
+    "dry_run",
+    "would_delete",
+    "orphans",
+    "drill",
+)
 
 
 def kept_rows(name: str, kept: Any) -> list[dict[str, Any]]:
@@ -198,14 +289,40 @@ def execution_detail(
     return description, rows, kept
 
 
-def deployed_settings(dep: Deployment) -> Settings:
-    """The settings the deployed functions run with (their environment)."""
+def _discover_configuration(dep: Deployment) -> dict[str, Any]:
+    """Discover's function configuration, as the stack deployed it (its ARN from the state machine)."""
     definition = json.loads(
         dep.client("stepfunctions").describe_state_machine(stateMachineArn=dep.state_machine_arn)["definition"]
     )
     discover_arn = definition["States"]["Discover"]["Resource"]
-    config = dep.client("lambda").get_function_configuration(FunctionName=discover_arn)
-    return Settings.from_env(config.get("Environment", {}).get("Variables", {}))
+    return dict(dep.client("lambda").get_function_configuration(FunctionName=discover_arn))
+
+
+def deployed_settings(dep: Deployment) -> Settings:
+    """The settings the deployed functions run with (their environment)."""
+    return Settings.from_env(_discover_configuration(dep).get("Environment", {}).get("Variables", {}))
+
+
+def settings_in_force(dep: Deployment) -> dict[str, Any]:
+    """`settings`: every setting as the functions read it (defaults filled in), and which
+    function's environment it came from (the stack gives every function the same)."""
+    config = _discover_configuration(dep)
+    variables = config.get("Environment", {}).get("Variables", {})
+    return {
+        "source": config["FunctionArn"],
+        "settings": asdict(Settings.from_env(variables)),
+        "environment": dict(sorted(variables.items())),
+    }
+
+
+def wait_for(dep: Deployment, arn: str, *, interval: float = 2.0, timeout: float = 24 * 3600) -> dict[str, Any]:
+    """DescribeExecution until the execution ends (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        description = dep.describe(arn)
+        if description["status"] in TERMINAL or time.monotonic() > deadline:
+            return description
+        time.sleep(interval)
 
 
 @dataclass
@@ -376,7 +493,9 @@ def plan(dep: Deployment, *, now: datetime | None = None) -> Plan:
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z$")
 
 
-def approve(dep: Deployment, run_id: str, *, volume: str | None = None, in_region: str | None = None) -> list[Approval]:
+def approve(
+    dep: Deployment, run_id: str, *, volume: str | None = None, in_region: str | None = None, write: bool = True
+) -> list[Approval]:
     """Release the volumes RUN_ID's circuit breaker stopped, for exactly the plan it stopped.
 
     A breaker is per volume and Region (the source, or a destination of copies, each with its
@@ -424,6 +543,107 @@ def approve(dep: Deployment, run_id: str, *, volume: str | None = None, in_regio
         )
         for b in chosen
     ]
-    for approval in approvals:
+    for approval in approvals if write else ():  # --dry-run: the records, not written
         dep.write_json(approval_key(approval.volume_id, approval.region), approval.to_dict())
     return approvals
+
+
+def open_breakers(dep: Deployment, *, look_back: int = 20) -> list[dict[str, Any]]:
+    """The breakers still open: those of the newest backup execution that wrote an audit record
+    and is not a dry run (a stopped volume trips again every run until approved, so the newest
+    run holds the current list), each with whether an approval for exactly that plan is written
+    (the next run then deletes them) and the command that writes it."""
+    for execution in dep.recent(look_back):
+        audit = dep.audit(dep.describe(execution["executionArn"]))
+        if not audit or audit.get("dry_run"):
+            continue
+        rows = []
+        for b in run_breakers(dep, audit):
+            written = dep.read_json(approval_key(b["volume_id"], b["region"])) or {}
+            approved = written.get("run_id") == audit.get("run_id") and sorted(
+                written.get("snapshot_ids") or ()
+            ) == sorted(b.get("would_delete") or ())
+            rows.append(
+                {
+                    "run_id": audit.get("run_id"),
+                    "execution": execution["name"],
+                    "instance": b.get("instance"),
+                    "volume_id": b["volume_id"],
+                    "region": b["region"],
+                    "orphan": bool(b.get("orphan")),
+                    "reason": b.get("reason"),
+                    "would_delete": list(b.get("would_delete") or ()),
+                    "approved": approved,
+                    "approve": b["approve"],
+                }
+            )
+        return rows
+    return []
+
+
+def drill_machine(dep: Deployment) -> str:
+    if not dep.drill_state_machine_arn:
+        raise CliError(
+            f"stack {dep.stack} has no restore drill (no output {OUTPUT_DRILL_STATE_MACHINE_ARN}): update it"
+        )
+    return dep.drill_state_machine_arn
+
+
+def start_drill(dep: Deployment, *, now: datetime | None = None) -> str:
+    """Start the restore drill's state machine now, with the input its schedule gives it (the time)."""
+    return dep.start({"time": format_time(now or datetime.now(UTC))}, kind="drill", machine=drill_machine(dep))
+
+
+def drill_result(dep: Deployment, description: dict[str, Any]) -> dict[str, Any] | None:
+    """What a drill execution's Report step wrote (drills/<drill id>/<execution>.json), in short."""
+    try:
+        moment = parse_time(json.loads(description.get("input") or "{}").get("time", ""), "time")
+    except (InvalidInputError, ValueError, AttributeError):
+        return None
+    record = dep.read_json(record_key(RunContext.run_id_for(moment), description["name"]))
+    if not record:
+        return None
+    instances = record.get("instances") or ()
+    return {
+        "drill_id": record.get("drill_id"),
+        "status": record.get("status"),
+        "reason": record.get("reason"),
+        "instances": len(instances),
+        "passed": sum(1 for i in instances if i.get("status") == "passed"),
+        # Every instance not restored, and why (the step and AWS error, or no restorable point).
+        "problems": [
+            {
+                "label": f"{i.get('name')} ({i['instance_id']})" if i.get("name") else i["instance_id"],
+                "status": i.get("status"),
+                "reason": i.get("reason")
+                or (f"{i.get('step')}: {(i.get('error') or {}).get('message')}" if i.get("step") else None),
+            }
+            for i in instances
+            if i.get("status") != "passed"
+        ],
+        "leftovers": len(record.get("leftovers") or ()),
+    }
+
+
+def drill_rows(
+    dep: Deployment, limit: int, *, status: str | None = None, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The drill executions as `status` rows: the backup columns empty, ``drill`` its result."""
+    if not dep.drill_state_machine_arn:
+        return []
+    rows = []
+    for execution in dep.recent(limit, status=status, since=since, machine=dep.drill_state_machine_arn):
+        description = dep.describe(execution["executionArn"])
+        row: dict[str, Any] = dict.fromkeys(STATUS_KEYS)
+        row |= {
+            "name": execution["name"],
+            "workflow": "drill",
+            "start": execution["startDate"],
+            "status": execution["status"],
+            "redrives": description.get("redriveCount") or 0,
+            "breakers": [],
+            "approve": [],
+            "drill": drill_result(dep, description),
+        }
+        rows.append(row)
+    return rows

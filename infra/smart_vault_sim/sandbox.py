@@ -33,7 +33,13 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 
-from smart_vault.constants import FUNCTION_HANDLERS, OUTPUT_BUCKET_NAME, OUTPUT_STATE_MACHINE_ARN, OUTPUT_TOPIC_ARN
+from smart_vault.constants import (
+    FUNCTION_HANDLERS,
+    OUTPUT_BUCKET_NAME,
+    OUTPUT_DRILL_STATE_MACHINE_ARN,
+    OUTPUT_STATE_MACHINE_ARN,
+    OUTPUT_TOPIC_ARN,
+)
 from smart_vault_sim.simulator import BUCKET, DEPLOYMENT_ID, FUNCTION_PREFIX, Simulation
 
 DEFAULT_STACK = "SmartVault"
@@ -55,6 +61,7 @@ def deploy_stack(sim: Simulation, stack: str = DEFAULT_STACK) -> None:
             OUTPUT_STATE_MACHINE_ARN: {"Value": account.state_machine_arn},
             OUTPUT_TOPIC_ARN: {"Value": account.topic_arn},
             OUTPUT_BUCKET_NAME: {"Value": BUCKET},
+            OUTPUT_DRILL_STATE_MACHINE_ARN: {"Value": account.drill_state_machine_arn},
         },
     }
     boto3.client("cloudformation").create_stack(StackName=stack, TemplateBody=json.dumps(template))

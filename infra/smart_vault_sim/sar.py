@@ -907,6 +907,10 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         "function": (),
         "": ("lambda:EventSourceToken", "lambda:InvokedViaFunctionUrl"),
     },
+    # The operator's `settings` and `plan` read Discover's environment.
+    "lambda:GetFunctionConfiguration": {
+        "function": (),
+    },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html
     "states:StartExecution": {
         "statemachine": (),
@@ -921,6 +925,14 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "states:RedriveExecution": {
         "execution": (),
+    },
+    # The operator's `status`, `approve --list` (backup and drill machines) and `settings`.
+    "states:ListExecutions": {
+        "statemachine": (),
+    },
+    "states:DescribeStateMachine": {
+        "statemachine": (),
+        "": ("states:StateMachineQualifier",),
     },
 }
 
