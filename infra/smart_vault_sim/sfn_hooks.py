@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import boto3
 from botocore.exceptions import ClientError
@@ -58,6 +59,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wai
 from moto.stepfunctions.parser.asl.eval.event import event_manager
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend import execution_worker
 
 from smart_vault_sim.fleet_clock import FleetClock
@@ -148,6 +150,12 @@ class _ThreadingWith:
         return getattr(threading, name)
 
 
+class _StubberOn:
+    """What moto's boto_client_for reads to decide whether to aim at a local server."""
+
+    enabled = True
+
+
 class InterpreterHooks:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -212,7 +220,12 @@ class InterpreterHooks:
             key = (region, service)
             client = hooks._lambda_clients.get(key)
             if client is None:
-                client = hooks._lambda_clients[key] = original_client_for(region, service, state_credentials)
+                # moto points the client at a local moto server when its in-process stubber is
+                # off at that moment (another mock context of the same process ended); the Lambda
+                # host answers Invoke before any request is sent, so the client must never leave
+                # the process: no endpoint of its own.
+                with mock.patch.object(boto_client, "botocore_stubber", _StubberOn()):
+                    client = hooks._lambda_clients[key] = original_client_for(region, service, state_credentials)
             return client
 
         def add_event(self: Any, context: Any, event_type: Any, event_details: Any = None, **kw: Any) -> Any:
