@@ -2,9 +2,9 @@
 
 RecordFailure keeps each failed instance's resume point: the step it failed at and the input that
 step had. Notify turns the failed outcomes into the next attempt's retry inventory, which the
-Distributed Map reads when the execution is redriven (``ResumeOrStart`` in the ASL routes each
-item to its step). The original attempt's records are never overwritten: attempt ``k`` writes
-under ``redrive-<k>/``.
+Distributed Map reads when the execution is redriven; the Snapshot step hands an instance that
+failed after it its recorded backup (``resumed_backup``), so it goes on from there. The original
+attempt's records are never overwritten: attempt ``k`` writes under ``redrive-<k>/``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from smart_vault.errors import InvalidInputError, SmartVaultError
 from smart_vault.models import BackupState, InstanceOutcome, InstanceTarget, RunContext, run_prefix
 from smart_vault.validation import read_int, read_str, require_mapping
 
-# The child's steps a failed instance resumes at (the ASL's ResumeOrStart choices); an instance
-# that failed anywhere else (no outcome recorded) starts again from the beginning.
+# The child's steps a failed instance resumes at; an instance that failed anywhere else (no
+# outcome recorded) starts again from the beginning.
 RESUMABLE_STEPS = ("Snapshot", "CheckSnapshots", "Copy", "Prune")
 # Fields the Catch and the failure label add to a step's input: not part of what the step had.
 _CATCH_FIELDS = ("error", "failure")
