@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -330,6 +331,24 @@ def read_json_file(path: Path, what: str) -> Any:
         raise CliError(f"{what} is not valid JSON: {error}") from None
     except RecursionError:
         raise CliError(f"{what} is nested too deeply to be a {what}") from None
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Fail before the work, not after it: the directory is made and must be writable."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot write the {what} to {path}: {error.strerror}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise CliError(f"cannot write the {what} to {path}: Permission denied")
+
+
+def write_json_file(path: Path, document: Any, what: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2) + "\n")
+    except OSError as error:
+        raise CliError(f"cannot write the {what} to {path}: {error.strerror}") from None
 
 
 def manual_input(*, dry_run: bool, now: datetime | None = None) -> dict[str, Any]:

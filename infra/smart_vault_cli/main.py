@@ -16,7 +16,15 @@ from rich.table import Table
 
 from smart_vault_cli import conventions
 from smart_vault_cli.conventions import Exit, status_cell
-from smart_vault_cli.deployment import CliError, Deployment, explain_aws_failure, manual_input, read_json_file
+from smart_vault_cli.deployment import (
+    CliError,
+    Deployment,
+    check_writable,
+    explain_aws_failure,
+    manual_input,
+    read_json_file,
+    write_json_file,
+)
 from smart_vault_cli.sandbox import sandbox
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim.scenario import ScenarioError, parse_scenario
@@ -804,11 +812,14 @@ def simulate(ctx: click.Context, scenario_file: Path, report_path: Path | None, 
         scenario = parse_scenario(raw)
     except ScenarioError as error:
         _fail(f"invalid scenario: {error}")
+    if report_path:
+        check_writable(report_path, "report")
     from smart_vault_sim.simulator import simulate as run_simulation
     from smart_vault_sim.stack_iam import StackUnavailable
 
+    progress = _silent if quiet else print_progress
     try:
-        report: dict[str, Any] = run_simulation(scenario, verbose=verbose, progress=None if quiet else print_progress)
+        report: dict[str, Any] = run_simulation(scenario, verbose=verbose, progress=progress)
     except StackUnavailable as error:  # the environment's (no Node.js, no aws-cdk-lib): exit 2
         _fail(" ".join(str(error).split()))
     except Exception as error:  # exit 3: our fault, not the scenario's
@@ -817,15 +828,15 @@ def simulate(ctx: click.Context, scenario_file: Path, report_path: Path | None, 
             raise
         sys.exit(Exit.INTERNAL)
     if report_path:
-        try:
-            report_path.parent.mkdir(parents=True, exist_ok=True)
-            report_path.write_text(json.dumps(report, indent=2) + "\n")
-        except OSError as error:
-            _fail(f"cannot write the report to {report_path}: {error.strerror}")
+        write_json_file(report_path, report, "report")
     if _out(ctx).json:
         _out(ctx).document(report)
     elif not quiet:
         print_summary(report, report_path)
+
+
+def _silent(_line: str) -> None:
+    """--quiet: no progress, not even the first synthesis's note."""
 
 
 cli.add_command(sandbox)

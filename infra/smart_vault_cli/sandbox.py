@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from smart_vault_cli.conventions import output_of
-from smart_vault_cli.deployment import CliError, read_json_file
+from smart_vault_cli.deployment import CliError, check_writable, read_json_file, write_json_file
 from smart_vault_sim.scenario import Scenario, ScenarioError, parse_scenario
 from smart_vault_sim.summary import print_summary
 
@@ -39,14 +39,6 @@ def environment(url: str, region: str, stack: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": CREDENTIALS,
         "SMART_VAULT_STACK": stack,
     }
-
-
-def _write_report(path: Path, report: dict[str, Any]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n")
-    except OSError as error:
-        raise CliError(f"cannot write the report to {path}: {error.strerror}") from None
 
 
 def _until_stopped() -> None:
@@ -81,6 +73,8 @@ def sandbox(
         scenario = parse_scenario(read_json_file(scenario_file, "scenario"))
     except ScenarioError as error:
         raise CliError(f"invalid scenario: {error}") from None
+    if report_path:
+        check_writable(report_path, "report")
     from smart_vault_sim.sandbox import deploy_stack, listen, served
     from smart_vault_sim.simulator import Simulation
 
@@ -97,7 +91,7 @@ def sandbox(
     with listener, sim.emulated():
         report = sim.report()
         if report_path:
-            _write_report(report_path, report)
+            write_json_file(report_path, report, "report")
         as_json = output_of(ctx).json
         if not quiet and not as_json:
             print_summary(report, report_path)

@@ -155,6 +155,7 @@ class Simulation:
         self.scenario = scenario
         self.verbose = verbose
         self.progress = progress or (lambda _line: None)  # `simulate` prints it on stderr
+        self.announce = progress  # a first synthesis: to stderr unless the caller hears progress
         self.tap = AwsTap()
         self.zones: list[Zone] = []  # the scenario Region's zones while emulated (zones.opted_in)
         self.hooks = InterpreterHooks()
@@ -195,7 +196,7 @@ class Simulation:
         """The synthesized stack, with the simulation's settings as CDK context (None: IAM off)."""
         if not self.scenario.enforce_iam:
             return None
-        template = synthesized_template(cdk_context(self.scenario.settings))
+        template = synthesized_template(cdk_context(self.scenario.settings), announce=self.announce)
         if self.edit_template is not None:
             self.edit_template(template)
         return template

@@ -21,7 +21,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -103,20 +103,16 @@ def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
         return {"StackName": stack.stack_name, **stack.template}
 
 
+def _cache_path(context_json: str) -> Path:
+    key = hashlib.sha256(f"{_sources_digest()}\n{context_json}".encode()).hexdigest()[:32]
+    return cache_dir() / f"{key}.json"
+
+
 @functools.cache
 def _template_json(context_json: str) -> str:
-    key = hashlib.sha256(f"{_sources_digest()}\n{context_json}".encode()).hexdigest()[:32]
-    path = cache_dir() / f"{key}.json"
+    path = _cache_path(context_json)
     if path.is_file():
         return path.read_text()
-    _check_node()  # before saying it synthesizes: a missing Node.js is then the only line
-    # The first run of a source version synthesizes silently for a minute or so: say what it is.
-    print(
-        f"synthesizing the CDK stack to enforce its IAM (once per code version and settings; "
-        f"cached in {cache_dir()})...",
-        file=sys.stderr,
-        flush=True,
-    )
     text = json.dumps(_synthesize(json.loads(context_json)), sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
@@ -125,9 +121,23 @@ def _template_json(context_json: str) -> str:
     return text
 
 
-def synthesized_template(context: Mapping[str, Any]) -> dict[str, Any]:
-    """The stack's CloudFormation template for this CDK context (a fresh copy: callers may edit it)."""
-    return dict(json.loads(_template_json(json.dumps(dict(context), sort_keys=True, default=str))))
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def synthesized_template(context: Mapping[str, Any], announce: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The stack's CloudFormation template for this CDK context (a fresh copy: callers may edit it).
+
+    The first synthesis of a source version takes a minute or so: it is announced to ``announce``
+    (default stderr; ``simulate`` passes its progress, which ``--quiet`` silences)."""
+    context_json = json.dumps(dict(context), sort_keys=True, default=str)
+    if not _cache_path(context_json).is_file():
+        _check_node()  # before saying it synthesizes: a missing Node.js is then the only line
+        (announce or _to_stderr)(
+            f"synthesizing the CDK stack to enforce its IAM (once per code version and settings; "
+            f"cached in {cache_dir()})..."
+        )
+    return dict(json.loads(_template_json(context_json)))
 
 
 # -- intrinsic functions ------------------------------------------------------------------------

@@ -185,6 +185,43 @@ def test_simulate_report_path_that_cannot_be_written(tmp_path):
     assert "cannot write the report" in _one_error_line(result)
 
 
+def test_an_unwritable_report_path_fails_before_the_run(tmp_path, monkeypatch):
+    # Found by CI on a clean clone: the run (and a first CDK synthesis, a minute) happened before
+    # the report path was tried. Now nothing is emulated or synthesized at all.
+    import smart_vault_sim.simulator as simulator
+
+    monkeypatch.setattr(simulator, "simulate", lambda *a, **k: pytest.fail("the run started"))
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({**SCENARIO, "runs": [{"at": "2026-11-26T03:00:00Z"}]}))
+    (tmp_path / "a-file").write_text("")
+    result = CliRunner().invoke(cli, ["simulate", str(scenario), "--report", str(tmp_path / "a-file" / "r.json")])
+    assert "cannot write the report" in _one_error_line(result)
+
+
+def test_quiet_silences_even_a_first_synthesis(tmp_path, monkeypatch):
+    # A cold template cache (as on a clean clone) is announced as progress, which --quiet silences.
+    monkeypatch.setenv("SMART_VAULT_CACHE_DIR", str(tmp_path / "cold"))
+    import smart_vault_sim.stack_iam as stack_iam
+
+    monkeypatch.setattr(stack_iam, "_template_json", lambda _context: json.dumps({"Resources": {}}))
+    lines: list[str] = []
+    stack_iam.synthesized_template({"keep_min": 3}, announce=lines.append)
+    assert lines and lines[0].startswith("synthesizing the CDK stack")
+    # simulate --quiet hands the simulation a progress that prints nothing, which hears it.
+    import smart_vault_sim.simulator as simulator
+
+    def run(*_args: Any, progress: Any, **_kwargs: Any) -> dict[str, Any]:
+        assert progress is not None  # None would mean: announce on stderr
+        progress("synthesizing the CDK stack ...")
+        raise SystemExit(0)
+
+    monkeypatch.setattr(simulator, "simulate", run)
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({**SCENARIO, "runs": [{"at": "2026-11-26T03:00:00Z"}]}))
+    result = CliRunner().invoke(cli, ["simulate", "--quiet", str(scenario)])
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
 def test_a_multi_line_botocore_message_is_one_line(stack, monkeypatch):
     # botocore's parameter validation reports one problem per line.
     from botocore.exceptions import ParamValidationError

@@ -167,10 +167,40 @@ def test_locked_snapshots_are_never_deleted_and_never_trip_the_breaker(snaps, po
     # Locked ones are kept as "locked" exactly where the rule alone would have deleted them
     would = {s.snapshot_id for s in free.candidates}
     assert {d.snapshot.snapshot_id for d in plan.locked} == would & set(locked)
-    # and the rest of the plan is the rule's: a lock only ever removes deletions, so it can
-    # release a breaker but never trip one
+    # and the rest of the plan is the rule's: a lock only ever removes deletions
     assert {s.snapshot_id for s in plan.candidates} == would - set(locked)
-    assert plan.tripped_volumes <= free.tripped_volumes
+    assert len(plan.to_delete) <= len(free.candidates)
+    # It never trips a volume on the fraction. The run cap is spent in volume order by volumes
+    # that did not trip, so a lock that releases a volume can hand that volume the budget a later
+    # one had: a new trip is always a run-cap trip after a volume the lock released
+    # (docs/decisions.md, "The breaker trips per volume").
+    released = free.tripped_volumes - plan.tripped_volumes
+    for breaker in plan.breakers:
+        if breaker.volume_id not in free.tripped_volumes:
+            assert "max_deletes_per_run" in breaker.reason, breaker.reason
+            assert any(volume < breaker.volume_id for volume in released), (breaker, released)
+
+
+def test_a_lock_can_move_a_run_cap_trip_to_a_later_volume():
+    # The example Hypothesis found: cap 1, vol-1 would delete 2 (trips), vol-2 one (pruned). A
+    # lock on one of vol-1's releases it; it spends the cap, and vol-2 waits instead.
+    def snap(i: int, volume: int, age_days: int) -> SnapshotRecord:
+        return SnapshotRecord(
+            snapshot_id=f"snap-{i}",
+            volume_id=f"vol-{volume}",
+            start_time=NOW - timedelta(days=age_days),
+            state="completed",
+            tags={TAG_MANAGED: DEPLOYMENT, TAG_RUN_ID: f"run-{i}"},
+        )
+
+    snaps = [snap(1, 1, 0), snap(2, 1, 30), snap(3, 1, 31), snap(4, 2, 0), snap(5, 2, 30)]
+    policy = RetentionPolicy(retention_days=7, keep_min=1, max_delete_fraction=1.0, max_deletes_per_run=1)
+    free = plan_retention(snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT)
+    plan = plan_retention(
+        snaps, policy=policy, now=NOW, deployment_id=DEPLOYMENT, current_run_id=CURRENT, locked={"snap-3": NOW}
+    )
+    assert (free.tripped_volumes, [s.snapshot_id for s in free.to_delete]) == ({"vol-1"}, ["snap-5"])
+    assert (plan.tripped_volumes, [s.snapshot_id for s in plan.to_delete]) == ({"vol-2"}, ["snap-2"])
 
 
 # -- GFS ----------------------------------------------------------------------------------
