@@ -143,20 +143,23 @@ class Deployment:
         return session
 
     # -- executions -------------------------------------------------------------------------
-    def execution_arn(self, execution: str) -> str:
+    def execution_arns(self, execution: str) -> list[str]:
+        """The ARNs an execution name may have: on the backup machine, else on the drill's."""
         if execution.startswith("arn:"):
-            return execution
-        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution}"
+            return [execution]
+        machines = [self.state_machine_arn, *([self.drill_state_machine_arn] if self.drill_state_machine_arn else [])]
+        return [m.replace(":stateMachine:", ":execution:") + f":{execution}" for m in machines]
 
     def describe(self, execution: str) -> dict[str, Any]:
-        arn = self.execution_arn(execution)
-        try:
-            return dict(self.client("stepfunctions").describe_execution(executionArn=arn))
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in ("ExecutionDoesNotExist", "InvalidArn", "ResourceNotFound"):
-                raise CliError(f"no such execution: {execution}") from None
-            raise
+        """DescribeExecution of an ARN, or of a name on the backup or the drill state machine."""
+        for arn in self.execution_arns(execution):
+            try:
+                return dict(self.client("stepfunctions").describe_execution(executionArn=arn))
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code not in ("ExecutionDoesNotExist", "InvalidArn", "ResourceNotFound"):
+                    raise
+        raise CliError(f"no such execution: {execution}")
 
     def start(self, payload: dict[str, Any], *, kind: str, machine: str | None = None) -> str:
         """Start an execution (of ``machine``, the backup one by default) named after what

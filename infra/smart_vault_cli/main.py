@@ -279,12 +279,19 @@ def status(
         _fail("--status and --since filter the list: not with an EXECUTION")
     dep = _deployment(ctx)
     final = None
+    description = dep.describe(execution)
     if follow:
-        final = ops_.follow(dep, dep.execution_arn(execution), on_update=lambda p: None, interval=_POLL_SECONDS)
+        final = ops_.follow(dep, description["executionArn"], on_update=lambda p: None, interval=_POLL_SECONDS)
+        description = dep.describe(execution)
+    if ops_.is_drill(dep, description):
+        drilled, drill_rows = ops_.drill_detail(dep, description)
+        _drill_status(out, drilled, drill_rows, description)
+        _exit_followed(final)
+        return
     description, rows, kept = ops_.execution_detail(dep, execution)
     if out.json:
-        keys = ("name", "executionArn", "status", "startDate", "stopDate", "redriveCount", "error", "cause")
-        out.document({"execution": {k: description.get(k) for k in keys}, "instances": rows, "kept": kept})
+        described = {k: description.get(k) for k in _EXECUTION_KEYS}
+        out.document({"execution": described, "instances": rows, "kept": kept})
         _exit_followed(final)
         return
     table = Table(title=f"{description['name']}: {description['status']}")
@@ -305,6 +312,36 @@ def status(
     out.print(table)
     _print_kept(out, "Snapshots kept by this execution", kept, planned=False)
     _exit_followed(final)
+
+
+_EXECUTION_KEYS = ("name", "executionArn", "status", "startDate", "stopDate", "redriveCount", "error", "cause")
+
+
+def _drill_status(
+    out: conventions.Output, drill: dict[str, Any] | None, rows: list[dict[str, Any]], description: dict[str, Any]
+) -> None:
+    """`status` of a restore drill's execution: its result and a row per drilled instance."""
+    if out.json:
+        execution = {k: description.get(k) for k in _EXECUTION_KEYS}
+        out.document({"execution": execution, "workflow": "drill", "drill": drill, "instances": rows})
+        return
+    table = Table(title=f"drill {description['name']}: {description['status']}")
+    for column in ("instance", "id", "status", "recovery point", "volumes", "seconds to available", "detail"):
+        table.add_column(column)
+    for row in rows:
+        seconds = row["seconds_to_available"]
+        table.add_row(
+            row["name"],
+            row["instance_id"],
+            status_cell(row["status"]),
+            row["recovery_point"] or "-",
+            str(row["volumes"]),
+            "-" if seconds is None else str(seconds),
+            row["detail"],
+        )
+    out.print(table)
+    if drill is None:
+        click.echo("no drill record (the Report step did not run)")
 
 
 def _exit_followed(final: ops.Progress | None) -> None:
@@ -332,7 +369,7 @@ def _attention(row: dict[str, Any]) -> list[str]:
             lines.append(f"orphans: would delete {orphans['would_delete']}, keep {orphans['kept']}")
         else:
             lines.append(f"orphans: pruned {orphans['deleted']}, kept {orphans['kept']}")
-    return lines
+    return lines + list(row.get("copy_problems") or ())
 
 
 def _print_kept(out: conventions.Output, title: str, kept: list[dict[str, object]], *, planned: bool) -> None:

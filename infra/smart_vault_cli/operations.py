@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -198,10 +199,33 @@ def status_rows(
                     else None
                 ),
                 "orphans": orphans_summary(audit),
+                "copy_problems": copy_problems(audit),
                 "drill": None,
             }
         )
     return rows
+
+
+def instance_label(record: dict[str, Any]) -> str:
+    """ "web-1 (i-0abc...)" for a record with a name, else the instance id."""
+    return f"{record['name']} ({record['instance_id']})" if record.get("name") else str(record["instance_id"])
+
+
+def copy_problems(audit: dict[str, Any]) -> list[str]:
+    """Off-site copies an operator must look at: an instance whose Copy step failed (its local
+    snapshots are kept, none pruned), and copies a run left not completed, per Region and state."""
+    lines = []
+    not_done: Counter[tuple[str, str]] = Counter()
+    for instance in audit.get("instances") or ():
+        label = instance_label(instance)
+        if instance.get("status") == "failed" and instance.get("step") == "Copy":
+            error = instance.get("error") or {}
+            lines.append(f"copy failed for {label}: {error.get('type')}: {error.get('message')}")
+        for copy in instance.get("copies") or ():
+            if copy.get("state") != "completed":
+                not_done[(str(copy.get("region")), str(copy.get("state")))] += 1
+    lines += [f"copies not completed in {region}: {n} {state}" for (region, state), n in sorted(not_done.items())]
+    return lines
 
 
 # The keys of a `status` row (docs/operations.md, "JSON output").
@@ -224,6 +248,7 @@ STATUS_KEYS = (
     "dry_run",
     "would_delete",
     "orphans",
+    "copy_problems",
     "drill",
 )
 
@@ -594,13 +619,45 @@ def start_drill(dep: Deployment, *, now: datetime | None = None) -> str:
     return dep.start({"time": format_time(now or datetime.now(UTC))}, kind="drill", machine=drill_machine(dep))
 
 
-def drill_result(dep: Deployment, description: dict[str, Any]) -> dict[str, Any] | None:
-    """What a drill execution's Report step wrote (drills/<drill id>/<execution>.json), in short."""
+def is_drill(dep: Deployment, description: dict[str, Any]) -> bool:
+    return bool(dep.drill_state_machine_arn) and description.get("stateMachineArn") == dep.drill_state_machine_arn
+
+
+def drill_record(dep: Deployment, description: dict[str, Any]) -> dict[str, Any] | None:
+    """What a drill execution's Report step wrote (drills/<drill id>/<execution>.json)."""
     try:
         moment = parse_time(json.loads(description.get("input") or "{}").get("time", ""), "time")
     except (InvalidInputError, ValueError, AttributeError):
         return None
     record = dep.read_json(record_key(RunContext.run_id_for(moment), description["name"]))
+    return dict(record) if isinstance(record, dict) else None
+
+
+def drill_detail(dep: Deployment, description: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """`status DRILL_EXECUTION`: the drill's result in short and a row per drilled instance."""
+    record = drill_record(dep, description)
+    rows = [
+        {
+            "name": i.get("name") or "",
+            "instance_id": i["instance_id"],
+            "status": i.get("status"),
+            "recovery_point": i.get("recovery_point"),
+            "volumes": len(i.get("volumes") or ()),
+            "seconds_to_available": i.get("seconds_to_available"),
+            "detail": i.get("reason")
+            or (f"{i.get('step')}: {(i.get('error') or {}).get('message')}" if i.get("step") else ""),
+        }
+        for i in (record or {}).get("instances") or ()
+    ]
+    return _drill_summary(record), rows
+
+
+def drill_result(dep: Deployment, description: dict[str, Any]) -> dict[str, Any] | None:
+    """What a drill execution's Report step wrote, in short."""
+    return _drill_summary(drill_record(dep, description))
+
+
+def _drill_summary(record: dict[str, Any] | None) -> dict[str, Any] | None:
     if not record:
         return None
     instances = record.get("instances") or ()
@@ -613,7 +670,7 @@ def drill_result(dep: Deployment, description: dict[str, Any]) -> dict[str, Any]
         # Every instance not restored, and why (the step and AWS error, or no restorable point).
         "problems": [
             {
-                "label": f"{i.get('name')} ({i['instance_id']})" if i.get("name") else i["instance_id"],
+                "label": instance_label(i),
                 "status": i.get("status"),
                 "reason": i.get("reason")
                 or (f"{i.get('step')}: {(i.get('error') or {}).get('message')}" if i.get("step") else None),
@@ -643,6 +700,7 @@ def drill_rows(
             "redrives": description.get("redriveCount") or 0,
             "breakers": [],
             "approve": [],
+            "copy_problems": [],
             "drill": drill_result(dep, description),
         }
         rows.append(row)

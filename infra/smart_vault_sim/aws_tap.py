@@ -64,6 +64,11 @@ PRODUCT_USER_AGENT = "smart-vault"
 STATE_MACHINE = "state-machine"  # the caller name of calls made by the Step Functions interpreter
 DRILL_MACHINE = "drill-state-machine"  # ... while it runs the restore drill's state machine
 OPERATOR = "operator"  # the caller name of the operator CLI's calls (its own boto3 session)
+MACHINES = (STATE_MACHINE, DRILL_MACHINE)
+# The state machine whose execution this interpreter thread runs (its ARN): sfn_hooks sets it on
+# the execution's thread and hands it to every thread the execution starts, so that a drill the
+# operator starts is run with the drill machine's role, as on AWS.
+running_machine = threading.local()
 # Request-context key naming who makes the call (see caller), for handlers later in the request
 # (snapshot_lag answers only the product's calls).
 CALLER_KEY = "smart_vault_sim.caller"
@@ -129,9 +134,10 @@ class AwsTap:
         self.operator_checks: list[Check] = []  # request limits apply to everyone, IAM roles do not
         self._function: str | None = None
         self._handler_thread: int | None = None
-        # Which state machine the interpreter is running (one execution at a time): its calls
-        # are made with that state machine's role.
+        # Which state machine the interpreter is running when its thread does not say
+        # (running_machine): its calls are made with that state machine's role.
         self.machine = STATE_MACHINE
+        self.drill_machine_arn = ""  # the drill's state machine, once created
         # Virtual time (fleet_clock): the running invocation's modelled seconds so far, and
         # the duration of the last invocation that returned on each thread.
         self.elapsed = 0.0
@@ -179,7 +185,8 @@ class AwsTap:
         """Who makes the call with this botocore request context (see the module docstring)."""
         config = (context or {}).get("client_config")
         if config is not None and config.connect_timeout == TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS:
-            return self.machine
+            arn = getattr(running_machine, "arn", None)
+            return DRILL_MACHINE if arn and arn == self.drill_machine_arn else self.machine
         function = self._function
         if function is None:
             return None
@@ -232,15 +239,15 @@ class AwsTap:
         service = model.service_model.service_name
         if context is not None:
             context[CALLER_KEY] = caller
-        counter = self.state_machine_calls if caller == self.machine else self.calls
+        counter = self.state_machine_calls if caller in MACHINES else self.calls
         counter[f"{service}:{operation}"] += 1
         region = str((context or {}).get("client_region") or "")
         call = ApiCall(service=service, operation=operation, params=params, caller=caller, region=region)
-        if caller not in (STATE_MACHINE, DRILL_MACHINE, OPERATOR):
+        if caller not in (*MACHINES, OPERATOR):
             self.elapsed += call_latency(service)
         for check in self.checks if caller != OPERATOR else self.operator_checks:
             check(call)
-        if caller == self.machine:
+        if caller in MACHINES:
             return
         for fault in self.faults:
             if fault.matches(operation, params):

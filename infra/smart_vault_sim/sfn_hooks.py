@@ -46,7 +46,10 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.program import program as program_module
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader import item_reader_decl
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    distributed_iteration_component,
+    inline_iteration_component,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker as child_worker,
 )
@@ -54,6 +57,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrenc
     DEFAULT_MAX_CONCURRENCY_VALUE,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import result_writer_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.eval.event import event_manager
@@ -62,6 +66,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend import execution_worker
 
+from smart_vault_sim.aws_tap import running_machine
 from smart_vault_sim.fleet_clock import FleetClock
 from smart_vault_sim.moto_speed import replaced
 
@@ -156,6 +161,21 @@ class _StubberOn:
     enabled = True
 
 
+def _machine_thread(base: type[threading.Thread]) -> type[threading.Thread]:
+    """A Thread that runs for the state machine whose thread created it (aws_tap.running_machine)."""
+
+    class MachineThread(base):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._machine_arn = getattr(running_machine, "arn", None)
+
+        def run(self) -> None:
+            running_machine.arn = self._machine_arn
+            super().run()
+
+    return MachineThread
+
+
 class InterpreterHooks:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -206,6 +226,7 @@ class InterpreterHooks:
             return copy.deepcopy(program)
 
         def execution_logic(self: Any) -> None:
+            running_machine.arn = self._evaluation_details.state_machine_details.arn
             try:
                 original_execution_logic(self)  # type: ignore[no-untyped-call]
             finally:
@@ -315,8 +336,11 @@ class InterpreterHooks:
             (result_writer_decl.ResultWriter, "_eval_body", write_results),
             (distributed_iteration_component.DistributedIterationComponent, "_map_run", map_run),
             (child_worker.DistributedItemProcessorWorker, "eval", worker_eval),
-            (program_module, "threading", _ThreadingWith(self.clock.thread_class())),
-            (execute_state, "Thread", self.clock.thread_class()),
+            (program_module, "threading", _ThreadingWith(_machine_thread(self.clock.thread_class()))),
+            (execute_state, "Thread", _machine_thread(self.clock.thread_class())),
+            # An inline Map's iterations and a Parallel's branches run on threads of their own.
+            (inline_iteration_component, "threading", _ThreadingWith(_machine_thread(threading.Thread))),
+            (branch_worker, "threading", _ThreadingWith(_machine_thread(threading.Thread))),
             (lambda_eval_utils, "boto_client_for", lambda_client_for),
             (execution_worker.ExecutionWorker, "_get_evaluation_entrypoint", parsed_program),
             (execution_worker.ExecutionWorker, "_execution_logic", execution_logic),

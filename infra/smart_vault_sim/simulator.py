@@ -60,7 +60,7 @@ from smart_vault_sim import (
     zones,
 )
 from smart_vault_sim.authorization import Authorizer
-from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
+from smart_vault_sim.aws_tap import DRILL_MACHINE, MACHINES, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.dry_run import answer_dry_run
 from smart_vault_sim.ec2_buckets import Ec2Load
 from smart_vault_sim.history import read_history
@@ -280,7 +280,7 @@ class Simulation:
 
     def _advance_pending(self, params: dict[str, Any], model: Any, context: Any = None, **_: Any) -> None:
         """Each completion check of a pending snapshot brings it one check closer to done."""
-        if self.tap.caller(context) in (None, self.tap.machine):
+        if self.tap.caller(context) in (None, *MACHINES):
             return
         self.ec2_load.complete_due()
         named = list(params.get("SnapshotIds") or ())
@@ -336,6 +336,7 @@ class Simulation:
             roleArn=f"arn:aws:iam::{fleet.ACCOUNT_ID}:role/{drill_role}",
             type="STANDARD",
         )["stateMachineArn"]
+        self.tap.drill_machine_arn = account.drill_state_machine_arn
         # The backup schedule as the stack deploys it (the simulator itself starts each run at
         # its `at`; the schedule is there for preflight's check that it is enabled).
         boto3.client("scheduler", region_name=region).create_schedule(

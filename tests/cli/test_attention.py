@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,17 +131,23 @@ def test_status_execution_follow_waits_and_exits_on_its_status(stack: Stack, mon
     assert stack.cli("status", "--follow").exit_code == 2  # --follow needs an execution
 
 
-def test_drill_starts_the_restore_drill_and_status_shows_its_result(stack: Stack, monkeypatch: pytest.MonkeyPatch):
+def test_drill_starts_the_restore_drill_and_status_shows_its_result(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
     monkeypatch.setattr(main, "_POLL_SECONDS", 0)
     stack.cli("run", "--follow")  # recovery points to drill
+    callers: set[tuple[str, str]] = set()
+    stack.sim.tap.checks.append(lambda call: callers.add((call.caller, f"{call.service}:{call.operation}")))
     followed = stack.cli("drill", "--follow", "--output", "json")
     assert followed.exit_code == 0, followed.output
     document = json.loads(followed.stdout)
     assert document["status"] == "SUCCEEDED" and document["drill"]["passed"] == 1
     denied = stack.sim.authorizer.denied if stack.sim.authorizer else []
-    # The drill functions' roles allowed every call they made (the emulator counts the drill
-    # machine's own Lambda invocations under the backup machine's caller when the CLI starts it).
     assert [d for d in denied if "drill" in d] == []
+    # The drill machine's own calls were made, and authorized, with the drill machine's role, as
+    # on AWS: not the backup machine's, though the operator (not the simulator) started it.
+    assert ("drill-state-machine", "lambda:Invoke") in callers
+    assert not {c for c in callers if c[0] == "state-machine"}, callers
     drills = [r for r in _json(stack, "status") if r["workflow"] == "drill"]
     assert len(drills) == 1 and drills[0]["name"] == document["execution_arn"].rsplit(":", 1)[1]
     assert drills[0]["drill"]["status"] == document["drill"]["status"]
@@ -149,6 +156,18 @@ def test_drill_starts_the_restore_drill_and_status_shows_its_result(stack: Stack
         f"drill {drilled['status']}: {drilled['passed']}/{drilled['instances']} restored"
         in stack.cli("status", "--output", "text").output
     )
+
+    # A drill execution by its name, as `status` lists it (not only by its ARN): its instances.
+    name = drills[0]["name"]
+    detail = _json(stack, "status", name)
+    assert (detail["workflow"], detail["execution"]["status"]) == ("drill", "SUCCEEDED")
+    rows = {r["status"]: r for r in detail["instances"]}
+    assert sorted(rows) == ["no_restorable_point", "passed"] and rows["passed"]["volumes"] > 0
+    assert rows["no_restorable_point"]["detail"] == "no managed snapshot yet"  # bad-1 never backed up
+    assert detail["drill"] == drilled
+    assert f"drill {name}: SUCCEEDED" in stack.cli("status", name).output
+    drawn = _json(stack, "graph", "--execution", name, "-o", str(tmp_path / "drill.svg"))
+    assert drawn["title"].startswith(f"Smart Vault drill execution {name}")
 
 
 def test_settings_shows_the_configuration_the_functions_run_with(breaker_stack: Stack):

@@ -210,6 +210,16 @@ def test_plan_and_status_show_lock_expiry(stack):
     assert web_old in {s["SnapshotId"] for s in stack.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
 
 
+def test_status_names_a_failed_copy_as_needing_attention(copy_stack):
+    # Given the destination refusing every copy: web-1 fails at Copy and keeps its local snapshot.
+    copy_stack.sim.tap.fail("CopySnapshot", "InternalError")
+    copy_stack.sim.run_at(0, datetime(2026, 11, 26, 3, tzinfo=UTC))
+    (row,) = json.loads(copy_stack.cli("status", "--output", "json").stdout)
+    (line,) = row["copy_problems"]
+    assert line.startswith("copy failed for web-1 (i-") and "InternalError" in line
+    assert line in copy_stack.cli("status", "--output", "text").output
+
+
 def test_status_and_plan_show_copies_per_destination(copy_stack):
     # Given one run that copied web-1's snapshot to us-west-2.
     copy_stack.sim.run_at(0, datetime(2026, 11, 26, 3, tzinfo=UTC))
