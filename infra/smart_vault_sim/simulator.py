@@ -62,6 +62,7 @@ from smart_vault_sim import (
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.dry_run import answer_dry_run
+from smart_vault_sim.ebs_direct import EbsDirect
 from smart_vault_sim.ec2_buckets import Ec2Load
 from smart_vault_sim.history import read_history
 from smart_vault_sim.history import retries as _retries
@@ -183,6 +184,13 @@ class Simulation:
             regions=scenario.settings.copy_regions, checks_for=self._checks_for, now=lambda: self.clock
         )
         self.locks.other_regions = self.copying_regions()
+        # The EBS direct APIs over the snapshots' block content model (ebs_direct), on the
+        # scenario clock (tokens) and the run's virtual seconds (request-rate quotas).
+        self.ebs_direct = EbsDirect(
+            now=lambda: self.clock,
+            seconds=lambda: self.hooks.clock.now() + self.tap.elapsed,
+            source_of=self.copying.source_of.get,
+        )
         self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
         # EC2's eventual consistency (snapshot_lag), when the scenario or the environment asks.
         self.lag = Lag() if switched_on(scenario.eventual_consistency) else None
@@ -452,6 +460,7 @@ class Simulation:
             moto_speed.patched(),
             sfn_paging.paginated(),  # GetExecutionHistory in pages of maxResults, as AWS answers
             self.locks.everywhere(),
+            self.ebs_direct.everywhere(),
             self.lag.everywhere() if self.lag else nullcontext(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
@@ -471,6 +480,7 @@ class Simulation:
             self.tap.install()
             # moto has no snapshot lock: modelled on the virtual clock, answered before moto.
             self.locks.install(boto3._get_default_session().events)
+            self.ebs_direct.install(boto3._get_default_session().events)
             if self.lag:
                 self.lag.install(boto3._get_default_session().events)
             self.subscriptions.install(boto3._get_default_session().events)
