@@ -496,6 +496,40 @@ class Kms:
         return dict(response["KeyMetadata"])
 
 
+class EbsBlocks:
+    """The EBS direct APIs' reads of one Region (restore drill verification): which blocks of a
+    snapshot hold data, and a block's data with its checksum (EBS direct APIs reference,
+    ListSnapshotBlocks and GetSnapshotBlock; MaxResults 100-10,000)."""
+
+    def __init__(self, region: str | None = None) -> None:
+        self.region = region
+
+    def _call(self, operation: str, method: str, **params: Any) -> Any:
+        return call(f"ebs:{operation}", getattr(client("ebs", region=self.region), method), **params)
+
+    def list_blocks(self, snapshot_id: str, *, start: int = 0, max_results: int = 100) -> dict[str, Any]:
+        """One page from ``start`` (or the next written block): Blocks, VolumeSize, NextToken."""
+        page = self._call(
+            "ListSnapshotBlocks",
+            "list_snapshot_blocks",
+            SnapshotId=snapshot_id,
+            StartingBlockIndex=start,
+            MaxResults=max_results,
+        )
+        return dict(page)
+
+    def get_block(self, snapshot_id: str, index: int, token: str) -> tuple[bytes, str, str]:
+        """The block's data, its Checksum and ChecksumAlgorithm as EBS returned them."""
+        response = self._call(
+            "GetSnapshotBlock", "get_snapshot_block", SnapshotId=snapshot_id, BlockIndex=index, BlockToken=token
+        )
+        return (
+            response["BlockData"].read(),
+            str(response.get("Checksum") or ""),
+            str(response.get("ChecksumAlgorithm") or ""),
+        )
+
+
 class Store:
     """The inventory/audit bucket. ``session``: the operator CLI's own credentials."""
 

@@ -383,6 +383,9 @@ def function_specs(
                 Allow(("ec2:CreateVolume",), (On.VOLUMES,), drill_at_create),
                 Allow(("ec2:CreateVolume",), (On.SNAPSHOTS,), managed),
                 Allow(("ec2:CreateTags",), (On.VOLUMES,), {"StringEquals": {"ec2:CreateAction": "CreateVolume"}}),
+                # Verify reads a sample of blocks of this deployment's snapshots only (Service
+                # Authorization Reference, Amazon Elastic Block Store: snapshot*, aws:ResourceTag).
+                Allow(("ebs:ListSnapshotBlocks", "ebs:GetSnapshotBlock"), (On.SNAPSHOTS,), managed),
                 # A volume restored from an encrypted snapshot uses its key (through EC2 only).
                 *fleet_key_grants(fleet_keys, EBS_KEY_ACTIONS),
                 Allow(("s3:GetObject",), (On.DRILL_RECORDS,)),

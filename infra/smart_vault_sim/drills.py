@@ -118,6 +118,27 @@ def side_run_fields(sim: Simulation, topic: Any, *, sent_before: int, denied_bef
     }
 
 
+def volume_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """``runs[].drill.instances[].volumes[]``: each restored volume with what its snapshot's
+    verification found (the Verify step's checks come in the order of the restored volumes)."""
+    checks = list(row.get("checks") or ())
+    rows = []
+    for i, volume_id in enumerate(row.get("volumes") or ()):
+        check = checks[i] if i < len(checks) else {}
+        rows.append(
+            {
+                "volume_id": volume_id,
+                "snapshot_id": check.get("snapshot_id"),
+                "device": check.get("device"),
+                "filesystem_found": check.get("filesystem_found"),
+                "blocks_read": check.get("blocks_read"),
+                "checksum_failures": check.get("checksum_failures"),
+                "seconds_to_initialized": check.get("seconds_to_initialized"),
+            }
+        )
+    return rows
+
+
 def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str) -> dict[str, Any]:
     """``runs[].drill``: the drill's status and one row per instance in scope (drilled, or
     ``no_restorable_point`` with ``not_drilled_reason``)."""
@@ -134,7 +155,7 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
                 "instance_id": r["instance_id"],
                 "recovery_point": r["recovery_point"],
                 "snapshots": list(r.get("snapshot_ids") or ()),
-                "volumes": list(r.get("volumes") or ()),
+                "volumes": volume_rows(r),
                 "seconds_to_available": r.get("seconds_to_available"),
                 "status": r["status"],
                 "cleaned_up": r["cleaned_up"],

@@ -380,8 +380,10 @@ class Simulation:
                 state=spec.state,
             )
             account.instance_ids[spec.name] = built.instance_id
+            filesystems = {v.device: v.filesystem for v in spec.volumes}
             for device, volume_id in built.volume_ids.items():
                 account.volumes[volume_id] = (spec.name, device)
+                self.ebs_direct.set_filesystem(volume_id, filesystems[device])
 
     def _add_existing_snapshots(self, account: Account) -> None:
         first = self.scenario.runs[0]

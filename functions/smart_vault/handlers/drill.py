@@ -1,6 +1,7 @@
 """The restore drill's three functions (statemachine/drill.asl.json).
 
-``handler`` selects, restores and checks (it may create volumes, never delete them);
+``handler`` selects, restores, checks and verifies (it may create volumes, never delete them;
+it reads the snapshots' blocks with the EBS direct APIs);
 ``cleanup_handler`` deletes the drill's volumes (and sweeps earlier drills' leftovers);
 ``report_handler`` tags what passed, writes the record and alerts. Three roles, so each holds only its own permissions.
 """
@@ -11,15 +12,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smart_vault.aws import Alerts, Ec2, Store
+from smart_vault.aws import Alerts, EbsBlocks, Ec2, Store
 from smart_vault.models import RunRequest
 from smart_vault.observability import correlate, lambda_handler
 from smart_vault.preflight.steps import answers_preflight
 from smart_vault.recovery import drill
 from smart_vault.settings import get_settings
 from smart_vault.validation import read_action, read_str, require_mapping
+from smart_vault.verification.point import verify_point
 
-ACTIONS = ("select", "restore", "check")
+ACTIONS = ("select", "restore", "check", "verify")
 
 
 @lambda_handler
@@ -43,6 +45,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if action == "restore":
         return drill.restore(context_, target, settings=settings, ec2=Ec2()).to_dict()
     state = drill.RestoreState.from_dict(event.get("restore"))
+    if action == "verify":
+        devices = [(v.snapshot_id, v.device) for v in state.volumes]
+        return verify_point(devices, ec2=Ec2(), blocks=EbsBlocks())
     return drill.check(state, settings=settings, ec2=Ec2()).to_dict()
 
 

@@ -516,6 +516,9 @@ class InstanceResult:
     step: str | None = None
     error: dict[str, Any] | None = None
     reason: str | None = None  # why a no_restorable_point instance was not drilled
+    # The Verify step's row per snapshot (smart_vault.verification.blocks.SnapshotCheck): file
+    # system found, blocks read, checksum failures; empty when the drill did not get that far.
+    checks: tuple[dict[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -555,7 +558,10 @@ def instance_result(item: Mapping[str, Any]) -> InstanceResult:
     elif not cleaned:
         step = "Cleanup"
         error = asdict(ErrorInfo.from_catch(cleanup_raw.get("error") or {"Error": "Unknown"}))
-    passed = failure is None and state is not None and state.status == "available" and cleaned
+    checks, problems = _verification(item)
+    if problems and step is None:
+        step, error = "Verify", {"type": "VerificationFailed", "message": "; ".join(problems), "aws_code": None}
+    passed = failure is None and state is not None and state.status == "available" and cleaned and not problems
     return InstanceResult(
         instance_id=target.instance_id,
         name=target.name,
@@ -567,7 +573,21 @@ def instance_result(item: Mapping[str, Any]) -> InstanceResult:
         cleaned_up=cleaned,
         step=step,
         error=error,
+        checks=checks,
     )
+
+
+def _verification(item: Mapping[str, Any]) -> tuple[tuple[dict[str, Any], ...], list[str]]:
+    """The Verify step's rows and problems (none: it passed, or did not run). A run that got to
+    Cleanup without verifying (an older definition) has no rows, and fails nothing here."""
+    raw = item.get("verification")
+    if not isinstance(raw, Mapping):
+        return (), []
+    rows = tuple(dict(require_mapping(r, f"verification.volumes[{i}]")) for i, r in enumerate(raw.get("volumes") or ()))
+    problems = [str(p) for p in raw.get("problems") or ()]
+    if raw.get("status") == "failed" and not problems:
+        problems = ["the verification failed"]
+    return rows, problems
 
 
 def unrestorable_result(item: Mapping[str, Any]) -> InstanceResult:
