@@ -166,6 +166,13 @@ class Ec2:
                 found[volume["VolumeId"]] = volume
         return found
 
+    def volume_initialization(self, volume_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Volume id -> DescribeVolumeStatus InitializationStatusDetails (InitializationType,
+        Progress, and EstimatedTimeToCompleteInSeconds only for a provisioned rate; EC2 API
+        Reference, InitializationStatusDetails); volumes created empty have none."""
+        statuses = _paginate(self._api(), "describe_volume_status", "VolumeStatuses", VolumeIds=list(volume_ids))
+        return {str(v["VolumeId"]): dict(v.get("InitializationStatusDetails") or {}) for v in statuses}
+
     def managed_snapshots(
         self, deployment_id: str, instance_id: str, run_id: str | None = None
     ) -> list[dict[str, Any]]:

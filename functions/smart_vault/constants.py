@@ -120,6 +120,7 @@ METRIC_DIMENSION_STEP = "Step"
 METRIC_DRILL_SUCCEEDED = "DrillSucceeded"
 METRIC_TIME_TO_RESTORE = "TimeToRestoreSeconds"
 METRIC_HOURS_SINCE_DRILL = "HoursSinceSuccessfulDrill"
+METRIC_RESTORE_OBJECTIVE_MISSED = "RestoreObjectiveMissed"  # instances not initialized in time
 # Preflight: 1 when the last preflight found a denied or failed check, 0 when it passed.
 PREFLIGHT_FAILED_METRIC = "PreflightFailed"
 

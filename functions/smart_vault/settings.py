@@ -122,6 +122,11 @@ class DrillSettings:
     instances_per_drill: int = 1
     availability_zone: str | None = None
     timeout_seconds: int = 3600
+    # A restore must be fully initialized within this many minutes (None: no objective).
+    restore_objective_minutes: int | None = None
+    # CreateVolume VolumeInitializationRate for the drill's volumes, MiB/s (100-300; None: the
+    # default rate, for which EBS gives no time estimate).
+    volume_initialization_rate: int | None = None
 
     @classmethod
     def from_value(cls, value: Any, *, path: str) -> DrillSettings:
@@ -153,7 +158,16 @@ class DrillSettings:
             timeout_seconds=read_int(
                 value, "timeout_seconds", path=f"{path}.", default=d.timeout_seconds, minimum=60, maximum=12 * 3600
             ),
+            restore_objective_minutes=_optional_int(value, "restore_objective_minutes", path, 1, 7 * 24 * 60),
+            # CreateVolume VolumeInitializationRate: "Valid range: 100 - 300 MiB/s" (EC2 API Reference).
+            volume_initialization_rate=_optional_int(value, "volume_initialization_rate", path, 100, 300),
         )
+
+
+def _optional_int(value: Mapping[str, Any], key: str, path: str, minimum: int, maximum: int) -> int | None:
+    if value.get(key) is None:
+        return None
+    return read_int(value, key, path=f"{path}.", minimum=minimum, maximum=maximum)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -373,6 +373,7 @@ def function_specs(
                     (
                         "ec2:DescribeSnapshots",
                         "ec2:DescribeVolumes",
+                        "ec2:DescribeVolumeStatus",
                         "ec2:DescribeAvailabilityZones",
                         "ec2:DescribeInstances",
                     ),

@@ -122,6 +122,7 @@ def volume_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
     """``runs[].drill.instances[].volumes[]``: each restored volume with what its snapshot's
     verification found (the Verify step's checks come in the order of the restored volumes)."""
     checks = list(row.get("checks") or ())
+    initialized = {r.get("volume_id"): r.get("seconds_to_initialized") for r in row.get("initialization") or ()}
     rows = []
     for i, volume_id in enumerate(row.get("volumes") or ()):
         check = checks[i] if i < len(checks) else {}
@@ -133,7 +134,7 @@ def volume_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
                 "filesystem_found": check.get("filesystem_found"),
                 "blocks_read": check.get("blocks_read"),
                 "checksum_failures": check.get("checksum_failures"),
-                "seconds_to_initialized": check.get("seconds_to_initialized"),
+                "seconds_to_initialized": initialized.get(volume_id),
             }
         )
     return rows
@@ -157,6 +158,7 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
                 "snapshots": list(r.get("snapshot_ids") or ()),
                 "volumes": volume_rows(r),
                 "seconds_to_available": r.get("seconds_to_available"),
+                "seconds_to_initialized": r.get("seconds_to_initialized"),
                 "status": r["status"],
                 "cleaned_up": r["cleaned_up"],
                 "step": r.get("step"),

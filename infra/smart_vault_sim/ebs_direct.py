@@ -47,17 +47,16 @@ import io
 import json
 import struct
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from botocore.handlers import BUILTIN_HANDLERS
 from botocore.response import StreamingBody
 
 from smart_vault_sim import fleet
+from smart_vault_sim.answering import AnsweredApi, Handlers, Response
 
 BLOCK_SIZE = 512 * 1024
 BLOCKS_PER_GIB = (1024 * 1024 * 1024) // BLOCK_SIZE
@@ -75,7 +74,6 @@ PER_SNAPSHOT_QUOTAS = {"GetSnapshotBlock": 1000}
 # gpt-ext4: the first partition at LBA 2048 (1 MiB, the usual alignment), block 2.
 PARTITION_START_LBA = 2048
 _SECTOR = 512
-_PARAMS = "smart_vault_sim.ebs_direct_params"
 _MASK = (1 << 64) - 1
 _LINUX_FS_GUID = bytes.fromhex("af3dc60f838472478e793d69d8477de4")  # 0FC63DAF-8483-4772-8E79-3D69D8477DE4
 
@@ -213,18 +211,10 @@ def _gpt(block: bytearray, blocks: int) -> None:
     struct.pack_into("<QQ", block, entry + 32, PARTITION_START_LBA, last_lba - 34)
 
 
-class _Response:
-    """What botocore needs of an HTTP response that a before-call handler answers with."""
-
-    status_code = 200
-    headers: dict[str, str] = {}
-    content = b""
-
-
 @dataclass
-class EbsDirect:
+class EbsDirect(AnsweredApi):
     """Install on a boto3 session before its clients are created (``install``), or on every
-    session (``everywhere``)."""
+    session (``everywhere``): answering.AnsweredApi."""
 
     now: Callable[[], datetime]  # the scenario clock (token expiry)
     seconds: Callable[[], float]  # virtual seconds (request-rate quotas)
@@ -493,40 +483,19 @@ class EbsDirect:
     # -- botocore handlers ------------------------------------------------------------------
     _OPERATIONS = ("ListSnapshotBlocks", "GetSnapshotBlock", "ListChangedBlocks")
 
-    def _handlers(self) -> list[tuple[str, Callable[..., Any]]]:
+    def handlers(self) -> Handlers:
         return [
-            *((f"before-parameter-build.ebs.{op}", self._remember) for op in self._OPERATIONS),
+            *((f"before-parameter-build.ebs.{op}", self.remember) for op in self._OPERATIONS),
             *((f"before-call.ebs.{op}", self._answer) for op in self._OPERATIONS),
         ]
 
-    def install(self, events: Any) -> EbsDirect:
-        for event, handler in self._handlers():
-            events.register(event, handler)
-        return self
-
-    @contextmanager
-    def everywhere(self) -> Iterator[EbsDirect]:
-        """On every botocore session created meanwhile (the operator CLI makes its own)."""
-        added = self._handlers()
-        BUILTIN_HANDLERS.extend(added)
-        try:
-            yield self
-        finally:
-            for entry in added:
-                BUILTIN_HANDLERS.remove(entry)
-
-    def _remember(self, params: dict[str, Any], context: Any = None, **_: Any) -> None:
-        if context is not None:
-            context[_PARAMS] = dict(params)
-
-    def _answer(self, model: Any, context: Any = None, **_: Any) -> tuple[_Response, dict[str, Any]]:
-        params = dict((context or {}).get(_PARAMS) or {})
+    def _answer(self, model: Any, context: Any = None, **_: Any) -> tuple[Response, dict[str, Any]]:
         region = str((context or {}).get("client_region") or "")
         answer = {
             "ListSnapshotBlocks": self.list_snapshot_blocks,
             "GetSnapshotBlock": self.get_snapshot_block,
             "ListChangedBlocks": self.list_changed_blocks,
         }[model.name]
-        response = answer(region, params)
+        response = answer(region, self.params(context))
         self.requests[model.name] = self.requests.get(model.name, 0) + 1
-        return _Response(), response
+        return Response(), response

@@ -475,6 +475,9 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "ec2:DescribeVolumes": {
         "": ("ec2:Region",),
     },
+    "ec2:DescribeVolumeStatus": {
+        "": ("ec2:Region",),
+    },
     "ec2:RestoreSnapshotTier": {
         "snapshot": (
             "aws:ResourceTag/${TagKey}",

@@ -68,6 +68,7 @@ from smart_vault_sim.history import read_history
 from smart_vault_sim.history import retries as _retries
 from smart_vault_sim.history import state_outcomes as _state_outcomes
 from smart_vault_sim.iam import Policy
+from smart_vault_sim.initialization import VolumeInitialization
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.redrive import Redrives, this_attempt
@@ -190,6 +191,10 @@ class Simulation:
             now=lambda: self.clock,
             seconds=lambda: self.hooks.clock.now() + self.tap.elapsed,
             source_of=self.copying.source_of.get,
+        )
+        # DescribeVolumeStatus and VolumeInitializationRate (moto has neither), same clock.
+        self.initialization = VolumeInitialization(
+            region=scenario.region, seconds=lambda: self.hooks.clock.now() + self.tap.elapsed
         )
         self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
         # EC2's eventual consistency (snapshot_lag), when the scenario or the environment asks.
@@ -463,6 +468,7 @@ class Simulation:
             sfn_paging.paginated(),  # GetExecutionHistory in pages of maxResults, as AWS answers
             self.locks.everywhere(),
             self.ebs_direct.everywhere(),
+            self.initialization.everywhere(),
             self.lag.everywhere() if self.lag else nullcontext(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
@@ -483,6 +489,7 @@ class Simulation:
             # moto has no snapshot lock: modelled on the virtual clock, answered before moto.
             self.locks.install(boto3._get_default_session().events)
             self.ebs_direct.install(boto3._get_default_session().events)
+            self.initialization.install(boto3._get_default_session().events)
             if self.lag:
                 self.lag.install(boto3._get_default_session().events)
             self.subscriptions.install(boto3._get_default_session().events)

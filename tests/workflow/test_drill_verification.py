@@ -106,3 +106,35 @@ def test_a_role_denied_the_block_reads_fails_the_drill_at_verify():
     assert row["status"] == "failed" and row["step"] == "Verify"
     assert row["aws_code"] == "AccessDeniedException" and row["cleaned_up"] is True
     assert any("ebs:GetSnapshotBlock" in d for d in run["iam_denied"])
+
+
+def _objective_drill(**drill_settings: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    data["instances"] = [instance("web-1")]
+    data["settings"] = {**data["settings"], "drill": {"instances_per_drill": 3, **drill_settings}}
+    data["runs"] = [{"at": BACKUP_AT}, {"at": DRILL_AT, "workflow": "drill"}]
+    (row,) = simulate(parse_scenario(data))["runs"][1]["drill"]["instances"]
+    return dict(row)
+
+
+def test_an_objective_shorter_than_the_initialization_fails_and_names_the_rate_that_meets_it():
+    # 8 GiB at a provisioned 100 MiB/s takes about 82 s to initialize: more than a minute.
+    slow = _objective_drill(restore_objective_minutes=1, volume_initialization_rate=100)
+    assert slow["status"] == "failed" and slow["step"] == "Objective"
+    assert slow["seconds_to_initialized"] > 60
+    assert slow["volumes"][0]["seconds_to_initialized"] == slow["seconds_to_initialized"]
+    assert slow["volumes"][0]["filesystem_found"] == "ext4"  # the data was fine: only the time was not
+    rate = int(slow["error"].split("volume_initialization_rate to ")[1].split(" MiB/s")[0])
+    assert 100 < rate <= 300 and "Fast Snapshot Restore" in slow["error"]
+
+    # The rate it named meets the objective.
+    fast = _objective_drill(restore_objective_minutes=1, volume_initialization_rate=rate)
+    assert fast["status"] == "passed", fast["error"]
+    assert fast["seconds_to_initialized"] <= 60
+
+
+def test_at_the_default_rate_ebs_gives_no_estimate_so_an_objective_is_not_proven():
+    row = _objective_drill(restore_objective_minutes=60)
+    assert row["status"] == "failed" and row["step"] == "Objective"
+    assert row["seconds_to_initialized"] is None and "no estimate" in row["error"]
+    assert "volume_initialization_rate to 100 MiB/s" in row["error"]

@@ -14,7 +14,7 @@ import hashlib
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from smart_vault.constants import (
     DRILLS_PREFIX,
     METRIC_DRILL_SUCCEEDED,
     METRIC_HOURS_SINCE_DRILL,
+    METRIC_RESTORE_OBJECTIVE_MISSED,
     METRIC_TIME_TO_RESTORE,
     NEW_RESOURCE_VISIBILITY_SECONDS,
     TAG_DRILL,
@@ -149,6 +150,9 @@ class RestoreState:
     waited_seconds: int = 0
     checks: int = 0
     seconds_to_available: int | None = None
+    # Per volume, once available: DescribeVolumeStatus's initialization and the time to fully
+    # initialized it implies (VolumeInit.to_dict rows).
+    initialization: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,7 +180,39 @@ class RestoreState:
             waited_seconds=read_int(data, "waited_seconds", path=path, default=0, minimum=0),
             checks=read_int(data, "checks", path=path, default=0, minimum=0),
             seconds_to_available=data.get("seconds_to_available"),
+            initialization=tuple(
+                dict(require_mapping(r, f"{path}initialization")) for r in data.get("initialization") or ()
+            ),
         )
+
+
+def initialization_rows(
+    volumes: Mapping[str, Mapping[str, Any]],
+    details: Mapping[str, Mapping[str, Any]],
+    seconds_to_available: int,
+    rate: int | None,
+) -> tuple[dict[str, Any], ...]:
+    """Each volume's initialization as EBS reports it, and its time to fully initialized: the
+    time to available plus EBS's estimate of what remains (EstimatedTimeToCompleteInSeconds,
+    given only for a provisioned rate; None otherwise, or 0 remaining once Progress is 100)."""
+    rows = []
+    for volume_id, volume in volumes.items():
+        detail = details.get(volume_id) or {}
+        estimate = detail.get("EstimatedTimeToCompleteInSeconds")
+        if estimate is None and detail.get("Progress") == 100:
+            estimate = 0
+        rows.append(
+            {
+                "volume_id": volume_id,
+                "size_gib": volume.get("Size"),
+                "initialization_type": detail.get("InitializationType"),
+                "rate": rate if detail.get("InitializationType") == "provisioned-rate" else None,
+                "progress": detail.get("Progress"),
+                "estimated_seconds": estimate,
+                "seconds_to_initialized": None if estimate is None else seconds_to_available + int(estimate),
+            }
+        )
+    return tuple(rows)
 
 
 # -- select -------------------------------------------------------------------------------------
@@ -304,6 +340,8 @@ def restore(context: DrillContext, target: DrillTarget, *, settings: Settings, e
     for request in volume_requests(point, context.availability_zone, originals={}):
         params = dict(request.params)
         params["ClientToken"] = client_token(context, request.snapshot_id)
+        if settings.drill.volume_initialization_rate is not None:
+            params["VolumeInitializationRate"] = settings.drill.volume_initialization_rate
         params["TagSpecifications"] = [{"ResourceType": "volume", "Tags": _with(params, marks)}]
         try:
             volume = ec2.create_volume(params)
@@ -354,6 +392,12 @@ def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
             waited_seconds=waited,
             checks=state.checks + 1,
             seconds_to_available=waited,
+            initialization=initialization_rows(
+                {i: found[i] for i in ids},
+                ec2.volume_initialization(ids),
+                waited,
+                settings.drill.volume_initialization_rate,
+            ),
         )
     timeout = settings.drill.timeout_seconds
     if waited >= timeout:
@@ -519,6 +563,9 @@ class InstanceResult:
     # The Verify step's row per snapshot (smart_vault.verification.blocks.SnapshotCheck): file
     # system found, blocks read, checksum failures; empty when the drill did not get that far.
     checks: tuple[dict[str, Any], ...] = ()
+    initialization: tuple[dict[str, Any], ...] = ()  # RestoreState.initialization
+    # Until every volume is fully initialized (None: EBS gave no estimate for one of them).
+    seconds_to_initialized: int | None = None
 
     @property
     def label(self) -> str:
@@ -574,7 +621,14 @@ def instance_result(item: Mapping[str, Any]) -> InstanceResult:
         step=step,
         error=error,
         checks=checks,
+        initialization=state.initialization if state else (),
+        seconds_to_initialized=_slowest(state.initialization) if state else None,
     )
+
+
+def _slowest(rows: Sequence[Mapping[str, Any]]) -> int | None:
+    times = [r.get("seconds_to_initialized") for r in rows]
+    return None if not times or any(t is None for t in times) else max(int(t) for t in times if t is not None)
 
 
 def _verification(item: Mapping[str, Any]) -> tuple[tuple[dict[str, Any], ...], list[str]]:
@@ -588,6 +642,51 @@ def _verification(item: Mapping[str, Any]) -> tuple[tuple[dict[str, Any], ...], 
     if raw.get("status") == "failed" and not problems:
         problems = ["the verification failed"]
     return rows, problems
+
+
+# Fast Snapshot Restore: "$0.75 per Availability Zone" per DSU-hour, us-east-1 ("How AWS Pricing
+# Works", Amazon EBS); a volume from an FSR-enabled snapshot is fully initialized at creation.
+FSR_DSU_HOUR_USD = 0.75
+MAX_INITIALIZATION_RATE = 300  # CreateVolume VolumeInitializationRate: 100-300 MiB/s
+MIN_INITIALIZATION_RATE = 100
+
+
+def what_meets(row: InstanceResult, objective_seconds: int) -> str:
+    """The provisioned rate that would initialize every volume in time, or Fast Snapshot Restore."""
+    allowed = objective_seconds - int(row.seconds_to_available or 0)
+    fsr = (
+        f"enable Fast Snapshot Restore on its snapshots in the drill's Availability Zone "
+        f"(${FSR_DSU_HOUR_USD} per DSU-hour per Availability Zone, us-east-1)"
+    )
+    if allowed <= 0:
+        return f"the volumes took {row.seconds_to_available} s to become available: {fsr}"
+    needed = 0
+    for init in row.initialization:
+        rate, estimate = init.get("rate"), init.get("estimated_seconds")
+        mib = int(estimate) * int(rate) if estimate is not None and rate else int(init.get("size_gib") or 0) * 1024
+        needed = max(needed, -(-mib // allowed))
+    if needed <= MAX_INITIALIZATION_RATE:
+        rate = max(needed, MIN_INITIALIZATION_RATE)
+        return f"set drill.volume_initialization_rate to {rate} MiB/s (CreateVolume VolumeInitializationRate) or {fsr}"
+    return f"no provisioned rate (at most {MAX_INITIALIZATION_RATE} MiB/s) is enough ({needed} MiB/s needed): {fsr}"
+
+
+def objective_result(row: InstanceResult, objective_minutes: int | None) -> InstanceResult:
+    """A restore that passed but would not be fully initialized within the objective fails,
+    with what would meet it; without an estimate from EBS (the default rate) it is not proven."""
+    if objective_minutes is None or row.status != "passed":
+        return row
+    limit = objective_minutes * 60
+    took = row.seconds_to_initialized
+    if took is not None and took <= limit:
+        return row
+    shown = "unknown (EBS gives no estimate at the default initialization rate)" if took is None else f"{took} s"
+    message = (
+        f"restore_objective_minutes {objective_minutes}: time to fully initialized {shown}; "
+        f"to meet it, {what_meets(row, limit)}"
+    )
+    error = {"type": "RestoreObjectiveMissed", "message": message, "aws_code": None}
+    return replace(row, status="failed", step="Objective", error=error)
 
 
 def unrestorable_result(item: Mapping[str, Any]) -> InstanceResult:
@@ -625,6 +724,7 @@ def report(
         unrestorable_result(require_mapping(u, f"selection.unrestorable[{i}]"))
         for i, u in enumerate((selection or {}).get("unrestorable") or ())
     )
+    results = tuple(objective_result(r, settings.drill.restore_objective_minutes) for r in results)
     leftovers, sweep_error = _sweep_outcome(state)
     reason = _failure_reason(state.get("run_failure"), results)
     status = _drill_status(results, reason, unrestorable=unrestorable, leftovers=leftovers, sweep_error=sweep_error)
@@ -648,6 +748,9 @@ def report(
         sweep_error=sweep_error,
     )
     store.put_json(record_key(drill_id, execution_name), result.to_dict())
+    if settings.drill.restore_objective_minutes is not None:
+        missed = sum(1 for r in results if r.step == "Objective")
+        metrics.add_metric(name=METRIC_RESTORE_OBJECTIVE_MISSED, unit=COUNT, value=missed)
     _emit_metrics(result, results, hours_since=_update_history(store, result, drill_time))
     if status != "passed" and alerts is not None:
         alerts.publish(_alert(result))
