@@ -127,6 +127,9 @@ class DrillSettings:
     # CreateVolume VolumeInitializationRate for the drill's volumes, MiB/s (100-300; None: the
     # default rate, for which EBS gives no time estimate).
     volume_initialization_rate: int | None = None
+    # Which Region each drill restores in: "source" (the stack's), or "in_turn" (the source and
+    # each copy_regions destination in turn, from that Region's own copies).
+    regions: str = "source"
 
     @classmethod
     def from_value(cls, value: Any, *, path: str) -> DrillSettings:
@@ -161,7 +164,18 @@ class DrillSettings:
             restore_objective_minutes=_optional_int(value, "restore_objective_minutes", path, 1, 7 * 24 * 60),
             # CreateVolume VolumeInitializationRate: "Valid range: 100 - 300 MiB/s" (EC2 API Reference).
             volume_initialization_rate=_optional_int(value, "volume_initialization_rate", path, 100, 300),
+            regions=_drill_regions(value, path),
         )
+
+
+DRILL_REGIONS = ("source", "in_turn")
+
+
+def _drill_regions(value: Mapping[str, Any], path: str) -> str:
+    mode = str(read_str(value, "regions", path=f"{path}.", default="source"))
+    if mode not in DRILL_REGIONS:
+        raise InvalidInputError(f"{path}.regions", f"must be one of {', '.join(DRILL_REGIONS)}, got {mode!r}")
+    return mode
 
 
 def _optional_int(value: Mapping[str, Any], key: str, path: str, minimum: int, maximum: int) -> int | None:

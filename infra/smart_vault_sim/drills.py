@@ -63,7 +63,8 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
     sim.host.metrics.clear()
     topic = sim._topic()
     sent_before = len(topic.sent_notifications)
-    volumes_before = set(fleet.ec2_backend(sim.scenario.region).volumes)
+    regions = (sim.scenario.region, *sim.copying_regions())  # a drill may restore in a destination
+    volumes_before = {v for r in regions for v in fleet.ec2_backend(r).volumes}
 
     event = scheduled_event(at, sim.scenario.region, fleet.ACCOUNT_ID)
     drill_id = RunContext.run_id_for(at)
@@ -81,7 +82,7 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
     execution = sim._execution_figures(description, history, events)
     execution["wall_seconds"] = round(time.monotonic() - started, 3)
     record = sim._read(record_key(drill_id, name)) or {}
-    left = sorted(set(fleet.ec2_backend(sim.scenario.region).volumes) - volumes_before)
+    left = sorted({v for r in regions for v in fleet.ec2_backend(r).volumes} - volumes_before)
 
     return {
         "at": format_time(at),
@@ -148,6 +149,8 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
     return {
         "status": status,
         "reason": record.get("reason"),
+        # The Region the drill restored in, from its own snapshots there (drill.regions).
+        "region": record.get("region"),
         "availability_zone": record.get("availability_zone"),
         "candidates": record.get("candidates", 0),
         "instances": [

@@ -190,7 +190,10 @@ class Simulation:
         self.ebs_direct = EbsDirect(
             now=lambda: self.clock,
             seconds=lambda: self.hooks.clock.now() + self.tap.elapsed,
-            source_of=self.copying.source_of.get,
+            # Copies are made from the scenario's Region (CopyEmulation keys them by destination).
+            source_of=lambda cid: (
+                (scenario.region, self.copying.source_of[cid][1]) if cid in self.copying.source_of else None
+            ),
         )
         # DescribeVolumeStatus and VolumeInitializationRate (moto has neither), same clock.
         self.initialization = VolumeInitialization(

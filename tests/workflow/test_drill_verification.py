@@ -9,8 +9,9 @@ import copy
 from typing import Any
 
 from smart_vault.verification.blocks import SAMPLE_BLOCKS
+from smart_vault_sim import fleet
 from smart_vault_sim.scenario import parse_scenario
-from smart_vault_sim.simulator import simulate
+from smart_vault_sim.simulator import Simulation, simulate
 from tests.workflow.conftest import BASE, instance
 
 BACKUP_AT = "2026-11-26T03:00:00Z"
@@ -138,3 +139,33 @@ def test_at_the_default_rate_ebs_gives_no_estimate_so_an_objective_is_not_proven
     assert row["status"] == "failed" and row["step"] == "Objective"
     assert row["seconds_to_initialized"] is None and "no estimate" in row["error"]
     assert "volume_initialization_rate to 100 MiB/s" in row["error"]
+
+
+DR = {"region": "us-west-2", "kms_key": "alias/smart-vault-dr", "retention_days": 30, "keep_min": 1}
+
+
+def test_with_copy_regions_weekly_drills_prove_the_source_and_the_destination_in_turn():
+    data = copy.deepcopy(BASE)
+    data["instances"] = [_with_filesystems("web-1", "ext4", "xfs")]
+    data["settings"] = {
+        **data["settings"],
+        "copy_regions": [DR],
+        "drill": {"instances_per_drill": 3, "regions": "in_turn"},
+    }
+    weeks = ["2026-11-29", "2026-12-06", "2026-12-13", "2026-12-20"]
+    data["runs"] = [{"at": BACKUP_AT}] + [{"at": f"{w}T05:00:00Z", "workflow": "drill"} for w in weeks]
+    sim = Simulation(parse_scenario(data))
+    with sim.emulated():
+        drills = [sim.run_at(i, at) for i, at in enumerate(sim.scenario.runs)][1:]
+        held = {r: set(fleet.ec2_backend(r).snapshots) for r in ("us-east-1", "us-west-2")}
+
+    assert [d["drill"]["region"] for d in drills] == ["us-east-1", "us-west-2", "us-east-1", "us-west-2"]
+    for run in drills:
+        region = run["drill"]["region"]
+        assert run["drill"]["status"] == "passed", run["drill"]
+        assert run["iam_denied"] == [] and run["volumes_left"] == []
+        (row,) = run["drill"]["instances"]
+        # Restored from that Region's own snapshots: the copies there, not the source's.
+        assert set(row["snapshots"]) <= held[region]
+        assert {v["filesystem_found"] for v in row["volumes"]} == {"ext4", "xfs"}
+        assert set(run["drill"]["verified_snapshots"]) == set(row["snapshots"])

@@ -309,15 +309,28 @@ def drill_checks(
     """The drill's CreateVolume of the newest point, through its own code path (``restore``
     takes instance id, name, run id and snapshot id), then its Verify step's block reads."""
     point = context.point
+    # CheckVolumes' DescribeVolumeStatus (time to initialized): a read, made for real.
+    status = real(
+        "drill",
+        "ec2:DescribeVolumeStatus",
+        "*",
+        lambda: ec2.volume_initialization(()),
+        reason="read the volumes' status",
+    )
     if point is None:
         return [
             not_checked("drill", "ec2:CreateVolume", "volume/*", NO_SNAPSHOT),
             not_checked("drill", "ebs:ListSnapshotBlocks", snapshot_arn(ec2.region_name(), "*"), NO_SNAPSHOT),
+            status,
         ]
     resource = f"volume/* from {snapshot_arn(ec2.region_name(), point.snapshot_id)}"
     attempt = lambda: restore(point.instance_id, "", point.run_id, point.snapshot_id)  # noqa: E731
     dry_run = dry("drill", "ec2:CreateVolume", resource, attempt)
-    return [dry_run, *block_checks(snapshot_arn(ec2.region_name(), point.snapshot_id), point.snapshot_id, blocks)]
+    return [
+        dry_run,
+        status,
+        *block_checks(snapshot_arn(ec2.region_name(), point.snapshot_id), point.snapshot_id, blocks),
+    ]
 
 
 def block_checks(resource: str, snapshot_id: str, blocks: Blocks) -> list[Check]:

@@ -84,6 +84,7 @@ class DrillContext:
     drill_time: str
     execution_name: str
     availability_zone: str
+    region: str | None = None  # a copy destination the drill restores in (None: the source)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,6 +101,7 @@ class DrillContext:
             drill_time=drill_time,
             execution_name=read_str(data, "execution_name", path=path),
             availability_zone=read_str(data, "availability_zone", path=path),
+            region=read_str(data, "region", path=path, default=None),
         )
 
 
@@ -216,15 +218,33 @@ def initialization_rows(
 
 
 # -- select -------------------------------------------------------------------------------------
-def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2: Ec2, store: Store) -> dict[str, Any]:
-    """The drill's context and the instances it restores (least recently drilled first)."""
+def drill_region(settings: Settings, history: Mapping[str, Any]) -> str | None:
+    """The Region this drill restores in: the source, or with ``regions`` ``in_turn`` the next of
+    the source and each copy destination, by how many drills reported before (None: the source)."""
+    turns: list[str | None] = [None]
+    if settings.drill.regions == "in_turn":
+        turns += [d.region for d in settings.copy_regions]
+    return turns[int(history.get("drills") or 0) % len(turns)]
+
+
+def select(
+    *, drill_time: datetime, execution_name: str, settings: Settings, ec2: Ec2, store: Store, ec2_for: Any = None
+) -> dict[str, Any]:
+    """The drill's context and the instances it restores (least recently drilled first), in
+    the Region whose turn it is (``ec2_for(region)``: that Region's EC2), from its own snapshots."""
     drill_id = RunContext.run_id_for(drill_time)
-    zone = settings.drill.availability_zone or _first_zone(ec2)
+    raw_history = store.get_optional(HISTORY_KEY)
+    region = drill_region(settings, raw_history if isinstance(raw_history, Mapping) else {})
+    source = ec2
+    if region is not None and ec2_for is not None:
+        ec2 = ec2_for(region)
+    zone = (settings.drill.availability_zone if region is None else None) or _first_zone(ec2)
     context = DrillContext(
         drill_id=drill_id,
         drill_time=format_time(drill_time),
         execution_name=execution_name,
         availability_zone=zone,
+        region=region,
     )
     points = recovery_points(ec2, settings.deployment_id)
     latest: dict[str, RecoveryPoint] = {}
@@ -232,7 +252,7 @@ def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2
         point = latest_point(p for p in points if p.instance_id == instance_id)
         if point is not None:
             latest[instance_id] = point
-    history = _instances_history(store.get_optional(HISTORY_KEY))
+    history = _instances_history(raw_history)
     chosen = pick(sorted(latest), history, count=settings.drill.instances_per_drill, seed=drill_id)
     targets = [
         DrillTarget(
@@ -243,8 +263,8 @@ def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2
         )
         for i in chosen
     ]
-    unrestorable = _unrestorable(points, latest, settings=settings, ec2=ec2)
-    logger.info("drill selection", extra={"candidates": len(latest), "chosen": chosen, "zone": zone})
+    unrestorable = _unrestorable(points, latest, settings=settings, ec2=source)  # the instances are the source's
+    logger.info("drill selection", extra={"candidates": len(latest), "chosen": chosen, "zone": zone, "region": region})
     return {
         "drill": context.to_dict(),
         "instances": [t.to_dict() for t in targets],
@@ -583,6 +603,7 @@ class DrillReport:
     instances: tuple[InstanceResult, ...] = ()
     reason: str | None = None
     verified_snapshots: tuple[str, ...] = field(default_factory=tuple)
+    region: str | None = None  # the Region the drill restored in (proved)
     leftovers: tuple[Leftover, ...] = ()  # earlier drills' volumes this one swept or found
     sweep_error: str | None = None  # the sweep step itself failed
 
@@ -744,6 +765,7 @@ def report(
         instances=results + unrestorable,
         reason=reason,
         verified_snapshots=verified,
+        region=(drill or {}).get("region") or ec2.region_name(),
         leftovers=leftovers,
         sweep_error=sweep_error,
     )
@@ -819,6 +841,7 @@ def _update_history(store: Store, result: DrillReport, drill_time: datetime) -> 
         if r.status == "passed":
             entry["last_passed"] = result.drill_time
     history["instances"] = instances
+    history["drills"] = int(history.get("drills") or 0) + 1  # whose turn the next drill's Region is
     if result.status != "failed":
         history["last_passed"] = result.drill_time
     history.setdefault("first_drill", result.drill_time)
