@@ -609,7 +609,7 @@ def points(ctx: click.Context, instance: str | None, from_region: str | None, de
         out.document([p.to_dict() for p in found])
         return
     table = Table(title=f"Recovery points ({instance or 'all instances'})")
-    for column in ("run time", "run id", "instance", "state", "volumes", "copies", "locks"):
+    for column in ("run time", "run id", "instance", "state", "volumes", "copies", "locks", "verified"):
         table.add_column(column)
     for point in found:
         volumes = "\n".join(
@@ -629,6 +629,7 @@ def points(ctx: click.Context, instance: str | None, from_region: str | None, de
             volumes,
             ", ".join(copies) or "-",
             ", ".join(f"until {t}" for t in locks) or "-",
+            point.verified_at or "never",  # by a restore drill (the verified-at tag)
         )
     out.print(table)
     if not found:

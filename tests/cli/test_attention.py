@@ -149,6 +149,12 @@ def test_drill_starts_the_restore_drill_and_status_shows_its_result(stack: Stack
         f"drill {drilled['status']}: {drilled['passed']}/{drilled['instances']} restored"
         in stack.cli("status", "--output", "text").output
     )
+    # `points` says which points a drill verified, and marks the others never verified.
+    listed = json.loads(stack.cli("points", "--json").output)
+    verified = [p for p in listed if p["verified_at"]]
+    assert len({p["instance_id"] for p in verified}) == drilled["passed"] == 1
+    assert any(p["verified_at"] is None for p in listed)
+    assert "never" in stack.cli("points").output
 
 
 def test_settings_shows_the_configuration_the_functions_run_with(breaker_stack: Stack):
