@@ -318,7 +318,10 @@ def _attention(row: dict[str, Any]) -> list[str]:
     lines = []
     if row.get("drill"):
         drill = row["drill"]
-        lines.append(f"drill {drill['status']}: {drill['passed']}/{drill['instances']} restored")
+        proved = f" in {drill['region']}" if drill.get("region") else ""
+        if drill.get("filesystems"):
+            proved += f", verified {', '.join(drill['filesystems'])} ({drill['blocks_read']} blocks read)"
+        lines.append(f"drill {drill['status']}: {drill['passed']}/{drill['instances']} restored{proved}")
         lines += [f"{i['label']}: {i['reason']}" for i in drill["problems"]]
         return lines
     if row.get("dry_run"):

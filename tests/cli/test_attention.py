@@ -155,6 +155,9 @@ def test_drill_starts_the_restore_drill_and_status_shows_its_result(stack: Stack
     assert len({p["instance_id"] for p in verified}) == drilled["passed"] == 1
     assert any(p["verified_at"] is None for p in listed)
     assert "never" in stack.cli("points").output
+    # `status` says where the drill proved the point and what it found there.
+    assert drills[0]["drill"]["region"] == "us-east-1" and drills[0]["drill"]["filesystems"] == ["ext4"]
+    assert "restored in us-east-1, verified ext4 (" in stack.cli("status", "--output", "text").output
 
 
 def test_settings_shows_the_configuration_the_functions_run_with(breaker_stack: Stack):
