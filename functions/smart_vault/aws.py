@@ -166,6 +166,13 @@ class Ec2:
                 found[volume["VolumeId"]] = volume
         return found
 
+    def volume_initialization(self, volume_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Volume id -> DescribeVolumeStatus InitializationStatusDetails (InitializationType,
+        Progress, and EstimatedTimeToCompleteInSeconds only for a provisioned rate; EC2 API
+        Reference, InitializationStatusDetails); volumes created empty have none."""
+        statuses = _paginate(self._api(), "describe_volume_status", "VolumeStatuses", VolumeIds=list(volume_ids))
+        return {str(v["VolumeId"]): dict(v.get("InitializationStatusDetails") or {}) for v in statuses}
+
     def managed_snapshots(
         self, deployment_id: str, instance_id: str, run_id: str | None = None
     ) -> list[dict[str, Any]]:
@@ -494,6 +501,40 @@ class Kms:
         DescribeKey); NotFoundException for a key or alias that does not exist."""
         response = call("kms:DescribeKey", client("kms", region=self.region).describe_key, KeyId=key_id)
         return dict(response["KeyMetadata"])
+
+
+class EbsBlocks:
+    """The EBS direct APIs' reads of one Region (restore drill verification): which blocks of a
+    snapshot hold data, and a block's data with its checksum (EBS direct APIs reference,
+    ListSnapshotBlocks and GetSnapshotBlock; MaxResults 100-10,000)."""
+
+    def __init__(self, region: str | None = None) -> None:
+        self.region = region
+
+    def _call(self, operation: str, method: str, **params: Any) -> Any:
+        return call(f"ebs:{operation}", getattr(client("ebs", region=self.region), method), **params)
+
+    def list_blocks(self, snapshot_id: str, *, start: int = 0, max_results: int = 100) -> dict[str, Any]:
+        """One page from ``start`` (or the next written block): Blocks, VolumeSize, NextToken."""
+        page = self._call(
+            "ListSnapshotBlocks",
+            "list_snapshot_blocks",
+            SnapshotId=snapshot_id,
+            StartingBlockIndex=start,
+            MaxResults=max_results,
+        )
+        return dict(page)
+
+    def get_block(self, snapshot_id: str, index: int, token: str) -> tuple[bytes, str, str]:
+        """The block's data, its Checksum and ChecksumAlgorithm as EBS returned them."""
+        response = self._call(
+            "GetSnapshotBlock", "get_snapshot_block", SnapshotId=snapshot_id, BlockIndex=index, BlockToken=token
+        )
+        return (
+            response["BlockData"].read(),
+            str(response.get("Checksum") or ""),
+            str(response.get("ChecksumAlgorithm") or ""),
+        )
 
 
 class Store:

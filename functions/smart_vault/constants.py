@@ -21,6 +21,9 @@ TAG_RESTORED_FROM = "smart-vault:restored-from"
 TAG_DRILL = "smart-vault:drill"
 TAG_DRILL_EXECUTION = "smart-vault:drill-execution"
 TAG_VERIFIED_AT = "smart-vault:verified-at"
+# On a volume (or its snapshot): "raw" marks a device with no file system to recognize (the
+# drill checks its blocks for readability only).
+TAG_FILESYSTEM = "smart-vault:filesystem"
 # Per-instance retention overrides (on the instance; copied onto its snapshots at creation so
 # that its orphans keep being pruned by the policy the instance had).
 TAG_RETENTION = "smart-vault:retention"  # e.g. "daily=14,weekly=8,monthly=24"
@@ -117,6 +120,7 @@ METRIC_DIMENSION_STEP = "Step"
 METRIC_DRILL_SUCCEEDED = "DrillSucceeded"
 METRIC_TIME_TO_RESTORE = "TimeToRestoreSeconds"
 METRIC_HOURS_SINCE_DRILL = "HoursSinceSuccessfulDrill"
+METRIC_RESTORE_OBJECTIVE_MISSED = "RestoreObjectiveMissed"  # instances not initialized in time
 # Preflight: 1 when the last preflight found a denied or failed check, 0 when it passed.
 PREFLIGHT_FAILED_METRIC = "PreflightFailed"
 

@@ -122,6 +122,14 @@ class DrillSettings:
     instances_per_drill: int = 1
     availability_zone: str | None = None
     timeout_seconds: int = 3600
+    # A restore must be fully initialized within this many minutes (None: no objective).
+    restore_objective_minutes: int | None = None
+    # CreateVolume VolumeInitializationRate for the drill's volumes, MiB/s (100-300; None: the
+    # default rate, for which EBS gives no time estimate).
+    volume_initialization_rate: int | None = None
+    # Which Region each drill restores in: "source" (the stack's), or "in_turn" (the source and
+    # each copy_regions destination in turn, from that Region's own copies).
+    regions: str = "source"
 
     @classmethod
     def from_value(cls, value: Any, *, path: str) -> DrillSettings:
@@ -153,7 +161,27 @@ class DrillSettings:
             timeout_seconds=read_int(
                 value, "timeout_seconds", path=f"{path}.", default=d.timeout_seconds, minimum=60, maximum=12 * 3600
             ),
+            restore_objective_minutes=_optional_int(value, "restore_objective_minutes", path, 1, 7 * 24 * 60),
+            # CreateVolume VolumeInitializationRate: "Valid range: 100 - 300 MiB/s" (EC2 API Reference).
+            volume_initialization_rate=_optional_int(value, "volume_initialization_rate", path, 100, 300),
+            regions=_drill_regions(value, path),
         )
+
+
+DRILL_REGIONS = ("source", "in_turn")
+
+
+def _drill_regions(value: Mapping[str, Any], path: str) -> str:
+    mode = str(read_str(value, "regions", path=f"{path}.", default="source"))
+    if mode not in DRILL_REGIONS:
+        raise InvalidInputError(f"{path}.regions", f"must be one of {', '.join(DRILL_REGIONS)}, got {mode!r}")
+    return mode
+
+
+def _optional_int(value: Mapping[str, Any], key: str, path: str, minimum: int, maximum: int) -> int | None:
+    if value.get(key) is None:
+        return None
+    return read_int(value, key, path=f"{path}.", minimum=minimum, maximum=maximum)
 
 
 @dataclass(frozen=True, kw_only=True)

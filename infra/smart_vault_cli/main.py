@@ -355,7 +355,10 @@ def _attention(row: dict[str, Any]) -> list[str]:
     lines = []
     if row.get("drill"):
         drill = row["drill"]
-        lines.append(f"drill {drill['status']}: {drill['passed']}/{drill['instances']} restored")
+        proved = f" in {drill['region']}" if drill.get("region") else ""
+        if drill.get("filesystems"):
+            proved += f", verified {', '.join(drill['filesystems'])} ({drill['blocks_read']} blocks read)"
+        lines.append(f"drill {drill['status']}: {drill['passed']}/{drill['instances']} restored{proved}")
         lines += [f"{i['label']}: {i['reason']}" for i in drill["problems"]]
         return lines
     if row.get("dry_run"):
@@ -646,7 +649,7 @@ def points(ctx: click.Context, instance: str | None, from_region: str | None, de
         out.document([p.to_dict() for p in found])
         return
     table = Table(title=f"Recovery points ({instance or 'all instances'})")
-    for column in ("run time", "run id", "instance", "state", "volumes", "copies", "locks"):
+    for column in ("run time", "run id", "instance", "state", "volumes", "copies", "locks", "verified"):
         table.add_column(column)
     for point in found:
         volumes = "\n".join(
@@ -666,6 +669,7 @@ def points(ctx: click.Context, instance: str | None, from_region: str | None, de
             volumes,
             ", ".join(copies) or "-",
             ", ".join(f"until {t}" for t in locks) or "-",
+            point.verified_at or "never",  # by a restore drill (the verified-at tag)
         )
     out.print(table)
     if not found:

@@ -679,6 +679,17 @@ def _drill_summary(record: dict[str, Any] | None) -> dict[str, Any] | None:
             if i.get("status") != "passed"
         ],
         "leftovers": len(record.get("leftovers") or ()),
+        # What the drill proved: where, which file systems it found, how many blocks it read.
+        "region": record.get("region"),
+        "filesystems": sorted(
+            {
+                str(c.get("filesystem_found"))
+                for i in instances
+                for c in i.get("checks") or ()
+                if c.get("filesystem_found")
+            }
+        ),
+        "blocks_read": sum(int(c.get("blocks_read") or 0) for i in instances for c in i.get("checks") or ()),
     }
 
 

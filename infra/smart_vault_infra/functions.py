@@ -55,6 +55,7 @@ class On(Enum):
     VOLUMES = "volumes"
     SNAPSHOTS = "snapshots"  # snapshot ARNs have no account: arn:...:ec2:<region>::snapshot/*
     COPY_SNAPSHOTS = "copy snapshots"  # snapshot/* in every copy destination Region
+    COPY_VOLUMES = "copy volumes"  # volume/* in the destinations the drill restores in by turns
 
 
 @dataclass(frozen=True)
@@ -145,13 +146,16 @@ def function_specs(
     copy_regions: tuple[CopyRegion, ...] = (),
     fleet_keys: tuple[str, ...] = (),
     recycle_bin: bool = False,
+    drill_regions: tuple[CopyRegion, ...] = (),
 ) -> dict[str, FunctionSpec]:
     """Every function's sizing and IAM. deployment_id is the managed marker's value; lock_days
     the configured snapshot lock (None: no lock, and no ec2:LockSnapshot); ``archive``
     (archive_after_days is set) lets Prune move this deployment's snapshots to the archive tier;
     copy_regions the off-site copy destinations (none: the copy function may only describe);
     fleet_keys the customer managed keys of the fleet's volumes (fleet_kms_keys): Discover
-    checks them, and the roles whose EC2 calls make EBS use them (copy, archive, drill) may."""
+    checks them, and the roles whose EC2 calls make EBS use them (copy, archive, drill) may;
+    drill_regions the copy destinations the drill restores in by turns (drill.regions in_turn):
+    its three roles get there what they have in the source Region, on that Region's copies."""
     managed_at_create = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id}}
     managed = {"StringEquals": {f"aws:ResourceTag/{TAG_MANAGED}": deployment_id}}
     copy_source = {"StringEquals": {f"aws:RequestTag/{TAG_MANAGED}": deployment_id, "ec2:Owner": "{account}"}}
@@ -373,6 +377,7 @@ def function_specs(
                     (
                         "ec2:DescribeSnapshots",
                         "ec2:DescribeVolumes",
+                        "ec2:DescribeVolumeStatus",
                         "ec2:DescribeAvailabilityZones",
                         "ec2:DescribeInstances",
                     ),
@@ -383,6 +388,30 @@ def function_specs(
                 Allow(("ec2:CreateVolume",), (On.VOLUMES,), drill_at_create),
                 Allow(("ec2:CreateVolume",), (On.SNAPSHOTS,), managed),
                 Allow(("ec2:CreateTags",), (On.VOLUMES,), {"StringEquals": {"ec2:CreateAction": "CreateVolume"}}),
+                # Verify reads a sample of blocks of this deployment's snapshots only (Service
+                # Authorization Reference, Amazon Elastic Block Store: snapshot*, aws:ResourceTag).
+                Allow(("ebs:ListSnapshotBlocks", "ebs:GetSnapshotBlock"), (On.SNAPSHOTS,), managed),
+                # The same in each destination it restores in by turns, from the copies there,
+                # which EBS decrypts with the destination's key (grants for AWS resources only).
+                *(
+                    (
+                        Allow(("ec2:CreateVolume",), (On.COPY_VOLUMES,), drill_at_create),
+                        Allow(("ec2:CreateVolume",), (On.COPY_SNAPSHOTS,), managed),
+                        Allow(
+                            ("ec2:CreateTags",),
+                            (On.COPY_VOLUMES,),
+                            {"StringEquals": {"ec2:CreateAction": "CreateVolume"}},
+                        ),
+                        Allow(("ebs:ListSnapshotBlocks", "ebs:GetSnapshotBlock"), (On.COPY_SNAPSHOTS,), managed),
+                        *key_grants(EBS_KEY_ACTIONS, drill_regions),
+                        *(
+                            replace(a, conditions={**a.conditions, "Bool": {"kms:GrantIsForAWSResource": "true"}})
+                            for a in key_grants(("kms:CreateGrant",), drill_regions)
+                        ),
+                    )
+                    if drill_regions
+                    else ()
+                ),
                 # A volume restored from an encrypted snapshot uses its key (through EC2 only).
                 *fleet_key_grants(fleet_keys, EBS_KEY_ACTIONS),
                 Allow(("s3:GetObject",), (On.DRILL_RECORDS,)),
@@ -399,6 +428,7 @@ def function_specs(
             allow=(
                 Allow(("ec2:DescribeVolumes",), (On.ANY,)),
                 Allow(("ec2:DeleteVolume",), (On.VOLUMES,), drill_volume),
+                *((Allow(("ec2:DeleteVolume",), (On.COPY_VOLUMES,), drill_volume),) if drill_regions else ()),
             ),
             uses_key=False,
             wildcards=f"{describe}; DeleteVolume only on volumes with this deployment's drill marker "
@@ -411,7 +441,7 @@ def function_specs(
                 # smart-vault:verified-at, and only that key, on this deployment's snapshots.
                 Allow(
                     ("ec2:CreateTags",),
-                    (On.SNAPSHOTS,),
+                    (On.SNAPSHOTS, *((On.COPY_SNAPSHOTS,) if drill_regions else ())),
                     {**managed, "ForAllValues:StringEquals": {"aws:TagKeys": [TAG_VERIFIED_AT]}},
                 ),
                 Allow(("s3:GetObject", "s3:PutObject"), (On.DRILL_RECORDS,)),
@@ -466,6 +496,7 @@ class Functions(Construct):
             copy_regions=config.settings.copy_regions,
             fleet_keys=config.settings.fleet_kms_keys,
             recycle_bin=config.settings.recycle_bin_days is not None,
+            drill_regions=config.settings.copy_regions if config.settings.drill.regions == "in_turn" else (),
         )
         if set(self.specs) != set(FUNCTION_HANDLERS):
             raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")
@@ -578,15 +609,20 @@ class Functions(Construct):
         return [a.format(partition=stack.partition, account=stack.account, region=stack.region) for a in arns]
 
     def _arns(self, on: On) -> list[str]:
+        stack = Stack.of(self)
+        regions = [d.region for d in self._config.settings.copy_regions]
         if on is On.COPY_SNAPSHOTS:
-            partition = Stack.of(self).partition
-            return [f"arn:{partition}:ec2:{d.region}::snapshot/*" for d in self._config.settings.copy_regions]
+            return [f"arn:{stack.partition}:ec2:{r}::snapshot/*" for r in regions]
+        if on is On.COPY_VOLUMES:
+            return [f"arn:{stack.partition}:ec2:{r}:{stack.account}:volume/*" for r in regions]
         return [self._arn(on)]
 
     def _nag_findings(self, on: On) -> list[str]:
+        regions = [d.region for d in self._config.settings.copy_regions]
         if on is On.COPY_SNAPSHOTS:
-            regions = [d.region for d in self._config.settings.copy_regions]
             return [f"Resource::arn:<AWS::Partition>:ec2:{r}::snapshot/*" for r in regions]
+        if on is On.COPY_VOLUMES:
+            return [f"Resource::arn:<AWS::Partition>:ec2:{r}:<AWS::AccountId>:volume/*" for r in regions]
         return [self._nag_finding(on)]
 
     def _arn(self, on: On) -> str:

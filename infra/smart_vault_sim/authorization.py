@@ -159,6 +159,23 @@ class Requests:
             needs.append(Need("ec2:CreateTags", copies, {**request_keys, "ec2:CreateAction": ("CopySnapshot",)}))
         return needs
 
+    # -- EBS direct APIs: the snapshot (an ec2 ARN) with its aws:ResourceTag/* (Service
+    # Authorization Reference, Amazon Elastic Block Store); ListChangedBlocks both snapshots.
+    def _ebs_snapshot(self, action: str, snapshot_id: object) -> list[Need]:
+        return self._with_action(action, self._existing("snapshot", str(snapshot_id)), {})
+
+    def _ebs_ListSnapshotBlocks(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._ebs_snapshot("ebs:ListSnapshotBlocks", params.get("SnapshotId"))
+
+    def _ebs_GetSnapshotBlock(self, params: Mapping[str, Any]) -> list[Need]:
+        return self._ebs_snapshot("ebs:GetSnapshotBlock", params.get("SnapshotId"))
+
+    def _ebs_ListChangedBlocks(self, params: Mapping[str, Any]) -> list[Need]:
+        needs = self._ebs_snapshot("ebs:ListChangedBlocks", params.get("SecondSnapshotId"))
+        if params.get("FirstSnapshotId"):
+            needs += self._ebs_snapshot("ebs:ListChangedBlocks", params["FirstSnapshotId"])
+        return needs
+
     # -- KMS ---------------------------------------------------------------------------------
     def key_need(self, action: str, key_id: str) -> Need:
         """A KMS action on the key ``key_id`` names (id, ARN, alias): KMS authorizes on the key
@@ -318,6 +335,7 @@ _DENIED = {
     "lambda": ("AccessDeniedException", 403),
     "stepfunctions": ("AccessDeniedException", 403),
     "kms": ("AccessDeniedException", 400),
+    "ebs": ("AccessDeniedException", 403),
 }
 
 

@@ -63,7 +63,8 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
     sim.host.metrics.clear()
     topic = sim._topic()
     sent_before = len(topic.sent_notifications)
-    volumes_before = set(fleet.ec2_backend(sim.scenario.region).volumes)
+    regions = (sim.scenario.region, *sim.copying_regions())  # a drill may restore in a destination
+    volumes_before = {v for r in regions for v in fleet.ec2_backend(r).volumes}
 
     event = scheduled_event(at, sim.scenario.region, fleet.ACCOUNT_ID)
     drill_id = RunContext.run_id_for(at)
@@ -81,7 +82,7 @@ def run_drill(sim: Simulation, index: int, at: datetime) -> dict[str, Any]:
     execution = sim._execution_figures(description, history, events)
     execution["wall_seconds"] = round(time.monotonic() - started, 3)
     record = sim._read(record_key(drill_id, name)) or {}
-    left = sorted(set(fleet.ec2_backend(sim.scenario.region).volumes) - volumes_before)
+    left = sorted({v for r in regions for v in fleet.ec2_backend(r).volumes} - volumes_before)
 
     return {
         "at": format_time(at),
@@ -118,6 +119,28 @@ def side_run_fields(sim: Simulation, topic: Any, *, sent_before: int, denied_bef
     }
 
 
+def volume_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """``runs[].drill.instances[].volumes[]``: each restored volume with what its snapshot's
+    verification found (the Verify step's checks come in the order of the restored volumes)."""
+    checks = list(row.get("checks") or ())
+    initialized = {r.get("volume_id"): r.get("seconds_to_initialized") for r in row.get("initialization") or ()}
+    rows = []
+    for i, volume_id in enumerate(row.get("volumes") or ()):
+        check = checks[i] if i < len(checks) else {}
+        rows.append(
+            {
+                "volume_id": volume_id,
+                "snapshot_id": check.get("snapshot_id"),
+                "device": check.get("device"),
+                "filesystem_found": check.get("filesystem_found"),
+                "blocks_read": check.get("blocks_read"),
+                "checksum_failures": check.get("checksum_failures"),
+                "seconds_to_initialized": initialized.get(volume_id),
+            }
+        )
+    return rows
+
+
 def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str) -> dict[str, Any]:
     """``runs[].drill``: the drill's status and one row per instance in scope (drilled, or
     ``no_restorable_point`` with ``not_drilled_reason``)."""
@@ -126,6 +149,8 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
     return {
         "status": status,
         "reason": record.get("reason"),
+        # The Region the drill restored in, from its own snapshots there (drill.regions).
+        "region": record.get("region"),
         "availability_zone": record.get("availability_zone"),
         "candidates": record.get("candidates", 0),
         "instances": [
@@ -134,8 +159,9 @@ def drill_section(sim: Simulation, record: dict[str, Any], execution_status: str
                 "instance_id": r["instance_id"],
                 "recovery_point": r["recovery_point"],
                 "snapshots": list(r.get("snapshot_ids") or ()),
-                "volumes": list(r.get("volumes") or ()),
+                "volumes": volume_rows(r),
                 "seconds_to_available": r.get("seconds_to_available"),
+                "seconds_to_initialized": r.get("seconds_to_initialized"),
                 "status": r["status"],
                 "cleaned_up": r["cleaned_up"],
                 "step": r.get("step"),

@@ -475,6 +475,9 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "ec2:DescribeVolumes": {
         "": ("ec2:Region",),
     },
+    "ec2:DescribeVolumeStatus": {
+        "": ("ec2:Region",),
+    },
     "ec2:RestoreSnapshotTier": {
         "snapshot": (
             "aws:ResourceTag/${TagKey}",
@@ -898,6 +901,22 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "servicequotas:GetServiceQuota": {
         "quota": (),
     },
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticblockstore.html
+    # The EBS direct APIs' read actions: snapshot* (an EC2 snapshot ARN, no account) and, as the
+    # action's own key, aws:ResourceTag only. The snapshot resource type's ebs:Description,
+    # ebs:ParentSnapshot and ebs:VolumeSize describe "the snapshot being created" (StartSnapshot).
+    "ebs:ListSnapshotBlocks": {
+        "snapshot": ("aws:ResourceTag/${TagKey}",),
+        "": ("aws:ResourceTag/${TagKey}",),
+    },
+    "ebs:GetSnapshotBlock": {
+        "snapshot": ("aws:ResourceTag/${TagKey}",),
+        "": ("aws:ResourceTag/${TagKey}",),
+    },
+    "ebs:ListChangedBlocks": {
+        "snapshot": ("aws:ResourceTag/${TagKey}",),
+        "": ("aws:ResourceTag/${TagKey}",),
+    },
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
     "sqs:SendMessage": {
         "queue": (),
@@ -946,6 +965,14 @@ SAR_RESOURCE_TYPE_KEYS: dict[str, tuple[str, ...]] = {
         "kms:MultiRegion",
         "kms:MultiRegionKeyType",
         "kms:ResourceAliases",
+    ),
+    "ebs:snapshot": (
+        "aws:RequestTag/${TagKey}",
+        "aws:ResourceTag/${TagKey}",
+        "aws:TagKeys",
+        "ebs:Description",
+        "ebs:ParentSnapshot",
+        "ebs:VolumeSize",
     ),
     "lambda:function": ("aws:ResourceTag/${TagKey}",),
     "s3:accesspoint": (

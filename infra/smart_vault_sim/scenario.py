@@ -30,6 +30,7 @@ from smart_vault.validation import (
     require_mapping,
 )
 from smart_vault_sim import sar
+from smart_vault_sim.ebs_direct import FILESYSTEMS
 from smart_vault_sim.scenario_checks import ScenarioError as ScenarioError  # re-exported: callers import it from here
 from smart_vault_sim.scenario_checks import refuse_inert as _refuse_inert
 
@@ -107,7 +108,7 @@ _INSTANCE_KEYS = (
     "terminated_at",
     "snapshot_seconds",
 )
-_VOLUME_KEYS = ("device", "size_gib", "tags", "type", "kms_key")
+_VOLUME_KEYS = ("device", "size_gib", "tags", "type", "kms_key", "filesystem")
 # EBS volume types (CreateVolume API reference, VolumeType).
 VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 _LIMIT_KEYS = ("capacity", "refill_per_second")
@@ -139,6 +140,9 @@ class VolumeDef:
     # Encrypted with this customer managed key of the scenario's Region (alias/...; the emulator
     # creates its key): None, unencrypted.
     kms_key: str | None = None
+    # What its snapshots' blocks hold (smart_vault_sim.ebs_direct.FILESYSTEMS): ext4, xfs, ntfs,
+    # gpt-ext4 (a GPT-partitioned disk), raw, blank (all zero), corrupt (checksums fail).
+    filesystem: str = "ext4"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -431,7 +435,15 @@ def _volume(raw: Any, path: str) -> VolumeDef:
         tags=_str_map(raw.get("tags"), f"{path}.tags"),
         type=_volume_type(raw, path),
         kms_key=_volume_key(raw, path),
+        filesystem=_filesystem(raw, path),
     )
+
+
+def _filesystem(raw: Mapping[str, Any], path: str) -> str:
+    kind = str(read_str(raw, "filesystem", path=f"{path}.", default="ext4"))
+    if kind not in FILESYSTEMS:
+        raise _fail(f"{path}.filesystem", f"must be one of {', '.join(FILESYSTEMS)}, got {kind!r}")
+    return kind
 
 
 def _volume_key(raw: Mapping[str, Any], path: str) -> str | None:

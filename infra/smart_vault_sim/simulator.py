@@ -62,11 +62,13 @@ from smart_vault_sim import (
 from smart_vault_sim.authorization import Authorizer
 from smart_vault_sim.aws_tap import DRILL_MACHINE, MACHINES, OPERATOR, STATE_MACHINE, AwsTap, Fault
 from smart_vault_sim.dry_run import answer_dry_run
+from smart_vault_sim.ebs_direct import EbsDirect
 from smart_vault_sim.ec2_buckets import Ec2Load
 from smart_vault_sim.history import read_history
 from smart_vault_sim.history import retries as _retries
 from smart_vault_sim.history import state_outcomes as _state_outcomes
 from smart_vault_sim.iam import Policy
+from smart_vault_sim.initialization import VolumeInitialization
 from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.redrive import Redrives, this_attempt
@@ -183,6 +185,20 @@ class Simulation:
             regions=scenario.settings.copy_regions, checks_for=self._checks_for, now=lambda: self.clock
         )
         self.locks.other_regions = self.copying_regions()
+        # The EBS direct APIs over the snapshots' block content model (ebs_direct), on the
+        # scenario clock (tokens) and the run's virtual seconds (request-rate quotas).
+        self.ebs_direct = EbsDirect(
+            now=lambda: self.clock,
+            seconds=lambda: self.hooks.clock.now() + self.tap.elapsed,
+            # Copies are made from the scenario's Region (CopyEmulation keys them by destination).
+            source_of=lambda cid: (
+                (scenario.region, self.copying.source_of[cid][1]) if cid in self.copying.source_of else None
+            ),
+        )
+        # DescribeVolumeStatus and VolumeInitializationRate (moto has neither), same clock.
+        self.initialization = VolumeInitialization(
+            region=scenario.region, seconds=lambda: self.hooks.clock.now() + self.tap.elapsed
+        )
         self.fleet_keys = fleet_keys.FleetKeys()  # volumes' customer managed keys (fleet_keys)
         # EC2's eventual consistency (snapshot_lag), when the scenario or the environment asks.
         self.lag = Lag() if switched_on(scenario.eventual_consistency) else None
@@ -373,8 +389,10 @@ class Simulation:
                 state=spec.state,
             )
             account.instance_ids[spec.name] = built.instance_id
+            filesystems = {v.device: v.filesystem for v in spec.volumes}
             for device, volume_id in built.volume_ids.items():
                 account.volumes[volume_id] = (spec.name, device)
+                self.ebs_direct.set_filesystem(volume_id, filesystems[device])
 
     def _add_existing_snapshots(self, account: Account) -> None:
         first = self.scenario.runs[0]
@@ -453,6 +471,8 @@ class Simulation:
             moto_speed.patched(),
             sfn_paging.paginated(),  # GetExecutionHistory in pages of maxResults, as AWS answers
             self.locks.everywhere(),
+            self.ebs_direct.everywhere(),
+            self.initialization.everywhere(),
             self.lag.everywhere() if self.lag else nullcontext(),
             tiering.patched(now=lambda: self.clock),
             regions.patched(self.copying),
@@ -472,6 +492,8 @@ class Simulation:
             self.tap.install()
             # moto has no snapshot lock: modelled on the virtual clock, answered before moto.
             self.locks.install(boto3._get_default_session().events)
+            self.ebs_direct.install(boto3._get_default_session().events)
+            self.initialization.install(boto3._get_default_session().events)
             if self.lag:
                 self.lag.install(boto3._get_default_session().events)
             self.subscriptions.install(boto3._get_default_session().events)

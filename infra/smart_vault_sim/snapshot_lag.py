@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from botocore.handlers import BUILTIN_HANDLERS
-
 from smart_vault_sim import fleet
+from smart_vault_sim.answering import AnsweredApi, Handlers
 from smart_vault_sim.aws_tap import CALLER_KEY, aws_error
 
 ENV_SWITCH = "SMART_VAULT_SIM_EVENTUAL_CONSISTENCY"
@@ -50,7 +49,7 @@ def switched_on(scenario_flag: bool) -> bool:
     return scenario_flag or os.environ.get(ENV_SWITCH, "") not in ("", "0")
 
 
-class Lag:
+class Lag(AnsweredApi):
     """Install on a boto3 session (and ``everywhere``) before its clients are created."""
 
     def __init__(self) -> None:
@@ -60,7 +59,7 @@ class Lag:
         self.missed: Counter[str] = Counter()  # what the product's calls did not see: volume, snapshot, image
         self._paused = False
 
-    def _handlers(self) -> list[tuple[str, Callable[..., Any]]]:
+    def handlers(self) -> Handlers:
         remember = [(f"before-parameter-build.ec2.{op}", self._remember) for op in (*_DESCRIBES, "DescribeImages")]
         return [
             *remember,
@@ -72,22 +71,6 @@ class Lag:
             ("after-call.ec2.DescribeSnapshots", self._describe),
             ("after-call.ec2.DescribeImages", self._described_images),
         ]
-
-    def install(self, events: Any) -> Lag:
-        for event, handler in self._handlers():
-            events.register(event, handler)
-        return self
-
-    @contextmanager
-    def everywhere(self) -> Iterator[Lag]:
-        """Also on every botocore session created meanwhile (the operator CLI makes its own)."""
-        added = self._handlers()
-        BUILTIN_HANDLERS.extend(added)
-        try:
-            yield self
-        finally:
-            for entry in added:
-                BUILTIN_HANDLERS.remove(entry)
 
     @contextmanager
     def paused(self) -> Iterator[None]:

@@ -17,16 +17,15 @@ lock"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from botocore.handlers import BUILTIN_HANDLERS
 
 from smart_vault_sim import fleet
+from smart_vault_sim.answering import AnsweredApi, Handlers
 from smart_vault_sim.aws_tap import aws_error
 
 # The code DeleteSnapshot answers for a locked snapshot. The EC2 API Reference documents none
@@ -79,7 +78,7 @@ class _Response:
     content = b""
 
 
-class SnapshotLocks:
+class SnapshotLocks(AnsweredApi):
     """Install on a boto3 session before its clients are created."""
 
     def __init__(self, region: str, now: Callable[[], datetime]) -> None:
@@ -89,7 +88,7 @@ class SnapshotLocks:
         self.locks: dict[str, Lock] = {}
         self.locked_error = SNAPSHOT_LOCKED_ERROR  # what DeleteSnapshot of a locked one answers
 
-    def _handlers(self) -> list[tuple[str, Callable[..., Any]]]:
+    def handlers(self) -> Handlers:
         remember = [
             (f"before-parameter-build.ec2.{op}", self._remember)
             for op in ("LockSnapshot", "DescribeLockedSnapshots", "DeleteSnapshot")
@@ -100,24 +99,6 @@ class SnapshotLocks:
             ("before-call.ec2.DescribeLockedSnapshots", self._describe),
             ("before-call.ec2.DeleteSnapshot", self._delete),
         ]
-
-    def install(self, events: Any) -> SnapshotLocks:
-        """On one session's events (its clients created from now on)."""
-        for event, handler in self._handlers():
-            events.register(event, handler)
-        return self
-
-    @contextmanager
-    def everywhere(self) -> Iterator[SnapshotLocks]:
-        """Also on every botocore session created meanwhile (the operator CLI makes its own), as
-        moto itself is: the emulated account answers whoever calls it."""
-        added = self._handlers()
-        BUILTIN_HANDLERS.extend(added)
-        try:
-            yield self
-        finally:
-            for entry in added:
-                BUILTIN_HANDLERS.remove(entry)
 
     # -- state ------------------------------------------------------------------------------
     def _snapshot(self, snapshot_id: str) -> Any:

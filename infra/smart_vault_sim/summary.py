@@ -232,7 +232,7 @@ def _drill_lines(run: dict[str, Any]) -> tuple[str, list[str]]:
     drill = run["drill"]
     drilled = [r for r in drill["instances"] if r["status"] != "no_restorable_point"]
     head = (
-        f"{run['execution']['status']}  drill {drill['status']}, "
+        f"{run['execution']['status']}  drill {drill['status']} in {drill.get('region') or 'the source Region'}, "
         f"{len(drilled)} of {drill['candidates']} instance(s) with a recovery point; "
         f"{run['execution']['state_transitions']} state transitions, {sum(run['api_calls'].values())} AWS API calls"
     )
@@ -242,9 +242,11 @@ def _drill_lines(run: dict[str, Any]) -> tuple[str, list[str]]:
             body.append(f"    WARN {row['name']:<16} not drilled: {row['not_drilled_reason']}")
             continue
         mark = "ok  " if row["status"] == "passed" else "FAIL"
+        found = sorted({str(v.get("filesystem_found")) for v in row["volumes"] if v.get("filesystem_found")})
         detail = (
             f"{len(row['volumes'])} volume(s) available after {row['seconds_to_available']} s"
-            if row["seconds_to_available"] is not None
+            + (f", verified {', '.join(found)}" if found else "")
+            if row["step"] is None
             else f"step {row['step']}: {shorten_error(row['error'] or '')}"
         )
         cleaned = "cleaned up" if row["cleaned_up"] else "NOT cleaned up"

@@ -156,6 +156,15 @@ def test_drill_starts_the_restore_drill_and_status_shows_its_result(
         f"drill {drilled['status']}: {drilled['passed']}/{drilled['instances']} restored"
         in stack.cli("status", "--output", "text").output
     )
+    # `points` says which points a drill verified, and marks the others never verified.
+    listed = json.loads(stack.cli("points", "--json").output)
+    verified = [p for p in listed if p["verified_at"]]
+    assert len({p["instance_id"] for p in verified}) == drilled["passed"] == 1
+    assert any(p["verified_at"] is None for p in listed)
+    assert "never" in stack.cli("points").output
+    # `status` says where the drill proved the point and what it found there.
+    assert drills[0]["drill"]["region"] == "us-east-1" and drills[0]["drill"]["filesystems"] == ["ext4"]
+    assert "restored in us-east-1, verified ext4 (" in stack.cli("status", "--output", "text").output
 
     # A drill execution by its name, as `status` lists it (not only by its ARN): its instances.
     name = drills[0]["name"]

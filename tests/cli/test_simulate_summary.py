@@ -79,3 +79,28 @@ def test_simulate_quiet_prints_no_progress(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps(scenario))
     result = CliRunner().invoke(cli, ["simulate", "--quiet", str(tmp_path / "s.json")])
     assert result.exit_code == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_a_drill_says_where_it_restored_what_it_verified_and_why_a_row_failed(tmp_path):
+    scenario = {
+        "name": "a drill of a good and a corrupt volume",
+        "settings": {"drill": {"instances_per_drill": 3}},
+        "instances": [
+            {"name": "web-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda", "filesystem": "xfs"}]},
+            {
+                "name": "bad-1",
+                "tags": {"backup": "True"},
+                "volumes": [{"device": "/dev/xvda", "filesystem": "corrupt"}],
+            },
+        ],
+        "runs": [{"at": "2026-11-26T03:00:00Z"}, {"at": "2026-11-29T05:00:00Z", "workflow": "drill"}],
+    }
+    (tmp_path / "s.json").write_text(json.dumps(scenario))
+    result = CliRunner().invoke(cli, ["simulate", str(tmp_path / "s.json"), "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any("drill failed in us-east-1" in line for line in lines)
+    [good] = [line for line in lines if "ok   web-1" in line and "point" in line]
+    assert "verified xfs" in good
+    [bad] = [line for line in lines if "FAIL bad-1" in line]
+    assert "step Verify:" in bad and "SHA256 checksum" in bad

@@ -81,6 +81,7 @@ def test_only_actions_without_resource_level_permissions_use_any():
     without = {
         "ec2:DescribeInstances",
         "ec2:DescribeVolumes",
+        "ec2:DescribeVolumeStatus",
         "ec2:DescribeSnapshots",
         "ec2:DescribeImages",
         "ec2:DescribeAvailabilityZones",

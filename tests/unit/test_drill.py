@@ -52,6 +52,12 @@ class FakeEc2:
     def tagged_volumes(self, tags: dict[str, str]) -> list[dict[str, Any]]:
         return [{"VolumeId": i, "State": s} for i, s in self.states.items()]
 
+    def volume_initialization(self, ids: Any) -> dict[str, dict[str, Any]]:
+        return {
+            i: {"InitializationType": "provisioned-rate", "Progress": 40, "EstimatedTimeToCompleteInSeconds": 60}
+            for i in ids
+        }
+
     def delete_volume(self, volume_id: str) -> bool:
         self.deleted.append(volume_id)
         return True
@@ -79,6 +85,8 @@ def test_all_available_records_the_time_to_restore():
     ec2 = FakeEc2({v.volume_id: "available" for v in VOLUMES})
     done = check(state(wait_seconds=30, waited_seconds=15, checks=1), settings=SETTINGS, ec2=ec2)  # type: ignore[arg-type]
     assert (done.status, done.seconds_to_available, done.checks) == ("available", 45, 2)
+    # Time to fully initialized: available, plus what EBS estimates remains.
+    assert [r["seconds_to_initialized"] for r in done.initialization] == [105] * len(VOLUMES)
 
 
 def test_still_creating_waits_longer_but_never_past_the_timeout():

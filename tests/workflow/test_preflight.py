@@ -87,6 +87,12 @@ def test_preflight_of_the_shipped_stack_passes_and_changes_nothing(shipped):
     assert f"{DEST} with alias/smart-vault-dr" in copy_row["resource"]
     assert any(c["action"] == "ec2:DeleteSnapshot" and f":{DEST}::snapshot/" in c["resource"] for c in checks)
     assert rows(run, "passed") >= {("prune", "s3:DeleteObject"), ("notify", "sns:ListSubscriptionsByTopic")}
+    # The drill's Verify reads: the EBS direct APIs have no DryRun, so one page and one block, for real.
+    assert rows(run, "passed") >= {
+        ("drill", "ebs:ListSnapshotBlocks"),
+        ("drill", "ebs:GetSnapshotBlock"),
+        ("drill", "ec2:DescribeVolumeStatus"),
+    }
     assert ("notify", "sns:Publish") in rows(run, "not_checked")  # only with --notify
     # About the size of a single-instance backup (measured, not timed).
     figures, night = run["execution"], backup["execution"]
@@ -122,6 +128,8 @@ def test_before_the_first_night_nothing_is_passed_without_a_target():
         ("prune", "ec2:ModifySnapshotTier"),
         ("prune", "s3:DeleteObject"),
         ("drill", "ec2:CreateVolume"),
+        ("drill", "ebs:GetSnapshotBlock"),
+        ("drill", "ec2:DescribeVolumeStatus"),
         ("drill_report", "ec2:CreateTags"),
         ("discover", "ec2:DescribeInstances"),
         ("notify", "sns:ListSubscriptionsByTopic"),

@@ -31,6 +31,7 @@ from smart_vault.constants import (
 from smart_vault.errors import DryRunAllowedError, PermissionDeniedError, SmartVaultError
 from smart_vault.models import InstanceJob, InstanceTarget, RunContext, SnapshotRef
 from smart_vault.validation import read_bool, read_list, read_str, require_mapping
+from smart_vault.verification.blocks import Blocks
 
 Result = Literal["passed", "denied", "not_checked", "failed"]
 NO_SNAPSHOT = "no managed snapshot yet (the first night makes one)"
@@ -298,16 +299,64 @@ def prune_checks(
 
 
 def drill_checks(
-    context: PreflightContext, *, settings: Any, ec2: Ec2, restore: Callable[[str, str, str, str], object]
+    context: PreflightContext,
+    *,
+    settings: Any,
+    ec2: Ec2,
+    restore: Callable[[str, str, str, str], object],
+    blocks: Blocks,
 ) -> list[Check]:
     """The drill's CreateVolume of the newest point, through its own code path (``restore``
-    takes instance id, name, run id and snapshot id)."""
+    takes instance id, name, run id and snapshot id), then its Verify step's block reads."""
     point = context.point
+    # CheckVolumes' DescribeVolumeStatus (time to initialized): a read, made for real.
+    status = real(
+        "drill",
+        "ec2:DescribeVolumeStatus",
+        "*",
+        lambda: ec2.volume_initialization(()),
+        reason="read the volumes' status",
+    )
     if point is None:
-        return [not_checked("drill", "ec2:CreateVolume", "volume/*", NO_SNAPSHOT)]
+        return [
+            not_checked("drill", "ec2:CreateVolume", "volume/*", NO_SNAPSHOT),
+            not_checked("drill", "ebs:ListSnapshotBlocks", snapshot_arn(ec2.region_name(), "*"), NO_SNAPSHOT),
+            status,
+        ]
     resource = f"volume/* from {snapshot_arn(ec2.region_name(), point.snapshot_id)}"
     attempt = lambda: restore(point.instance_id, "", point.run_id, point.snapshot_id)  # noqa: E731
-    return [dry("drill", "ec2:CreateVolume", resource, attempt)]
+    dry_run = dry("drill", "ec2:CreateVolume", resource, attempt)
+    return [
+        dry_run,
+        status,
+        *block_checks(snapshot_arn(ec2.region_name(), point.snapshot_id), point.snapshot_id, blocks),
+    ]
+
+
+def block_checks(resource: str, snapshot_id: str, blocks: Blocks) -> list[Check]:
+    """The EBS direct APIs have no DryRun: one page of ListSnapshotBlocks and one GetSnapshotBlock
+    of the snapshot, for real (reads; one block, billed as one of a thousand)."""
+    listed: dict[str, Any] = {}
+    page = real(
+        "drill",
+        "ebs:ListSnapshotBlocks",
+        resource,
+        lambda: listed.update(blocks.list_blocks(snapshot_id)),
+        reason="listed one page of its blocks",
+    )
+    first = next(iter(listed.get("Blocks") or ()), None)
+    if page.result != "passed" or first is None:
+        why = "its blocks were not listed" if page.result != "passed" else "the snapshot has no written block"
+        return [page, not_checked("drill", "ebs:GetSnapshotBlock", resource, why)]
+    index, token = int(first["BlockIndex"]), str(first["BlockToken"])
+    read = real(
+        "drill",
+        "ebs:GetSnapshotBlock",
+        resource,
+        lambda: blocks.get_block(snapshot_id, index, token),
+        reason=f"read block {index}",
+    )
+    return [page, read]
 
 
 def drill_cleanup_checks(context: PreflightContext, *, ec2: Ec2) -> list[Check]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from smart_vault.aws import Alerts, Ec2, Kms, Store, redrive_count
+from smart_vault.aws import Alerts, EbsBlocks, Ec2, Kms, Store, redrive_count
 from smart_vault.backup.snapshots import start_backup
 from smart_vault.constants import SCHEDULE_NAME_ENV, construct_name
 from smart_vault.copies.offsite import copy_tags
@@ -117,7 +117,7 @@ def drill_step(event: Mapping[str, Any], settings: Settings) -> list[dict[str, A
         target = DrillTarget(instance_id=instance_id, name=name, run_id=run_id, snapshot_ids=(snapshot_id,))
         return restore(drill, target, settings=settings, ec2=ec2)
 
-    return _rows(drill_checks(context, settings=settings, ec2=ec2, restore=restore_point))
+    return _rows(drill_checks(context, settings=settings, ec2=ec2, restore=restore_point, blocks=EbsBlocks()))
 
 
 def drill_cleanup_step(event: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import hashlib
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from smart_vault.constants import (
     DRILLS_PREFIX,
     METRIC_DRILL_SUCCEEDED,
     METRIC_HOURS_SINCE_DRILL,
+    METRIC_RESTORE_OBJECTIVE_MISSED,
     METRIC_TIME_TO_RESTORE,
     NEW_RESOURCE_VISIBILITY_SECONDS,
     TAG_DRILL,
@@ -83,6 +84,7 @@ class DrillContext:
     drill_time: str
     execution_name: str
     availability_zone: str
+    region: str | None = None  # a copy destination the drill restores in (None: the source)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +101,7 @@ class DrillContext:
             drill_time=drill_time,
             execution_name=read_str(data, "execution_name", path=path),
             availability_zone=read_str(data, "availability_zone", path=path),
+            region=read_str(data, "region", path=path, default=None),
         )
 
 
@@ -149,6 +152,9 @@ class RestoreState:
     waited_seconds: int = 0
     checks: int = 0
     seconds_to_available: int | None = None
+    # Per volume, once available: DescribeVolumeStatus's initialization and the time to fully
+    # initialized it implies (VolumeInit.to_dict rows).
+    initialization: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,19 +182,69 @@ class RestoreState:
             waited_seconds=read_int(data, "waited_seconds", path=path, default=0, minimum=0),
             checks=read_int(data, "checks", path=path, default=0, minimum=0),
             seconds_to_available=data.get("seconds_to_available"),
+            initialization=tuple(
+                dict(require_mapping(r, f"{path}initialization")) for r in data.get("initialization") or ()
+            ),
         )
 
 
+def initialization_rows(
+    volumes: Mapping[str, Mapping[str, Any]],
+    details: Mapping[str, Mapping[str, Any]],
+    seconds_to_available: int,
+    rate: int | None,
+) -> tuple[dict[str, Any], ...]:
+    """Each volume's initialization as EBS reports it, and its time to fully initialized: the
+    time to available plus EBS's estimate of what remains (EstimatedTimeToCompleteInSeconds,
+    given only for a provisioned rate; None otherwise, or 0 remaining once Progress is 100)."""
+    rows = []
+    for volume_id, volume in volumes.items():
+        detail = details.get(volume_id) or {}
+        estimate = detail.get("EstimatedTimeToCompleteInSeconds")
+        if estimate is None and detail.get("Progress") == 100:
+            estimate = 0
+        rows.append(
+            {
+                "volume_id": volume_id,
+                "size_gib": volume.get("Size"),
+                "initialization_type": detail.get("InitializationType"),
+                "rate": rate if detail.get("InitializationType") == "provisioned-rate" else None,
+                "progress": detail.get("Progress"),
+                "estimated_seconds": estimate,
+                "seconds_to_initialized": None if estimate is None else seconds_to_available + int(estimate),
+            }
+        )
+    return tuple(rows)
+
+
 # -- select -------------------------------------------------------------------------------------
-def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2: Ec2, store: Store) -> dict[str, Any]:
-    """The drill's context and the instances it restores (least recently drilled first)."""
+def drill_region(settings: Settings, history: Mapping[str, Any]) -> str | None:
+    """The Region this drill restores in: the source, or with ``regions`` ``in_turn`` the next of
+    the source and each copy destination, by how many drills reported before (None: the source)."""
+    turns: list[str | None] = [None]
+    if settings.drill.regions == "in_turn":
+        turns += [d.region for d in settings.copy_regions]
+    return turns[int(history.get("drills") or 0) % len(turns)]
+
+
+def select(
+    *, drill_time: datetime, execution_name: str, settings: Settings, ec2: Ec2, store: Store, ec2_for: Any = None
+) -> dict[str, Any]:
+    """The drill's context and the instances it restores (least recently drilled first), in
+    the Region whose turn it is (``ec2_for(region)``: that Region's EC2), from its own snapshots."""
     drill_id = RunContext.run_id_for(drill_time)
-    zone = settings.drill.availability_zone or _first_zone(ec2)
+    raw_history = store.get_optional(HISTORY_KEY)
+    region = drill_region(settings, raw_history if isinstance(raw_history, Mapping) else {})
+    source = ec2
+    if region is not None and ec2_for is not None:
+        ec2 = ec2_for(region)
+    zone = (settings.drill.availability_zone if region is None else None) or _first_zone(ec2)
     context = DrillContext(
         drill_id=drill_id,
         drill_time=format_time(drill_time),
         execution_name=execution_name,
         availability_zone=zone,
+        region=region,
     )
     points = recovery_points(ec2, settings.deployment_id)
     latest: dict[str, RecoveryPoint] = {}
@@ -196,7 +252,7 @@ def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2
         point = latest_point(p for p in points if p.instance_id == instance_id)
         if point is not None:
             latest[instance_id] = point
-    history = _instances_history(store.get_optional(HISTORY_KEY))
+    history = _instances_history(raw_history)
     chosen = pick(sorted(latest), history, count=settings.drill.instances_per_drill, seed=drill_id)
     targets = [
         DrillTarget(
@@ -207,8 +263,8 @@ def select(*, drill_time: datetime, execution_name: str, settings: Settings, ec2
         )
         for i in chosen
     ]
-    unrestorable = _unrestorable(points, latest, settings=settings, ec2=ec2)
-    logger.info("drill selection", extra={"candidates": len(latest), "chosen": chosen, "zone": zone})
+    unrestorable = _unrestorable(points, latest, settings=settings, ec2=source)  # the instances are the source's
+    logger.info("drill selection", extra={"candidates": len(latest), "chosen": chosen, "zone": zone, "region": region})
     return {
         "drill": context.to_dict(),
         "instances": [t.to_dict() for t in targets],
@@ -304,6 +360,8 @@ def restore(context: DrillContext, target: DrillTarget, *, settings: Settings, e
     for request in volume_requests(point, context.availability_zone, originals={}):
         params = dict(request.params)
         params["ClientToken"] = client_token(context, request.snapshot_id)
+        if settings.drill.volume_initialization_rate is not None:
+            params["VolumeInitializationRate"] = settings.drill.volume_initialization_rate
         params["TagSpecifications"] = [{"ResourceType": "volume", "Tags": _with(params, marks)}]
         try:
             volume = ec2.create_volume(params)
@@ -354,6 +412,12 @@ def check(state: RestoreState, *, settings: Settings, ec2: Ec2) -> RestoreState:
             waited_seconds=waited,
             checks=state.checks + 1,
             seconds_to_available=waited,
+            initialization=initialization_rows(
+                {i: found[i] for i in ids},
+                ec2.volume_initialization(ids),
+                waited,
+                settings.drill.volume_initialization_rate,
+            ),
         )
     timeout = settings.drill.timeout_seconds
     if waited >= timeout:
@@ -516,6 +580,12 @@ class InstanceResult:
     step: str | None = None
     error: dict[str, Any] | None = None
     reason: str | None = None  # why a no_restorable_point instance was not drilled
+    # The Verify step's row per snapshot (smart_vault.verification.blocks.SnapshotCheck): file
+    # system found, blocks read, checksum failures; empty when the drill did not get that far.
+    checks: tuple[dict[str, Any], ...] = ()
+    initialization: tuple[dict[str, Any], ...] = ()  # RestoreState.initialization
+    # Until every volume is fully initialized (None: EBS gave no estimate for one of them).
+    seconds_to_initialized: int | None = None
 
     @property
     def label(self) -> str:
@@ -533,6 +603,7 @@ class DrillReport:
     instances: tuple[InstanceResult, ...] = ()
     reason: str | None = None
     verified_snapshots: tuple[str, ...] = field(default_factory=tuple)
+    region: str | None = None  # the Region the drill restored in (proved)
     leftovers: tuple[Leftover, ...] = ()  # earlier drills' volumes this one swept or found
     sweep_error: str | None = None  # the sweep step itself failed
 
@@ -555,7 +626,10 @@ def instance_result(item: Mapping[str, Any]) -> InstanceResult:
     elif not cleaned:
         step = "Cleanup"
         error = asdict(ErrorInfo.from_catch(cleanup_raw.get("error") or {"Error": "Unknown"}))
-    passed = failure is None and state is not None and state.status == "available" and cleaned
+    checks, problems = _verification(item)
+    if problems and step is None:
+        step, error = "Verify", {"type": "VerificationFailed", "message": "; ".join(problems), "aws_code": None}
+    passed = failure is None and state is not None and state.status == "available" and cleaned and not problems
     return InstanceResult(
         instance_id=target.instance_id,
         name=target.name,
@@ -567,7 +641,73 @@ def instance_result(item: Mapping[str, Any]) -> InstanceResult:
         cleaned_up=cleaned,
         step=step,
         error=error,
+        checks=checks,
+        initialization=state.initialization if state else (),
+        seconds_to_initialized=_slowest(state.initialization) if state else None,
     )
+
+
+def _slowest(rows: Sequence[Mapping[str, Any]]) -> int | None:
+    times = [r.get("seconds_to_initialized") for r in rows]
+    return None if not times or any(t is None for t in times) else max(int(t) for t in times if t is not None)
+
+
+def _verification(item: Mapping[str, Any]) -> tuple[tuple[dict[str, Any], ...], list[str]]:
+    """The Verify step's rows and problems (none: it passed, or did not run). A run that got to
+    Cleanup without verifying (an older definition) has no rows, and fails nothing here."""
+    raw = item.get("verification")
+    if not isinstance(raw, Mapping):
+        return (), []
+    rows = tuple(dict(require_mapping(r, f"verification.volumes[{i}]")) for i, r in enumerate(raw.get("volumes") or ()))
+    problems = [str(p) for p in raw.get("problems") or ()]
+    if raw.get("status") == "failed" and not problems:
+        problems = ["the verification failed"]
+    return rows, problems
+
+
+# Fast Snapshot Restore: "$0.75 per Availability Zone" per DSU-hour, us-east-1 ("How AWS Pricing
+# Works", Amazon EBS); a volume from an FSR-enabled snapshot is fully initialized at creation.
+FSR_DSU_HOUR_USD = 0.75
+MAX_INITIALIZATION_RATE = 300  # CreateVolume VolumeInitializationRate: 100-300 MiB/s
+MIN_INITIALIZATION_RATE = 100
+
+
+def what_meets(row: InstanceResult, objective_seconds: int) -> str:
+    """The provisioned rate that would initialize every volume in time, or Fast Snapshot Restore."""
+    allowed = objective_seconds - int(row.seconds_to_available or 0)
+    fsr = (
+        f"enable Fast Snapshot Restore on its snapshots in the drill's Availability Zone "
+        f"(${FSR_DSU_HOUR_USD} per DSU-hour per Availability Zone, us-east-1)"
+    )
+    if allowed <= 0:
+        return f"the volumes took {row.seconds_to_available} s to become available: {fsr}"
+    needed = 0
+    for init in row.initialization:
+        rate, estimate = init.get("rate"), init.get("estimated_seconds")
+        mib = int(estimate) * int(rate) if estimate is not None and rate else int(init.get("size_gib") or 0) * 1024
+        needed = max(needed, -(-mib // allowed))
+    if needed <= MAX_INITIALIZATION_RATE:
+        rate = max(needed, MIN_INITIALIZATION_RATE)
+        return f"set drill.volume_initialization_rate to {rate} MiB/s (CreateVolume VolumeInitializationRate) or {fsr}"
+    return f"no provisioned rate (at most {MAX_INITIALIZATION_RATE} MiB/s) is enough ({needed} MiB/s needed): {fsr}"
+
+
+def objective_result(row: InstanceResult, objective_minutes: int | None) -> InstanceResult:
+    """A restore that passed but would not be fully initialized within the objective fails,
+    with what would meet it; without an estimate from EBS (the default rate) it is not proven."""
+    if objective_minutes is None or row.status != "passed":
+        return row
+    limit = objective_minutes * 60
+    took = row.seconds_to_initialized
+    if took is not None and took <= limit:
+        return row
+    shown = "unknown (EBS gives no estimate at the default initialization rate)" if took is None else f"{took} s"
+    message = (
+        f"restore_objective_minutes {objective_minutes}: time to fully initialized {shown}; "
+        f"to meet it, {what_meets(row, limit)}"
+    )
+    error = {"type": "RestoreObjectiveMissed", "message": message, "aws_code": None}
+    return replace(row, status="failed", step="Objective", error=error)
 
 
 def unrestorable_result(item: Mapping[str, Any]) -> InstanceResult:
@@ -605,6 +745,7 @@ def report(
         unrestorable_result(require_mapping(u, f"selection.unrestorable[{i}]"))
         for i, u in enumerate((selection or {}).get("unrestorable") or ())
     )
+    results = tuple(objective_result(r, settings.drill.restore_objective_minutes) for r in results)
     leftovers, sweep_error = _sweep_outcome(state)
     reason = _failure_reason(state.get("run_failure"), results)
     status = _drill_status(results, reason, unrestorable=unrestorable, leftovers=leftovers, sweep_error=sweep_error)
@@ -624,10 +765,14 @@ def report(
         instances=results + unrestorable,
         reason=reason,
         verified_snapshots=verified,
+        region=(drill or {}).get("region") or ec2.region_name(),
         leftovers=leftovers,
         sweep_error=sweep_error,
     )
     store.put_json(record_key(drill_id, execution_name), result.to_dict())
+    if settings.drill.restore_objective_minutes is not None:
+        missed = sum(1 for r in results if r.step == "Objective")
+        metrics.add_metric(name=METRIC_RESTORE_OBJECTIVE_MISSED, unit=COUNT, value=missed)
     _emit_metrics(result, results, hours_since=_update_history(store, result, drill_time))
     if status != "passed" and alerts is not None:
         alerts.publish(_alert(result))
@@ -696,6 +841,7 @@ def _update_history(store: Store, result: DrillReport, drill_time: datetime) -> 
         if r.status == "passed":
             entry["last_passed"] = result.drill_time
     history["instances"] = instances
+    history["drills"] = int(history.get("drills") or 0) + 1  # whose turn the next drill's Region is
     if result.status != "failed":
         history["last_passed"] = result.drill_time
     history.setdefault("first_drill", result.drill_time)

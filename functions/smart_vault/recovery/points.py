@@ -27,6 +27,7 @@ from smart_vault.constants import (
     TAG_RUN_ID,
     TAG_RUN_TIME,
     TAG_SOURCE_VOLUME,
+    TAG_VERIFIED_AT,
 )
 from smart_vault.instance_spec import InstanceSpec
 from smart_vault.validation import parse_time
@@ -112,10 +113,20 @@ class RecoveryPoint:
         common = set(self.volumes[0].copy_regions).intersection(*(v.copy_regions for v in self.volumes[1:]))
         return tuple(sorted(common))
 
+    @property
+    def verified_at(self) -> str | None:
+        """When a restore drill last proved every snapshot of the point (the verified-at tag,
+        oldest of its volumes'); None: never verified whole."""
+        stamps = [v.tags.get(TAG_VERIFIED_AT) for v in self.volumes]
+        if not stamps or any(s is None for s in stamps) or self.missing_devices:
+            return None
+        return min(s for s in stamps if s is not None)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state
         data["copy_regions"] = list(self.copy_regions)
+        data["verified_at"] = self.verified_at
         for volume in data["volumes"]:
             volume["tags"] = dict(volume["tags"])
         return data

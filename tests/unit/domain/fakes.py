@@ -172,6 +172,11 @@ class FakeEc2:
         # A volume-id filter (not VolumeIds) skips ids that no longer exist instead of failing.
         return {i: dict(self.volume_records[i]) for i in ids if i in self.volume_records}
 
+    def volume_initialization(self, volume_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        self._call("ec2:DescribeVolumeStatus", *volume_ids)
+        # Volumes restored from a snapshot at the default rate: initialized, no estimate given.
+        return {i: {"InitializationType": "default", "Progress": 100} for i in volume_ids if i in self.volume_records}
+
     def managed_snapshots(
         self, deployment_id: str, instance_id: str, run_id: str | None = None
     ) -> list[dict[str, Any]]:
