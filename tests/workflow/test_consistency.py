@@ -99,3 +99,17 @@ def test_preflight_probes_ssm_and_says_what_it_cannot_prove(run_scenario):
     assert "SSM does not manage it" in checks["ssm:DescribeInstanceInformation"]["reason"]
     assert checks["ssm:SendCommand"]["result"] == "not_checked"
     assert "no DryRun" in checks["ssm:SendCommand"]["reason"]
+
+
+def test_crash_consistency_costs_nothing_more_and_application_consistency_is_counted(run_scenario):
+    crash = run_scenario(instances=[instance("db-1")])["runs"][0]
+    frozen = run_scenario(instances=[app("db-1", seconds=1)])["runs"][0]
+    assert not any(k.startswith("ssm:") for k in crash["api_calls"])
+    checks = frozen["api_calls"]["ssm:GetCommandInvocation"]
+    assert frozen["api_calls"]["ssm:SendCommand"] == 2  # one pre, one post
+    # Lambda: the Snapshot step's freeze answer and its pass through Check, Freeze, Thaw, one per check.
+    assert frozen["lambda"]["invocations"] - crash["lambda"]["invocations"] == 4 + checks
+    # States: that Snapshot/Wait/Check/Choice round, Freeze, SnapshotFrozen, Thaw and their two
+    # Choices (entered once more each), and Wait, Check, Choice per poll.
+    extra = frozen["execution"]["state_transitions"] - crash["execution"]["state_transitions"]
+    assert extra == 8 + 3 * checks
