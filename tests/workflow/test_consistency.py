@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import by_name, instance
+from smart_vault_sim.scenario import parse_scenario
+from smart_vault_sim.simulator import Simulation
+
+from .conftest import BASE, by_name, instance
 
 APP = {"backup": "True", "smart-vault:consistency": "application"}
 
@@ -113,3 +116,17 @@ def test_crash_consistency_costs_nothing_more_and_application_consistency_is_cou
     # Choices (entered once more each), and Wait, Check, Choice per poll.
     extra = frozen["execution"]["state_transitions"] - crash["execution"]["state_transitions"]
     assert extra == 8 + 3 * checks
+
+
+def test_each_snapshot_is_tagged_with_what_it_is():
+    fallback = instance("db-2", tags={**APP, "smart-vault:consistency-fallback": "crash"}, ssm={"pre": "failed"})
+    sim = Simulation(parse_scenario({**BASE, "instances": [instance("web-1"), app("db-1"), fallback]}))
+    with sim.emulated():
+        run = sim.report()["runs"][0]
+        snapshots = sim.account.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    tagged = {
+        s["SnapshotId"]: {t["Key"]: t["Value"] for t in s.get("Tags", [])}.get("smart-vault:consistency")
+        for s in snapshots
+    }
+    by_instance = {c["instance"]: tagged[c["snapshot_id"]] for c in run["created"]}
+    assert by_instance == {"web-1": None, "db-1": "application", "db-2": "crash"}
