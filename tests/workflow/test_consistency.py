@@ -130,3 +130,13 @@ def test_each_snapshot_is_tagged_with_what_it_is():
     }
     by_instance = {c["instance"]: tagged[c["snapshot_id"]] for c in run["created"]}
     assert by_instance == {"web-1": None, "db-1": "application", "db-2": "crash"}
+
+
+def test_a_failed_thaw_fails_the_instance_keeps_its_snapshots_and_prunes_nothing(run_scenario):
+    old = {"instance": "db-1", "age_days": 30, "label": "old"}
+    run = run_scenario(instances=[app("db-1", post="failed")], existing_snapshots=[old])["runs"][0]
+    row = by_name(run)["db-1"]
+    assert (row["status"], row["step"]) == ("failed", "Thaw")
+    assert "ThawFailed" in row["error"]
+    assert row["snapshots"] and row["pruned"] == []  # the snapshots exist; nothing deleted
+    assert row["frozen_seconds"] is None  # no confirmed thaw
