@@ -490,6 +490,46 @@ class Ec2:
         return None
 
 
+class Ssm:
+    """The Systems Manager calls of application consistency (smart_vault.consistency)."""
+
+    def send_command(self, *, instance_id: str, document: str, comment: str, timeout_seconds: int) -> str:
+        """Run ``document`` on the instance; its CommandId. SendCommand takes no client token,
+        so it gets no SDK retries (a retried request would run the script twice); the workflow
+        retries the step. TimeoutSeconds: the command is not started after it (SSM API Reference)."""
+        response = call(
+            "ssm:SendCommand",
+            client("ssm", once=True).send_command,
+            InstanceIds=[instance_id],
+            DocumentName=document,
+            Comment=comment[:100],
+            TimeoutSeconds=timeout_seconds,
+        )
+        return str(response["Command"]["CommandId"])
+
+    def invocation(self, command_id: str, instance_id: str) -> dict[str, Any]:
+        response = call(
+            "ssm:GetCommandInvocation",
+            client("ssm").get_command_invocation,
+            CommandId=command_id,
+            InstanceId=instance_id,
+        )
+        return dict(response)
+
+    def managed(self, instance_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Instance id -> SSM's record of it, for the ones SSM manages (DescribeInstanceInformation)."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(instance_ids, 50):  # InstanceInformationFilter: at most 50 values
+            for item in _paginate(
+                "ssm",
+                "describe_instance_information",
+                "InstanceInformationList",
+                Filters=[{"Key": "InstanceIds", "Values": chunk}],
+            ):
+                found[str(item["InstanceId"])] = dict(item)
+        return found
+
+
 class Kms:
     """KMS in one Region: Discover checks each destination's key before any copy is started."""
 

@@ -29,6 +29,15 @@ TAG_FILESYSTEM = "smart-vault:filesystem"
 TAG_RETENTION = "smart-vault:retention"  # e.g. "daily=14,weekly=8,monthly=24"
 TAG_RETENTION_DAYS = "smart-vault:retention-days"  # e.g. "30"
 RETENTION_TAGS = (TAG_RETENTION, TAG_RETENTION_DAYS)
+# Application consistency (smart_vault.consistency), per instance: the opt-in, the SSM documents
+# that freeze and thaw it (default: the deployment's pair), and whether a failed freeze may fall
+# back to a crash-consistent snapshot. The snapshots of an opted-in instance carry
+# TAG_CONSISTENCY with what they are: application or crash.
+TAG_CONSISTENCY = "smart-vault:consistency"
+TAG_PRE_SCRIPT = "smart-vault:pre-script"
+TAG_POST_SCRIPT = "smart-vault:post-script"
+TAG_CONSISTENCY_FALLBACK = "smart-vault:consistency-fallback"
+CONSISTENCY_TAGS = (TAG_CONSISTENCY, TAG_PRE_SCRIPT, TAG_POST_SCRIPT, TAG_CONSISTENCY_FALLBACK)
 
 # The functions: construct ids, handler paths and state names refer to these keys. The backup
 # state machine invokes BACKUP_FUNCTIONS, the restore drill's state machine DRILL_FUNCTIONS.
@@ -55,6 +64,7 @@ FUNCTION_HANDLERS = {
     "prune": "smart_vault.handlers.prune.handler",
     "copy": "smart_vault.handlers.copy.handler",
     "notify": "smart_vault.handlers.notify.handler",
+    "consistency": "smart_vault.handlers.consistency.handler",
     "drill": "smart_vault.handlers.drill.handler",
     "drill_cleanup": "smart_vault.handlers.drill.cleanup_handler",
     "drill_report": "smart_vault.handlers.drill.report_handler",
@@ -76,6 +86,7 @@ SUBSTITUTION_FUNCTION_ARNS = {
     "PruneFunctionArn": "prune",
     "CopyFunctionArn": "copy",
     "NotifyFunctionArn": "notify",
+    "ConsistencyFunctionArn": "consistency",
 }
 DRILL_SUBSTITUTION_FUNCTION_ARNS = {
     "DrillFunctionArn": "drill",

@@ -147,6 +147,10 @@ class InstanceTarget:
     # What restoring as an AMI needs of the instance (smart_vault.instance_spec), tagged on its
     # snapshots and copies; None for items written before it was recorded.
     spec: InstanceSpec | None = None
+    # The instance's application-consistency tags (smart_vault.consistency), as found: validated
+    # by the Freeze step; ``consistency`` is what the workflow branches on (crash: no SSM at all).
+    consistency: str = "crash"
+    consistency_tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def included_volume_ids(self) -> set[str]:
@@ -164,6 +168,7 @@ class InstanceTarget:
         )
         tags = require_mapping(data.get("copied_tags") or {}, f"{path}copied_tags")
         overrides = require_mapping(data.get("retention_tags") or {}, f"{path}retention_tags")
+        consistency = require_mapping(data.get("consistency_tags") or {}, f"{path}consistency_tags")
         return cls(
             instance_id=read_aws_id(data, "instance_id", "instance", path=path),
             name=str(data.get("name") or ""),
@@ -176,6 +181,8 @@ class InstanceTarget:
             start_delay_seconds=read_int(data, "start_delay_seconds", path=path, default=0, minimum=0),
             skip_reason=read_str(data, "skip_reason", path=path, default=None),
             spec=InstanceSpec.from_dict(require_mapping(data["spec"], f"{path}spec")) if data.get("spec") else None,
+            consistency="application" if data.get("consistency") == "application" else "crash",
+            consistency_tags={str(k): str(v) for k, v in consistency.items()},
         )
 
     @property
@@ -203,7 +210,9 @@ class SnapshotRef:
         )
 
 
-BackupStatus = Literal["pending", "completed", "skipped"]
+# freeze: an opted-in instance's first Snapshot step, which snapshots nothing and sends the
+# child to its freeze (smart_vault.consistency) through the SnapshotsComplete Choice.
+BackupStatus = Literal["pending", "completed", "skipped", "freeze"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,7 +239,7 @@ class BackupState:
     @classmethod
     def from_dict(cls, data: Any, path: str = "backup.") -> BackupState:
         data = require_mapping(data, path.rstrip("."))
-        status = _read_progress_status(data, path)
+        status = _read_progress_status(data, path, ("pending", "completed", "skipped", "freeze"))
         return cls(
             status=status,
             snapshots=tuple(
@@ -252,11 +261,13 @@ def _snapshot_ids(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ..
     return tuple(read_aws_id({key: s}, key, "snapshot", path=path) for s in read_list(data, key, path=path, default=[]))
 
 
-def _read_progress_status(data: Mapping[str, Any], path: str) -> Any:
-    """The status of a backup or of its copies: pending, completed or skipped."""
+def _read_progress_status(
+    data: Mapping[str, Any], path: str, statuses: tuple[str, ...] = ("pending", "completed", "skipped")
+) -> Any:
+    """The status of a backup (which may also be freeze) or of its copies: pending, completed or skipped."""
     status = read_str(data, "status", path=path)
-    if status not in ("pending", "completed", "skipped"):
-        raise InvalidInputError(f"{path}status", f"must be pending, completed or skipped, got {status!r}")
+    if status not in statuses:
+        raise InvalidInputError(f"{path}status", f"must be one of {', '.join(statuses)}, got {status!r}")
     return status
 
 
@@ -486,6 +497,13 @@ class InstanceOutcome:
     locks_added: tuple[LockedSnapshot, ...] = ()
     # A dry run: snapshots the real run would create of this instance (0: it would skip it).
     would_create: int = 0
+    # What its snapshots are (application: taken while the pre script held the freeze; crash:
+    # the default, or a fallback after a failed freeze), and the seconds from the end of the
+    # freeze to the end of the thaw as SSM timed them (None: no freeze, or no confirmed thaw).
+    consistency: str = "crash"
+    frozen_seconds: float | None = None
+    # An opted-in instance that fell back to crash-consistent: why its freeze failed.
+    consistency_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -523,6 +541,9 @@ class InstanceOutcome:
             deferred_deletes=tuple(SkippedDelete(**d) for d in data.get("deferred_deletes") or ()),
             locks_added=tuple(LockedSnapshot(**p) for p in data.get("locks_added") or ()),
             would_create=int(data.get("would_create") or 0),
+            consistency=str(data.get("consistency") or "crash"),
+            frozen_seconds=data.get("frozen_seconds"),
+            consistency_error=data.get("consistency_error"),
         )
 
 

@@ -233,6 +233,21 @@ class Settings:
     # alias ARN, in the source Region): granted to the roles that copy, archive and drill, and
     # checked by Discover before any snapshot (docs/decisions.md, "Fleets on their own KMS keys").
     fleet_kms_keys: tuple[str, ...] = ()
+    # Application-consistent backups (smart_vault.consistency; opt-in per instance by tag): the
+    # SSM documents that freeze and thaw an instance unless its tags name others, the other
+    # documents a tag may name (IAM allows SendCommand on these only), how long a freeze or thaw
+    # may take, and whether a failed freeze falls back to a crash-consistent snapshot (the
+    # instance's smart-vault:consistency-fallback tag overrides it).
+    consistency_pre_document: str = "SmartVault-FsFreeze"
+    consistency_post_document: str = "SmartVault-FsThaw"
+    consistency_documents: tuple[str, ...] = ()
+    consistency_timeout_seconds: int = 120
+    consistency_fallback: bool = False
+
+    def consistency_document_names(self) -> tuple[str, ...]:
+        """Every SSM document the functions may run: the default pair and the listed ones."""
+        names = (self.consistency_pre_document, self.consistency_post_document, *self.consistency_documents)
+        return tuple(dict.fromkeys(names))
 
     def steady_state_snapshots_per_volume(self) -> int:
         """About how many snapshots retention keeps of one volume once it is full, for a daily
@@ -344,6 +359,7 @@ class Settings:
                 maximum=22 * 3600,  # inside the 23-hour run (the state machine's TimeoutSeconds)
             ),
         )
+        settings = _with_consistency(settings, data, path)
         if len(settings.copy_tags) > 40:
             raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
         settings = replace(settings, fleet_kms_keys=read_fleet_keys(data, "fleet_kms_keys", path=path))
@@ -392,6 +408,45 @@ class Settings:
         if not self.bucket_name:
             raise InvalidInputError("environment variable BUCKET_NAME", "is required")
         return self.bucket_name
+
+
+# SendCommand's DocumentName: a name ("Pattern: ^[a-zA-Z0-9_\\-.:/]{3,128}$", SSM API Reference);
+# names of this account's documents only here (an ARN or another account's shared document would
+# need another IAM resource).
+_DOCUMENT = re.compile(r"^[a-zA-Z0-9_\-.]{3,128}$")
+
+
+def _document(data: Mapping[str, Any], key: str, default: str, path: str) -> str:
+    name = str(read_str(data, key, path=path, default=default))
+    if not _DOCUMENT.match(name):
+        raise InvalidInputError(
+            f"{path}{key}", f"must be an SSM document name (3-128 of A-Z a-z 0-9 _ - .), got {name!r}"
+        )
+    return name
+
+
+def _with_consistency(settings: Settings, data: Mapping[str, Any], path: str) -> Settings:
+    d = Settings()
+    documents = read_str_list(data, "consistency_documents", path=path, default=())
+    for i, name in enumerate(documents):
+        _document({"name": name}, "name", "", f"{path}consistency_documents[{i}].")
+    return replace(
+        settings,
+        consistency_pre_document=_document(data, "consistency_pre_document", d.consistency_pre_document, path),
+        consistency_post_document=_document(data, "consistency_post_document", d.consistency_post_document, path),
+        consistency_documents=documents,
+        # SSM's own delivery timeout for SendCommand is at least 30 s (TimeoutSeconds, SSM API
+        # Reference); a freeze is meant to take seconds, and the instance is frozen meanwhile.
+        consistency_timeout_seconds=read_int(
+            data,
+            "consistency_timeout_seconds",
+            path=path,
+            default=d.consistency_timeout_seconds,
+            minimum=30,
+            maximum=900,
+        ),
+        consistency_fallback=read_bool(data, "consistency_fallback", path=path, default=d.consistency_fallback),
+    )
 
 
 def _with_gfs(settings: Settings, data: Mapping[str, Any], path: str) -> Settings:

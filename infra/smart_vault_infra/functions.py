@@ -147,6 +147,8 @@ def function_specs(
     fleet_keys: tuple[str, ...] = (),
     recycle_bin: bool = False,
     drill_regions: tuple[CopyRegion, ...] = (),
+    backup_tag: tuple[str, str] = ("backup", "True"),
+    documents: tuple[str, ...] = (),
 ) -> dict[str, FunctionSpec]:
     """Every function's sizing and IAM. deployment_id is the managed marker's value; lock_days
     the configured snapshot lock (None: no lock, and no ec2:LockSnapshot); ``archive``
@@ -170,6 +172,7 @@ def function_specs(
     drill_prefix = {"StringLike": {"s3:prefix": [f"{DRILLS_PREFIX}/*"]}}
     by_alias = any(":key/" not in k for k in fleet_keys)
     fleet = "; a fleet key named by alias is key/* of the Region narrowed by kms:ResourceAliases" if by_alias else ""
+    tagged_instance = {"StringEquals": {f"ssm:resourceTag/{backup_tag[0]}": backup_tag[1]}}
     return {
         "discover": FunctionSpec(
             memory_mb=1024,
@@ -364,6 +367,26 @@ def function_specs(
             uses_key=True,
             wildcards=f"{describe}; {runs}; {preflight}.",
         ),
+        # Application consistency (smart_vault.consistency). Service Authorization Reference,
+        # AWS Systems Manager: SendCommand authorizes the document (document*) and each instance
+        # (instance, whose keys are aws:ResourceTag and ssm:resourceTag); GetCommandInvocation
+        # and DescribeInstanceInformation have no resource type. The tag condition goes on the
+        # instance row only: IAM evaluates a statement's condition against each resource it
+        # authorizes, and a document carries no backup tag, so one statement for both would grant
+        # nothing. Documents: the deployment's named ones, no wildcard.
+        "consistency": FunctionSpec(
+            memory_mb=256,
+            timeout=Duration.minutes(1),
+            allow=(
+                Allow(("ssm:SendCommand",), (), arns=tuple(document_arn(name) for name in documents)),
+                Allow(("ssm:SendCommand",), (On.INSTANCES,), tagged_instance),
+                Allow(("ssm:GetCommandInvocation", "ssm:DescribeInstanceInformation"), (On.ANY,)),
+            ),
+            uses_key=False,
+            wildcards="SendCommand reaches instance/* only where the instance carries the backup tag "
+            f"(ssm:resourceTag/{backup_tag[0]}), and only the deployment's named documents; "
+            "GetCommandInvocation and DescribeInstanceInformation support no resource-level permissions.",
+        ),
         # The restore drill (statemachine/drill.asl.json). Service Authorization Reference, EC2:
         # CreateVolume authorizes volume/* (aws:RequestTag, aws:TagKeys) and the source snapshot
         # (aws:ResourceTag); DeleteVolume the volume (aws:ResourceTag); CreateTags the tagged
@@ -456,6 +479,13 @@ def function_specs(
     }
 
 
+def document_arn(name: str) -> str:
+    """An SSM document's ARN: AWS-owned documents (AWS-*, AWSEC2-*...) have no account in it
+    (Systems Manager User Guide, "Restricting access to Run Command documents")."""
+    account = "" if name.startswith("AWS") else "{account}"
+    return f"arn:{{partition}}:ssm:{{region}}:{account}:document/{name}"
+
+
 def _lock_rows(deployment_id: str, lock_days: int | None) -> tuple[Allow, ...]:
     """LockSnapshot on this deployment's snapshots only, and only for the configured duration
     (ec2:SnapshotLockDuration, Amazon EBS User Guide "Control access to Amazon EBS snapshot lock"):
@@ -497,6 +527,8 @@ class Functions(Construct):
             fleet_keys=config.settings.fleet_kms_keys,
             recycle_bin=config.settings.recycle_bin_days is not None,
             drill_regions=config.settings.copy_regions if config.settings.drill.regions == "in_turn" else (),
+            backup_tag=(config.settings.backup_tag_key, config.settings.backup_tag_value),
+            documents=config.settings.consistency_document_names(),
         )
         if set(self.specs) != set(FUNCTION_HANDLERS):
             raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")

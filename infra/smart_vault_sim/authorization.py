@@ -284,6 +284,19 @@ class Requests:
 
     _s3_ListObjects = _s3_ListObjectsV2
 
+    # -- Systems Manager (Service Authorization Reference, AWS Systems Manager): SendCommand on
+    # the document (its own tags) and on each instance, whose EC2 tags SSM puts in the context
+    # as ssm:resourceTag/<key> and aws:ResourceTag/<key>; the reads on "*".
+    def _ssm_SendCommand(self, params: Mapping[str, Any]) -> list[Need]:
+        name = str(params.get("DocumentName"))
+        account = "" if name.startswith("AWS") else self.account  # AWS-owned documents
+        needs = [Need("ssm:SendCommand", f"arn:{self.partition}:ssm:{self.region}:{account}:document/{name}", {})]
+        for instance_id in params.get("InstanceIds") or ():
+            tags = self._resource_tags(str(instance_id))
+            context = {**_tags_context("ssm:resourceTag", tags), **_tags_context("aws:ResourceTag", tags)}
+            needs.append(Need("ssm:SendCommand", self.ec2_arn("instance", str(instance_id)), context))
+        return needs
+
     # -- SNS, Lambda ---------------------------------------------------------------------------
     def _sns_Publish(self, params: Mapping[str, Any]) -> list[Need]:
         return [Need("sns:Publish", str(params.get("TopicArn") or params.get("TargetArn")), {})]
@@ -336,6 +349,7 @@ _DENIED = {
     "stepfunctions": ("AccessDeniedException", 403),
     "kms": ("AccessDeniedException", 400),
     "ebs": ("AccessDeniedException", 403),
+    "ssm": ("AccessDeniedException", 400),
 }
 
 

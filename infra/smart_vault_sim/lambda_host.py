@@ -24,7 +24,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 
 from smart_vault.constants import FUNCTION_HANDLERS
-from smart_vault_sim.aws_tap import AwsTap
+from smart_vault_sim.aws_tap import AwsTap, Fault
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
@@ -57,6 +57,9 @@ class LambdaHost:
         self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self.metrics: Counter[str] = Counter()  # name -> summed value
+        # Scripted failures of the function itself (scenario faults with operation Invoke; the
+        # Fault's operation is the function key): the handler runs, then Lambda reports this.
+        self.failures: list[Fault] = []
 
     def arn(self, key: str) -> str:
         name = function_name(self.prefix, key)
@@ -102,7 +105,21 @@ class LambdaHost:
                 }
                 error = True
             self._collect_metrics(captured.getvalue())
+            payload, error = self._scripted(key, event, payload, error)
         return self._respond(payload, error=error)
+
+    def _scripted(self, key: str, event: Any, payload: Any, error: bool) -> tuple[Any, bool]:
+        """A scripted Invoke fault: what Lambda answers for a function that timed out after doing
+        its work ("Sandbox.Timedout", "Task timed out after N seconds"; Lambda Developer Guide,
+        "Troubleshoot invocation issues"), the worst case for whoever must clean up after it."""
+        for fault in self.failures:
+            if fault.matches(key, event if isinstance(event, dict) else {}):
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                self.tap.injected[f"Invoke:{key}:{fault.code}"] += 1
+                message = f"RequestId: {uuid.uuid4()} Error: Task timed out after 60.00 seconds"
+                return {"errorType": fault.code, "errorMessage": message}, True
+        return payload, error
 
     def _collect_metrics(self, output: str) -> None:
         """Sum the EMF metrics the handler printed (Powertools flushes them to stdout)."""

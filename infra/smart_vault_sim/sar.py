@@ -889,6 +889,18 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "sns:ListSubscriptionsByTopic": {
         "topic": (),
     },
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html
+    # SendCommand: document* and instance (each with that type's own keys), the action's own
+    # aws:ResourceTag and ssm:resourceTag; the other two have no resource type.
+    "ssm:SendCommand": {
+        "document": (),
+        "instance": (),
+        "managed-instance": (),
+        "bucket": (),
+        "": ("aws:ResourceTag/${TagKey}", "ssm:resourceTag/${TagKey}"),
+    },
+    "ssm:GetCommandInvocation": {"": ()},
+    "ssm:DescribeInstanceInformation": {"": ()},
     # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsrecyclebin.html
     "rbin:ListRules": {
         "": ("rbin:Request/ResourceType",),
@@ -993,6 +1005,8 @@ SAR_RESOURCE_TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "s3:bucket": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
     "s3:object": ("aws:ResourceTag/${TagKey}", "s3:BucketTag/${TagKey}"),
     "sns:topic": ("aws:ResourceTag/${TagKey}",),
+    "ssm:document": ("aws:ResourceTag/${TagKey}", "ssm:DocumentCategories", "ssm:resourceTag/${TagKey}"),
+    "ssm:instance": ("aws:ResourceTag/${TagKey}", "ssm:resourceTag/${TagKey}"),
     "sqs:queue": ("aws:ResourceTag/${TagKey}",),
     "states:execution": ("aws:ResourceTag/${TagKey}",),
     "states:statemachine": ("aws:ResourceTag/${TagKey}",),

@@ -31,6 +31,7 @@ from smart_vault.validation import (
 )
 from smart_vault_sim import sar
 from smart_vault_sim.ebs_direct import FILESYSTEMS
+from smart_vault_sim.run_command import OUTCOMES, SsmDef
 from smart_vault_sim.scenario_checks import ScenarioError as ScenarioError  # re-exported: callers import it from here
 from smart_vault_sim.scenario_checks import refuse_inert as _refuse_inert
 
@@ -60,6 +61,12 @@ FAULT_OPERATIONS = (
     "CreateTags",
     "LockSnapshot",
     "DescribeLockedSnapshots",
+    # Application consistency (SSM Run Command).
+    "SendCommand",
+    "GetCommandInvocation",
+    # A Lambda function's own failure, by function key (faults[].function), such as a timeout:
+    # the handler runs (its AWS calls happen), then Lambda reports the error instead of its result.
+    "Invoke",
 )
 # Operations the contract lets a fault name but the product does not call yet: a fault on
 # them would never fire, so it is refused instead of silently testing nothing.
@@ -107,7 +114,9 @@ _INSTANCE_KEYS = (
     "snapshot_error",
     "terminated_at",
     "snapshot_seconds",
+    "ssm",
 )
+_SSM_KEYS = ("managed", "pre", "post", "seconds")
 _VOLUME_KEYS = ("device", "size_gib", "tags", "type", "kms_key", "filesystem")
 # EBS volume types (CreateVolume API reference, VolumeType).
 VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
@@ -123,7 +132,7 @@ _SNAPSHOT_KEYS = (
     "deployment",
     "detached",
 )
-_FAULT_KEYS = ("operation", "instance", "snapshot", "error", "count")
+_FAULT_KEYS = ("operation", "instance", "snapshot", "error", "count", "function")
 _RUN_KEYS = ("at", "every", "count", "workflow", "redrive")
 
 
@@ -156,6 +165,8 @@ class InstanceDef:
     terminated_at: datetime | None = None
     # Virtual seconds a new snapshot stays pending (on the fleet clock); 0: the checks model.
     snapshot_seconds: int = 0
+    # How SSM Run Command answers for it (run_command); None: managed, every script succeeds.
+    ssm: SsmDef | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +189,7 @@ class FaultDef:
     instance: str | None = None
     snapshot: str | None = None
     count: int | None = None
+    function: str | None = None  # operation Invoke: the function key (FUNCTION_HANDLERS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -423,6 +435,23 @@ def _instance(raw: Any, path: str) -> InstanceDef:
         snapshot_error=read_bool(raw, "snapshot_error", path=f"{path}.", default=False),
         terminated_at=_time(raw, "terminated_at", path) if raw.get("terminated_at") is not None else None,
         snapshot_seconds=read_int(raw, "snapshot_seconds", path=f"{path}.", default=0, minimum=0, maximum=7 * 86400),
+        ssm=_ssm(raw.get("ssm"), f"{path}.ssm") if raw.get("ssm") is not None else None,
+    )
+
+
+def _ssm(raw: Any, path: str) -> SsmDef:
+    raw = _object(raw, path, _SSM_KEYS)
+    outcomes = {}
+    for key in ("pre", "post"):
+        outcome = read_str(raw, key, path=f"{path}.", default="success")
+        if outcome not in OUTCOMES:
+            raise _fail(f"{path}.{key}", f"must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+        outcomes[key] = outcome
+    return SsmDef(
+        managed=read_bool(raw, "managed", path=f"{path}.", default=True),
+        pre=outcomes["pre"],
+        post=outcomes["post"],
+        seconds=read_int(raw, "seconds", path=f"{path}.", default=1, minimum=0, maximum=3600),
     )
 
 
@@ -535,6 +564,11 @@ def _fault(raw: Any, path: str, names: set[str], labels: set[str]) -> FaultDef:
     snapshot = read_str(raw, "snapshot", path=f"{path}.", default=None)
     if snapshot is not None and snapshot not in labels:
         raise _fail(f"{path}.snapshot", f"names no existing snapshot label: {snapshot!r}")
+    function = read_str(raw, "function", path=f"{path}.", default=None)
+    if (operation == "Invoke") != (function is not None):
+        raise _fail(f"{path}.function", "names the function of an Invoke fault, and only of one")
+    if function is not None and function not in FUNCTION_HANDLERS:
+        raise _fail(f"{path}.function", f"must be one of {', '.join(FUNCTION_HANDLERS)}, got {function!r}")
     error = read_str(raw, "error", path=f"{path}.")
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.]{0,127}", error):
         raise _fail(f"{path}.error", f"must be an AWS error code, got {error!r}")
@@ -546,6 +580,7 @@ def _fault(raw: Any, path: str, names: set[str], labels: set[str]) -> FaultDef:
         count=read_int(raw, "count", path=f"{path}.", default=None, minimum=1, maximum=1_000_000)
         if raw.get("count") is not None
         else None,
+        function=function,
     )
 
 

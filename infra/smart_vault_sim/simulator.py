@@ -36,6 +36,7 @@ from smart_vault.constants import (
     SUBSTITUTION_TOPIC,
     TAG_INSTANCE_ID,
     TAG_MANAGED,
+    TAG_PRE_SCRIPT,
     TAG_RUN_ID,
     TAG_SOURCE_SNAPSHOT,
     TAG_SOURCE_VOLUME,
@@ -73,6 +74,7 @@ from smart_vault_sim.lambda_host import LambdaHost, function_name
 from smart_vault_sim.limits import RequestLimits
 from smart_vault_sim.redrive import Redrives, this_attempt
 from smart_vault_sim.restore_rules import restored_targets
+from smart_vault_sim.run_command import RunCommand, SsmDef
 from smart_vault_sim.scenario import REDRIVE, SIMULATOR_OWNED, Scenario
 from smart_vault_sim.scenario_checks import ScenarioError
 from smart_vault_sim.seeding import seeded
@@ -203,6 +205,14 @@ class Simulation:
         # EC2's eventual consistency (snapshot_lag), when the scenario or the environment asks.
         self.lag = Lag() if switched_on(scenario.eventual_consistency) else None
         self.subscriptions = preflight.Subscriptions(scenario.alert_subscriptions)
+        # SSM Run Command on the virtual clock (run_command); when each new snapshot started.
+        self.run_command = RunCommand(
+            now=lambda: self.hooks.clock.now() + self.tap.elapsed,
+            clock=lambda: self.clock,
+            instance=self._ssm_of,
+            region=scenario.region,
+        )
+        self.snapshot_started: dict[str, float] = {}
 
     def synthesize(self) -> None:
         """Synthesize the stack now (cached per context), so that a timed run does not include it."""
@@ -268,6 +278,15 @@ class Simulation:
             **settings_env,
         }
 
+    def _ssm_of(self, instance_id: str) -> tuple[str, SsmDef, str] | None:
+        """The scenario's instance behind an id: its name, its ``ssm`` and the document that
+        freezes it (its pre-script tag, else the deployment's), for run_command."""
+        spec = self._instance_def(instance_id)
+        if spec is None:
+            return None
+        pre = spec.tags.get(TAG_PRE_SCRIPT, self.scenario.settings.consistency_pre_document)
+        return spec.name, spec.ssm or SsmDef(), pre
+
     def _on_created(self, snapshot: Any, instance_id: str) -> None:
         # A fault naming the instance on a call that names only the snapshot (LockSnapshot)
         # applies to the snapshots the instance's backups create.
@@ -283,6 +302,7 @@ class Simulation:
             snapshot.status = "pending"
             self.pending_checks[snapshot.id] = spec.snapshot_checks_until_complete
         self.ec2_load.on_created(snapshot, spec.snapshot_seconds)
+        self.snapshot_started[snapshot.id] = round(self.hooks.clock.now() + self.tap.elapsed, 3)
 
     def _checks_for(self, instance_id: str) -> int:
         spec = self._instance_def(instance_id)
@@ -433,6 +453,12 @@ class Simulation:
 
     def _add_faults(self, account: Account) -> None:
         for fault in self.scenario.faults:
+            if fault.function is not None:
+                named = (account.instance_ids[fault.instance],) if fault.instance else ()
+                self.host.failures.append(
+                    Fault(operation=fault.function, code=fault.error, remaining=fault.count, targets=named)
+                )
+                continue
             targets: list[str] = []
             if fault.instance:
                 instance_id = account.instance_ids[fault.instance]
@@ -497,6 +523,7 @@ class Simulation:
             if self.lag:
                 self.lag.install(boto3._get_default_session().events)
             self.subscriptions.install(boto3._get_default_session().events)
+            self.run_command.install(boto3._get_default_session().events)
             preflight.ServiceQuotas().install(boto3._get_default_session().events)
             self.recycle_bin = preflight.RecycleBin(self.scenario.settings.recycle_bin_days, DEPLOYMENT_ID)
             self.recycle_bin.install(boto3._get_default_session().events)
@@ -593,6 +620,7 @@ class Simulation:
         before = self._snapshot_ids()
         copies_before = self._copy_ids()
         self.copying.new_run()
+        self.run_command.new_run()
         backend = fleet.ec2_backend(self.scenario.region)
         before_details = {sid: backend.snapshots[sid] for sid in before}
         topic = self._topic()
@@ -688,6 +716,7 @@ class Simulation:
             ],
             "copies_peak_in_flight": dict(self.copying.peak_in_flight),
             "copies_refused_limit": self.copying.refused,
+            "ssm_commands": self.run_command.report(),
             "alerts": alerts,
             "metrics": dict(sorted(self.host.metrics.items())),
             "api_calls": dict(sorted(self.tap.calls.items())),
@@ -856,6 +885,8 @@ class Simulation:
                     "deferred_deletes": outcome.get("deferred_deletes") or [],
                     "locks_added": outcome.get("locks_added") or [],
                     "would_create": int(outcome.get("would_create") or 0),
+                    "consistency": outcome.get("consistency") or "crash",
+                    "frozen_seconds": outcome.get("frozen_seconds"),
                 }
             )
         return rows
@@ -869,6 +900,7 @@ class Simulation:
             "volume_id": snap.volume.id,
             "device": device,
             "state": snap.status,
+            "started_seconds": self.snapshot_started.get(snapshot_id),
         }
 
     def _locked_until(self, snapshot_id: str) -> str | None:

@@ -37,6 +37,8 @@ PINNED = {
     "DrillSchedule": "AWS::Scheduler::Schedule",
     # Added with the weekly preflight, pinned from the start.
     "PreflightSchedule": "AWS::Scheduler::Schedule",
+    # Added with application consistency, pinned from the start.
+    "ConsistencyLogs15182810": "AWS::Logs::LogGroup",
 }
 RETAINED = {"Key961B73FD", "InventoryBucketA869B8CB"}
 

@@ -59,6 +59,15 @@ ACKNOWLEDGED = (
         "resource type the action authorizes (Service Authorization Reference, Amazon EC2).",
     ),
     Acknowledged(
+        "ConsistencyRole",
+        "RESOURCE_MISMATCH",
+        "ssm:SendCommand",
+        "SendCommand is split over two statements on purpose: the instance ARN requires the backup tag "
+        "(ssm:resourceTag), the document cannot carry it (IAM evaluates a statement's condition against "
+        "each resource). Together they name the document and instance types the action authorizes "
+        "(Service Authorization Reference, AWS Systems Manager).",
+    ),
+    Acknowledged(
         "DrillRole",
         "RESOURCE_MISMATCH",
         "ec2:CreateVolume",

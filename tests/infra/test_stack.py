@@ -111,7 +111,7 @@ def test_each_state_machine_invokes_only_its_own_functions(synthesized):
     drill = next(s for r, s in invokes.items() if r.startswith("DrillStateMachineRole"))
     assert len(invokes) == 2
     # The backup machine's preflight invokes the drill's functions too, each with its own role.
-    assert len(backup["Resource"]) == len(BACKUP_FUNCTIONS) + len(DRILL_FUNCTIONS) == 9  # with copy
+    assert len(backup["Resource"]) == len(BACKUP_FUNCTIONS) + len(DRILL_FUNCTIONS) == 10  # copy, consistency
     assert len(drill["Resource"]) == len(DRILL_FUNCTIONS) == 3
 
 

@@ -70,3 +70,38 @@ def test_an_action_without_a_row_is_refused_rather_than_guessed():
         sar.request_context("ec2:ModifyVolume", "arn:aws:ec2:us-east-1:1:volume/vol-1", {"aws:ResourceTag/a": ("b",)})
     # Global keys alone need no row.
     assert sar.request_context("ec2:ModifyVolume", "*", {"aws:SecureTransport": ("true",)})
+
+
+DOCUMENT = f"arn:aws:ssm:us-east-1:{ACCOUNT}:document/SmartVault-FsFreeze"
+INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123456789abcdef0"
+TAGGED = {"ssm:resourceTag/backup": ("True",), "aws:ResourceTag/backup": ("True",)}
+ON_BACKUP_TAG = {"StringEquals": {"ssm:resourceTag/backup": "True"}}
+
+
+def sender(*statements: dict[str, Any]) -> Authorizer:
+    policy = Policy.parse("consistency", {"Version": "2012-10-17", "Statement": list(statements)})
+    role = Role("ConsistencyRole", f"arn:aws:iam::{ACCOUNT}:role/c", "consistency", (policy,))
+    return Authorizer(StackIam(roles={"consistency": role}), region="us-east-1", account=ACCOUNT, sessions={})
+
+
+def send_command(authorizer: Authorizer, instance_tags: dict[str, tuple[str, ...]]) -> list[Decision]:
+    """SendCommand authorizes the document (its own tags: none) and the instance (its tags)."""
+    return [
+        authorizer.decide("consistency", "ssm:SendCommand", DOCUMENT, {}),
+        authorizer.decide("consistency", "ssm:SendCommand", INSTANCE, instance_tags),
+    ]
+
+
+def test_sendcommand_needs_the_tag_condition_on_the_instance_statement_only():
+    # One statement for both resources: the document has no backup tag, so nothing is allowed.
+    one = sender(
+        {"Effect": "Allow", "Action": "ssm:SendCommand", "Resource": [DOCUMENT, INSTANCE], "Condition": ON_BACKUP_TAG}
+    )
+    assert send_command(one, TAGGED)[0] is Decision.IMPLICIT_DENY
+    # Split as the stack writes it: the document by name, instances by their backup tag.
+    split = sender(
+        {"Effect": "Allow", "Action": "ssm:SendCommand", "Resource": DOCUMENT},
+        {"Effect": "Allow", "Action": "ssm:SendCommand", "Resource": INSTANCE, "Condition": ON_BACKUP_TAG},
+    )
+    assert send_command(split, TAGGED) == [Decision.ALLOW, Decision.ALLOW]
+    assert send_command(split, {})[1] is Decision.IMPLICIT_DENY  # an instance without the backup tag

@@ -127,3 +127,20 @@ def test_the_cli_exits_2_naming_the_quoted_number(tmp_path: Path):
     result = CliRunner().invoke(cli, ["simulate", str(path)])
     assert result.exit_code == 2
     assert "invalid settings.keep_min: must be a JSON number, not the string '3'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("fault", "field"),
+    [
+        ({"operation": "Invoke", "error": "Sandbox.Timedout"}, "faults[0].function"),
+        ({"operation": "CreateSnapshots", "function": "snapshot", "error": "X"}, "faults[0].function"),
+        ({"operation": "Invoke", "function": "nope", "error": "Sandbox.Timedout"}, "faults[0].function"),
+    ],
+)
+def test_an_invoke_fault_names_a_function_and_only_it_does(fault, field):
+    assert refused(scenario(faults=[fault])).field == field
+
+
+def test_an_ssm_outcome_is_one_the_emulator_models():
+    web = {**SCENARIO["instances"][0], "ssm": {"pre": "hangs"}}
+    assert refused(scenario(instances=[web])).field == "instances[0].ssm.pre"

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from smart_vault.constants import (
+    CONSISTENCY_TAGS,
     RETENTION_TAGS,
+    TAG_CONSISTENCY,
     TAG_DEVICE_MAP,
     TAG_INSTANCE_ID,
     TAG_INSTANCE_NAME,
@@ -95,6 +97,10 @@ def build_targets(
                 retention_tags={k: tags[k] for k in RETENTION_TAGS if k in tags},
                 start_delay_seconds=(index % map_concurrency) // create_rate_per_second,
                 spec=InstanceSpec.from_instance(raw),
+                # Any value but crash goes to the Freeze step, which refuses an invalid one
+                # visibly: a typo never silently yields a crash-consistent backup.
+                consistency="crash" if tags.get(TAG_CONSISTENCY, "crash").strip().lower() == "crash" else "application",
+                consistency_tags={k: tags[k] for k in CONSISTENCY_TAGS if k in tags},
             )
         )
     return targets
@@ -168,9 +174,14 @@ def run_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> dic
     return tags
 
 
-def snapshot_tags(target: InstanceTarget, run: RunContext, deployment_id: str) -> list[dict[str, str]]:
-    """Tags every snapshot of this instance and run carries from creation on."""
+def snapshot_tags(
+    target: InstanceTarget, run: RunContext, deployment_id: str, consistency: str | None = None
+) -> list[dict[str, str]]:
+    """Tags every snapshot of this instance and run carries from creation on; ``consistency``
+    (an opted-in instance: application, or crash after a fallback) says what the snapshot is."""
     tags = run_tags(target, run, deployment_id)
+    if consistency:
+        tags[TAG_CONSISTENCY] = consistency
     # The override the instance had, so its orphans keep that policy (docs/decisions.md).
     tags.update({k: v[:MAX_TAG_VALUE] for k, v in target.retention_tags.items()})
     items = [{"Key": k, "Value": v} for k, v in tags.items()]

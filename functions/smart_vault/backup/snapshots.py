@@ -40,8 +40,9 @@ def _progress(snapshot: dict[str, Any]) -> int:
     return 100 if snapshot.get("State") == "completed" else 0
 
 
-def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupState:
-    """Create this run's snapshots of the instance, or return them if a re-run finds them."""
+def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2, consistency: str | None = None) -> BackupState:
+    """Create this run's snapshots of the instance, or return them if a re-run finds them.
+    ``consistency``: what the snapshots are tagged as (an opted-in instance; None: no tag)."""
     target, run = job.instance, job.run
     if target.skip_reason:
         return BackupState(status="skipped", reason=target.skip_reason)
@@ -70,7 +71,7 @@ def start_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
             instance_id=target.instance_id,
             exclude_boot=not root,
             exclude_data_volume_ids=list(target.excluded_volume_ids),
-            tags=snapshot_tags(target, run, settings.deployment_id),
+            tags=snapshot_tags(target, run, settings.deployment_id, consistency),
             description=f"Smart Vault {run.run_time} {target.label}",
         )
     except InstanceVanishedError as gone:
@@ -142,6 +143,8 @@ def check_backup(job: InstanceJob, *, settings: Settings, ec2: Ec2) -> BackupSta
     """One DescribeSnapshots for the instance's snapshots; decide done, pending or failed."""
     backup = job.backup
     assert backup is not None  # parse_job(need_backup=True) guarantees it
+    if backup.status == "freeze":
+        return backup  # on its way to the freeze (SnapshotsComplete): nothing to check yet
     if backup.status == "skipped" or not backup.snapshots:
         return BackupState(
             status="skipped", reason=backup.reason or "nothing to check", would_create=backup.would_create

@@ -5,6 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smart_vault.aws import Alerts, Ec2, Store, redrive_count
+from smart_vault.consistency.outcome import outcome_fields
 from smart_vault.models import ErrorInfo, InstanceJob, RunContext
 from smart_vault.observability import correlate, lambda_handler
 from smart_vault.preflight.steps import answers_preflight
@@ -31,7 +32,13 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         step = read_str(failure, "step", path="job.failure.")
         store = Store(settings.require_bucket())
         outcome = record_failure(
-            job, step=step, error=ErrorInfo.from_catch(failure.get("error")), settings=settings, store=store, ec2=Ec2()
+            job,
+            step=step,
+            error=ErrorInfo.from_catch(failure.get("error")),
+            settings=settings,
+            store=store,
+            ec2=Ec2(),
+            consistency=outcome_fields(job_data),
         )
         save_resume_point(store, job.run, job.instance.instance_id, step, job_data)
         return outcome.to_dict()

@@ -6,6 +6,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smart_vault.aws import Ec2, Store
+from smart_vault.consistency.outcome import outcome_fields
 from smart_vault.copies.offsite import (
     all_destination_copies,
     copy_holds,
@@ -48,6 +49,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         outcome = _prune_with_copies(job, settings, store)
     else:
         outcome = prune_instance(job, settings=settings, ec2=Ec2(), store=store)
+    outcome = replace(outcome, **outcome_fields(event))
     save_outcome(outcome, job.run, store)
     return outcome.to_dict()
 

@@ -391,3 +391,44 @@ def read_checks(raw: Any, *, role: str, step: str) -> list[Check]:
         reason = f"{step} did not run: {raw.get('Error')}: {str(raw.get('Cause') or '')[:500]}"
         return [Check(role="state_machine", action=f"{step}", resource=role, result="failed", reason=reason)]
     return [Check.from_dict(c, f"{step}[{i}].") for i, c in enumerate(read_list({"c": raw or []}, "c"))]
+
+
+# SendCommand has no DryRun, and a real one runs the script: it is never made by preflight.
+SEND_COMMAND_UNPROVED = (
+    "SendCommand has no DryRun and a real one would freeze the instance: not sent. "
+    "DescribeInstanceInformation proves the role reaches SSM and whether SSM manages the instance; "
+    "it cannot prove that SendCommand is allowed on the documents, that the documents exist, "
+    "or that the scripts succeed (the first night's Freeze step does)"
+)
+
+
+def consistency_checks(
+    context: PreflightContext, *, settings: Any, managed: Callable[[list[str]], Mapping[str, Any]]
+) -> list[Check]:
+    """Application consistency's harmless probe: DescribeInstanceInformation of the instance
+    (``managed`` is Ssm.managed). An opted-in instance SSM does not manage fails the check."""
+    documents = ", ".join(f"document/{d}" for d in settings.consistency_document_names())
+    send = not_checked("consistency", "ssm:SendCommand", documents, SEND_COMMAND_UNPROVED)
+    job = context.job()
+    action = "ssm:DescribeInstanceInformation"
+    if job is None:
+        return [not_checked("consistency", action, "*", "no instance is tagged for backup"), send]
+    target = job.instance
+    found: dict[str, Any] = {}
+    probe = real(
+        "consistency", action, f"instance/{target.instance_id}", lambda: found.update(managed([target.instance_id]))
+    )
+    if probe.result != "passed":
+        return [probe, send]
+    if target.instance_id in found:
+        reason = f"SSM manages it (PingStatus {found[target.instance_id].get('PingStatus')})"
+    elif target.consistency == "application":
+        reason = "it opts in to application consistency but SSM does not manage it: its backups would fail"
+        return [replace_check(probe, "failed", reason), send]
+    else:
+        reason = "not managed by SSM; it does not opt in to application consistency, so it needs not be"
+    return [replace_check(probe, "passed", reason), send]
+
+
+def replace_check(check: Check, result: Result, reason: str) -> Check:
+    return Check(role=check.role, action=check.action, resource=check.resource, result=result, reason=reason)

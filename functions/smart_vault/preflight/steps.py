@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from smart_vault.aws import Alerts, EbsBlocks, Ec2, Kms, Store, redrive_count
+from smart_vault.aws import Alerts, EbsBlocks, Ec2, Kms, Ssm, Store, redrive_count
 from smart_vault.backup.snapshots import start_backup
 from smart_vault.constants import SCHEDULE_NAME_ENV, construct_name
 from smart_vault.copies.offsite import copy_tags
@@ -18,6 +18,7 @@ from smart_vault.preflight.checks import (
     Check,
     PreflightContext,
     check_checks,
+    consistency_checks,
     copy_checks,
     drill_checks,
     drill_cleanup_checks,
@@ -33,7 +34,7 @@ from smart_vault.settings import Settings, get_settings
 from smart_vault.validation import parse_time, read_bool, read_str, require_mapping
 
 # The per-instance steps, in the order the preflight Map child runs them.
-INSTANCE_STEPS = ("snapshot", "check", "copy", "prune")
+INSTANCE_STEPS = ("snapshot", "check", "copy", "prune", "consistency")
 DRILL_STEPS = ("drill", "drill_cleanup", "drill_report")
 
 
@@ -100,6 +101,10 @@ def copy_step(event: Mapping[str, Any], settings: Settings) -> list[dict[str, An
 def prune_step(event: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
     store = Store(settings.require_bucket())
     return _rows(prune_checks(_context(event), settings=settings, ec2=_dry(), ec2_for=_dry, store=store))
+
+
+def consistency_step(event: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    return _rows(consistency_checks(_context(event), settings=settings, managed=Ssm().managed))
 
 
 def drill_step(event: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
@@ -182,6 +187,7 @@ STEPS: dict[str, Callable[[Mapping[str, Any], Settings], Any]] = {
     "check": check_step,
     "copy": copy_step,
     "prune": prune_step,
+    "consistency": consistency_step,
     "notify": report_step,
     "drill": drill_step,
     "drill_cleanup": drill_cleanup_step,

@@ -40,16 +40,27 @@ ALERT_BUDGET_BYTES = SNS_MAX_MESSAGE_BYTES - 6_144
 
 
 def record_failure(
-    job: InstanceJob, *, step: str, error: ErrorInfo, settings: Settings, store: Store, ec2: Ec2 | None = None
+    job: InstanceJob,
+    *,
+    step: str,
+    error: ErrorInfo,
+    settings: Settings,
+    store: Store,
+    ec2: Ec2 | None = None,
+    consistency: Mapping[str, Any] | None = None,
 ) -> InstanceOutcome:
-    snapshots = job.backup.snapshots if job.backup else ()
-    created = job.backup.created if job.backup else False
-    if job.backup is None and step == "Snapshot" and not job.run.dry_run and ec2 is not None:
+    """``consistency``: the outcome's consistency fields (consistency.outcome.outcome_fields)."""
+    consistency = consistency or {}
+    backup = job.backup if job.backup and job.backup.status != "freeze" else None  # freeze: none yet
+    snapshots = backup.snapshots if backup else ()
+    created = backup.created if backup else False
+    if backup is None and step == "Snapshot" and not job.run.dry_run and ec2 is not None:
         # The Snapshot step can fail after CreateSnapshots succeeded (a refused LockSnapshot):
         # this run's snapshots in the account are what it created (Prune locks them later).
         snapshots = _run_snapshots(ec2, settings, job.instance, job.run)
         created = bool(snapshots)
     outcome = InstanceOutcome(
+        **consistency,
         instance_id=job.instance.instance_id,
         name=job.instance.name,
         status="failed",
@@ -202,6 +213,10 @@ class RunSummary:
         ]
         return rows
 
+    def consistency_fallbacks(self) -> list[InstanceOutcome]:
+        """Opted-in instances backed up crash-consistent because their freeze failed (fallback)."""
+        return [o for o in self.outcomes if o.consistency_error and o.status != "failed"]
+
     def to_dict(self) -> dict[str, Any]:
         failed = self.failed
         orphan_deleted = sum(len(v.deleted) for v in self.orphan_volumes)
@@ -228,6 +243,8 @@ class RunSummary:
             "orphan_volumes_held_for_copies": len(self.held_for_copies()),
             "circuit_breakers": len(self.tripped_volumes()),
             "snapshots_archived": sum(len(o.archived) for o in self.outcomes if not o.dry_run),
+            "application_consistent": sum(1 for o in self.outcomes if o.consistency == "application" and o.created),
+            "consistency_fallbacks": len(self.consistency_fallbacks()),
             "retention_errors": self.retention_errors()[:MAX_LISTED],
             "failed_instance_ids": [o.instance_id for o in failed][:MAX_LISTED],
             "skipped_instances": [
@@ -410,6 +427,7 @@ def _warnings(summary: RunSummary) -> bool:
         or bool(summary.deferred_deletes())
         or bool(summary.locks_added())
         or bool(summary.held_for_copies())
+        or bool(summary.consistency_fallbacks())
     )
 
 
@@ -718,6 +736,10 @@ def _warning_lines(summary: RunSummary, settings: Settings) -> list[str]:
         ],
     )
     lines += _held_lines(summary)
+    lines += _capped(
+        "Crash-consistent fallbacks (the freeze failed; snapshots tagged smart-vault:consistency=crash):",
+        [f"- {o.name or '-'} {o.instance_id}: {o.consistency_error}" for o in summary.consistency_fallbacks()],
+    )
     return lines
 
 
@@ -770,6 +792,9 @@ def _audit_record(summary: RunSummary, inventory: list[InstanceTarget]) -> dict[
                 "copies": [asdict(c) for c in o.copies],
                 "copy_pruning": [asdict(r) for r in o.copy_pruning],
                 "reason": o.reason,
+                "consistency": o.consistency,
+                "frozen_seconds": o.frozen_seconds,
+                "consistency_error": o.consistency_error,
                 "step": o.step,
                 "error": o.error
                 and {
