@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -50,6 +51,7 @@ from moto.ec2.utils import generic_filter
 from smart_vault.settings import MAX_COPIES_IN_FLIGHT
 from smart_vault_sim import fleet
 from smart_vault_sim.iam import glob_match
+from smart_vault_sim.snapshot_locks import SnapshotLocks
 
 VAULT_ACCOUNT_ID = "210987654321"
 PLACEHOLDER_VOLUME = "vol-ffffffff"
@@ -328,3 +330,15 @@ def _result(snapshots: list[Any]) -> Any:
     from moto.core.responses import ActionResult
 
     return ActionResult({"Snapshots": snapshots})
+
+
+class AccountLocks(SnapshotLocks):
+    """The snapshot lock model of one account (installed on that account's session): locks are
+    per snapshot, and a snapshot belongs to one account."""
+
+    def __init__(self, account_id: str, region: str, now: Callable[[], datetime]) -> None:
+        super().__init__(region, now)
+        self.account_id = account_id
+
+    def _snapshot(self, snapshot_id: str) -> Any:
+        return ec2_backend(self.account_id, self.region).snapshots.get(snapshot_id)
