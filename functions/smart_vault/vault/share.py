@@ -34,3 +34,15 @@ def withdraw(ec2: Ec2, source_snapshot_ids: Iterable[str], vault: VaultSettings)
         if ec2.share_snapshot(snapshot_id, vault.account, add=False) is None:
             withdrawn.append(snapshot_id)
     return withdrawn
+
+
+def unshareable_volumes(volumes: Mapping[str, Mapping[str, Any]], customer_keys: Iterable[str]) -> dict[str, str]:
+    """Volume id -> its key, for encrypted volumes whose key is not one of the fleet's customer
+    managed keys (key ARNs): their snapshots are on aws/ebs (or a key nobody granted the vault)
+    and cannot reach the vault. An unencrypted volume's snapshots can be shared as they are."""
+    known = set(customer_keys)
+    return {
+        volume_id: str(volume.get("KmsKeyId") or "alias/aws/ebs")
+        for volume_id, volume in sorted(volumes.items())
+        if volume.get("Encrypted") and str(volume.get("KmsKeyId") or "") not in known
+    }
