@@ -221,3 +221,34 @@ def test_a_role_conditioned_on_ec2_add_userid_shares_with_the_vault_only(account
     assert share_decisions(account, snapshot_id, withdraw) == [Decision.ALLOW]
     public = {"CreateVolumePermission": {"Add": [{"Group": "all"}]}}
     assert share_decisions(account, snapshot_id, public) == [Decision.IMPLICIT_DENY]
+
+
+def test_the_source_cannot_delete_unlock_or_retag_a_vault_copy_and_the_vault_cannot_touch_the_source(
+    account: Account, vault: Any
+):
+    """EC2 snapshots have no resource policy: a call reaches only the caller's own account, so
+    even the source's administrator never reaches the vault's copy, and the vault, beyond copying
+    what is shared, reaches nothing of the source."""
+    vault_key = vault.client("kms").create_key()["KeyMetadata"]["Arn"]
+    original = snapshot_of(account, encrypted=False)
+    share(account, original)
+    copy = copy_into_vault(vault, original, vault_key)["SnapshotId"]
+    vault.client("ec2").create_tags(Resources=[copy], Tags=[{"Key": "smart-vault:managed-by", "Value": "vault"}])
+
+    for attempt in (
+        lambda: account.ec2.delete_snapshot(SnapshotId=copy),
+        lambda: account.ec2.modify_snapshot_attribute(
+            SnapshotId=copy, Attribute="createVolumePermission", OperationType="add", UserIds=[SOURCE]
+        ),
+        lambda: account.ec2.create_tags(Resources=[copy], Tags=[{"Key": "smart-vault:managed-by", "Value": "x"}]),
+        lambda: vault.client("ec2").delete_snapshot(SnapshotId=original),
+        lambda: vault.client("ec2").modify_snapshot_attribute(
+            SnapshotId=original, Attribute="createVolumePermission", OperationType="remove", UserIds=[VAULT_ACCOUNT_ID]
+        ),
+    ):
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert refused.value.response["Error"]["Code"] == "InvalidSnapshot.NotFound"
+    [held] = vault.client("ec2").describe_snapshots(SnapshotIds=[copy])["Snapshots"]
+    assert held["Tags"] == [{"Key": "smart-vault:managed-by", "Value": "vault"}]
+    assert [s["SnapshotId"] for s in shared_with_vault(vault)] == [original]
