@@ -102,6 +102,7 @@ class Ec2:
 
     def __init__(self, session: Any = None, *, region: str | None = None, dry_run: bool = False) -> None:
         self._session = session
+        self._session_client: Any = None
         self.region = region
         # Preflight: every mutating call is sent with DryRun=True and raises DryRunAllowedError
         # when IAM allows it; nothing in the account changes (smart_vault.preflight.checks).
@@ -109,7 +110,11 @@ class Ec2:
 
     def _api(self, *, once: bool = False) -> Any:
         if self._session is not None:
-            return self._session.client("ec2", region_name=self.region) if self.region else self._session.client("ec2")
+            # One client per Ec2 of a session: creating a botocore client costs far more than a call.
+            if self._session_client is None:
+                kwargs = {"region_name": self.region} if self.region else {}
+                self._session_client = self._session.client("ec2", **kwargs)
+            return self._session_client
         return client("ec2", once=once, region=self.region, dry_run=self.dry_run)
 
     def region_name(self) -> str:
@@ -200,6 +205,42 @@ class Ec2:
                 PaginationConfig={"PageSize": 1000},
             )
         )
+
+    def shared_snapshots(self, owner: str) -> list[dict[str, Any]]:
+        """Completed snapshots of account ``owner`` shared with this account (DescribeSnapshots
+        OwnerIds and RestorableByUserIds=self, EC2 API Reference). The owner's tags are not
+        listed: tags belong to the account that set them."""
+        return list(
+            _paginate(
+                self._api(),
+                "describe_snapshots",
+                "Snapshots",
+                OwnerIds=[owner],
+                RestorableByUserIds=["self"],
+                Filters=[{"Name": "status", "Values": ["completed"]}],
+                PaginationConfig={"PageSize": 1000},
+            )
+        )
+
+    def share_snapshot(self, snapshot_id: str, account: str, *, add: bool) -> str | None:
+        """Add (or withdraw) ``account``'s createVolumePermission (ModifySnapshotAttribute, EC2
+        API Reference): safe to repeat. None on success, ``already_deleted`` for a snapshot gone
+        meanwhile. A snapshot on the AWS managed key raises (OperationNotPermitted: it cannot be
+        shared; preflight says so before any run)."""
+        try:
+            self._api().modify_snapshot_attribute(
+                SnapshotId=snapshot_id,
+                Attribute="createVolumePermission",
+                OperationType="add" if add else "remove",
+                UserIds=[account],
+            )
+        except ClientError as error:
+            if error_code(error) == "InvalidSnapshot.NotFound":
+                return "already_deleted"
+            raise classify(error, "ec2:ModifySnapshotAttribute") from error
+        except BotoCoreError as error:
+            raise classify(error, "ec2:ModifySnapshotAttribute") from error
+        return None
 
     def owned_snapshot_count(self) -> int:
         """How many snapshots the account owns in this Region (what "Snapshots per Region" counts)."""

@@ -41,6 +41,17 @@ _COPY_KEYS = ("region", "kms_key", "retention_days", "keep_min")
 MAX_COPIES_IN_FLIGHT = 20
 
 
+def _known_fields_and_region(data: Mapping[str, Any], known: tuple[str, ...], path: str) -> str:
+    """Refuse a field not in ``known``; the object's ``region``, checked to be a Region name."""
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise InvalidInputError(f"{path}{unknown[0]}", f"is not a known field (expected one of: {', '.join(known)})")
+    region = str(read_str(data, "region", path=path))
+    if not _REGION.match(region):
+        raise InvalidInputError(f"{path}region", f"is not an AWS Region name, got {region!r}")
+    return region
+
+
 @dataclass(frozen=True, kw_only=True)
 class CopyRegion:
     """One off-site destination: every completed snapshot is copied there, encrypted with
@@ -54,14 +65,7 @@ class CopyRegion:
     @classmethod
     def from_mapping(cls, data: Any, path: str) -> CopyRegion:
         data = require_mapping(data, path.rstrip("."))
-        unknown = sorted(set(data) - set(_COPY_KEYS))
-        if unknown:
-            raise InvalidInputError(
-                f"{path}{unknown[0]}", f"is not a known field (expected one of: {', '.join(_COPY_KEYS)})"
-            )
-        region = read_str(data, "region", path=path)
-        if not _REGION.match(region):
-            raise InvalidInputError(f"{path}region", f"is not an AWS Region name, got {region!r}")
+        region = _known_fields_and_region(data, _COPY_KEYS, path)
         key = read_str(data, "kms_key", path=path)
         if not _KMS_KEY.match(key):
             raise InvalidInputError(
@@ -96,6 +100,81 @@ def read_copy_regions(data: Mapping[str, Any], key: str, *, path: str) -> tuple[
             raise InvalidInputError(f"{path}{key}[{i}].region", f"lists {dest.region} twice")
         seen.add(dest.region)
     return regions
+
+
+_VAULT_KEYS = ("account", "region", "kms_key", "retention_days", "retention", "keep_min", "lock")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VaultSettings:
+    """The isolated vault account: the source shares every completed backup with ``account``,
+    whose own stack copies it in ``region`` with ``kms_key`` (a key the vault account owns),
+    prunes the copies by its own retention (``retention_days`` or GFS ``retention``) keeping at
+    least ``keep_min`` per volume, and locks them when ``lock`` is set."""
+
+    account: str
+    region: str
+    kms_key: str
+    retention_days: int = 30
+    retention: Gfs | None = None
+    keep_min: int = 2
+    lock: LockSettings | None = None
+
+    @classmethod
+    def from_value(cls, value: Any, *, path: str) -> VaultSettings | None:
+        if value is None or value == "":
+            return None
+        refuse_text(value, path.rstrip("."), "an object")
+        if isinstance(value, str):  # the environment and CDK context carry it as JSON
+            try:
+                value = json.loads(value)
+            except ValueError as error:
+                raise InvalidInputError(path.rstrip("."), f"must be an object or its JSON text: {error}") from None
+        data = require_mapping(value, path.rstrip("."))
+        region = _known_fields_and_region(data, _VAULT_KEYS, path)
+        account = read_str(data, "account", path=path)
+        if not _ACCOUNT.match(account):
+            raise InvalidInputError(f"{path}account", f"must be a 12-digit AWS account id, got {account!r}")
+        key = read_str(data, "kms_key", path=path)
+        if not key.startswith("arn:") or not _KMS_KEY.match(key) or key.split(":")[3:5] != [region, account]:
+            # The source names the vault's key only to document it; the vault's own stack uses
+            # it. A key ARN says whose key it is: one of the vault account, in the vault Region.
+            raise InvalidInputError(
+                f"{path}kms_key", f"must be the ARN of a key of account {account} in {region}, got {key!r}"
+            )
+        return cls(
+            account=account,
+            region=region,
+            kms_key=key,
+            retention_days=_vault_retention_days(data, path),
+            retention=_vault_gfs(data, path),
+            keep_min=read_int(data, "keep_min", path=path, default=2, minimum=1, maximum=1000),
+            lock=LockSettings.read(data.get("lock"), path=path),
+        )
+
+    def to_text(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        data["retention"] = str(self.retention) if self.retention else None
+        data["lock"] = json.loads(self.lock.to_text()) if self.lock else None
+        if self.retention is not None:
+            del data["retention_days"]
+        return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+
+
+def _vault_retention_days(data: Mapping[str, Any], path: str) -> int:
+    if data.get("retention") is not None and data.get("retention_days") is not None:
+        raise InvalidInputError(f"{path}retention", "cannot be combined with retention_days: choose one retention rule")
+    return int(read_int(data, "retention_days", path=path, default=30, minimum=1, maximum=36500))
+
+
+def _vault_gfs(data: Mapping[str, Any], path: str) -> Gfs | None:
+    if data.get("retention") is None:
+        return None
+    try:
+        return Gfs.parse(data["retention"])
+    except ValueError as error:
+        raise InvalidInputError(f"{path}retention", str(error)) from None
 
 
 def read_fleet_keys(data: Mapping[str, Any], key: str, *, path: str) -> tuple[str, ...]:
@@ -243,6 +322,8 @@ class Settings:
     consistency_documents: tuple[str, ...] = ()
     consistency_timeout_seconds: int = 120
     consistency_fallback: bool = False
+    # The isolated vault account the source shares its completed backups with (None: none).
+    vault: VaultSettings | None = None
 
     def consistency_document_names(self) -> tuple[str, ...]:
         """Every SSM document the functions may run: the default pair and the listed ones."""
@@ -362,7 +443,11 @@ class Settings:
         settings = _with_consistency(settings, data, path)
         if len(settings.copy_tags) > 40:
             raise InvalidInputError(f"{path}copy_tags", "may name at most 40 tags")
-        settings = replace(settings, fleet_kms_keys=read_fleet_keys(data, "fleet_kms_keys", path=path))
+        settings = replace(
+            settings,
+            fleet_kms_keys=read_fleet_keys(data, "fleet_kms_keys", path=path),
+            vault=VaultSettings.from_value(data.get("vault"), path=f"{path}vault."),
+        )
         return _with_gfs(settings, data, path)
 
     @classmethod
@@ -386,7 +471,7 @@ class Settings:
                 value = json.dumps([asdict(c) for c in value], separators=(",", ":"))
             elif isinstance(value, tuple):
                 value = ",".join(value)
-            elif isinstance(value, LockSettings):
+            elif isinstance(value, LockSettings | VaultSettings):
                 value = value.to_text()
             elif isinstance(value, DrillSettings):
                 value = json.dumps(asdict(value), separators=(",", ":"))

@@ -85,6 +85,30 @@ def lock_warnings(settings: Settings, *, runs_per_day: float) -> list[str]:
     ]
 
 
+def vault_warnings(settings: Settings) -> list[str]:
+    """A vault can copy only what the source can share, and EBS cannot share a snapshot encrypted
+    with the AWS managed key aws/ebs (EC2 API Reference, ModifySnapshotAttribute: "Snapshots
+    encrypted with your default KMS key cannot be shared with other accounts"). The volumes' keys
+    are not known at synth: without fleet_kms_keys the fleet is unencrypted or on aws/ebs."""
+    vault = settings.vault
+    if vault is None:
+        return []
+    if not settings.fleet_kms_keys:
+        return [
+            f"vault (account {vault.account}) is set but fleet_kms_keys is empty: snapshots of volumes "
+            "encrypted with the AWS managed key aws/ebs cannot be shared with the vault account "
+            "(OperationNotPermitted) and will never reach it; encrypt the volumes with a customer "
+            "managed key whose policy lets the vault account use it (kms:DescribeKey, kms:CreateGrant, "
+            "kms:GenerateDataKey*, kms:ReEncrypt*, kms:Decrypt) and list it in fleet_kms_keys, or "
+            "re-encrypt with a copy first (README, An isolated vault account)"
+        ]
+    return [
+        f"vault (account {vault.account}): each key of fleet_kms_keys must let account {vault.account} "
+        "use it (kms:DescribeKey, kms:CreateGrant, kms:GenerateDataKey*, kms:ReEncrypt*, kms:Decrypt) "
+        "in its key policy, or the vault's copies end in error; preflight checks the volumes' keys"
+    ]
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeploymentConfig:
     settings: Settings

@@ -15,7 +15,7 @@ from smart_vault.constants import (
     OUTPUT_STATE_MACHINE_ARN,
     OUTPUT_TOPIC_ARN,
 )
-from smart_vault_infra.config import DeploymentConfig
+from smart_vault_infra.config import DeploymentConfig, vault_warnings
 from smart_vault_infra.drill import Drill
 from smart_vault_infra.functions import Functions
 from smart_vault_infra.logical_ids import logical_id
@@ -64,6 +64,8 @@ class SmartVaultStack(Stack):
         self.recycle_bin = recycle_bin_rule(self, config=config)
         for warning in config.warnings:
             Annotations.of(self).add_warning_v2("smart-vault:lock-outlives-retention", warning)
+        for warning in vault_warnings(config.settings):
+            Annotations.of(self).add_warning_v2("smart-vault:vault-key", warning)
         self._outputs()
 
     def _outputs(self) -> None:

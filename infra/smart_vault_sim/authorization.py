@@ -202,6 +202,28 @@ class Requests:
             extra["ec2:SnapshotLockDuration"] = (str(params["LockDuration"]),)
         return self._with_action("ec2:LockSnapshot", self._existing("snapshot", str(params.get("SnapshotId"))), extra)
 
+    def _ec2_ModifySnapshotAttribute(self, params: Mapping[str, Any]) -> list[Need]:
+        """The snapshot, with ec2:Attribute and the account ids shared or withdrawn as
+        ec2:Add/userId / ec2:Remove/userId (Service Authorization Reference, Amazon EC2), in the
+        legacy form (OperationType, UserIds) and the CreateVolumePermission form."""
+        extra: dict[str, tuple[str, ...]] = {
+            "ec2:Attribute": (str(params.get("Attribute") or "createVolumePermission"),)
+        }
+        permission = params.get("CreateVolumePermission") or {}
+        for operation in ("Add", "Remove"):
+            users = [str(p.get("UserId")) for p in permission.get(operation) or () if p.get("UserId")]
+            groups = [str(p.get("Group")) for p in permission.get(operation) or () if p.get("Group")]
+            if str(params.get("OperationType") or "").lower() == operation.lower():
+                users += [str(u) for u in params.get("UserIds") or ()]
+                groups += [str(g) for g in params.get("GroupNames") or ()]
+            if users:
+                extra[f"ec2:{operation}/userId"] = tuple(users)
+            if groups:
+                extra[f"ec2:{operation}/group"] = tuple(groups)
+        return self._with_action(
+            "ec2:ModifySnapshotAttribute", self._existing("snapshot", str(params.get("SnapshotId"))), extra
+        )
+
     def _ec2_ModifySnapshotTier(self, params: Mapping[str, Any]) -> list[Need]:
         return self._with_action(
             "ec2:ModifySnapshotTier", self._existing("snapshot", str(params.get("SnapshotId"))), {}

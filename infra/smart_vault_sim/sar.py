@@ -265,6 +265,32 @@ SAR_CONDITION_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "": ("ec2:Region",),
     },
+    # ModifySnapshotAttribute: the account ids added or removed are condition keys (ec2:Add/userId,
+    # ec2:Remove/userId), so a role may share only with the vault account; AWS's own managed
+    # policies condition on them (AWSElasticDisasterRecoveryStagingAccountPolicy).
+    "ec2:ModifySnapshotAttribute": {
+        "snapshot": (
+            "aws:ResourceTag/${TagKey}",
+            "ec2:Add/group",
+            "ec2:Add/userId",
+            "ec2:Attribute",
+            "ec2:Attribute/${AttributeName}",
+            "ec2:Encrypted",
+            "ec2:OutpostArn",
+            "ec2:Owner",
+            "ec2:ParentVolume",
+            "ec2:Remove/group",
+            "ec2:Remove/userId",
+            "ec2:ResourceTag/${TagKey}",
+            "ec2:SnapshotCoolOffPeriod",
+            "ec2:SnapshotID",
+            "ec2:SnapshotLockDuration",
+            "ec2:SnapshotTime",
+            "ec2:SourceOutpostArn",
+            "ec2:VolumeSize",
+        ),
+        "": ("ec2:Region",),
+    },
     "ec2:DeleteVolume": {
         "volume": (
             "aws:ResourceTag/${TagKey}",

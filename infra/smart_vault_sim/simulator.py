@@ -45,7 +45,7 @@ from smart_vault.models import RunContext, execution_prefix, orphans_key, outcom
 from smart_vault.observability import logger
 from smart_vault.redrive.attempts import attempt_prefix, merged_audit
 from smart_vault.retention import deferral
-from smart_vault.settings import Settings, get_settings
+from smart_vault.settings import Settings, VaultSettings, get_settings
 from smart_vault.validation import format_time
 from smart_vault_infra.paths import definition_path
 from smart_vault_sim import (
@@ -982,6 +982,8 @@ class Simulation:
 
 
 def _context_value(value: Any) -> Any:
+    if isinstance(value, VaultSettings):  # one retention rule, as the setting is written
+        return json.loads(value.to_text())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, tuple | list):

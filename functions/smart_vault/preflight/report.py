@@ -20,6 +20,7 @@ from smart_vault.models import RunContext
 from smart_vault.observability import metrics
 from smart_vault.preflight.checks import Check, PreflightContext, newest_copy, newest_point, not_checked, real
 from smart_vault.validation import format_time
+from smart_vault.vault.share import unshareable_volumes
 
 # Service Quotas: Amazon EBS "Snapshots per Region" (service code ebs). Amazon EBS endpoints and
 # quotas (AWS General Reference); the quota counts every snapshot the account owns in the Region.
@@ -90,6 +91,7 @@ def discover_targets(
         copies[dest.region] = newest_copy(listed)
     checks += key_checks(settings, kms_for, source_region)
     targets = found["targets"]
+    checks += vault_key_check(settings, ec2, kms_for(source_region), targets)
     if checks[0].result == "passed":
         checks[0] = replace(checks[0], reason=f"{len(targets)} instance(s) to back up")
     context = PreflightContext(
@@ -132,6 +134,46 @@ def key_checks(settings: Any, kms_for: Callable[[str], Kms], source_region: str)
                 )
             )
     return checks
+
+
+def vault_key_check(settings: Any, ec2: Ec2, kms: Kms, targets: Sequence[Any]) -> list[Check]:
+    """With a vault: every encrypted volume is on one of fleet_kms_keys, since a snapshot on the
+    AWS managed key aws/ebs cannot be shared with the vault (ModifySnapshotAttribute answers
+    OperationNotPermitted), so the vault would never get it."""
+    if settings.vault is None:
+        return []
+    volumes: dict[str, dict[str, Any]] = {}
+    ids = [v.volume_id for t in targets for v in t.volumes]
+    check = real(
+        "discover", "ec2:DescribeVolumes", f"{len(ids)} fleet volume(s)", lambda: volumes.update(ec2.volumes(ids))
+    )
+    if check.result != "passed":
+        return [check]
+    arns = []
+    for key in settings.fleet_kms_keys:  # aliases name their key by ARN on the volume
+        try:
+            arns.append(str(kms.describe_key(key)["Arn"]))
+        except SmartVaultError:
+            arns.append(key)  # key_checks reports the key itself
+    bad = unshareable_volumes(volumes, arns)
+    if not bad:
+        return [
+            replace(
+                check,
+                reason=f"every encrypted volume is on a key of fleet_kms_keys: shareable with {settings.vault.account}",
+            )
+        ]
+    listed = ", ".join(f"{v} ({k})" for v, k in list(bad.items())[:5]) + (" ..." if len(bad) > 5 else "")
+    return [
+        replace(
+            check,
+            result="failed",
+            reason=f"{len(bad)} volume(s) on a key not in fleet_kms_keys, e.g. the AWS managed aws/ebs, whose "
+            f"snapshots cannot be shared with the vault account {settings.vault.account}: {listed}; move them to "
+            "a customer managed key whose policy lets the vault account use it, or re-encrypt with a copy first "
+            "(README, An isolated vault account)",
+        )
+    ]
 
 
 # -- account facts (the notify role) ----------------------------------------------------------

@@ -290,6 +290,22 @@ class FakeEc2:
         self.snapshots[copy_id].update(Description=description, KmsKeyId=kms_key, Encrypted=True)
         return copy_id
 
+    def shared_snapshots(self, owner: str) -> list[dict[str, Any]]:
+        """Snapshots of another account shared with this one: a fake account owns all it lists."""
+        self._call("ec2:DescribeSnapshots")
+        return []
+
+    def share_snapshot(self, snapshot_id: str, account: str, *, add: bool) -> str | None:
+        self._call("ec2:ModifySnapshotAttribute")
+        if snapshot_id not in self.snapshots:
+            return "already_deleted"
+        users = self.snapshots[snapshot_id].setdefault("SharedWith", set())
+        if add:
+            users.add(account)
+        else:
+            users.discard(account)
+        return None
+
     def copies_in_flight(self) -> int:
         self._call("ec2:DescribeSnapshots")
         return sum(
