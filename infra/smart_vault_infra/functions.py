@@ -149,6 +149,7 @@ def function_specs(
     drill_regions: tuple[CopyRegion, ...] = (),
     backup_tag: tuple[str, str] = ("backup", "True"),
     documents: tuple[str, ...] = (),
+    vault_account: str | None = None,
 ) -> dict[str, FunctionSpec]:
     """Every function's sizing and IAM. deployment_id is the managed marker's value; lock_days
     the configured snapshot lock (None: no lock, and no ec2:LockSnapshot); ``archive``
@@ -248,6 +249,7 @@ def function_specs(
                 # an earlier night): this deployment's snapshots, and its copies in destinations.
                 *_lock_only(deployment_id, lock_days, On.SNAPSHOTS),
                 *(_lock_only(deployment_id, lock_days, On.COPY_SNAPSHOTS) if copy_regions else ()),
+                *_vault_share_rows(managed, vault_account),
                 Allow(("s3:PutObject",), (On.RUN_RECORDS,)),
                 # Its deletion journal and the inventory (orphan step); operator approvals.
                 Allow(("s3:GetObject",), (On.RUN_RECORDS, On.APPROVALS)),
@@ -486,6 +488,20 @@ def document_arn(name: str) -> str:
     return f"arn:{{partition}}:ssm:{{region}}:{account}:document/{name}"
 
 
+def _vault_share_rows(managed: Mapping[str, Mapping[str, str]], vault_account: str | None) -> tuple[Allow, ...]:
+    """Sharing with the vault (opt-in): ModifySnapshotAttribute on this deployment's snapshots,
+    granting or withdrawing createVolumePermission for the vault account only (Service
+    Authorization Reference, Amazon EC2: snapshot*, aws:ResourceTag, ec2:Add/userId,
+    ec2:Remove/userId). Two rows: a StringEquals on a key the request lacks does not match."""
+    if vault_account is None:
+        return ()
+    tag = dict(managed["StringEquals"])
+    return tuple(
+        Allow(("ec2:ModifySnapshotAttribute",), (On.SNAPSHOTS,), {"StringEquals": {**tag, key: vault_account}})
+        for key in ("ec2:Add/userId", "ec2:Remove/userId")
+    )
+
+
 def _lock_rows(deployment_id: str, lock_days: int | None) -> tuple[Allow, ...]:
     """LockSnapshot on this deployment's snapshots only, and only for the configured duration
     (ec2:SnapshotLockDuration, Amazon EBS User Guide "Control access to Amazon EBS snapshot lock"):
@@ -529,6 +545,7 @@ class Functions(Construct):
             drill_regions=config.settings.copy_regions if config.settings.drill.regions == "in_turn" else (),
             backup_tag=(config.settings.backup_tag_key, config.settings.backup_tag_value),
             documents=config.settings.consistency_document_names(),
+            vault_account=config.settings.vault.account if config.settings.vault else None,
         )
         if set(self.specs) != set(FUNCTION_HANDLERS):
             raise ValueError("function_specs needs exactly one row per function in FUNCTION_HANDLERS")

@@ -23,3 +23,17 @@ def test_a_vault_with_fleet_keys_is_reminded_of_their_key_policy_and_no_vault_no
     [warning] = vault_warnings(settings)
     assert "must let account 210987654321 use it" in warning
     assert vault_warnings(DeploymentConfig.from_context({}).settings) == []
+
+
+def test_with_a_vault_prune_may_share_this_deployments_snapshots_with_the_vault_account_only():
+    from smart_vault_infra.functions import function_specs
+
+    def share_rows(**kwargs: object) -> list[dict[str, object]]:
+        allow = function_specs("dep-1", None, **kwargs)["prune"].allow  # type: ignore[arg-type]
+        return [dict(a.conditions["StringEquals"]) for a in allow if "ec2:ModifySnapshotAttribute" in a.actions]
+
+    assert share_rows() == []  # no vault: no sharing at all
+    rows = share_rows(vault_account="222222222222")
+    assert {key for row in rows for key in row if key.startswith("ec2:")} == {"ec2:Add/userId", "ec2:Remove/userId"}
+    assert all(row["aws:ResourceTag/smart-vault:managed-by"] == "dep-1" for row in rows), rows
+    assert all("222222222222" in row.values() for row in rows)

@@ -38,3 +38,16 @@ def test_a_volume_on_a_key_the_vault_cannot_be_given_fails_preflight():
 def test_volumes_on_the_fleets_customer_managed_keys_pass():
     [row] = vault_rows({"fleet_kms_keys": ["alias/fleet"]})
     assert row["result"] == "passed", row["reason"]
+
+
+def test_preflight_proves_prune_may_share_the_newest_snapshot_with_the_vault():
+    data = {
+        "region": "us-east-1",
+        "settings": {"vault": VAULT},
+        "instances": [{"name": "db-1", "tags": {"backup": "True"}, "volumes": [{"device": "/dev/xvda"}]}],
+        "runs": [{"at": "2026-11-26T03:00:00Z"}, {"at": "2026-11-26T09:00:00Z", "workflow": "preflight"}],
+    }
+    checks = Simulation(parse_scenario(data)).run()["runs"][-1]["preflight"]["checks"]
+    [row] = [c for c in checks if c["action"] == "ec2:ModifySnapshotAttribute"]
+    assert row["role"] == "prune"
+    assert row["result"] == "passed", row["reason"]

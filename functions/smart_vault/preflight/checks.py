@@ -280,6 +280,13 @@ def prune_checks(
         checks.append(dry("prune", "ec2:DeleteSnapshot", resource, lambda: ec2.delete_snapshot(point)))
         if settings.archive_after_days is not None:
             checks.append(dry("prune", "ec2:ModifySnapshotTier", resource, lambda: ec2.archive_snapshot(point)))
+        if settings.vault is not None:  # the share with (and withdrawal from) the vault account
+            vault = settings.vault.account
+            checks.append(
+                dry(
+                    "prune", "ec2:ModifySnapshotAttribute", resource, lambda: ec2.share_snapshot(point, vault, add=True)
+                )
+            )
     checks += lock_check("prune", ec2, region, point, settings.lock)
     for dest in settings.copy_regions:
         copy, there = context.copies.get(dest.region), ec2_for(dest.region)
