@@ -396,16 +396,7 @@ class EbsDirect(AnsweredApi):
                 return None
             return {"BlockIndex": index, "BlockToken": self._block_token(content, index)}
 
-        blocks, resume = self._page(start, limit, content.blocks, pick)
-        response: dict[str, Any] = {
-            "Blocks": blocks,
-            "ExpiryTime": self._expiry(),
-            "VolumeSize": content.blocks // BLOCKS_PER_GIB,
-            "BlockSize": BLOCK_SIZE,
-        }
-        if resume is not None:
-            response["NextToken"] = self._next_token(snapshot_id, resume)
-        return response
+        return self._listing("Blocks", snapshot_id, content.blocks, self._page(start, limit, content.blocks, pick))
 
     def get_snapshot_block(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         operation = "GetSnapshotBlock"
@@ -469,15 +460,22 @@ class EbsDirect(AnsweredApi):
             entry["FirstBlockToken"] = self._block_token(first, index)
             return entry
 
-        blocks, resume = self._page(start, limit, second.blocks, pick)
+        return self._listing("ChangedBlocks", second_id, second.blocks, self._page(start, limit, second.blocks, pick))
+
+    def _listing(
+        self, key: str, snapshot_id: str, volume_blocks: int, page: tuple[list[dict[str, Any]], int | None]
+    ) -> dict[str, Any]:
+        """A List* answer: the page's blocks under ``key``, their expiry, the volume's size and
+        block size, and a NextToken that resumes after the page when there is more."""
+        blocks, resume = page
         response: dict[str, Any] = {
-            "ChangedBlocks": blocks,
+            key: blocks,
             "ExpiryTime": self._expiry(),
-            "VolumeSize": second.blocks // BLOCKS_PER_GIB,
+            "VolumeSize": volume_blocks // BLOCKS_PER_GIB,
             "BlockSize": BLOCK_SIZE,
         }
         if resume is not None:
-            response["NextToken"] = self._next_token(second_id, resume)
+            response["NextToken"] = self._next_token(snapshot_id, resume)
         return response
 
     # -- botocore handlers ------------------------------------------------------------------

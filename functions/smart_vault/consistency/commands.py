@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from smart_vault.consistency.plan import ConsistencyPlan, ConsistencyTagError, plan_for
-from smart_vault.consistency.state import ConsistencyState
+from smart_vault.consistency.state import ConsistencyState, Status
 from smart_vault.errors import SmartVaultError
 from smart_vault.models import InstanceJob
 from smart_vault.observability import logger
@@ -53,19 +53,24 @@ def _failed(plan: ConsistencyPlan, state: ConsistencyState, error: str, cause: s
     return replace(state, status="refused", error=error, cause=cause, wait_seconds=0)
 
 
+def _started(plan: ConsistencyPlan, status: Status) -> ConsistencyState:
+    """An application-consistent instance's state as the plan's documents set it out."""
+    return ConsistencyState(
+        status=status,
+        mode="application",
+        pre_document=plan.pre_document,
+        post_document=plan.post_document,
+        fallback=plan.fallback,
+    )
+
+
 def freeze(job: InstanceJob, *, settings: Settings, ssm: Ssm) -> ConsistencyState:
     """Send the pre script (SendCommand of the instance's pre document)."""
     try:
         plan = plan_for(job.instance.consistency_tags, settings)
     except ConsistencyTagError as invalid:
         return ConsistencyState(status="refused", mode="application", error="InvalidConsistencyTag", cause=str(invalid))
-    state = ConsistencyState(
-        status="freezing",
-        mode="application",
-        pre_document=plan.pre_document,
-        post_document=plan.post_document,
-        fallback=plan.fallback,
-    )
+    state = _started(plan, "freezing")
     try:
         command = ssm.send_command(
             instance_id=job.instance.instance_id,
@@ -153,13 +158,7 @@ def thaw(job: InstanceJob, state: ConsistencyState | None, *, settings: Settings
             plan = plan_for(job.instance.consistency_tags, settings)
         except ConsistencyTagError:
             return ConsistencyState(status="thawed", mode="crash")  # the freeze was refused: never sent
-        state = ConsistencyState(
-            status="thawing",
-            mode="application",
-            pre_document=plan.pre_document,
-            post_document=plan.post_document,
-            fallback=plan.fallback,
-        )
+        state = _started(plan, "thawing")
     try:
         command = ssm.send_command(
             instance_id=job.instance.instance_id,
